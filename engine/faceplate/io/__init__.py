@@ -1,0 +1,1 @@
+"""Reading and writing plates: frame sequences, images through OpenImageIO, colour through OCIO."""

@@ -1,0 +1,176 @@
+"""Frame sequences: ``plate.####.exr``, ``plate.%04d.exr``, ``plate.@@@@.exr`` and frame ranges.
+
+A plate is either an image sequence or a single video file. Both are seen as an ordered
+mapping *frame number → source* so the rest of the pipeline never cares which it was.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import FaceplateError
+
+VIDEO_EXTENSIONS = {".mov", ".mp4", ".m4v", ".avi", ".mkv", ".webm", ".mxf"}
+IMAGE_EXTENSIONS = {".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+_HASHES = re.compile(r"#+")
+_ATS = re.compile(r"@+")
+_PRINTF = re.compile(r"%(0?)(\d*)d")
+
+
+class SequenceError(FaceplateError):
+    """A plate path or frame range the user gave cannot be understood."""
+
+
+def parse_frame_range(text: str) -> list[int]:
+    """``"1001-1100"``, ``"1001-1100x2"``, ``"1,5,9-12"`` or ``"1001"`` → sorted unique frames."""
+    frames: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
+        if not m:
+            raise SequenceError(f"cannot read frame range {text!r} (expected e.g. 1001-1100)")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        step = int(m.group(3) or 1)
+        if last < first or step < 1:
+            raise SequenceError(f"frame range {part!r} runs backwards or has a zero step")
+        frames.update(range(first, last + 1, step))
+    if not frames:
+        raise SequenceError(f"frame range {text!r} names no frames")
+    return sorted(frames)
+
+
+def format_frame_range(frames: list[int]) -> str:
+    """The inverse of :func:`parse_frame_range` for display: ``[1,2,3,7]`` → ``"1-3,7"``."""
+    parts: list[str] = []
+    run: list[int] = []
+    for f in sorted(set(frames)):
+        if run and f != run[-1] + 1:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(f)
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class SequencePattern:
+    """A frame-numbered path with its padding: ``prefix + frame(zero-padded) + suffix``."""
+
+    prefix: str
+    padding: int
+    suffix: str
+
+    @classmethod
+    def parse(cls, path: str) -> SequencePattern | None:
+        """Recognise ``####``, ``@@@@`` or ``%04d`` in the file name; None for a plain path."""
+        head, name = os.path.split(path)
+        for rx, pad in ((_HASHES, None), (_ATS, None), (_PRINTF, "printf")):
+            matches = list(rx.finditer(name))
+            if not matches:
+                continue
+            m = matches[-1]
+            if pad == "printf":
+                padding = int(m.group(2) or 1)
+            else:
+                padding = len(m.group(0))
+            return cls(os.path.join(head, name[: m.start()]), padding, name[m.end():])
+        return None
+
+    def path(self, frame: int) -> str:
+        sign = "-" if frame < 0 else ""
+        return f"{self.prefix}{sign}{abs(frame):0{self.padding}d}{self.suffix}"
+
+    @property
+    def hashes(self) -> str:
+        """Nuke-style spelling, ``plate.####.exr``."""
+        return f"{self.prefix}{'#' * self.padding}{self.suffix}"
+
+    @property
+    def printf(self) -> str:
+        return f"{self.prefix}%0{self.padding}d{self.suffix}"
+
+    def existing_frames(self) -> list[int]:
+        """Frames present on disk (numbers at least ``padding`` digits wide, as Nuke reads them)."""
+        rx = re.compile(
+            re.escape(os.path.basename(self.prefix)) + r"(-?\d+)" + re.escape(self.suffix) + "$"
+        )
+        found = set()
+        for p in glob.glob(glob.escape(self.prefix) + "*" + glob.escape(self.suffix)):
+            m = rx.match(os.path.basename(p))
+            if m and len(m.group(1).lstrip("-")) >= self.padding:
+                found.add(int(m.group(1)))
+        return sorted(found)
+
+
+@dataclass(frozen=True)
+class Plate:
+    """A source of frames: an image sequence or a video file, with the frames to process."""
+
+    path: str
+    pattern: SequencePattern | None
+    frames: tuple[int, ...]
+
+    @property
+    def is_video(self) -> bool:
+        return os.path.splitext(self.path)[1].lower() in VIDEO_EXTENSIONS
+
+    def frame_path(self, frame: int) -> str:
+        if self.pattern is None:
+            return self.path
+        return self.pattern.path(frame)
+
+
+def open_plate(path: str, frames: str | list[int] | None = None) -> Plate:
+    """Resolve a plate argument to its frames.
+
+    ``path`` may be a sequence pattern, one frame of a sequence (``plate.1001.exr`` is taken as
+    the whole sequence only when it has a pattern), a single still, or a video file (frames are
+    numbered from 1, or as given). ``frames`` limits what is processed.
+    """
+    wanted = parse_frame_range(frames) if isinstance(frames, str) else frames
+    ext = os.path.splitext(path)[1].lower()
+    if ext in VIDEO_EXTENSIONS:
+        if not os.path.isfile(path):
+            raise SequenceError(f"video file not found: {path}")
+        count = _video_frame_count(path)
+        available = list(range(1, count + 1))
+        chosen = [f for f in (wanted or available) if f in set(available)]
+        if wanted and not chosen:
+            raise SequenceError(f"{path} has frames 1-{count}; none of {format_frame_range(wanted)}")
+        return Plate(path, None, tuple(chosen))
+    if ext not in IMAGE_EXTENSIONS:
+        raise SequenceError(
+            f"unsupported plate type {ext or '(none)'!r} for {path}: use one of "
+            + ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        )
+    pattern = SequencePattern.parse(path)
+    if pattern is None:
+        if not os.path.isfile(path):
+            raise SequenceError(f"plate file not found: {path}")
+        frame = wanted[0] if wanted and len(wanted) == 1 else 1
+        return Plate(path, None, (frame,))
+    if wanted is not None:
+        return Plate(path, pattern, tuple(wanted))
+    found = pattern.existing_frames()
+    if not found:
+        raise SequenceError(f"no frames on disk match {pattern.hashes}")
+    return Plate(path, pattern, tuple(found))
+
+
+def _video_frame_count(path: str) -> int:
+    import cv2  # engine side only
+
+    cap = cv2.VideoCapture(path)
+    try:
+        if not cap.isOpened():
+            raise SequenceError(f"cannot open video {path}")
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
