@@ -15,7 +15,7 @@ test: install
 
 lint: install
 	$(PY) -m ruff check engine nuke_plugin tests bench
-	$(PY) -m mypy nuke_plugin/faceplate_nuke nuke_plugin/faceplate_client
+	$(PY) -m mypy --config-file mypy.ini
 
 bench: install
 	@for b in bench/*.py; do $(PY) $$b; done
