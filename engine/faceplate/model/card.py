@@ -1,0 +1,125 @@
+"""The model card: everything a model folder says about itself, as ``card.json``.
+
+Responsible use: the card records the consent note the model was trained under, the training
+sets' fingerprints and the identities, and is copied into every swapped frame's provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+
+from .. import __version__
+from ..errors import FaceplateError
+
+SCHEMA = "faceplate.model"
+VERSION = 1
+MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
+
+
+class ModelError(FaceplateError):
+    """A model folder is missing, damaged or does not fit the request."""
+
+
+def default_widths(resolution: int) -> dict:
+    """Layer widths for a resolution: four stride-2 stages up to 128 px, five above."""
+    if resolution <= 128:
+        return {"encoder_widths": [64, 128, 256, 512], "latent": 512, "bridge": 256,
+                "decoder_widths": [256, 128, 64]}
+    return {"encoder_widths": [64, 128, 256, 512, 512], "latent": 512, "bridge": 384,
+            "decoder_widths": [384, 256, 128, 64]}
+
+
+@dataclass
+class ModelCard:
+    identities: list[str]
+    resolution: int = 128
+    face_type: str = "whole_face"
+    encoder_widths: list[int] = field(default_factory=lambda: default_widths(128)["encoder_widths"])
+    latent: int = 512
+    bridge: int = 256  # channels after the encoder's own upscale, fed to every decoder
+    decoder_widths: list[int] = field(default_factory=lambda: default_widths(128)["decoder_widths"])
+    iterations: int = 0
+    fingerprints: dict[str, str] = field(default_factory=dict)  # identity → face-set digest
+    consent: str = ""
+    model_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    faceplate_version: str = __version__
+    preset: str = ""
+
+    @classmethod
+    def for_resolution(cls, identities: list[str], resolution: int = 128, **kw) -> ModelCard:
+        """A card whose widths are the defaults for ``resolution`` unless given in ``kw``."""
+        return cls(identities=list(identities), resolution=resolution,
+                   **{**default_widths(resolution), **kw})
+
+    def validate(self) -> ModelCard:
+        r = self.resolution
+        if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r % RESOLUTION_STEP == 0):
+            raise ModelError(f"resolution {r} is not supported: use {MIN_RESOLUTION} to "
+                             f"{MAX_RESOLUTION} in steps of {RESOLUTION_STEP}")
+        if len(self.identities) < 2 or len(set(self.identities)) != len(self.identities):
+            raise ModelError(f"a model needs two or more distinct identities, got "
+                             f"{self.identities!r}")
+        stages = len(self.encoder_widths)
+        if stages < 2 or r % (2 ** stages):
+            raise ModelError(f"{stages} encoder stages do not divide resolution {r}: give "
+                             f"encoder widths whose count n has {r} divisible by 2**n")
+        if len(self.decoder_widths) != stages - 1:
+            raise ModelError(f"{stages} encoder stages need {stages - 1} decoder widths, got "
+                             f"{len(self.decoder_widths)}")
+        if min([*self.encoder_widths, *self.decoder_widths, self.latent, self.bridge]) < 1:
+            raise ModelError("layer widths must be positive")
+        return self
+
+    def identity_index(self, identity: str | int) -> int:
+        if isinstance(identity, int) and 0 <= identity < len(self.identities):
+            return identity
+        if identity in self.identities:
+            return self.identities.index(identity)  # type: ignore[arg-type]
+        raise ModelError(f"model {self.model_id} has no identity {identity!r}; it has "
+                         f"{', '.join(self.identities)}")
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelCard:
+        if d.get("schema") != SCHEMA:
+            raise ModelError(f"not a Faceplate model card (schema {d.get('schema')!r})")
+        if d.get("version", 0) > VERSION:
+            raise ModelError(f"model card version {d['version']} is newer than this Faceplate "
+                             f"({__version__}) understands: update Faceplate")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+
+    def save(self, path: str) -> None:
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str) -> ModelCard:
+        try:
+            with open(path) as fh:
+                return cls.from_dict(json.load(fh))
+        except FileNotFoundError:
+            raise ModelError(f"{path} not found: is this a Faceplate model folder?") from None
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ModelError(f"model card {path} is damaged ({exc})") from None
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    """Temp file in the same folder, fsync, rename: readers never see half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,82 @@
+"""The networks: one shared encoder, one decoder per identity with a face head and a mask head.
+
+Encoder: 5×5 stride-2 convolutions (one per ``encoder_widths`` entry) down to an s×s grid,
+a dense bottleneck (``latent``), a dense layer back to s×s and one sub-pixel upscale. Each
+decoder: sub-pixel upscales (3×3 conv to 4× channels, then depth-to-space) through
+``decoder_widths`` up to the full resolution, then a 5×5 sigmoid RGB head and mask head.
+Swapping = encode a face of A, decode with B's decoder.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .card import ModelCard
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
+class Upscale(nn.Sequential):
+    """×2 sub-pixel upscale: conv to 4×out channels, then depth-to-space (no checkerboard)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, cout * 4, 3, padding=1), _act(), nn.PixelShuffle(2))
+
+
+class Encoder(nn.Module):
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for w in card.encoder_widths:
+            layers += [nn.Conv2d(cin, w, 5, stride=2, padding=2), _act()]
+            cin = w
+        self.convs = nn.Sequential(*layers)
+        self.grid = card.resolution // 2 ** len(card.encoder_widths)
+        self.bridge = card.bridge
+        self.to_latent = nn.Linear(cin * self.grid ** 2, card.latent)
+        self.from_latent = nn.Linear(card.latent, card.bridge * self.grid ** 2)
+        self.upscale = Upscale(card.bridge, card.bridge)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.convs(x).flatten(1)
+        x = self.from_latent(self.to_latent(x))
+        x = x.view(-1, self.bridge, self.grid, self.grid)
+        return self.upscale(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = card.bridge
+        for w in card.decoder_widths:
+            layers.append(Upscale(cin, w))
+            cin = w
+        self.body = nn.Sequential(*layers)
+        self.face = nn.Conv2d(cin, 3, 5, padding=2)
+        self.mask = nn.Conv2d(cin, 1, 5, padding=2)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.body(z)
+        return torch.sigmoid(self.face(x)), torch.sigmoid(self.mask(x))
+
+
+class AutoEncoder(nn.Module):
+    """``forward(x, identity)`` → (face N×3×S×S, mask N×1×S×S), both 0–1."""
+
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        card.validate()
+        self.encoder = Encoder(card)
+        self.decoders = nn.ModuleList(Decoder(card) for _ in card.identities)
+
+    def forward(self, x: torch.Tensor, identity: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoders[identity](self.encoder(x))
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
