@@ -1,0 +1,199 @@
+"""Every Faceplate node class and knob, declared once.
+
+The gizmo files are generated from these declarations (``python -m faceplate_nuke.gizmo_build``)
+and the tests check that the committed gizmos match, so a knob the Python reads always exists.
+Each knob names the *stage* whose cache key it feeds: changing it invalidates that stage and
+the stages after it, and nothing before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Stages in data-path order, and the node class that owns each.
+STAGES = ("plate", "detect", "align", "swap", "merge")
+STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
+              "swap": "FaceSwap", "merge": "FaceMerge"}
+NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
+
+FACEMASK_LAYER = "facemask"
+FACEMASK_CHANNELS = ("facemask.face", "facemask.learned", "facemask.hull")
+
+# Node colours (0xRRGGBBAA), one family per stage so a chain reads at a glance.
+COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC2873AFF,
+           "FaceMerge": 0xB8495EFF}
+
+# Values the engine accepts (faceplate.convert.settings and faceplate.extract).
+DETECTORS = ("fan", "dlib")
+FACE_TYPES = ("whole_face", "face", "head")
+SELECT_MODES = ("all", "track", "index", "reference")
+MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
+COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
+
+
+@dataclass(frozen=True)
+class KnobSpec:
+    """One knob: ``kind`` is a Nuke addUserKnob type (see KIND_IDS)."""
+
+    name: str
+    kind: str
+    label: str
+    tooltip: str
+    default: str = ""
+    items: tuple[str, ...] = ()
+    script: str = ""  # Python run by a button
+    stage: str = ""  # the cache stage this knob changes ("" = none)
+    flags: tuple[str, ...] = ()
+
+
+KIND_IDS = {"string": 1, "file": 2, "int": 3, "enum": 4, "bool": 6, "double": 7, "tab": 20,
+            "button": 22, "text": 26}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    cls: str
+    help: str
+    stages: tuple[str, ...]
+    inputs: tuple[str, ...]  # input labels, input 0 first
+    knobs: tuple[KnobSpec, ...]
+
+    def knob(self, name: str) -> KnobSpec:
+        for k in self.knobs:
+            if k.name == name:
+                return k
+        raise KeyError(f"{self.cls} has no knob {name!r}")
+
+
+def _button(name: str, label: str, tooltip: str, action: str) -> KnobSpec:
+    return KnobSpec(name, "button", label, tooltip,
+                    script=f"import faceplate_nuke.actions; faceplate_nuke.actions.{action}()",
+                    flags=("+STARTLINE",))
+
+
+def _common_head(cls: str) -> tuple[KnobSpec, ...]:
+    return (
+        KnobSpec("faceplate", "tab", "Faceplate", "Faceplate settings"),
+        KnobSpec("engine_status", "text", "engine", "Whether the Faceplate engine answers. "
+                 "Press Connect to start or reach it.", default="not connected"),
+        _button("connect", "Connect", "Reach the engine at the address below (or start a "
+                "local one) and show its version and device.", "connect"),
+        KnobSpec("engine_address", "string", "engine address", "host:port of a running "
+                 "engine. Empty: $FACEPLATE_ENGINE, else a local engine is started for you."),
+    )
+
+
+def _common_tail() -> tuple[KnobSpec, ...]:
+    return (
+        KnobSpec("use_input_range", "bool", "use input range", "Process the frame range of "
+                 "the input. Off: use first/last below.", default="1"),
+        KnobSpec("first", "int", "first frame", "First frame to process when 'use input "
+                 "range' is off.", default="1001"),
+        KnobSpec("last", "int", "last frame", "Last frame to process when 'use input range' "
+                 "is off.", default="1100"),
+        KnobSpec("cache_folder", "file", "cache folder", "Where results are kept, one folder "
+                 "per node and stage. Empty: $FACEPLATE_CACHE, else faceplate_cache/ next to "
+                 "the script."),
+        _button("process", "Process", "Compute every frame of the range that is not cached "
+                "yet, for this node and the Faceplate nodes above it.", "process"),
+        KnobSpec("node_status", "text", "status", "What the last Process did, or why it "
+                 "failed.", default="not processed"),
+        KnobSpec("show_result", "bool", "show result", "Show the cached result (on) or pass "
+                 "the input through (off). Process turns it on.", default="0",
+                 flags=("+INVISIBLE",)),
+    )
+
+
+NODES: dict[str, NodeSpec] = {}
+
+
+def _add(cls: str, help_text: str, stages: tuple[str, ...], inputs: tuple[str, ...],
+         knobs: tuple[KnobSpec, ...]) -> None:
+    NODES[cls] = NodeSpec(cls, help_text, stages, inputs,
+                          _common_head(cls) + knobs + _common_tail())
+
+
+_add("FaceDetect", "Finds faces and their 68 landmarks in the plate. Its output is the plate "
+     "with the facemask layer (hull of each detected face).", ("plate", "detect"), ("plate",), (
+        KnobSpec("input_colourspace", "string", "input colourspace", "OCIO colourspace of the "
+                 "plate (e.g. ACEScg, 'Linear Rec.709 (sRGB)', sRGB). Faces are detected on an "
+                 "sRGB view of it; outputs come back in this space.", default="ACEScg",
+                 stage="detect"),
+        KnobSpec("detector", "enum", "detector", "Face finder. fan: accurate, the studio "
+                 "default. dlib: fast, but its landmark model is not for commercial use.",
+                 items=DETECTORS, default="fan", stage="detect"),
+    ))
+
+_add("FaceAlign", "Picks the face to replace, smooths its landmarks over time and aligns it. "
+     "Exports landmark regions as Roto shapes, tracks as Tracker/CornerPin, and face sets for "
+     "training.", ("align",), ("faces",), (
+        KnobSpec("face_type", "enum", "face type", "How much of the head the aligned crop "
+                 "covers. Must match the model's face type.", items=FACE_TYPES,
+                 default="whole_face", stage="align"),
+        KnobSpec("smoothing", "double", "smoothing", "Temporal smoothing of landmarks, 0 (off) "
+                 "to 1 (strong): removes the micro-jitter of per-frame detection.",
+                 default="0.5", stage="align"),
+        KnobSpec("select_mode", "enum", "select", "Which faces to keep: all; one track; the "
+                 "n-th face from the left in each frame; or the face most like a reference "
+                 "image.", items=SELECT_MODES, default="all", stage="align"),
+        KnobSpec("track", "int", "track", "Track number to keep when select is 'track'.",
+                 default="0", stage="align"),
+        KnobSpec("face_index", "int", "index", "Face index (0 = leftmost) when select is "
+                 "'index'.", default="0", stage="align"),
+        KnobSpec("reference_image", "file", "reference", "An image of the face to keep when "
+                 "select is 'reference'.", stage="align"),
+        KnobSpec("export", "tab", "Export", "Roto, tracks and face sets"),
+        _button("export_roto", "Export Roto", "Create a Roto node with animated shapes for the "
+                "jaw line, brows, eyes, nose, mouth and hull. Edit it and plug it into "
+                "FaceMerge's mask input.", "export_roto"),
+        _button("export_tracker", "Export Tracker", "Create a Tracker with the eye corners, "
+                "nose tip and mouth corners as tracks.", "export_tracker"),
+        _button("export_cornerpin", "Export CornerPin", "Create a CornerPin that follows the "
+                "aligned face box.", "export_cornerpin"),
+        KnobSpec("faceset_folder", "file", "face set folder", "Where Export Face Set writes "
+                 "the aligned crops and faceset.json."),
+        _button("export_faceset", "Export Face Set", "Write the aligned crops of the range "
+                "as a face set for training.", "export_faceset"),
+        KnobSpec("train_model", "file", "model folder", "Model folder to train (created if "
+                 "missing)."),
+        KnobSpec("train_identity", "string", "identity", "Identity name of this face set in "
+                 "the model (e.g. the actor)."),
+        KnobSpec("train_other", "file", "other face set", "Face set of the other identity."),
+        KnobSpec("train_consent", "string", "consent note", "Who consented to this training "
+                 "and under which agreement. Recorded in the model card; required."),
+        KnobSpec("train_iterations", "int", "iterations", "Training steps to run.",
+                 default="1000"),
+        _button("train", "Train", "Train the model on the engine with progress; the latest "
+                "preview appears in a Read node.", "train"),
+    ))
+
+_add("FaceSwap", "Runs the model: replaces the aligned face with the target identity and "
+     "warps it back into the plate (unblended; alpha is the model's learned mask).",
+     ("swap",), ("faces",), (
+        KnobSpec("model", "file", "model", "Model folder (model.safetensors + card.json).",
+                 stage="swap"),
+        KnobSpec("identity", "string", "target identity", "Identity to swap in: one of the "
+                 "model's identities (see its card).", stage="swap"),
+    ))
+
+_add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
+     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull).",
+     ("merge",), ("swap", "mask"), (
+        KnobSpec("mask_source", "enum", "mask", "Mask used to blend: the landmark hull, the "
+                 "model's learned mask, their product, or the 'mask' input (e.g. an edited "
+                 "Roto from FaceAlign's Export Roto).", items=MASK_SOURCES,
+                 default="hull*learned", stage="merge"),
+        KnobSpec("mask_channel", "string", "mask channel", "Channel of the mask input to use.",
+                 default="A", stage="merge"),
+        KnobSpec("erode", "double", "erode", "Shrink the mask by this many plate pixels "
+                 "(negative grows it).", default="0", stage="merge"),
+        KnobSpec("blur", "double", "blur", "Feather the mask edge (Gaussian sigma, plate "
+                 "pixels).", default="8", stage="merge"),
+        KnobSpec("colour_mode", "enum", "colour", "Match the swapped face's colour to the "
+                 "plate.", items=COLOUR_MODES, default="reinhard", stage="merge"),
+    ))
+
+
+def knobs_for_stage(cls: str, stage: str) -> tuple[str, ...]:
+    """Names of the knobs of node class ``cls`` that feed ``stage``'s cache key."""
+    return tuple(k.name for k in NODES[cls].knobs if k.stage == stage)
