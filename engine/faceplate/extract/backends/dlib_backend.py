@@ -1,0 +1,74 @@
+"""dlib: HOG face detector and the 68-point shape predictor, from installed packages (offline).
+
+Licence: the 68-point predictor was trained on iBUG 300-W, whose licence excludes commercial
+use. It is here because it works everywhere with no weights to place; studios default to FAN.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from .base import Backend, BackendError, to_uint8
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+
+
+def models_dir() -> str:
+    """The ``models/`` folder of the installed face-recognition-models package."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("the dlib backend needs the face-recognition-models package: "
+                           "pip install face-recognition-models==0.3.0")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "models")
+
+
+def model_path(name: str) -> str:
+    path = os.path.join(models_dir(), name)
+    if not os.path.isfile(path):
+        raise BackendError(f"dlib model file missing: {path} (reinstall face-recognition-models)")
+    return path
+
+
+class DlibBackend(Backend):
+    name = "dlib"
+    min_face_px = 80.0  # HOG's 80 px window, no upsampling
+
+    def __init__(self, detect_size: int | None = None, upsample: int = 0):
+        super().__init__(**({"detect_size": detect_size} if detect_size else {}))
+        try:
+            import dlib
+        except ImportError:
+            raise BackendError("the dlib backend needs dlib: pip install dlib-bin") from None
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(model_path(PREDICTOR_FILE))
+        self._dlib = dlib
+        self.upsample = upsample
+        self.min_face_px = 80.0 / (2 ** upsample)
+
+    def find_boxes(self, rgb):
+        rects, scores, _ = self._detector.run(to_uint8(rgb), self.upsample, 0.0)
+        return [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), _score(s))
+                for r, s in zip(rects, scores)]
+
+    def landmarks_in_box(self, rgb, bbox):
+        # Only a window around the box is converted to 8 bit: a 4K frame costs a face, not a frame.
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = bbox
+        pad = 0.5 * max(x1 - x0, y1 - y0)
+        wx0, wy0 = max(0, int(x0 - pad)), max(0, int(y0 - pad))
+        wx1, wy1 = min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
+        window = to_uint8(rgb[wy0:wy1, wx0:wx1])
+        rect = self._dlib.rectangle(round(x0 - wx0), round(y0 - wy0),
+                                    round(x1 - wx0) - 1, round(y1 - wy0) - 1)
+        shape = self._predictor(window, rect)
+        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        return pts + (wx0, wy0)
+
+
+def _score(svm_margin: float) -> float:
+    """HOG's SVM margin squashed into 0–1 (0.5 at the detection threshold)."""
+    return float(1.0 / (1.0 + np.exp(-2.0 * svm_margin)))
