@@ -1,0 +1,141 @@
+"""Face mattes in plate pixels, limited to one face's box.
+
+A face's box is the plate rectangle its aligned crop covers, plus room for dilation and
+feathering; every merge operation works inside it, never on the whole frame. The matte is
+built from a source (landmark hull, the model's learned mask, their product, or an artist's
+matte image), then eroded or dilated and feathered, all in plate pixels so the numbers mean the
+same thing at any crop resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import FaceplateError
+from ..extract.align import crop_box, warp_from_crop
+from ..extract.mask import landmark_mask
+
+# Feather tails below this are cut to exactly zero, so every pixel the written facemask.face
+# calls 0 is bit-identical to the plate (1/1024 is exact in half float).
+MASK_FLOOR = 1.0 / 1024.0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A plate rectangle ``[x0, x1) × [y0, y1)``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def empty(self) -> bool:
+        return self.width <= 0 or self.height <= 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def union(self, other: Box) -> Box:
+        if self.empty:
+            return other
+        if other.empty:
+            return self
+        return Box(min(self.x0, other.x0), min(self.y0, other.y0),
+                   max(self.x1, other.x1), max(self.y1, other.y1))
+
+
+def face_box(matrix: np.ndarray, frame_size: tuple[int, int], margin: float = 0.0) -> Box:
+    """The plate box covered by the unit crop of ``matrix``, grown by ``margin`` px and clipped
+    to the frame (``frame_size`` is ``(width, height)``); empty when the face is off-frame."""
+    box = crop_box(matrix, frame_size, pad=math.ceil(margin) + 2)
+    return Box(0, 0, 0, 0) if box is None else Box(*box)
+
+
+def box_matrix(matrix: np.ndarray, box: Box) -> np.ndarray:
+    """The plate → unit-crop matrix seen from the box's own pixel grid."""
+    m = np.asarray(matrix, dtype=np.float64).copy()
+    m[:, 2] += m[:, :2] @ np.array([box.x0, box.y0], dtype=np.float64)
+    return m
+
+
+def scaled_matrix(matrix: np.ndarray, scale: float) -> np.ndarray:
+    """Grow the face ``scale`` times about the crop centre (a matrix for warping back)."""
+    if scale == 1.0:
+        return np.asarray(matrix, dtype=np.float64)
+    m = np.asarray(matrix, dtype=np.float64) / scale
+    m[:, 2] += 0.5 - 0.5 / scale
+    return m
+
+
+def from_crop(crop: np.ndarray, matrix: np.ndarray, box: Box, smooth: bool = False
+              ) -> np.ndarray:
+    """Warp a crop (S×S or S×S×C) back into ``box`` only (extraction's warp, box-limited).
+    ``smooth`` interpolates linearly (mattes: no cubic overshoot)."""
+    return warp_from_crop(crop, box_matrix(matrix, box), (box.width, box.height),
+                          cv2.INTER_LINEAR if smooth else cv2.INTER_CUBIC)
+
+
+def hull_in_box(landmarks: np.ndarray, box: Box, kind: str = "components") -> np.ndarray:
+    """The landmark hull matte (extraction's ``landmark_mask``) in the box's pixels."""
+    local = np.asarray(landmarks, dtype=np.float64) - np.array([box.x0, box.y0])
+    return landmark_mask(local, (box.height, box.width), kind=kind).astype(np.float32)
+
+
+def matte_in_box(matte: np.ndarray, box: Box) -> np.ndarray:
+    return np.clip(matte[box.slices], 0.0, 1.0).astype(np.float32)
+
+
+def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarray:
+    """An artist's matte frame (e.g. a Roto render) as H×W 0–1."""
+    from ..io.images import read_image
+
+    image = read_image(path)
+    if (image.width, image.height) != tuple(frame_size):
+        raise FaceplateError(f"matte {path} is {image.width}×{image.height} but the plate is "
+                             f"{frame_size[0]}×{frame_size[1]}: render the matte at plate size")
+    if channel in image.channels:
+        return image.channel(channel)
+    return image.pixels[..., 0]
+
+
+def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
+    """Erode (positive) or dilate (negative) by ``erode`` px, then feather with a Gaussian of
+    sigma ``blur`` px; tails under :data:`MASK_FLOOR` become exactly 0."""
+    out = np.clip(mask, 0.0, 1.0).astype(np.float32)
+    radius = round(abs(erode))
+    if radius:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        op = cv2.erode if erode > 0 else cv2.dilate
+        out = op(out, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    if blur > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=blur, sigmaY=blur,
+                               borderType=cv2.BORDER_CONSTANT)
+    out[out < MASK_FLOOR] = 0.0
+    return np.minimum(out, 1.0)
+
+
+def margin_for(erode: float, blur: float) -> float:
+    """How far past the crop a shaped matte can reach."""
+    return max(0.0, -erode) + 3.0 * blur + 2.0
+
+
+def sharpen(face: np.ndarray, amount: float, radius: float = 1.5) -> np.ndarray:
+    """Unsharp mask: ``face + amount × (face − blurred face)``."""
+    if amount <= 0:
+        return face
+    soft = cv2.GaussianBlur(face, (0, 0), sigmaX=radius, sigmaY=radius)
+    return (face + amount * (face - soft)).astype(np.float32)

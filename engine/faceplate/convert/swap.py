@@ -1,0 +1,76 @@
+"""The swap stage: aligned crops through the target identity's decoder, in batches.
+
+Convert needs very little of a model, named here as :class:`Swapper` so that anything with a
+card and a ``swap`` method can drive a convert: the trained
+:class:`faceplate.model.store.FaceModel`, or :class:`PassthroughModel`, whose "decoder" returns
+its input — a null swap that shows exactly what the merge (masks, colour, OCIO round trip) does
+to a plate, with no trained model in the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import FaceplateError
+
+
+class SwapCard(Protocol):
+    """The fields of a model card that convert reads."""
+
+    resolution: int
+    face_type: str
+    identities: list[str]
+    model_id: str
+
+
+class Swapper(Protocol):
+    card: SwapCard
+
+    def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
+        """``crops`` float32 N×S×S×3 network space 0–1 → (faces N×S×S×3, masks N×S×S)."""
+        ...
+
+
+@dataclass
+class PassthroughCard:
+    identities: list[str] = field(default_factory=lambda: ["plate", "passthrough"])
+    resolution: int = 256
+    face_type: str = "whole_face"
+    model_id: str = "passthrough"
+    iterations: int = 0
+    consent: str = "null swap: faces are returned unchanged"
+
+
+class PassthroughModel:
+    """A model whose decoder reproduces its input and whose learned mask is all face."""
+
+    def __init__(self, resolution: int = 256, face_type: str = "whole_face"):
+        self.card = PassthroughCard(resolution=resolution, face_type=face_type)
+
+    def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
+        if identity not in self.card.identities:
+            raise FaceplateError(f"model {self.card.model_id} has no identity {identity!r}; it "
+                                 f"has {', '.join(self.card.identities)}")
+        crops = np.asarray(crops, dtype=np.float32)
+        return np.clip(crops, 0.0, 1.0), np.ones(crops.shape[:3], dtype=np.float32)
+
+
+def swap_crops(model: Swapper, crops: np.ndarray, identity: str,
+               batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Swap N crops in batches of ``batch_size``; crops are clipped to the network's 0–1."""
+    size = model.card.resolution
+    if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+        raise FaceplateError(f"crops of shape {crops.shape} do not fit model "
+                             f"{model.card.model_id} ({size}×{size}×3 expected)")
+    faces, masks = [], []
+    for start in range(0, len(crops), batch_size):
+        batch = np.clip(crops[start:start + batch_size], 0.0, 1.0).astype(np.float32)
+        f, m = model.swap(batch, identity)
+        faces.append(np.asarray(f, dtype=np.float32))
+        masks.append(np.asarray(m, dtype=np.float32).reshape(len(batch), size, size))
+    if not faces:
+        return (np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32))
+    return np.concatenate(faces), np.concatenate(masks)

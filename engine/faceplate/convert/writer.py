@@ -1,0 +1,165 @@
+"""Writing converted frames: channels, pixel types, provenance, resumable atomic writes.
+
+EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask`` layer.
+PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
+``OUT.facemask.####.ext`` (face, learned, hull as R, G, B). DPX headers cannot hold our
+metadata, so DPX and TIFF frames get a provenance sidecar ``FRAME.provenance.json``, written
+right after the frame (a frame killed before its sidecar has no job stamp and is redone).
+Every write is atomic (:func:`faceplate.io.images.write_image`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import OpenImageIO as oiio
+
+from ..errors import FaceplateError
+from ..io.images import is_complete_image, write_image
+from ..io.sequence import SequencePattern
+from .provenance import PREFIX
+
+RGBA = ["R", "G", "B", "A"]
+MASK_CHANNELS = ["facemask.face", "facemask.learned", "facemask.hull"]
+OUTPUT_CHANNELS = RGBA + MASK_CHANNELS
+OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
+EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")
+# Containers whose headers keep our string metadata.
+_METADATA_FORMATS = (".exr", ".png")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    pattern: str  # OUT.####.exr (any padding spelling SequencePattern reads)
+    compression: str = "zip"  # EXR only
+    pixel_type: str | None = None  # None: half for half plates, float otherwise (EXR)
+    face_pattern: str = ""  # optional: the swapped face alone over black (EXR, data window)
+    overwrite: bool = False  # rewrite frames even when a valid one is already there
+
+    def __post_init__(self) -> None:
+        ext = os.path.splitext(self.pattern)[1].lower()
+        if SequencePattern.parse(self.pattern) is None:
+            raise FaceplateError(f"output {self.pattern!r} has no frame number: use e.g. "
+                                 "out.####.exr")
+        if ext not in OUTPUT_EXTENSIONS:
+            raise FaceplateError(f"cannot write {ext or 'files without extension'}: use "
+                                 f"{', '.join(OUTPUT_EXTENSIONS)}")
+        if self.compression not in EXR_COMPRESSIONS:
+            raise FaceplateError(f"EXR compression {self.compression!r}: use one of "
+                                 f"{', '.join(EXR_COMPRESSIONS)}")
+        if self.face_pattern and (SequencePattern.parse(self.face_pattern) is None or
+                                  not self.face_pattern.lower().endswith(".exr")):
+            raise FaceplateError(f"face-only output {self.face_pattern!r} must be an EXR "
+                                 "sequence, e.g. face.####.exr")
+
+
+class FrameWriter:
+    def __init__(self, settings: OutputSettings):
+        self.settings = settings
+        self.pattern = SequencePattern.parse(settings.pattern)
+        self.ext = os.path.splitext(settings.pattern)[1].lower()
+        self.face_pattern = SequencePattern.parse(settings.face_pattern) \
+            if settings.face_pattern else None
+        self.mask_pattern = None if self.ext == ".exr" else SequencePattern(
+            self.pattern.prefix + "facemask.", self.pattern.padding, self.pattern.suffix)
+
+    def path(self, frame: int) -> str:
+        return self.pattern.path(frame)
+
+    def is_done(self, frame: int, job: str) -> bool:
+        """A valid frame from the same job (model, identity, settings, alignment) is there."""
+        if self.settings.overwrite:
+            return False
+        path = self.path(frame)
+        if read_provenance(path).get(PREFIX + "job") != job or not is_complete_image(path):
+            return False
+        extra = [p.path(frame) for p in (self.mask_pattern, self.face_pattern) if p]
+        return all(is_complete_image(p) for p in extra)
+
+    def remove_stale_temporaries(self, frame: int) -> None:
+        """Temporary files a killed run left for this frame (never another frame's)."""
+        for pattern in (self.pattern, self.mask_pattern, self.face_pattern):
+            if pattern is None:
+                continue
+            path = pattern.path(frame)
+            name = os.path.basename(path)
+            ext = os.path.splitext(path)[1]
+            for tmp in glob.glob(os.path.join(glob.escape(os.path.dirname(path) or "."),
+                                              f".{glob.escape(name)}.*.tmp{ext}")):
+                os.unlink(tmp)
+
+    def write(self, frame: int, rgb: np.ndarray, alpha: np.ndarray, layers: list[np.ndarray],
+              metadata: dict[str, str | int], pixel_type: str | None,
+              face_rgba: np.ndarray | None = None,
+              face_window: tuple[int, int, int, int] | None = None) -> str:
+        """Write one frame (and its sidecars); returns the main file's path."""
+        path = self.path(frame)
+        meta = {k: str(v) for k, v in metadata.items()}
+        ptype = self.settings.pixel_type or pixel_type if self.ext == ".exr" else None
+        if self.face_pattern is not None and face_rgba is not None:
+            write_image(self.face_pattern.path(frame), face_rgba, RGBA, meta,
+                        pixel_type=ptype, compression=self.settings.compression,
+                        data_window=face_window)
+        if self.mask_pattern is not None:
+            write_image(self.mask_pattern.path(frame), np.stack(layers, axis=-1),
+                        ["R", "G", "B"], meta)
+            pixels = np.concatenate([rgb, alpha[..., None]], axis=-1)
+            write_image(path, pixels, RGBA, meta)
+        else:
+            pixels = np.concatenate([rgb, alpha[..., None], np.stack(layers, axis=-1)], axis=-1)
+            write_image(path, pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
+                        compression=self.settings.compression)
+        if self.ext not in _METADATA_FORMATS:  # after the frame: a killed write is redone
+            _write_json_atomic(path + ".provenance.json", meta)
+        return path
+
+
+def plate_pixel_type(path: str) -> str:
+    """``half`` for a half-float plate, else ``float``: an EXR in that type keeps every
+    out-of-mask pixel bit-identical to the plate as read."""
+    if not path.lower().endswith(".exr") or not os.path.isfile(path):
+        return "float"
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        return "float"
+    try:
+        return "half" if inp.spec().format == oiio.HALF else "float"
+    finally:
+        inp.close()
+
+
+def read_provenance(path: str) -> dict[str, str]:
+    """The ``faceplate/*`` metadata of a written frame (from its sidecar for DPX); {} if none."""
+    sidecar = path + ".provenance.json"
+    if os.path.isfile(sidecar):
+        try:
+            with open(sidecar) as fh:
+                return {k: str(v) for k, v in json.load(fh).items()}
+        except (OSError, json.JSONDecodeError):
+            return {}
+    inp = oiio.ImageInput.open(path) if os.path.isfile(path) else None
+    if inp is None:
+        return {}
+    try:
+        return {a.name: str(a.value) for a in inp.spec().extra_attribs
+                if a.name.startswith(PREFIX)}
+    finally:
+        inp.close()
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
