@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import FaceplateError
 
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
 HULL_KINDS = ("components", "extended")
+
+
+def _knob(default, help_text: str, choices: tuple[str, ...] = ()):
+    """A setting with the help and choices that CLI flags and Nuke knobs are generated from."""
+    return field(default=default, metadata={"help": help_text, "choices": choices})
 
 
 class SettingsError(FaceplateError):
@@ -27,15 +32,20 @@ class SettingsError(FaceplateError):
 class MergeSettings:
     """How a swapped face is blended back into the plate (pixel sizes are plate pixels)."""
 
-    mask: str = "hull*learned"  # one of MASK_SOURCES
-    mask_image: str = ""  # plate-sized matte sequence (``roto.####.exr``) for the image sources
-    mask_channel: str = "A"  # channel of mask_image to use (falls back to the first channel)
-    hull: str = "components"  # landmark hull: "components" (brows to chin) or "extended" (+forehead)
-    erode: float = 0.0  # shrink the mask by this many pixels; negative grows (dilates) it
-    blur: float = 8.0  # feather: Gaussian sigma of the mask edge, in pixels
-    colour: str = "reinhard"  # one of COLOUR_MODES
-    sharpen: float = 0.0  # unsharp-mask amount on the swapped face (0 = off, 1 = strong)
-    scale: float = 1.0  # grow (>1) or shrink the swapped face about its centre
+    mask: str = _knob("hull*learned", "where the face goes: landmark hull, the model's "
+                      "learned mask, their product, or an artist's matte image",
+                      MASK_SOURCES)
+    mask_image: str = _knob("", "plate-sized matte sequence for the image sources, e.g. "
+                            "roto.####.exr")
+    mask_channel: str = _knob("A", "channel of the matte image (else its first channel)")
+    hull: str = _knob("components", "landmark hull: brows to chin, or extended to the "
+                      "forehead", HULL_KINDS)
+    erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it")
+    blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels")
+    colour: str = _knob("reinhard", "match the face's colour to the plate", COLOUR_MODES)
+    sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4")
+    scale: float = _knob(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
+                         "0.5 to 2")
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_SOURCES:
@@ -66,6 +76,14 @@ class MergeSettings:
             raise SettingsError(f"unknown merge settings {', '.join(unknown)}; "
                                 f"known: {', '.join(sorted(known))}")
         return cls(**data)
+
+    @classmethod
+    def knobs(cls) -> list[dict]:
+        """Every setting as ``{name, type, default, help, choices}``: the declaration the CLI
+        flags, the FaceMerge knobs and the engine's merge op are built from."""
+        return [{"name": f.name, "type": type(f.default).__name__, "default": f.default,
+                 "help": f.metadata["help"], "choices": list(f.metadata["choices"])}
+                for f in fields(cls)]
 
     def digest(self) -> str:
         """A short stable hash of the settings (written into each frame's metadata)."""

@@ -47,8 +47,11 @@ class PassthroughCard:
 class PassthroughModel:
     """A model whose decoder reproduces its input and whose learned mask is all face."""
 
-    def __init__(self, resolution: int = 256, face_type: str = "whole_face"):
+    def __init__(self, resolution: int = 256, face_type: str = "whole_face",
+                 identities: list[str] | None = None):
         self.card = PassthroughCard(resolution=resolution, face_type=face_type)
+        if identities:
+            self.card.identities = list(dict.fromkeys([*identities, "passthrough"]))
 
     def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
         if identity not in self.card.identities:

@@ -1,0 +1,116 @@
+"""Swap faces in a plate with a trained model and merge them back.
+
+  faceplate convert plate.####.exr --alignments shot/ -m model/ --to B -o out/sh010.####.exr
+  faceplate convert plate.####.exr --alignments shot/ -m model/ --to B -o out.####.exr \\
+      --frames 1001-1100 --colour seamless --erode 4 --blur 6
+
+Writes premultiplied RGBA plus a `facemask` layer (face, learned, hull) and provenance metadata
+in every frame. Frames already written by the same job are skipped, so a killed run resumes;
+swaps are cached in SHOTDIR/swapcache, so re-running with only new merge settings is cheap.
+See docs/convert.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+HELP = "swap faces with a model and merge them into the plate (EXR with facemask layer)"
+_FLAG_TYPES = {"str": str, "float": float, "int": int}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..convert.settings import MergeSettings  # dataclasses only: cheap to import
+
+    parser.add_argument("plate", help="plate sequence (plate.####.exr), still or video")
+    parser.add_argument("--alignments", required=True, metavar="SHOTDIR",
+                        help="folder with alignments.json from faceplate extract")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("-m", "--model", metavar="MODELDIR", help="trained model folder")
+    model.add_argument("--null-swap", action="store_true",
+                       help="no model: faces go through unchanged (checks masks and colour)")
+    parser.add_argument("--to", required=True, metavar="IDENTITY",
+                        help="identity whose decoder draws the new face")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.####.exr",
+                        help="output sequence: .exr (all channels), .png/.dpx/.tif (RGBA "
+                             "plus a OUT.facemask.#### sidecar)")
+    parser.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all)")
+    parser.add_argument("--colourspace", help="plate colourspace (default: the alignments', "
+                        "else ACEScg for EXR, sRGB otherwise)")
+    merge = parser.add_argument_group("merge settings (re-merging reuses cached swaps)")
+    merge.add_argument("--settings", metavar="JSON",
+                       help="merge settings file (MergeSettings.to_dict); flags override it")
+    for knob in MergeSettings.knobs():
+        flag = "--" + knob["name"].replace("_", "-")
+        merge.add_argument(flag, dest="merge_" + knob["name"], default=None,
+                           metavar=knob["name"].upper(),
+                           type=_FLAG_TYPES[knob["type"]], choices=knob["choices"] or None,
+                           help=f"{knob['help']}"
+                           + (f": {', '.join(knob['choices'])}" if knob["choices"] else "")
+                           + f" (default {knob['default']!r})")
+    out = parser.add_argument_group("output")
+    out.add_argument("--compression", default="zip", help="EXR compression: zip, zips, piz, "
+                     "dwaa, dwab, none (default zip)")
+    out.add_argument("--pixel-type", choices=("half", "float"),
+                     help="EXR pixel type (default: the plate's, so untouched pixels stay "
+                          "bit-identical)")
+    out.add_argument("--face-out", metavar="FACE.####.exr",
+                     help="also write the swapped face alone over black with its alpha")
+    out.add_argument("--overwrite", action="store_true",
+                     help="rewrite frames even when a valid frame from this job exists")
+    out.add_argument("--cache", metavar="DIR", help="swap cache (default SHOTDIR/swapcache)")
+    out.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    out.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..convert.pipeline import convert_shot
+    from ..convert.settings import MergeSettings
+    from ..convert.swap import PassthroughModel
+    from ..convert.writer import OutputSettings
+    from ..errors import FaceplateError
+
+    settings = _merge_settings(args, MergeSettings, FaceplateError)
+    if args.null_swap:
+        from ..extract import alignments
+
+        model = PassthroughModel(256, alignments.load(args.alignments).face_type,
+                                 identities=[args.to])
+    else:
+        from ..model.store import load_model
+
+        model = load_model(args.model, device=args.device)
+    output = OutputSettings(args.output, compression=args.compression,
+                            pixel_type=args.pixel_type, face_pattern=args.face_out or "",
+                            overwrite=args.overwrite)
+    cache = None if args.no_cache else (args.cache or os.path.join(args.alignments, "swapcache"))
+    summary = convert_shot(args.plate, args.alignments, model, args.to, output,
+                           frames=args.frames, settings=settings, colourspace=args.colourspace,
+                           cache_dir=cache, progress_stream=sys.stderr)
+    result = summary.to_dict()
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{result['swapped']} frames swapped, {result['passthrough']} passed through, "
+              f"{result['skipped']} already done, {result['failed']} failed → {args.output}")
+        for frame in summary.frames:
+            if frame.status in ("passthrough", "failed"):
+                print(f"  frame {frame.frame}: {frame.status}: {frame.message}")
+    return 1 if result["failed"] else 0
+
+
+def _merge_settings(args: argparse.Namespace, settings_cls, error_cls):
+    data: dict = {}
+    if args.settings:
+        try:
+            with open(args.settings) as fh:
+                data = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise error_cls(f"cannot read merge settings {args.settings}: {exc}") from None
+    for key, value in vars(args).items():
+        if key.startswith("merge_") and value is not None:
+            data[key[len("merge_"):]] = value
+    return settings_cls.from_dict(data)
