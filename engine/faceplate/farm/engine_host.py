@@ -1,0 +1,133 @@
+"""The engine on a farm worker: start ``faceplate serve`` in the background for one session, and
+shut it down when the session ends.
+
+``start`` picks a private socket for this session, waits until the engine accepts connections
+and prints ``openjd_env: FACEPLATE_SOCKET=...`` — OpenJD's way for an environment to export a
+variable to every later action of the session (anywhere else the line is harmless). ``stop``
+asks the engine to shut down, then signals the process it started. The pid file beside the
+socket ties the two together, so ``stop`` never touches an engine it did not start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from faceplate_client.paths import SOCKET_ENV, Address, default_token_path, runtime_dir
+
+from ..errors import FaceplateError
+
+log = logging.getLogger(__name__)
+
+
+class EngineHostError(FaceplateError):
+    """The worker's engine did not start or stop as asked."""
+
+
+def session_socket() -> str:
+    """A socket path unique to this start (short: Unix socket paths stop at ~100 bytes)."""
+    return os.path.join(runtime_dir(), f"farm-{os.getpid()}.sock")
+
+
+def _pid_file(sock: str) -> str:
+    return sock + ".pid"
+
+
+def _accepts(sock: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1.0)
+        s.connect(sock)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def start(sock: str | None = None, timeout_s: float = 120.0,
+          command: list[str] | None = None) -> str:
+    """Start an engine listening on ``sock`` and wait until it accepts; return the socket."""
+    sock = sock or session_socket()
+    command = command or [sys.executable, "-m", "faceplate.cli", "serve"]
+    env = {**os.environ, SOCKET_ENV: sock}
+    log_path = os.path.splitext(sock)[0] + ".serve.log"
+    with open(log_path, "ab") as log:
+        # Its own session, stdout away from the action's pipe: the action can end while the
+        # engine runs on, and a cancelled action's signal does not reach the engine.
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with open(_pid_file(sock), "w") as fh:
+        fh.write(str(proc.pid))
+    deadline = time.monotonic() + timeout_s
+    while not _accepts(sock):
+        if proc.poll() is not None:
+            raise EngineHostError(f"the engine exited with code {proc.returncode} before it "
+                                  f"listened on {sock}; its log is {log_path}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise EngineHostError(f"the engine did not listen on {sock} within {timeout_s:.0f} s;"
+                                  f" its log is {log_path}")
+        time.sleep(0.1)
+    return sock
+
+
+def stop(sock: str, timeout_s: float = 30.0) -> bool:
+    """Shut down the engine that :func:`start` started on ``sock``; False if none was running."""
+    pid_path = _pid_file(sock)
+    try:
+        with open(pid_path) as fh:
+            pid = int(fh.read().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    if not (_ask_shutdown(sock) and _wait_gone(pid, timeout_s / 2)):
+        _signal(pid, signal.SIGTERM)
+        if not _wait_gone(pid, timeout_s / 2):
+            _signal(pid, signal.SIGKILL)
+            _wait_gone(pid, 5.0)
+    for path in (pid_path, sock, default_token_path(Address(path=sock))):
+        if os.path.exists(path):
+            os.unlink(path)
+    return True
+
+
+def _ask_shutdown(sock: str) -> bool:
+    """True when the engine accepted a shutdown request; signals do the rest otherwise."""
+    try:
+        from faceplate_client.client import EngineClient
+    except ImportError:  # an engine build without the client
+        return False
+    try:
+        EngineClient(socket_path=sock).call("shutdown")
+        return True
+    except Exception as exc:  # noqa: BLE001 - the engine may be gone already
+        log.debug("shutdown request to %s failed: %s", sock, exc)
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return True
+        except ChildProcessError:  # not our child (started by another action): poll it
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,65 @@
+"""The steps of a shot's farm job and the command each runs, written once for every scheduler.
+
+A scheduler-specific writer gives the values (literal paths for OpenCue, ``{{Param.X}}``
+references for OpenJD) and its spelling of the chunk's frame range; :func:`plan` returns the
+same steps for both, so the OpenJD bundle and the OpenCue spec cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .job import ShotJob
+
+EXTRACT, TRAIN, CONVERT, NUKE = "Extract", "Train", "Convert", "NukeRender"
+
+# The job fields a writer may replace with references to its own parameters.
+VALUE_FIELDS = ("plate", "shot_dir", "model_dir", "identity", "output", "frames",
+                "faceplate_cmd", "nuke_cmd", "nuke_script", "nuke_write")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: tuple[str, ...]
+    chunked: bool  # one task per chunk of frames; otherwise one task for the whole range
+    depends_on: tuple[str, ...] = ()
+    needs_engine: bool = False  # talks to `faceplate serve` (Nuke's Faceplate nodes do)
+
+
+def literal_values(job: ShotJob) -> dict[str, str]:
+    return {name: str(getattr(job, name)) for name in VALUE_FIELDS}
+
+
+def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Step]:
+    """Steps in dependency order. ``chunk_frames`` is how the scheduler spells a task's frames."""
+    v = values
+    steps: list[Step] = []
+    if job.extract:
+        # One task: tracking and smoothing need the whole shot, and alignments.json is one file.
+        argv = [v["faceplate_cmd"], "extract", v["plate"], "-o", v["shot_dir"],
+                "--frames", v["frames"]]
+        if job.colourspace:
+            argv += ["--colourspace", job.colourspace]
+        steps.append(Step(EXTRACT, tuple(argv), chunked=False))
+    if job.trains:
+        argv = [v["faceplate_cmd"], "train", "-m", v["model_dir"], "--consent", job.consent]
+        for identity, folder in sorted(job.facesets.items()):
+            argv += ["--faceset", f"{identity}={folder}"]
+        if job.train_steps:
+            argv += ["--steps", str(job.train_steps)]
+        steps.append(Step(TRAIN, tuple(argv), chunked=False))
+    before = tuple(s.name for s in steps)
+    if job.renders_with_nuke:
+        argv = [v["nuke_cmd"], "-x", "-X", v["nuke_write"], "-F", chunk_frames, v["nuke_script"]]
+        steps.append(Step(NUKE, tuple(argv), chunked=True, depends_on=before, needs_engine=True))
+    else:
+        argv = [v["faceplate_cmd"], "convert", v["plate"], "--alignments", v["shot_dir"],
+                "-m", v["model_dir"], "--to", v["identity"], "-o", v["output"],
+                "--frames", chunk_frames]
+        if job.colourspace:
+            argv += ["--colourspace", job.colourspace]
+        argv += list(job.convert_args)
+        steps.append(Step(CONVERT, tuple(argv), chunked=True, depends_on=before))
+    return steps
