@@ -1,7 +1,7 @@
 """Faces across frames: box overlap from frame to frame, a face descriptor to re-identify.
 
 Each detection joins the track whose predicted box (last box moved by its recent velocity)
-overlaps it most (optimal assignment over the frame). A detection no track claims is compared,
+overlaps it most. A detection no track claims is compared,
 by dlib's 128-d face descriptor, with tracks that were lost, so a face that leaves frame or is
 occluded keeps its track when it returns; otherwise it starts a new track. Descriptors cost
 ≈80 ms a face, so they are computed only for such unclaimed detections.
@@ -62,17 +62,17 @@ class Tracker:
     def update(self, frame: int, detections: list[Detection],
                describe: Callable[[Detection], np.ndarray] | None = None) -> list[int]:
         """Track id of each detection, in order."""
-        from scipy.optimize import linear_sum_assignment
-
         ids: list[int | None] = [None] * len(detections)
         active = self.active(frame)
         if active and detections:
             overlap = np.array([[iou(t.predict(frame), d.bbox) for t in active]
                                 for d in detections])
-            rows, cols = linear_sum_assignment(-overlap)
-            for r, c in zip(rows, cols):
-                if overlap[r, c] >= IOU_MATCH:
-                    ids[r] = active[c].id
+            # Greedy by overlap: optimal for the few, rarely overlapping faces of a shot.
+            while overlap.size and overlap.max() >= IOU_MATCH:
+                r, c = np.unravel_index(int(overlap.argmax()), overlap.shape)
+                ids[r] = active[c].id
+                overlap[r, :] = -1.0
+                overlap[:, c] = -1.0
         claimed = {i for i in ids if i is not None}
         for k, det in enumerate(detections):
             if ids[k] is not None:

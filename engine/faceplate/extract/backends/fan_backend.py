@@ -31,9 +31,10 @@ S3FD_MEAN_BGR = (104.0, 117.0, 123.0)
 
 
 def hub_checkpoints() -> str:
-    import torch
-
-    return os.path.join(torch.hub.get_dir(), "checkpoints")
+    """``torch.hub.get_dir()/checkpoints``, worked out without importing torch (≈2 s)."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return os.path.join(os.path.expanduser(torch_home), "hub", "checkpoints")
 
 
 def search_dirs(weights_dir: str | None = None) -> list[str]:
