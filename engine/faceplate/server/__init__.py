@@ -1,0 +1,7 @@
+"""The engine process: the wire protocol's server side and the op handlers that call the stages.
+
+``engine`` (socket, auth, dispatch, lanes), ``connection`` (one client), ``ops`` (declarations
+and validation), ``jobs`` (a request in flight), ``device_queue`` (batched device work),
+``model_cache`` (loaded models within a memory budget), ``handlers`` (one module per group of
+ops), ``logs`` (the rotating log file). The protocol itself is ``faceplate_client.protocol``.
+"""

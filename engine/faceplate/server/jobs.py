@@ -1,0 +1,95 @@
+"""A request in flight: its cancel flag, deadline, streamed progress and its one final answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from faceplate_client.protocol import (
+    CANCELLED,
+    ERROR,
+    PROGRESS,
+    REPLY,
+    TIMEOUT,
+    EngineError,
+    Message,
+)
+
+from ..progress import ProgressEvent
+from .arrays import from_numpy
+from .ops import Op, Result
+
+# At most this many progress messages a second reach the client (the last one always does).
+_PROGRESS_INTERVAL_S = 0.1
+
+
+@dataclass(eq=False)
+class Request:
+    id: str
+    op: Op
+    params: dict
+    arrays: dict[str, np.ndarray]
+    send: Callable[[Message], bool]  # writes to the client's connection; False once it is gone
+    engine: Any
+    client: str = ""
+    deadline: float = 0.0
+    state: str = "queued"  # queued → running → done
+    created: float = field(default_factory=time.monotonic)
+    started: float = 0.0
+    last_progress: dict | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    _answered: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_sent: float = 0.0
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    def check(self) -> None:
+        """Raise ``cancelled``/``timeout`` when the request should stop; call between steps."""
+        if self.cancel_event.is_set():
+            raise EngineError(CANCELLED, f"{self.op.name} was cancelled")
+        if self.deadline and time.monotonic() > self.deadline:
+            raise EngineError(TIMEOUT, f"{self.op.name} ran past its time limit")
+
+    def progress(self, event: ProgressEvent | dict) -> None:
+        """Forward a progress event to the client (throttled); also a cancellation point."""
+        data = event.to_dict() if isinstance(event, ProgressEvent) else dict(event)
+        self.last_progress = data
+        now = time.monotonic()
+        final = data.get("total") and data.get("done", 0) >= data["total"]
+        if final or now - self._last_sent >= _PROGRESS_INTERVAL_S:
+            self._last_sent = now
+            with self._lock:
+                if not self._answered:
+                    self.send(Message(PROGRESS, self.id, self.op.name, data))
+        self.check()
+
+    def reply(self, result: Result) -> bool:
+        arrays = {name: from_numpy(a) for name, a in result.arrays.items()}
+        return self._answer(Message(REPLY, self.id, self.op.name, result.params, arrays))
+
+    def fail(self, error: EngineError) -> bool:
+        """Answer with an error, unless already answered; stops the handler at its next check."""
+        if error.code in (CANCELLED, TIMEOUT):
+            self.cancel_event.set()
+        return self._answer(Message(ERROR, self.id, self.op.name, error.to_params()))
+
+    def _answer(self, message: Message) -> bool:
+        with self._lock:
+            if self._answered:
+                return False
+            self._answered = True
+        self.send(message)
+        return True
+
+    def describe(self) -> dict:
+        now = time.monotonic()
+        return {"id": self.id, "op": self.op.name, "state": self.state, "client": self.client,
+                "age_s": round(now - self.created, 2),
+                "cancelling": self.cancel_event.is_set(), "progress": self.last_progress}

@@ -1,0 +1,189 @@
+"""Operations as data: each op declares its parameters and arrays, generic code validates them.
+
+A handler module registers its ops with :func:`operation`; the engine validates every request
+against the declaration before the handler runs, and ``hello`` sends the declarations to the
+client (so a new op needs no new client code). Handlers receive a :class:`~.jobs.Request` and
+return a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from faceplate_client.protocol import BAD_PARAMS, Array, EngineError
+
+from .arrays import to_numpy
+
+REQUIRED = object()
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
+               dict: "object"}
+
+# Lanes: where a request runs. "control" in the connection's own thread (never queued behind
+# work), "pool" on a small thread pool (CPU and file work), "device" on the single device
+# worker (batched across requests), "job" on the long-job threads (whole shots, training).
+LANES = ("control", "pool", "device", "job")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+    default: Any = REQUIRED
+    help: str = ""
+    choices: tuple = ()
+
+    def validate(self, value: Any) -> Any:
+        if self.type is float and type(value) is int:
+            value = float(value)
+        if type(value) is not self.type:
+            raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be a "
+                                          f"{_JSON_TYPES[self.type]}, got {_json_name(value)}")
+        if self.choices and value not in self.choices:
+            raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be one of "
+                                          f"{', '.join(map(str, self.choices))}, got {value!r}")
+        return value
+
+    def describe(self) -> dict:
+        d: dict[str, Any] = {"name": self.name, "type": _JSON_TYPES[self.type], "help": self.help,
+                             "required": self.default is REQUIRED}
+        if self.default is not REQUIRED:
+            d["default"] = self.default
+        if self.choices:
+            d["choices"] = list(self.choices)
+        return d
+
+
+# A shape entry: an int (exact), None (any), a str (a size that must agree across the op's
+# arrays, e.g. "N" faces), or a tuple of allowed ints (e.g. (3, 4) channels).
+Dim = int | str | tuple | None
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    name: str
+    dtypes: tuple[str, ...]
+    shape: tuple[Dim, ...] | None  # None: any shape
+    required: bool = True
+    help: str = ""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dtypes": list(self.dtypes), "required": self.required,
+                "shape": None if self.shape is None
+                else [list(d) if isinstance(d, tuple) else d for d in self.shape],
+                "help": self.help}
+
+
+@dataclass
+class Result:
+    params: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+Handler = Callable[[Any], Result]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    help: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    arrays: tuple[ArraySpec, ...] = ()
+    one_of: tuple[tuple[str, ...], ...] = ()  # exactly one of these params/arrays is given
+    lane: str = "pool"
+    idempotent: bool = True   # safe for a client to resend after an engine restart
+    timeout_s: float = 120.0  # default per-request time limit (a request may lower or raise it)
+    progress: bool = False    # streams progress messages
+    # Device ops that can share one call: requests with equal keys are run by ``batch``.
+    batch_key: Callable[[Any], Hashable] | None = None
+    batch: Callable[[list], list[Result]] | None = None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "help": self.help, "lane": self.lane,
+                "idempotent": self.idempotent, "timeout_s": self.timeout_s,
+                "progress": self.progress, "params": [p.describe() for p in self.params],
+                "arrays": [a.describe() for a in self.arrays],
+                "one_of": [list(group) for group in self.one_of]}
+
+    def validate(self, params: dict, arrays: dict[str, Array]) -> tuple[dict, dict]:
+        """Checked params (defaults filled in) and arrays as numpy, or ``bad_params``."""
+        declared = {p.name for p in self.params} | {"timeout_s"}
+        unknown = sorted(set(params) - declared)
+        if unknown:
+            raise EngineError(BAD_PARAMS, f"{self.name} has no parameter "
+                                          f"{', '.join(map(repr, unknown))}")
+        clean: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in params and params[p.name] is not None:
+                clean[p.name] = p.validate(params[p.name])
+            elif p.default is REQUIRED:
+                raise EngineError(BAD_PARAMS, f"{self.name} needs parameter {p.name!r}")
+            else:
+                clean[p.name] = p.default
+        return clean, self._validate_arrays(arrays, params)
+
+    def _validate_arrays(self, arrays: dict[str, Array], params: dict) -> dict[str, np.ndarray]:
+        specs = {a.name: a for a in self.arrays}
+        unknown = sorted(set(arrays) - set(specs))
+        if unknown:
+            raise EngineError(BAD_PARAMS, f"{self.name} takes no array "
+                                          f"{', '.join(map(repr, unknown))}")
+        sizes: dict[str, int] = {}
+        out = {}
+        for spec in self.arrays:
+            if spec.name not in arrays:
+                if spec.required:
+                    raise EngineError(BAD_PARAMS, f"{self.name} needs array {spec.name!r}")
+                continue
+            a = arrays[spec.name]
+            if a.dtype not in spec.dtypes:
+                raise EngineError(BAD_PARAMS, f"array {spec.name!r} must be "
+                                              f"{' or '.join(spec.dtypes)}, got {a.dtype}")
+            _check_shape(spec, a.shape, sizes)
+            out[spec.name] = to_numpy(a)
+        for group in self.one_of:
+            given = [n for n in group if n in arrays or params.get(n) is not None]
+            if len(given) != 1:
+                raise EngineError(BAD_PARAMS, f"{self.name} needs exactly one of "
+                                              f"{', '.join(group)} (got {len(given)})")
+        return out
+
+
+def _check_shape(spec: ArraySpec, shape: tuple[int, ...], sizes: dict[str, int]) -> None:
+    if spec.shape is None:
+        return
+    wanted = "×".join("?" if d is None else "|".join(map(str, d)) if isinstance(d, tuple)
+                      else str(d) for d in spec.shape)
+    if len(shape) != len(spec.shape):
+        raise EngineError(BAD_PARAMS, f"array {spec.name!r} must have shape {wanted}, got "
+                                      f"{'×'.join(map(str, shape))}")
+    for dim, size in zip(spec.shape, shape):
+        ok = (dim is None or (isinstance(dim, int) and size == dim)
+              or (isinstance(dim, tuple) and size in dim)
+              or (isinstance(dim, str) and sizes.setdefault(dim, size) == size))
+        if not ok or size == 0:
+            raise EngineError(BAD_PARAMS, f"array {spec.name!r} must have shape {wanted}, got "
+                                          f"{'×'.join(map(str, shape))}")
+
+
+def _json_name(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def operation(name: str, help: str, **declaration) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of op ``name``."""
+    def register(handler: Handler) -> Handler:
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} registered twice")
+        op = Op(name, help, handler, **declaration)
+        if op.lane not in LANES:
+            raise ValueError(f"op {name!r}: lane must be one of {LANES}")
+        REGISTRY[name] = op
+        return handler
+    return register
