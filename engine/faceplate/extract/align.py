@@ -98,11 +98,14 @@ def warp_from_crop(crop: np.ndarray, unit_matrix: np.ndarray, frame_size: tuple[
     return out.reshape(h, w, -1) if crop.ndim == 3 else out
 
 
-def crop_box(unit_matrix: np.ndarray, frame_size: tuple[int, int], pad: int = 2
+def crop_box(unit_matrix: np.ndarray, frame_size: tuple[int, int], crop_size: int = 256
              ) -> tuple[int, int, int, int] | None:
-    """Integer box ``(x0, y0, x1, y1)`` of the frame the unit crop covers, or None if off-frame."""
-    corners = transform_points(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float),
-                               invert(unit_matrix))
+    """Integer box ``(x0, y0, x1, y1)`` of the frame that a ``crop_size`` crop touches when
+    warped back (its square plus the resampling kernel's reach), or None if off-frame."""
+    to_plate = invert(unit_matrix)
+    corners = transform_points(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float), to_plate)
+    plate_px_per_crop_px = np.sqrt(abs(np.linalg.det(to_plate[:, :2]))) / crop_size
+    pad = int(np.ceil(2.0 * max(plate_px_per_crop_px, 1.0))) + 1  # cubic reaches 2 crop px
     w, h = frame_size
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - pad
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + pad
@@ -118,7 +121,7 @@ def warp_from_crop_box(crop: np.ndarray, unit_matrix: np.ndarray, frame_size: tu
     ``pixels`` is ``(y1−y0)×(x1−x0)[×C]``; paste it at ``frame[y0:y1, x0:x1]``. None when the
     face lies entirely outside the frame.
     """
-    box = crop_box(unit_matrix, frame_size)
+    box = crop_box(unit_matrix, frame_size, crop.shape[0])
     if box is None:
         return None
     x0, y0, x1, y1 = box

@@ -14,11 +14,11 @@ import numpy as np
 from ..errors import FaceplateError
 
 MASK_KINDS = ("components", "extended")
-# Part hulls as landmark index lists (iBUG 300-W): each half of the face with its brow and the
-# nose bridge, and the lower face from nose to chin.
+# Part hulls as landmark index lists (iBUG 300-W): each half of the face with its brow, the
+# inner end of the other brow and the nose bridge; and the lower face from nose to chin.
 _PARTS = (
-    list(range(9)) + list(range(17, 22)) + [27, 28, 29, 30],
-    list(range(8, 17)) + list(range(22, 27)) + [27, 28, 29, 30],
+    list(range(9)) + list(range(17, 23)) + [27, 28, 29, 30],
+    list(range(8, 17)) + list(range(21, 27)) + [27, 28, 29, 30],
     list(range(2, 15)) + list(range(27, 36)) + list(range(48, 60)),
 )
 FOREHEAD_LIFT = 0.45  # brow points move up by this share of the brow-to-chin distance
@@ -49,7 +49,7 @@ def landmark_mask(landmarks: np.ndarray, shape: tuple[int, int], kind: str = "co
         cv2.fillConvexPoly(region, hull, 255, lineType=cv2.LINE_AA, shift=shift)
     matte = region.astype(np.float32) / 255.0
     if feather > 0:
-        matte = cv2.GaussianBlur(matte, (0, 0), feather / 2.0)
+        matte = np.clip(cv2.GaussianBlur(matte, (0, 0), feather / 2.0), 0.0, 1.0)
     out[y0:y1, x0:x1] = matte
     return out
 
