@@ -1,0 +1,418 @@
+"""The training loop: resumable, interruptible, watched.
+
+``train(config)`` creates the model folder (or resumes it from its newest good checkpoint),
+then per step: one augmented batch per identity, one pass of the shared encoder over all of
+them, each identity's decoder on its part, the summed masked loss, one Adam step. It stops at
+a step count, a time budget, a loss target, a ``stop_event``, Ctrl-C or SIGTERM, and always
+saves before returning. The engine server and ``faceplate demo`` call it in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import FaceplateError
+from ..model.card import ModelCard, ModelError
+from ..model.network import AutoEncoder
+from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_model
+from ..progress import Listener, Progress
+from . import checkpoint as ckpt
+from .augment import Augment, make_batch
+from .data import load_facesets, match_colour
+from .distributed import Group, join
+from .loss import LossWeights, face_loss
+from .preview import preview_sheet, write_loss_csv, write_loss_plot, write_png
+
+log = logging.getLogger(__name__)
+
+# Named starting points; any field can still be overridden. "demo" learns a recognisable swap
+# of two sample faces in about three minutes on two CPU cores.
+PRESETS: dict[str, dict] = {
+    "demo": {"resolution": 64, "encoder_widths": [32, 64, 128, 256], "latent": 256,
+             "bridge": 128, "decoder_widths": [128, 64, 32], "batch_size": 8,
+             "learning_rate": 3e-4, "time_budget_s": 180.0, "preview_every": 100,
+             "checkpoint_every": 200, "log_every": 10},
+    "standard": {"resolution": 128},
+    "high": {"resolution": 256, "batch_size": 8},
+}
+
+
+@dataclass
+class TrainConfig:
+    facesets: dict[str, str]  # identity name → face set folder
+    model_dir: str
+    resolution: int = 128
+    encoder_widths: list[int] | None = None  # None: the defaults for the resolution
+    latent: int | None = None
+    bridge: int | None = None
+    decoder_widths: list[int] | None = None
+    batch_size: int = 16  # per identity and per process
+    learning_rate: float = 1e-4
+    max_steps: int | None = None
+    time_budget_s: float | None = None
+    loss_target: float | None = None  # stop when every identity's recent loss is below it
+    seed: int = 0
+    consent: str = ""  # required for a new model: under what consent the faces are used
+    preview_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16
+    channels_last: bool = False
+    compile: bool = False
+    device: str = "auto"
+    colour_match: str | None = None  # identity whose colour the other sets are moved toward
+    augment: Augment = field(default_factory=Augment)
+    loss: LossWeights = field(default_factory=LossWeights)
+    preset: str = ""
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> TrainConfig:
+        if name not in PRESETS:
+            raise FaceplateError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+        known = {f.name for f in fields(cls)}
+        chosen = {k: v for k, v in {**PRESETS[name], **overrides}.items() if k in known}
+        return cls(**chosen, preset=name) if "preset" not in chosen else cls(**chosen)
+
+    def new_card(self) -> ModelCard:
+        widths = {k: v for k, v in (("encoder_widths", self.encoder_widths),
+                                    ("latent", self.latent), ("bridge", self.bridge),
+                                    ("decoder_widths", self.decoder_widths)) if v is not None}
+        return ModelCard.for_resolution(list(self.facesets), self.resolution, consent=self.consent,
+                                        preset=self.preset, **widths).validate()
+
+
+@dataclass
+class TrainResult:
+    model_dir: str
+    steps: int  # total steps the model has trained, this run and earlier ones
+    steps_this_run: int
+    stopped_by: str  # max_steps, time_budget, loss_target, stop_event, signal
+    losses: dict[str, float]  # recent loss per identity
+    elapsed_s: float
+    images_per_s: float
+    preview: str
+    loss_plot: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Joint(nn.Module):
+    """All identities in one forward (one encoder pass), as DistributedDataParallel needs."""
+
+    def __init__(self, net: AutoEncoder):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, counts: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        z = self.net.encoder(x)
+        return [dec(part) for dec, part in zip(self.net.decoders, z.split(counts))]
+
+
+def _precision(name: str, device: torch.device) -> torch.dtype | None:
+    if name == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if name not in table:
+        raise FaceplateError(f"unknown precision {name!r}: use auto, fp32, bf16 or fp16")
+    if table[name] is torch.float16 and device.type != "cuda":
+        raise FaceplateError("fp16 needs a CUDA GPU; on CPU use bf16 or fp32")
+    return table[name]
+
+
+class _Stopper:
+    """Turns SIGINT/SIGTERM into a flag checked once per step (main thread only)."""
+
+    def __init__(self, stop_event: threading.Event | None):
+        self.event = stop_event
+        self.signalled = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signalled:  # a second Ctrl-C while saving: give up at once
+            raise KeyboardInterrupt
+        self.signalled = True
+        log.warning("stopping: saving a checkpoint before exit (press Ctrl-C again to abort)")
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    @property
+    def reason(self) -> str | None:
+        if self.signalled:
+            return "signal"
+        if self.event is not None and self.event.is_set():
+            return "stop_event"
+        return None
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, group: Group, device: torch.device):
+        self.config, self.group, self.device = config, group, device
+        self.ckpt_dir = os.path.join(config.model_dir, "checkpoints")
+        self.card, self.net, resumed = self._model()
+        self.sets = load_facesets({n: config.facesets[n] for n in self.card.identities},
+                                  self.card.resolution)
+        if config.colour_match:
+            target = next((s for s in self.sets if s.name == config.colour_match), None)
+            if target is None:
+                raise FaceplateError(f"--colour-match {config.colour_match!r} is not one of "
+                                     f"the identities {', '.join(self.card.identities)}")
+            for s in self.sets:
+                if s is not target:
+                    match_colour(s, target)
+        self.card.fingerprints = {s.name: s.fingerprint for s in self.sets}
+        self.faces = [torch.from_numpy(s.pixels).permute(0, 3, 1, 2).contiguous().to(device)
+                      for s in self.sets]
+        self.train_idx = [torch.from_numpy(s.split()[0]) for s in self.sets]
+        self.dtype = _precision(config.precision, device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.net.to(device, memory_format=self.memory_format)
+        self.joint: nn.Module = Joint(self.net)
+        if group.world > 1:
+            self.joint = nn.parallel.DistributedDataParallel(self.joint)
+        self.step_fn: nn.Module | Callable = torch.compile(self.joint) if config.compile \
+            else self.joint
+        self.optim = torch.optim.Adam(self.net.parameters(), lr=config.learning_rate,
+                                      betas=(0.5, 0.999))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype is torch.float16)
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.step, self.elapsed, self.history = self.card.iterations, 0.0, []
+        if resumed is not None:
+            self._restore(resumed)
+        self.window: list[list[float]] = []
+
+    # -- model folder ------------------------------------------------------------------------
+    def _model(self) -> tuple[ModelCard, AutoEncoder, ckpt.Checkpoint | None]:
+        config = self.config
+        card_path = os.path.join(config.model_dir, CARD)
+        if not os.path.isfile(card_path):
+            if not config.consent.strip():
+                raise FaceplateError(
+                    "a new model needs a consent note: say under what permission these faces "
+                    "are used (--consent \"...\"); it is stored in the model card")
+            if len(config.facesets) < 2:
+                raise FaceplateError("training needs two or more face sets: --faceset A=DIR "
+                                     "--faceset B=DIR")
+            card = config.new_card()
+            torch.manual_seed(config.seed)
+            return card, AutoEncoder(card), None
+        card = ModelCard.load(card_path)
+        if sorted(card.identities) != sorted(config.facesets):
+            raise FaceplateError(
+                f"model {config.model_dir} was trained on identities "
+                f"{', '.join(card.identities)}; give a --faceset for each of those (got "
+                f"{', '.join(config.facesets)}), or use a new -m folder")
+        net = AutoEncoder(card)
+        resumed = ckpt.latest_checkpoint(self.ckpt_dir)
+        if resumed is None:  # an exported or freshly created model: start from its weights
+            net.load_state_dict(load_weights(os.path.join(config.model_dir, WEIGHTS)))
+        else:
+            log.info("resuming %s from step %d", config.model_dir, resumed.step)
+        return card, net, resumed
+
+    def _restore(self, c: ckpt.Checkpoint) -> None:
+        t = c.tensors
+        try:
+            self.net.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        except RuntimeError as exc:
+            raise ModelError(f"checkpoint {c.path} does not match the model card "
+                             f"({str(exc).splitlines()[0]})") from None
+        params = list(self.net.parameters())
+        state = {}
+        for i, p in enumerate(params):
+            keys = [k for k in ("step", "exp_avg", "exp_avg_sq") if f"optim.{i}.{k}" in t]
+            if keys:
+                state[i] = {k: t[f"optim.{i}.{k}"].to(p.device) if k != "step"
+                            else t[f"optim.{i}.{k}"] for k in keys}
+        self.optim.load_state_dict({"state": state, "param_groups": c.meta["param_groups"]})
+        self.gen.set_state(t["rng.sampler"])
+        if c.meta.get("scaler"):
+            self.scaler.load_state_dict(c.meta["scaler"])
+        self.step, self.elapsed = c.step, float(c.meta.get("elapsed_s", 0.0))
+        self.history = [row for row in c.meta.get("history", []) if row["step"] <= c.step]
+
+    def save(self) -> None:
+        """Checkpoint, then export the weights and card (rank 0 only)."""
+        if not self.group.is_main:
+            return
+        tensors = {f"model.{k}": v for k, v in self.net.state_dict().items()}
+        optim_state = self.optim.state_dict()
+        for i, s in optim_state["state"].items():
+            for k, v in s.items():
+                tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
+        tensors["rng.sampler"] = self.gen.get_state()
+        meta = {"param_groups": optim_state["param_groups"], "elapsed_s": self.elapsed,
+                "history": self.history, "card": self.card.to_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
+        ckpt.save_checkpoint(self.ckpt_dir, self.step, tensors, meta, self.config.keep_checkpoints)
+        self.card.iterations = self.step
+        save_model(self.config.model_dir, self.card, self.net)
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self) -> list[float]:
+        n = self.config.batch_size * self.group.world
+        shard = self.group.shard(n)
+        batches = []
+        for faces, idx in zip(self.faces, self.train_idx):
+            pick = idx[torch.randint(len(idx), (n,), generator=self.gen)]
+            batches.append(make_batch(faces, pick, self.gen, self.config.augment, shard))
+        x = torch.cat([b.input for b in batches]).contiguous(memory_format=self.memory_format)
+        counts = [len(b.input) for b in batches]
+        self.net.train()
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            outputs = self.step_fn(x, counts)
+        losses = [face_loss(face, mask, b, self.config.loss)
+                  for (face, mask), b in zip(outputs, batches)]
+        self.optim.zero_grad(set_to_none=True)
+        self.scaler.scale(torch.stack(losses).sum()).backward()
+        self.scaler.step(self.optim)
+        self.scaler.update()
+        return self.group.all_mean(torch.stack([v.detach() for v in losses])).tolist()
+
+    # -- watching ----------------------------------------------------------------------------
+    def preview_samples(self, k: int = 3) -> list[np.ndarray]:
+        out = []
+        for s in self.sets:
+            train, held = s.split()
+            pool = held if len(held) >= k else train
+            pick = pool[np.linspace(0, len(pool) - 1, min(k, len(pool))).round().astype(int)]
+            out.append(s.pixels[pick, ..., :3].astype(np.float32) / 255.0)
+        return out
+
+    @torch.no_grad()
+    def decode(self, crops: np.ndarray, identity: int) -> tuple[np.ndarray, np.ndarray]:
+        self.net.eval()
+        x = torch.from_numpy(crops).permute(0, 3, 1, 2).to(self.device)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            face, mask = self.net(x, identity)
+        return (face.float().permute(0, 2, 3, 1).cpu().numpy(),
+                mask.float()[:, 0].cpu().numpy())
+
+    def write_watch_files(self, samples: list[np.ndarray]) -> None:
+        if not self.group.is_main:
+            return
+        sheet = preview_sheet(self.card.identities, samples, self.decode)
+        folder = os.path.join(self.config.model_dir, "previews")
+        write_png(os.path.join(folder, f"preview_{self.step:08d}.png"), sheet)
+        write_png(self.preview_path, sheet)
+        if self.history:
+            write_loss_csv(os.path.join(self.config.model_dir, "loss.csv"), self.history,
+                           self.card.identities)
+            write_loss_plot(self.plot_path, self.history, self.card.identities)
+
+    @property
+    def preview_path(self) -> str:
+        return os.path.join(self.config.model_dir, "preview.png")
+
+    @property
+    def plot_path(self) -> str:
+        return os.path.join(self.config.model_dir, "loss.png")
+
+    def record(self, losses: list[float]) -> dict[str, float] | None:
+        """Average losses over ``log_every`` steps into one history row."""
+        self.window.append(losses)
+        if len(self.window) < self.config.log_every:
+            return None
+        mean = np.mean(self.window, axis=0)
+        self.window = []
+        row = {"step": self.step, "elapsed_s": round(self.elapsed, 3),
+               **{f"loss_{n}": float(v) for n, v in zip(self.card.identities, mean)}}
+        self.history.append(row)
+        return {n: float(v) for n, v in zip(self.card.identities, mean)}
+
+
+def train(config: TrainConfig, progress_listener: Listener | None = None,
+          stop_event: threading.Event | None = None, *, progress_stream=None) -> TrainResult:
+    """Train (or resume) ``config.model_dir``; see the module docstring for when it stops."""
+    device = resolve_device(config.device)
+    group = join(device)
+    if group.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", group.local_rank)
+    try:
+        return _run(config, group, device, progress_listener, stop_event, progress_stream)
+    finally:
+        group.close()
+
+
+def _run(config: TrainConfig, group: Group, device: torch.device,
+         listener: Listener | None, stop_event: threading.Event | None,
+         stream) -> TrainResult:
+    trainer = Trainer(config, group, device)
+    samples = trainer.preview_samples()
+    start_step = trainer.step
+    total = max(config.max_steps - start_step, 0) if config.max_steps else 0
+    progress = Progress("train", total, "steps", listener,
+                        stream if group.is_main else None)
+    recent = {n: float("nan") for n in trainer.card.identities}
+    started = time.monotonic()
+    stopped_by = ""
+    last_saved = -1
+    with _Stopper(stop_event) as stopper:
+        while True:
+            reason = _stop_reason(config, trainer.step, time.monotonic() - started, recent,
+                                  stopper.reason)
+            flag = torch.tensor([1.0 if reason else 0.0])
+            if group.all_mean(flag).item() > 0:  # any rank stopping stops them all
+                stopped_by = reason or "peer"
+                break
+            t0 = time.monotonic()
+            losses = trainer.train_step()
+            trainer.step += 1
+            trainer.elapsed += time.monotonic() - t0
+            averaged = trainer.record(losses)
+            if averaged:
+                recent = averaged
+            progress.advance(1, "  ".join(f"{n} {v:.4f}" for n, v in
+                                          zip(trainer.card.identities, losses)))
+            if config.preview_every and trainer.step % config.preview_every == 0:
+                trainer.write_watch_files(samples)
+            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0:
+                trainer.save()
+                last_saved = trainer.step
+        if last_saved != trainer.step or trainer.step == start_step:
+            trainer.save()
+        trainer.write_watch_files(samples)
+        group.barrier()
+    run_s = time.monotonic() - started
+    done = trainer.step - start_step
+    images = done * config.batch_size * group.world * len(trainer.sets)
+    if progress.stream is not None and total and done < total:
+        progress.stream.write("\n")
+    return TrainResult(config.model_dir, trainer.step, done, stopped_by, recent,
+                       round(run_s, 2), round(images / run_s, 2) if run_s > 0 else 0.0,
+                       trainer.preview_path, trainer.plot_path)
+
+
+def _stop_reason(config: TrainConfig, step: int, run_s: float, recent: dict[str, float],
+                 interrupt: str | None) -> str | None:
+    if interrupt:
+        return interrupt
+    if config.max_steps is not None and step >= config.max_steps:
+        return "max_steps"
+    if config.time_budget_s is not None and run_s >= config.time_budget_s:
+        return "time_budget"
+    if config.loss_target is not None and all(v <= config.loss_target for v in recent.values()):
+        return "loss_target"
+    return None
+
