@@ -58,11 +58,18 @@ class Box:
                    max(self.x1, other.x1), max(self.y1, other.y1))
 
 
-def face_box(matrix: np.ndarray, frame_size: tuple[int, int], margin: float = 0.0) -> Box:
-    """The plate box covered by the unit crop of ``matrix``, grown by ``margin`` px and clipped
-    to the frame (``frame_size`` is ``(width, height)``); empty when the face is off-frame."""
-    box = crop_box(matrix, frame_size, pad=math.ceil(margin) + 2)
-    return Box(0, 0, 0, 0) if box is None else Box(*box)
+def face_box(matrix: np.ndarray, frame_size: tuple[int, int], crop_size: int,
+             margin: float = 0.0) -> Box:
+    """The plate box a ``crop_size`` crop of ``matrix`` touches (extraction's ``crop_box``),
+    grown by ``margin`` px and clipped to the frame (``frame_size`` is ``(width, height)``);
+    empty when the face is off-frame."""
+    box = crop_box(matrix, frame_size, crop_size)
+    if box is None:
+        return Box(0, 0, 0, 0)
+    pad = math.ceil(margin)
+    w, h = frame_size
+    return Box(max(0, box[0] - pad), max(0, box[1] - pad), min(w, box[2] + pad),
+               min(h, box[3] + pad))
 
 
 def box_matrix(matrix: np.ndarray, box: Box) -> np.ndarray:

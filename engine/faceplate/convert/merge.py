@@ -62,10 +62,10 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
                layers: MergeLayers) -> None:
     h, w = rgb.shape[:2]
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
-    box = masks.face_box(matrix, (w, h), masks.margin_for(settings.erode, settings.blur))
+    size = sf.face.shape[0]
+    box = masks.face_box(matrix, (w, h), size, masks.margin_for(settings.erode, settings.blur))
     if box.empty:  # the face is entirely off-frame
         return
-    size = sf.face.shape[0]
     coverage = np.clip(masks.from_crop(np.ones((size, size), np.float32), matrix, box, True),
                        0, 1)
     learned = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * coverage

@@ -104,7 +104,7 @@ def _crops(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper, to_i
     h, w = rgb.shape[:2]
     keys, crops = [], []
     for index, face in enumerate(faces):
-        box = masks.face_box(face.matrix, (w, h))
+        box = masks.face_box(face.matrix, (w, h), size)
         if box.empty:  # off-frame: the crop is all reflection, swap it anyway (cheap)
             box = masks.Box(0, 0, w, h)
         region = colour.to_network(rgb[box.slices])

@@ -1,0 +1,285 @@
+"""A compositor's story: a real-face shot, extracted, converted, merged back into the plate.
+
+The shot is a real face (the astronaut) moved through known transforms and written as ACEScg
+EXR; faces are found by the real dlib backend. The null swap (a "model" whose decoder returns its
+input) shows what the merge alone does to a plate; a tiny untrained FaceModel shows the real
+model path. Stated tolerance for the null swap inside the matte: mean |error| < 0.01 and 99th
+percentile < 0.06 (linear ACEScg, plate values up to ~1.1), from two resampling warps and the
+half-float file; outside the matte: bit-identical.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+from faceplate.convert.pipeline import convert_shot
+from faceplate.convert.settings import MergeSettings
+from faceplate.convert.swap import PassthroughModel
+from faceplate.convert.writer import MASK_CHANNELS, OutputSettings, read_provenance
+from faceplate.errors import FaceplateError
+from faceplate.extract import alignments as alignments_io
+from faceplate.extract.align import alignment_matrix
+from faceplate.extract.backends.dlib_backend import DlibBackend
+from faceplate.io.colour import ColourSpaces
+from faceplate.io.images import read_image, write_image
+from faceplate.samples import make_shot
+
+FRAMES = 8
+
+
+def extract(shot, shot_dir: str) -> alignments_io.Alignments:
+    """Real extraction of every frame with the dlib backend (network space, as extract does)."""
+    colour = ColourSpaces(shot.colourspace)
+    backend = DlibBackend()
+    frames = {}
+    for f in shot.frames:
+        rgb = np.clip(colour.to_network(read_image(shot.path(f)).rgb()), 0, 1)
+        frames[f] = [alignments_io.FaceRecord(d.bbox, d.score, d.landmarks,
+                                              alignment_matrix(d.landmarks, "whole_face"), 0)
+                     for d in backend.detect(rgb)[:1]]
+    shot_alignments = alignments_io.Alignments(shot.pattern, shot.colourspace, "dlib",
+                                               "whole_face", shot.size, 0.0, frames)
+    alignments_io.save(shot_alignments, shot_dir)
+    return shot_alignments
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("sh010"))
+    sample = make_shot("astronaut", root, frames=FRAMES, size=(640, 360), face_px=130.0)
+    found = extract(sample, root)
+    assert all(len(found.frames[f]) == 1 for f in sample.frames), "dlib missed the face"
+    return sample, root, sample.pattern.replace("%04d", "####")
+
+
+class CountingModel(PassthroughModel):
+    """The null swap, counting the crops it is asked to swap."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.swapped = 0
+
+    def swap(self, crops, identity):
+        self.swapped += len(crops)
+        return super().swap(crops, identity)
+
+
+def _pair(sample, out_pattern, frame):
+    return read_image(sample.path(frame)), read_image(out_pattern.replace("####", str(frame)))
+
+
+def test_null_swap_gives_back_the_plate(shot, tmp_path):
+    sample, root, plate = shot
+    out = str(tmp_path / "out.####.exr")
+    summary = convert_shot(plate, root, PassthroughModel(256), "plate", out,
+                           settings=MergeSettings(colour="none"))
+    assert summary.count("swapped") == FRAMES and summary.count("failed") == 0
+    for frame in sample.frames:
+        src, res = _pair(sample, out, frame)
+        assert set(MASK_CHANNELS) | {"R", "G", "B", "A"} == set(res.channels)
+        matte = res.channel("facemask.face")
+        outside, inside = matte == 0, matte > 0
+        assert 0.03 < inside.mean() < 0.5  # a face-sized matte
+        diff = np.abs(res.rgb() - src.rgb())
+        assert np.array_equal(res.rgb()[outside], src.rgb()[outside])  # bit-identical
+        assert diff[inside].mean() < 0.01
+        assert np.quantile(diff[inside], 0.99) < 0.06
+        assert np.all(res.channel("A") == 1.0)
+        # The matte is the hull (times an all-ones learned mask), feathered.
+        assert res.channel("facemask.hull").max() == 1.0
+        assert res.channel("facemask.learned").max() == 1.0
+        assert 0 < matte[(matte > 0) & (matte < 1)].size
+
+
+def test_plate_round_trip_through_network_space_errs_under_1e3(shot):
+    sample, _, _ = shot
+    colour = ColourSpaces(sample.colourspace)
+    rgb = read_image(sample.path(sample.frames[0])).rgb()
+    hot = rgb * 4.0  # linear highlights above 1.0 must survive the inverse
+    for pixels in (rgb, hot):
+        back = colour.to_plate(colour.to_network(pixels))
+        assert np.abs(back - pixels).max() < 1e-3 * max(1.0, float(pixels.max()))
+
+
+def test_every_frame_carries_provenance(shot, tmp_path):
+    _, root, plate = shot
+    out = str(tmp_path / "p.####.exr")
+    convert_shot(plate, root, PassthroughModel(128), "plate", out, frames="1001-1002")
+    aligned = alignments_io.load(root)
+    for frame in (1001, 1002):
+        meta = read_provenance(out.replace("####", str(frame)))
+        assert meta["faceplate/synthetic"] == "1"
+        assert meta["faceplate/model"] == "passthrough"
+        assert meta["faceplate/identities"] == "plate,passthrough"
+        assert meta["faceplate/to_identity"] == "plate"
+        assert meta["faceplate/version"]
+        assert "null swap" in meta["faceplate/consent"]
+        matrices = np.asarray(json.loads(meta["faceplate/matrix"]))
+        np.testing.assert_allclose(matrices[0], aligned.frames[frame][0].matrix, atol=1e-8)
+        assert MergeSettings.from_dict(json.loads(meta["faceplate/merge"])) == MergeSettings()
+
+
+def test_frame_without_a_face_passes_the_plate_through(shot, tmp_path):
+    sample, root, plate = shot
+    shot_dir = str(tmp_path / "shot")
+    aligned = alignments_io.load(root)
+    aligned.frames[1002] = []  # nothing detected
+    del aligned.frames[1003]  # never extracted
+    alignments_io.save(aligned, shot_dir, merge=False)
+    out = str(tmp_path / "o.####.exr")
+    summary = convert_shot(plate, shot_dir, PassthroughModel(128), "plate", out,
+                           frames="1001-1003")
+    assert [f.status for f in summary.frames] == ["swapped", "passthrough", "passthrough"]
+    assert "no face detected" in summary.frames[1].message
+    for frame in (1002, 1003):
+        src, res = _pair(sample, out, frame)
+        assert np.array_equal(res.rgb(), src.rgb())
+        assert all(res.channel(c).max() == 0 for c in MASK_CHANNELS)
+        meta = read_provenance(out.replace("####", str(frame)))
+        assert meta["faceplate/synthetic"] == "0"
+        assert meta["faceplate/status"].startswith("passthrough")
+
+
+def test_rerun_skips_done_frames_and_new_settings_remerge_from_the_cache(shot, tmp_path):
+    _, root, plate = shot
+    out, cache = str(tmp_path / "o.####.exr"), str(tmp_path / "cache")
+    model = CountingModel(128)
+    first = convert_shot(plate, root, model, "plate", out, frames="1001-1003", cache_dir=cache)
+    assert first.count("swapped") == 3 and model.swapped == 3
+    again = convert_shot(plate, root, model, "plate", out, frames="1001-1003", cache_dir=cache)
+    assert again.count("skipped") == 3 and model.swapped == 3
+    before = os.path.getmtime(out.replace("####", "1002"))
+    softer = MergeSettings(blur=3.0, erode=2.0, colour="average")
+    remerged = convert_shot(plate, root, model, "plate", out, frames="1001-1003",
+                            cache_dir=cache, settings=softer)
+    assert remerged.count("swapped") == 3
+    assert model.swapped == 3  # every face came from the swap cache
+    assert os.path.getmtime(out.replace("####", "1002")) >= before
+    meta = read_provenance(out.replace("####", "1002"))
+    assert json.loads(meta["faceplate/merge"])["colour"] == "average"
+
+
+def test_killed_run_leaves_no_half_written_frame_and_resumes(shot, tmp_path):
+    sample, root, plate = shot
+    out_dir = tmp_path / "render"
+    out = str(out_dir / "k.####.exr")
+    cmd = [sys.executable, "-m", "faceplate.cli", "convert", plate, "--alignments", root,
+           "--null-swap", "--to", "plate", "-o", out, "--no-cache"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out_dir.is_dir() and len([p for p in os.listdir(out_dir)
+                                     if not p.startswith(".")]) >= 2:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    written = sorted(p for p in os.listdir(out_dir) if not p.startswith("."))
+    assert 2 <= len(written) < FRAMES
+    for name in written:  # every frame on disk is whole and stamped
+        image = read_image(str(out_dir / name))
+        assert image.channels and read_provenance(str(out_dir / name))["faceplate/job"]
+
+    resumed = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True,
+                             timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["skipped"] == len(written)
+    assert result["swapped"] == FRAMES - len(written)
+    assert sorted(os.listdir(out_dir)) == [f"k.{f}.exr" for f in sample.frames]  # no .tmp left
+
+
+def test_a_real_face_model_swaps_the_face_only(shot, tmp_path):
+    store = pytest.importorskip("faceplate.model.store")
+    from faceplate.model.card import ModelCard
+
+    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
+                                    latent=32, bridge=16, decoder_widths=[16, 8],
+                                    consent="test fixture: public-domain NASA photo")
+    model = store.create_model(str(tmp_path / "model"), card)
+    model = store.load_model(str(tmp_path / "model"), device="cpu")
+    sample, root, plate = shot
+    out = str(tmp_path / "m.####.exr")
+    summary = convert_shot(plate, root, model, "other", out, frames="1001-1002",
+                           settings=MergeSettings(mask="hull", colour="reinhard"))
+    assert summary.count("swapped") == 2
+    for frame in (1001, 1002):
+        src, res = _pair(sample, out, frame)
+        matte = res.channel("facemask.face")
+        assert np.array_equal(res.rgb()[matte == 0], src.rgb()[matte == 0])
+        assert np.abs(res.rgb() - src.rgb())[matte > 0.5].mean() > 1e-3  # it did swap
+        meta = read_provenance(out.replace("####", str(frame)))
+        assert meta["faceplate/model"] == card.model_id
+        assert meta["faceplate/identities"] == "astronaut,other"
+        assert meta["faceplate/consent"] == card.consent
+
+
+def test_artist_matte_limits_the_merge(shot, tmp_path):
+    sample, root, plate = shot
+    aligned = alignments_io.load(root)
+    matte_pattern = str(tmp_path / "roto.%04d.exr")
+    w, h = sample.size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for frame in (1001, 1002):
+        cx, cy = aligned.frames[frame][0].landmarks[30]  # nose tip
+        disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < 25 ** 2).astype(np.float32)
+        write_image(matte_pattern % frame, disc[..., None], ["A"])
+    out = str(tmp_path / "r.####.exr")
+    settings = MergeSettings(mask="image", mask_image=str(tmp_path / "roto.####.exr"), blur=0)
+    convert_shot(plate, root, PassthroughModel(128), "plate", out, frames="1001-1002",
+                 settings=settings)
+    res = read_image(out.replace("####", "1001"))
+    disc_area = np.pi * 25 ** 2
+    assert 0.9 * disc_area < (res.channel("facemask.face") > 0).sum() < 1.1 * disc_area
+    with pytest.raises(FaceplateError, match="missing frames 1003"):
+        convert_shot(plate, root, PassthroughModel(128), "plate", out, frames="1001-1003",
+                     settings=settings)
+
+
+def test_png_dpx_and_face_only_outputs(shot, tmp_path):
+    sample, root, plate = shot
+    model = PassthroughModel(128)
+    convert_shot(plate, root, model, "plate", str(tmp_path / "o.####.png"), frames="1001")
+    png = read_image(str(tmp_path / "o.1001.png"))
+    side = read_image(str(tmp_path / "o.facemask.1001.png"))
+    assert png.channels == ["R", "G", "B", "A"] and side.channels == ["R", "G", "B"]
+    assert side.pixels.max() > 0.99
+    assert read_provenance(str(tmp_path / "o.1001.png"))["faceplate/synthetic"] == "1"
+
+    convert_shot(plate, root, model, "plate", str(tmp_path / "d.####.dpx"), frames="1001")
+    assert read_provenance(str(tmp_path / "d.1001.dpx"))["faceplate/synthetic"] == "1"
+    assert os.path.isfile(str(tmp_path / "d.1001.dpx.provenance.json"))
+
+    out = OutputSettings(str(tmp_path / "x.####.exr"), compression="piz",
+                         face_pattern=str(tmp_path / "face.####.exr"))
+    convert_shot(plate, root, model, "plate", out, frames="1001")
+    face = read_image(str(tmp_path / "face.1001.exr"))  # the data window's pixels
+    full = read_image(str(tmp_path / "x.1001.exr"))
+    spec = oiio.ImageInput.open(str(tmp_path / "face.1001.exr")).spec()
+    assert (spec.full_width, spec.full_height) == sample.size  # display window: the plate
+    assert face.width * face.height < 0.5 * spec.full_width * spec.full_height  # data: the face
+    window = full.channel("facemask.face")[spec.y:spec.y + spec.height,
+                                           spec.x:spec.x + spec.width]
+    assert face.channels == ["R", "G", "B", "A"]
+    np.testing.assert_array_equal(face.channel("A"), window)
+    assert full.channel("facemask.face").sum() == pytest.approx(window.sum())
+    assert np.all(face.rgb()[face.channel("A") == 0] == 0)  # over black, premultiplied
+
+
+def test_bad_requests_say_what_to_do(shot, tmp_path):
+    _, root, plate = shot
+    with pytest.raises(FaceplateError, match="no identity 'nobody'"):
+        convert_shot(plate, root, PassthroughModel(128), "nobody", str(tmp_path / "o.####.exr"))
+    with pytest.raises(FaceplateError, match="no frame number"):
+        convert_shot(plate, root, PassthroughModel(128), "plate", str(tmp_path / "o.exr"))
+    with pytest.raises(FaceplateError, match="run faceplate extract"):
+        convert_shot(plate, str(tmp_path), PassthroughModel(128), "plate",
+                     str(tmp_path / "o.####.exr"))
