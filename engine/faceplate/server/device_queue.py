@@ -50,8 +50,8 @@ class DeviceQueue:
                 return None
             head = self._items.popleft()
             group = [head]
-            if head.op.batch is not None and head.op.batch_key is not None:
-                key = head.op.batch_key(head)
+            key = head.op.batch_key(head) if head.op.batch_key is not None else None
+            if key is not None:
                 for other in list(self._items):
                     if len(group) >= MAX_BATCH:
                         break

@@ -14,8 +14,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from faceplate_client.paths import Address, create_token
 from faceplate_client.protocol import (
@@ -84,6 +86,8 @@ class Engine:
         self._device_ready = threading.Event()
         self._listener: socket.socket | None = None
         self._lock_file: int | None = None
+        self._resources: dict[Hashable, Any] = {}
+        self._resources_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -340,6 +344,13 @@ class Engine:
             log.warning("could not probe the device (%s); using cpu", exc)
             self._device = "cpu"
         self._device_ready.set()
+
+    def resource(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """A long-lived helper (e.g. a started detector backend), made once and kept."""
+        with self._resources_lock:
+            if key not in self._resources:
+                self._resources[key] = make()
+            return self._resources[key]
 
     @property
     def device(self) -> str:

@@ -57,8 +57,9 @@ class Request:
         if self.deadline and time.monotonic() > self.deadline:
             raise EngineError(TIMEOUT, f"{self.op.name} ran past its time limit")
 
-    def progress(self, event: ProgressEvent | dict) -> None:
-        """Forward a progress event to the client (throttled); also a cancellation point."""
+    def progress(self, event: ProgressEvent | dict, check: bool = True) -> None:
+        """Forward a progress event to the client (throttled); with ``check``, also a
+        cancellation point (raises once the request is cancelled or late)."""
         data = event.to_dict() if isinstance(event, ProgressEvent) else dict(event)
         self.last_progress = data
         now = time.monotonic()
@@ -68,7 +69,8 @@ class Request:
             with self._lock:
                 if not self._answered:
                     self.send(Message(PROGRESS, self.id, self.op.name, data))
-        self.check()
+        if check:
+            self.check()
 
     def reply(self, result: Result) -> bool:
         arrays = {name: from_numpy(a) for name, a in result.arrays.items()}
