@@ -112,7 +112,7 @@ def test_openjd_run_chunks_frames_and_shares_the_session_engine(tmp_path):
 def test_opencue_spec_serialises_same_steps(tmp_path):
     job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"},
                consent="actor B consented, contract 12", torch_home="/studio/weights",
-               convert_args=["--colour", "reinhard"])
+               merge_settings={"colour": "histogram", "blur": 4.0})
     xml = opencue.serialize(job, show="demo", shot="sh010")
     root = ET.fromstring(xml.split("?>", 1)[1].split(">", 1)[1])  # past <?xml?> and DOCTYPE
     assert root.findtext("show") == "demo" and root.findtext("shot") == "sh010"
@@ -125,7 +125,7 @@ def test_opencue_spec_serialises_same_steps(tmp_path):
     assert convert.findtext("range") == "1001-1010" and convert.findtext("chunk") == "4"
     argv = shlex.split(convert.findtext("cmd"))
     assert argv[argv.index("--frames") + 1] == "#FRAME_START#-#FRAME_END#"
-    assert argv[-2:] == ["--colour", "reinhard"]
+    assert argv[-2:] == ["--settings", f"{job.shot_dir}/merge_settings.json"]
     train = shlex.split(layers["Train"].findtext("cmd"))
     assert train[train.index("--consent") + 1] == "actor B consented, contract 12"
     assert layers["Extract"].findtext("range") == "1001"  # one task for the whole shot
@@ -153,7 +153,10 @@ def test_cli_writes_bundle_and_rebundles_from_job_file(tmp_path, capsys):
     saved = ShotJob.load(str(shot))
     assert saved.frames == "1001-1020" and saved.chunk_size == 5
     # Re-bundle with only the change: the rest comes from faceplate_job.json.
-    assert main(["farm", "bundle", str(shot), "--chunk", "8"]) == 0
+    settings = tmp_path / "look.json"
+    settings.write_text(json.dumps({"colour": "histogram", "blur": 3.0}))
+    assert main(["farm", "bundle", str(shot), "--chunk", "8", "--settings", str(settings)]) == 0
+    assert json.loads((shot / "merge_settings.json").read_text())["colour"] == "histogram"
     values = json.loads((shot / "farm" / "openjd" / openjd.OPENJD_PARAMS).read_text())
     assert values["ChunkSize"] == 8 and values["Identity"] == "B"
     assert main(["farm", "opencue", str(shot)]) == 0

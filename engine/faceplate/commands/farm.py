@@ -45,8 +45,9 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                    help="train on these face sets first (give one per identity)")
     p.add_argument("--train-steps", type=int, help="training steps (default: the trainer's)")
     p.add_argument("--consent", help="consent note recorded by the training step")
-    p.add_argument("--convert-arg", action="append", dest="convert_args", metavar="ARG",
-                   help="extra argument for `faceplate convert`, e.g. --convert-arg=--blur=4")
+    p.add_argument("--settings", metavar="JSON",
+                   help="merge settings for convert (a MergeSettings file, as `faceplate "
+                        "convert --settings` reads)")
     p.add_argument("--nuke-script", help="render this Nuke script instead of running convert")
     p.add_argument("--nuke-write", help="the Write node the Nuke render executes")
     p.add_argument("--faceplate-cmd", help="faceplate command on the workers")
@@ -122,8 +123,8 @@ def _job_from_args(args: argparse.Namespace):
             fields[name] = os.path.abspath(value) if name in _PATH_FIELDS and value else value
     if args.extract is not None:
         fields["extract"] = args.extract
-    if args.convert_args:
-        fields["convert_args"] = args.convert_args
+    if args.settings:
+        fields["merge_settings"] = _merge_settings(args.settings)
     if args.faceset:
         fields["facesets"] = dict(_identity_dir(item) for item in args.faceset)
     missing = [f"--{flag}" for flag, name in _JOB_FLAGS.items()
@@ -132,6 +133,19 @@ def _job_from_args(args: argparse.Namespace):
     if missing:
         raise FaceplateError(f"{', '.join(missing)} needed (no {existing} to take them from)")
     return ShotJob.from_dict(fields).validate()
+
+
+def _merge_settings(path: str) -> dict:
+    import json
+
+    from ..convert.settings import MergeSettings
+    from ..errors import FaceplateError
+
+    try:
+        with open(path) as fh:
+            return MergeSettings.from_dict(json.load(fh)).to_dict()
+    except (OSError, ValueError) as exc:
+        raise FaceplateError(f"cannot read merge settings {path}: {exc}") from None
 
 
 def _identity_dir(item: str) -> tuple[str, str]:

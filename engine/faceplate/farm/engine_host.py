@@ -54,7 +54,7 @@ def start(sock: str | None = None, timeout_s: float = 120.0,
           command: list[str] | None = None) -> str:
     """Start an engine listening on ``sock`` and wait until it accepts; return the socket."""
     sock = sock or session_socket()
-    command = command or [sys.executable, "-m", "faceplate.cli", "serve"]
+    command = command or [sys.executable, "-m", "faceplate.cli", "serve", "--socket", sock]
     env = {**os.environ, SOCKET_ENV: sock}
     log_path = os.path.splitext(sock)[0] + ".serve.log"
     with open(log_path, "ab") as log:
@@ -103,7 +103,8 @@ def _ask_shutdown(sock: str) -> bool:
     except ImportError:  # an engine build without the client
         return False
     try:
-        EngineClient(socket_path=sock).call("shutdown")
+        with EngineClient(socket_path=sock, autostart=False, retries=0) as client:
+            client.call("shutdown")
         return True
     except Exception as exc:  # noqa: BLE001 - the engine may be gone already
         log.debug("shutdown request to %s failed: %s", sock, exc)

@@ -19,6 +19,7 @@ from ..io.sequence import SequencePattern, format_frame_range, parse_frame_range
 SCHEMA = "faceplate.job"
 VERSION = 1
 JOB_FILE = "faceplate_job.json"
+SETTINGS_FILE = "merge_settings.json"  # beside it: what `faceplate convert --settings` reads
 
 
 class JobError(FaceplateError):
@@ -40,7 +41,7 @@ class ShotJob:
     facesets: dict[str, str] = field(default_factory=dict)  # identity → face-set dir: train first
     train_steps: int = 0  # 0 = the trainer's default
     consent: str = ""  # consent note a training step records in the model card
-    convert_args: list[str] = field(default_factory=list)  # merge settings passed to convert
+    merge_settings: dict = field(default_factory=dict)  # MergeSettings.to_dict() for convert
     nuke_script: str = ""  # render this script's Write node instead of running convert
     nuke_write: str = ""
     faceplate_cmd: str = "faceplate"
@@ -101,8 +102,13 @@ class ShotJob:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def save(self, path: str | None = None) -> str:
-        path = path or os.path.join(self.shot_dir, JOB_FILE)
+    def save(self) -> str:
+        """Write ``SHOTDIR/faceplate_job.json`` (and the merge settings the farm's convert
+        reads); return the job file's path."""
+        if self.merge_settings:
+            write_text_atomic(os.path.join(self.shot_dir, SETTINGS_FILE),
+                              json.dumps(self.merge_settings, indent=1) + "\n")
+        path = os.path.join(self.shot_dir, JOB_FILE)
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .job import ShotJob
+from .job import SETTINGS_FILE, ShotJob
 
 EXTRACT, TRAIN, CONVERT, NUKE = "Extract", "Train", "Convert", "NukeRender"
 
@@ -60,6 +60,7 @@ def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Ste
                 "--frames", chunk_frames]
         if job.colourspace:
             argv += ["--colourspace", job.colourspace]
-        argv += list(job.convert_args)
+        if job.merge_settings:
+            argv += ["--settings", v["shot_dir"] + "/" + SETTINGS_FILE]
         steps.append(Step(CONVERT, tuple(argv), chunked=True, depends_on=before))
     return steps
