@@ -74,8 +74,7 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
     final[final < masks.MASK_FLOOR] = 0.0
 
-    swapped = masks.sharpen(np.asarray(masks.from_crop(sf.face, matrix, box), np.float32),
-                            settings.sharpen)
+    swapped = masks.sharpen(_face_in_box(sf.face, matrix, box), settings.sharpen)
     region = rgb[box.slices]
     target = colour.to_network(region)
     swapped = match_colour(settings.colour, swapped, target, raw)
@@ -95,6 +94,14 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
         under = layers.face_rgb[sl]
         under[...] = np.where(inside, swapped_plate * m + under * (1.0 - m), under)
     layers.box = layers.box.union(box)
+
+
+def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box) -> np.ndarray:
+    """The face warped back, normalised by the warp of an all-ones crop so the crop's edge
+    keeps its colour instead of fading into the black outside the crop."""
+    warped = np.asarray(masks.from_crop(face, matrix, box), np.float32)
+    weight = masks.from_crop(np.ones(face.shape[:2], np.float32), matrix, box)[..., None]
+    return np.where(weight > 0.5, warped / np.maximum(weight, 0.5), warped)
 
 
 def _scaled_landmarks(sf: SwappedFace, scale: float) -> np.ndarray:
