@@ -1,0 +1,62 @@
+"""The shell host's own pyblish plugins: the steps that need the engine's heavy stack."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pyblish.api
+
+from .hostside import shot
+
+RENDERED_CHECK_ORDER = pyblish.api.ExtractorOrder + 0.35  # after the header checks
+
+
+class ExtractRender(pyblish.api.InstancePlugin):
+    """Render the frames the farm has not (or not validly) written, through the engine's
+    ``convert_shot`` job; frames already finished are skipped by the engine."""
+
+    label = "Render missing frames through the engine"
+    order = pyblish.api.ExtractorOrder
+    families: ClassVar[list[str]] = [shot.FAMILY]
+    hosts: ClassVar[list[str]] = ["shell"]
+
+    def process(self, instance):
+        if not instance.data.get("render"):
+            self.log.info("render not asked for: publishing the frames on disk")
+            return
+        from faceplate_client.client import EngineClient
+
+        job = instance.data["job"]
+        params = {"plate": job["plate"], "shot_dir": job["shot_dir"], "model": job["model_dir"],
+                  "identity": job["identity"], "out": job["output"], "frames": job["frames"],
+                  "settings": job.get("merge_settings") or {},
+                  "colourspace": job.get("colourspace", "")}
+        with EngineClient(client_name="faceplate publish") as client:
+            reply = client.call("convert_shot", params, on_progress=lambda e: self.log.info(
+                "%s %s/%s", e.get("stage"), e.get("done"), e.get("total")))
+        instance.data["renderSummary"] = reply.params
+        self.log.info("rendered through the engine: %s", reply.params)
+
+
+class ValidateFramesDecode(pyblish.api.InstancePlugin):
+    """Every pixel of every frame decodes (the header check cannot see corrupt data)."""
+
+    label = "Validate output frames decode"
+    order = RENDERED_CHECK_ORDER
+    families: ClassVar[list[str]] = [shot.FAMILY]
+    hosts: ClassVar[list[str]] = ["shell"]
+
+    def process(self, instance):
+        import os
+
+        from faceplate.io.images import is_complete_image
+
+        paths = {f: shot.frame_path(instance.data["output"], f) for f in instance.data["frames"]}
+        bad = [f for f, path in paths.items()  # missing ones are the existence check's to report
+               if os.path.exists(path) and not is_complete_image(path)]
+        if bad:
+            raise shot.PublishError(f"{instance.data['output']}: frames "
+                                    f"{shot.format_frames(bad)} do not decode: re-render them")
+
+
+PLUGINS = [ExtractRender, ValidateFramesDecode]

@@ -1,0 +1,95 @@
+"""What the publish plugins read from a shot, with the standard library alone (they run in Nuke).
+
+The layouts are the engine's contracts (docs/architecture.md): ``SHOTDIR/alignments.json``,
+the model folder's ``card.json`` and ``model.safetensors``, and the convert output's channels
+and ``faceplate/*`` metadata. Frame patterns and ranges are parsed here in a few lines because
+the Nuke side cannot import the engine's ``faceplate.io.sequence``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+FAMILY = "faceplate.render"
+RGBA = ("R", "G", "B", "A")
+FACEMASK = ("facemask.face", "facemask.learned", "facemask.hull")
+PROVENANCE = ("faceplate/version", "faceplate/model", "faceplate/identities",
+              "faceplate/synthetic")
+JOB_FILE = "faceplate_job.json"
+
+
+class PublishError(Exception):
+    """A check failed; the message says what is wrong and what to do."""
+
+
+def load_json(path: str, what: str) -> dict[str, Any]:
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise PublishError(f"{what} not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"{what} {path} cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise PublishError(f"{what} {path} is not a JSON object")
+    return data
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """``name.####.exr``, ``name.%04d.exr`` or ``name.@@@@.exr`` for one frame."""
+    head, name = os.path.split(pattern)
+    m = re.search(r"%0?(\d*)d", name)
+    if m:
+        return os.path.join(head, name[:m.start()] + f"{frame:0{int(m.group(1) or 1)}d}"
+                            + name[m.end():])
+    runs = list(re.finditer(r"#+|@+", name))
+    if not runs:
+        raise PublishError(f"{pattern} has no frame number pattern (#### or %04d)")
+    m = runs[-1]
+    return os.path.join(head, name[:m.start()] + f"{frame:0{len(m.group(0))}d}" + name[m.end():])
+
+
+def parse_frames(text: str) -> list[int]:
+    """``1001-1100``, ``1001-1100x2`` or ``1,5,9-12`` → sorted frames."""
+    frames = set()
+    for part in str(text).replace(" ", "").split(","):
+        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
+        if not m:
+            raise PublishError(f"cannot read frame range {text!r} (expected e.g. 1001-1100)")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        frames.update(range(first, last + 1, int(m.group(3) or 1)))
+    if not frames:
+        raise PublishError(f"frame range {text!r} names no frames")
+    return sorted(frames)
+
+
+def format_frames(frames: list[int]) -> str:
+    """``[1, 2, 3, 7]`` → ``1-3,7`` for messages."""
+    parts: list[str] = []
+    run: list[int] = []
+    for f in sorted(frames):
+        if run and f != run[-1] + 1:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(f)
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+def model_card(model_dir: str) -> dict[str, Any]:
+    card = load_json(os.path.join(model_dir, "card.json"), "model card")
+    if card.get("schema") != "faceplate.model":
+        raise PublishError(f"{model_dir}/card.json is not a Faceplate model card")
+    return card
+
+
+def alignments(shot_dir: str) -> dict[str, Any]:
+    data = load_json(os.path.join(shot_dir, "alignments.json"), "alignments")
+    if data.get("schema") != "faceplate.alignments":
+        raise PublishError(f"{shot_dir}/alignments.json is not a Faceplate alignments file")
+    return data
