@@ -1,0 +1,119 @@
+"""Several Nuke sessions at once: 8 clients × 50 frames against one real engine, every answer
+checked against the stage functions run locally; swaps from different clients share a batch."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from engine_helpers import running_engine
+from faceplate.extract.align import alignment_matrix, warp_to_crop
+from faceplate.io.colour import ColourSpaces
+from faceplate.server.arrays import from_numpy, to_numpy
+from faceplate_client.client import EngineClient
+
+CLIENTS, FRAMES, SIZE = 8, 50, 64
+
+
+def _run_clients(work) -> list:
+    """Run ``work(index)`` on CLIENTS threads at once; re-raise the first failure."""
+    results: list = [None] * CLIENTS
+    errors: list[BaseException] = []
+    start = threading.Barrier(CLIENTS)
+
+    def body(i: int) -> None:
+        try:
+            start.wait()
+            results[i] = work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _face_landmarks(rng: np.random.Generator) -> np.ndarray:
+    """A plausible face: the mean face at a random scale, angle and place, plus jitter."""
+    base = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 68)])
+    base[17:] *= rng.uniform(0.3, 0.8, (51, 1))
+    angle = rng.uniform(-0.5, 0.5)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return base @ rot.T * rng.uniform(10, 25) + rng.uniform(20, 44, 2) + rng.normal(0, 0.3,
+                                                                                   (68, 2))
+
+
+def test_eight_clients_fifty_frames_each_all_correct(tmp_path):
+    """align on inline frames: matrices and crops must be exactly what the stage computes."""
+    space = "sRGB Encoded Rec.709 (sRGB)"
+    colour = ColourSpaces(space)
+    with running_engine(tmp_path) as first:
+        socket_path, token_path = str(first.address), first.token_path
+
+        def work(i: int) -> int:
+            rng = np.random.default_rng(100 + i)
+            checked = 0
+            with EngineClient(socket_path, token_path, autostart=False,
+                              client_name=f"nuke-{i}") as client:
+                for _ in range(FRAMES):
+                    image = rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32)
+                    points = _face_landmarks(rng)
+                    reply = client.call("align", {"face_type": "whole_face", "size": SIZE,
+                                                  "colourspace": space},
+                                        {"landmarks": from_numpy(points[None]),
+                                         "image": from_numpy(image)})
+                    want = alignment_matrix(points, "whole_face")
+                    np.testing.assert_allclose(to_numpy(reply.arrays["matrices"])[0], want,
+                                               rtol=1e-10, atol=1e-12)
+                    rgb = np.clip(colour.to_network(image), 0, 1).astype(np.float32)
+                    np.testing.assert_allclose(to_numpy(reply.arrays["crops"])[0],
+                                               warp_to_crop(rgb, want, SIZE), atol=1e-6)
+                    checked += 1
+            return checked
+
+        assert _run_clients(work) == [FRAMES] * CLIENTS
+        status = first.status()
+        assert status["requests_served"] >= CLIENTS * FRAMES
+        assert status["queue"] == []
+
+
+def test_swaps_from_several_clients_share_a_batch_and_stay_correct(tmp_path):
+    store = pytest.importorskip("faceplate.model.store")
+    from faceplate.model.card import ModelCard
+
+    card = ModelCard.for_resolution(["a", "b"], 64, encoder_widths=[8, 16, 32], latent=32,
+                                    bridge=16, decoder_widths=[16, 8],
+                                    consent="test fixture: random crops")
+    model_dir = str(tmp_path / "model")
+    store.create_model(model_dir, card)
+    local = store.load_model(model_dir, device="cpu")
+    with running_engine(tmp_path) as first:
+        socket_path, token_path = str(first.address), first.token_path
+        first.call("load", {"model": model_dir})
+
+        def work(i: int) -> list[int]:
+            rng = np.random.default_rng(i)
+            batched = []
+            with EngineClient(socket_path, token_path, autostart=False) as client:
+                for _ in range(6):
+                    crops = rng.uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
+                    reply = client.call("swap", {"model": model_dir, "identity": "b"},
+                                        {"crops": from_numpy(crops)})
+                    faces, masks = local.swap(crops, "b")
+                    np.testing.assert_allclose(to_numpy(reply.arrays["faces"]), faces,
+                                               atol=2e-3)
+                    np.testing.assert_allclose(to_numpy(reply.arrays["masks"]), masks,
+                                               atol=2e-3)
+                    batched.append(reply.params["batched_with"])
+            return batched
+
+        sizes = [n for per_client in _run_clients(work) for n in per_client]
+        assert max(sizes) > 1, "no two clients' swaps were batched together"
+        models = first.status()["models"]
+        assert [m["identities"] for m in models] == [["a", "b"]]
