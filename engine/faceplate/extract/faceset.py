@@ -2,8 +2,8 @@
 
 Each PNG carries its own index entry (source, frame, track, landmarks in crop pixels) in its
 text metadata under ``faceplate/face``, so a crop copied out of its folder still says where it
-came from. Adding a face for a (source, frame, track) already in the set replaces it, so
-re-running extraction over a frame range does not duplicate faces.
+came from. Re-running extraction over a frame range first drops that range's old crops
+(:meth:`FaceSetWriter.replace_frame`), so faces are never duplicated.
 """
 
 from __future__ import annotations
@@ -100,27 +100,29 @@ class FaceSetWriter:
                     f"face set {root} holds {existing.size} px {existing.face_type} crops; "
                     f"use another folder for {size} px {face_type} crops")
             self.faceset = existing
-        self._by_key = {(e.source, e.frame, e.track): i
-                        for i, e in enumerate(self.faceset.entries)}
         self._next = 1 + max((_number(e.file) for e in self.faceset.entries), default=0)
+
+    def replace_frame(self, source: str, frame: int) -> None:
+        """Drop the crops an earlier run made of this frame (the frame is being redone)."""
+        keep = []
+        for e in self.faceset.entries:
+            if (e.source, e.frame) == (source, int(frame)):
+                path = os.path.join(self.faceset.root, e.file)
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                keep.append(e)
+        self.faceset.entries = keep
 
     def add(self, crop: np.ndarray, source: str, frame: int, track: int,
             landmarks: np.ndarray) -> FaceEntry:
-        key = (source, int(frame), int(track))
-        if key in self._by_key:
-            name = self.faceset.entries[self._by_key[key]].file
-        else:
-            name = f"{self._next:06d}.png"
-            self._next += 1
+        name = f"{self._next:06d}.png"
+        self._next += 1
         entry = FaceEntry(name, source, int(frame), int(track), np.asarray(landmarks, float))
         write_image(os.path.join(self.faceset.root, name), np.clip(crop, 0.0, 1.0),
                     ["R", "G", "B"], {METADATA_KEY: json.dumps(entry.to_json())},
                     pixel_type="uint8")
-        if key in self._by_key:
-            self.faceset.entries[self._by_key[key]] = entry
-        else:
-            self._by_key[key] = len(self.faceset.entries)
-            self.faceset.entries.append(entry)
+        self.faceset.entries.append(entry)
         return entry
 
     def close(self) -> FaceSet:

@@ -39,6 +39,7 @@ from .track import Describer, Tracker, iou
 log = logging.getLogger(__name__)
 
 DEFAULT_SMOOTHING = 0.5
+GREY_CHANNELS = ("Y", "L")  # names OpenImageIO gives a single grey channel
 DEFAULT_MIN_FACE = 32  # px: smaller faces carry too little detail to align or train on
 
 
@@ -211,6 +212,9 @@ def network_frame(source: Plate, frame: int, colour: ColourSpaces
                   ) -> tuple[np.ndarray, list[str]]:
     """A plate frame in network space (float32 RGB 0–1) and any warnings about its pixels."""
     image = read_plate_frame(source, frame)
+    if not ({"R", "G", "B"} <= set(image.channels) or image.channels[0] in GREY_CHANNELS):
+        raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
+                             "extraction needs R, G, B (or one grey channel Y)")
     rgb = image.rgb()
     warnings = []
     bad = non_finite_fraction(rgb)
@@ -295,6 +299,8 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
     frames = [f for f in sorted(result.frames) if result.frames[f]]
     progress = Progress("faceset", len(frames), listener=listener, stream=stream)
     count = 0
+    for frame in sorted(result.frames):
+        writer.replace_frame(result.plate, frame)
     for frame in frames:
         rgb, _ = network_frame(source, frame, colour)
         for face in result.frames[frame]:
