@@ -29,6 +29,7 @@ FACE_TYPES = ("whole_face", "face", "head")
 SELECT_MODES = ("all", "track", "index", "reference")
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
+TRAIN_PRESETS = ("demo", "standard", "high")
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,12 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                  "missing)."),
         KnobSpec("train_identity", "string", "identity", "Identity name of this face set in "
                  "the model (e.g. the actor)."),
-        KnobSpec("train_other", "file", "other face set", "Face set of the other identity."),
+        KnobSpec("train_other", "file", "other face set", "Face set of the other identity "
+                 "(e.g. the actor who plays the part)."),
+        KnobSpec("train_other_identity", "string", "other identity", "Identity name of the "
+                 "other face set in the model."),
+        KnobSpec("train_preset", "enum", "preset", "Model size: demo (64 px, minutes), "
+                 "standard (128 px), high (256 px).", items=TRAIN_PRESETS, default="standard"),
         KnobSpec("train_consent", "string", "consent note", "Who consented to this training "
                  "and under which agreement. Recorded in the model card; required."),
         KnobSpec("train_iterations", "int", "iterations", "Training steps to run.",

@@ -1,0 +1,123 @@
+"""What the gizmos' buttons do. Each takes the node (default: ``nuke.thisNode()``).
+
+Errors land on the node: its status knob says what went wrong, the GUI shows a message, and
+outside the GUI (``nuke -t``) the :class:`NodeError` is raised for the TD's script to handle.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+import nuke
+
+from . import engine, graph, roto, training
+from .cache import StageCache
+from .errors import NodeError
+from .stages import Run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _status(node: nuke.Node, text: str) -> None:
+    knob = node.knob("node_status")
+    if knob is not None:
+        knob.setValue(text)
+
+
+def on_node(fn: F) -> F:
+    """Run a button action with its node; show a NodeError on the node instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(node: nuke.Node | None = None, *args: Any, **kwargs: Any) -> Any:
+        node = node or nuke.thisNode()
+        try:
+            return fn(node, *args, **kwargs)
+        except NodeError as exc:
+            _status(node, f"error: {exc}")
+            if nuke.GUI:
+                nuke.message(f"{node.name()}: {exc}")
+                return None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Progress:
+    """A Nuke progress bar for one action; cancelling it stops the work between frames."""
+
+    def __init__(self, title: str):
+        self.task = nuke.ProgressTask(title)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.task.isCancelled():
+            raise NodeError("cancelled")
+        self.task.setMessage(f"{stage}: {done}/{total}")
+        self.task.setProgress(int(100 * done / max(total, 1)))
+
+
+@on_node
+def connect(node: nuke.Node) -> str:
+    text = engine.describe(str(graph.value(node, "engine_address")))
+    node["engine_status"].setValue(text)
+    return text
+
+
+@on_node
+def process(node: nuke.Node, frames: list[int] | None = None) -> StageCache:
+    """Compute the node's range (or ``frames``) and show the result."""
+    run = Run(node, interactive=True, progress=_Progress(f"Faceplate {node.name()}"))
+    cache = run.process(frames)
+    show(node, run, cache)
+    return cache
+
+
+def show(node: nuke.Node, run: Run, cache: StageCache) -> None:
+    """Point the node's internal Read at its cache and say what is there."""
+    done = [f for f in run.bounds if cache.entry(f) is not None]
+    if cache.ext == "exr":
+        read = graph.internal(node, "cache_read")
+        read["file"].setValue(cache.pattern())
+        read["first"].setValue(run.bounds[0])
+        read["last"].setValue(run.bounds[-1])
+        node["show_result"].setValue(True)
+        _status(node, f"{len(done)} frames cached in {cache.version_dir()}")
+    else:
+        faces = sum(len((cache.entry(f) or {}).get("faces", [])) for f in done)
+        _status(node, f"{faces} faces on {len(done)} frames")
+
+
+@on_node
+def export_roto(node: nuke.Node) -> nuke.Node:
+    return roto.export_roto(node, _alignments(node))
+
+
+@on_node
+def export_tracker(node: nuke.Node) -> nuke.Node:
+    return roto.export_tracker(node, _alignments(node))
+
+
+@on_node
+def export_cornerpin(node: nuke.Node) -> nuke.Node:
+    return roto.export_cornerpin(node, _alignments(node))
+
+
+@on_node
+def export_faceset(node: nuke.Node) -> str:
+    return training.export_faceset(node, _alignments(node),
+                                   _Progress(f"Faceplate face set {node.name()}"))
+
+
+@on_node
+def train(node: nuke.Node) -> dict:
+    return training.train(node, _Progress(f"Faceplate training {node.name()}"))
+
+
+def _alignments(node: nuke.Node) -> str:
+    """Process the FaceAlign node (cached frames are reused) and return its alignments.json."""
+    if node.Class() != "FaceAlign":
+        raise NodeError(f"{node.name()}: exports come from a FaceAlign node")
+    run = Run(node, interactive=True, progress=_Progress(f"Faceplate {node.name()}"))
+    cache = run.process()
+    show(node, run, cache)
+    return run.write_alignments(cache)

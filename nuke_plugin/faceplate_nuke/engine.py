@@ -1,0 +1,54 @@
+"""Reaching the engine from Nuke: one client per engine address, errors as NodeError."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from faceplate_client.client import EngineClient, Reply
+from faceplate_client.protocol import Array, EngineError
+
+from .errors import NodeError
+
+_CLIENTS: dict[str, EngineClient] = {}
+
+
+def client(address: str = "") -> EngineClient:
+    """The client for ``address`` (empty: ``$FACEPLATE_ENGINE``, else the default socket,
+    starting a local engine when none answers)."""
+    address = address or os.environ.get("FACEPLATE_ENGINE", "")
+    if address not in _CLIENTS:
+        _CLIENTS[address] = EngineClient(address or None, client_name="nuke")
+    return _CLIENTS[address]
+
+
+def call(address: str, op: str, params: Mapping[str, Any],
+         arrays: Mapping[str, Array] | None = None,
+         on_progress: Callable[[dict[str, Any]], None] | None = None) -> Reply:
+    """Run ``op``; an engine error becomes a :class:`NodeError` carrying its message."""
+    try:
+        return client(address).call(op, params, arrays, on_progress)
+    except EngineError as exc:
+        raise NodeError(f"engine {op}: {exc.message}") from None
+    except OSError as exc:
+        raise NodeError(f"cannot reach the Faceplate engine ({exc}); check the engine "
+                        "address knob or start one with `faceplate serve`") from None
+
+
+def describe(address: str = "") -> str:
+    """One line for the engine status knob: version, device and pid."""
+    try:
+        info = client(address).status()
+    except EngineError as exc:
+        raise NodeError(f"engine not available: {exc.message}") from None
+    device = info.get("device", "?")
+    if isinstance(device, dict):
+        device = device.get("name") or device.get("type") or "?"
+    return f"faceplate {info.get('version', '?')} on {device} (pid {info.get('pid', '?')})"
+
+
+def close_all() -> None:
+    for c in _CLIENTS.values():
+        c.close()
+    _CLIENTS.clear()

@@ -1,0 +1,338 @@
+"""The work behind Process: each stage of a Faceplate chain, per frame, through the engine.
+
+plate  FaceDetect renders its input through its internal EXR Write (all channels)
+detect engine ``detect`` on each plate frame              → faces and landmarks (JSON)
+align  track ids, selection, smoothing here; engine ``align`` → alignments (JSON, contract)
+swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks,
+       and a view through ``merge`` with the learned mask only (EXR)
+merge  engine ``merge`` with FaceMerge's settings (and its mask input) → RGBA + facemask (EXR)
+
+Each stage's frame key comes from the knobs of that stage (at the frame) and the key of the
+stage before it, so a changed knob recomputes only what depends on it (see cache.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import nuke
+from faceplate_client.protocol import Array
+
+from . import engine, graph, tracks
+from .cache import StageCache, key_of, write_json
+from .errors import NodeError
+from .registry import STAGE_NODE
+
+Progress = Callable[[str, int, int], None]
+# Merge settings for the FaceSwap view: the raw swap, blended by the learned mask only.
+RAW_MERGE = {"mask": "learned", "erode": 0.0, "blur": 0.0, "colour": "none"}
+
+
+class Run:
+    """One Process of a node (or one farm frame): its chain, the engine, progress."""
+
+    def __init__(self, node: nuke.Node, interactive: bool = True,
+                 progress: Progress | None = None):
+        self.target = node
+        self.nodes = graph.chain(node)
+        self.address = str(graph.value(node, "engine_address"))
+        self.interactive = interactive
+        self.progress = progress or (lambda stage, done, total: None)
+        self.bounds = graph.frame_range(self.nodes["FaceDetect"])
+        self._keys: dict[tuple[str, int], str] = {}
+
+    # -- where things are
+    def owner(self, stage: str) -> nuke.Node:
+        if stage == "mask":
+            return self.nodes["FaceMerge"]
+        return self.nodes[STAGE_NODE[stage]]
+
+    def cache(self, stage: str) -> StageCache:
+        node = self.owner(stage)
+        ext = "json" if stage in ("detect", "align") else "exr"
+        return StageCache(graph.cache_root(node), node.fullName(), stage, ext)
+
+    def colourspace(self) -> str:
+        return str(graph.value(self.nodes["FaceDetect"], "input_colourspace"))
+
+    # -- keys
+    def key(self, stage: str, frame: int) -> str:
+        memo = (stage, frame)
+        if memo not in self._keys:
+            self._keys[memo] = self._key(stage, frame)
+        return self._keys[memo]
+
+    def _key(self, stage: str, frame: int) -> str:
+        node = self.owner(stage)
+        if stage == "plate":
+            return key_of("plate", graph.signature(node.input(0)), frame)
+        if stage == "mask":
+            return key_of("mask", graph.signature(node.input(1)), frame)
+        values = graph.stage_values(node, stage, frame)
+        if stage == "detect":
+            return key_of(stage, values, self.key("plate", frame))
+        if stage == "align":
+            return key_of(stage, values, [self.key("detect", g) for g in self.window(frame)])
+        if stage == "swap":
+            return key_of(stage, values, _fingerprint(str(values["model"])),
+                          self.key("align", frame))
+        mask = self.key("mask", frame) if self.uses_mask_input(frame) else ""
+        return key_of(stage, values, self.key("swap", frame), mask)
+
+    def window(self, frame: int) -> list[int]:
+        """The detections one aligned frame depends on: its smoothing neighbours, or (to keep
+        track ids stable when one track is selected) every frame from the first."""
+        align = self.nodes["FaceAlign"]
+        r = tracks.radius(float(graph.value(align, "smoothing", frame)))
+        lo = self.bounds[0] if graph.value(align, "select_mode") == "track" else frame - r
+        return [g for g in range(lo, frame + r + 1) if g in self.bounds]
+
+    def uses_mask_input(self, frame: int) -> bool:
+        merge = self.nodes["FaceMerge"]
+        return str(graph.value(merge, "mask_source", frame)).startswith("image")
+
+    # -- running
+    def ensure(self, stage: str, frames: list[int]) -> StageCache:
+        """Compute every frame of ``frames`` that is not cached for ``stage``."""
+        deps = {"detect": "plate", "align": "detect", "swap": "align", "merge": "swap"}
+        if stage in deps:
+            needed = sorted({g for f in frames for g in self.window(f)}) \
+                if stage == "align" else frames
+            self.ensure(deps[stage], needed)
+        if stage == "merge":
+            masked = [f for f in frames if self.uses_mask_input(f)]
+            if masked:
+                self.ensure("mask", masked)
+        cache = self.cache(stage)
+        keys = {f: self.key(stage, f) for f in frames}
+        todo = cache.missing(keys)
+        if todo:
+            cache.prepare(todo, self.interactive)
+            getattr(self, "_" + stage)(cache, todo, keys)
+        return cache
+
+    def process(self, frames: list[int] | None = None) -> StageCache:
+        """Bring the target node's stage up to date for ``frames`` (default: its range)."""
+        frames = frames or graph.frame_range(self.target)
+        stage = {"FaceDetect": "detect", "FaceAlign": "align", "FaceSwap": "swap",
+                 "FaceMerge": "merge"}[self.target.Class()]
+        return self.ensure(stage, frames)
+
+    def _tick(self, stage: str, done: int, total: int) -> None:
+        self.progress(stage, done, total)
+
+    # -- stages
+    def _render_input(self, writer: str, cache: StageCache, todo: list[int],
+                      keys: dict[int, str]) -> None:
+        """Render a gizmo input through its internal EXR Write, frame runs at a time."""
+        write = graph.internal(self.owner(cache.stage), writer)
+        write["file"].setValue(cache.pattern())
+        write["file_type"].setValue("exr")
+        write["channels"].setValue("all")
+        write["disable"].setValue(False)
+        try:
+            for first, last in _runs(todo):
+                try:
+                    nuke.execute(write, first, last, 1)
+                except RuntimeError as exc:
+                    raise NodeError(f"{self.owner(cache.stage).name()}: rendering the input "
+                                    f"failed: {exc}") from None
+                for f in range(first, last + 1):
+                    cache.record(f, keys[f])
+                self._tick(cache.stage, todo.index(last) + 1, len(todo))
+        finally:
+            write["disable"].setValue(True)
+
+    def _plate(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        self._render_input("input_write", cache, todo, keys)
+
+    def _mask(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        if self.nodes["FaceMerge"].input(1) is None:
+            raise NodeError(f"{self.nodes['FaceMerge'].name()}: the mask source needs the "
+                            "'mask' input (e.g. a Roto from FaceAlign's Export Roto)")
+        self._render_input("mask_write", cache, todo, keys)
+
+    def plate_file(self, frame: int) -> str:
+        return self.cache("plate").frame_file(frame)
+
+    def _detect(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        detect = self.nodes["FaceDetect"]
+        for i, f in enumerate(todo):
+            reply = engine.call(self.address, "detect", {
+                "path": self.plate_file(f), "colourspace": self.colourspace(),
+                "backend": str(graph.value(detect, "detector", f))})
+            cache.record(f, keys[f], {"size": reply.params["size"],
+                                      "backend": reply.params.get("backend", ""),
+                                      "faces": reply.params["faces"]})
+            self._tick("detect", i + 1, len(todo))
+
+    def _align(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        align = self.nodes["FaceAlign"]
+        detected = self.cache("detect")
+        needed = sorted({g for f in todo for g in self.window(f)})
+        found = {g: (detected.entry(g) or {}).get("faces", []) for g in needed}
+        tracked = tracks.assign_tracks(found)
+        mode = str(graph.value(align, "select_mode"))
+        if mode == "reference":
+            raise NodeError(f"{align.name()}: 'reference' selection runs in the engine's "
+                            "extract (faceplate extract --select reference:IMAGE); pick "
+                            "track or index here")
+        kept = tracks.select(tracked, mode, int(graph.value(align, "track")),
+                             int(graph.value(align, "face_index")))
+        face_type = str(graph.value(align, "face_type"))
+        for i, f in enumerate(todo):
+            smoothed = tracks.smooth(
+                {g: kept[g] for g in self.window(f)},
+                float(graph.value(align, "smoothing", f)))[f]
+            if smoothed:
+                points = [v for face in smoothed for p in face["landmarks"] for v in p]
+                reply = engine.call(self.address, "align", {"face_type": face_type}, {
+                    "landmarks": Array.from_values(points, "float32", (len(smoothed), 68, 2))})
+                for face, matrix in zip(smoothed, reply.params["matrices"]):
+                    face["matrix"] = matrix
+            cache.record(f, keys[f], {"faces": smoothed})
+            self._tick("align", i + 1, len(todo))
+        self.write_alignments(cache)
+
+    def write_alignments(self, cache: StageCache) -> str:
+        """``alignments.json`` (the contract in docs/architecture.md) of every cached frame."""
+        align, detect = self.nodes["FaceAlign"], self.cache("detect")
+        frames: dict[str, Any] = {}
+        for f in self.bounds:
+            entry = cache.entry(f)
+            if entry is not None:
+                frames[str(f)] = [{k: face[k] for k in ("bbox", "score", "landmarks", "matrix",
+                                                        "track") if k in face}
+                                  for face in entry["faces"]]
+        first = detect.entry(int(next(iter(frames)))) if frames else None
+        path = os.path.join(cache.version_dir(), "alignments.json")
+        write_json(path, {
+            "schema": "faceplate.alignments", "version": 1,
+            "plate": self.cache("plate").pattern().replace("####", "%04d"),
+            "colourspace": self.colourspace(),
+            "backend": (first or {}).get("backend", ""),
+            "face_type": str(graph.value(align, "face_type")),
+            "size": (first or {}).get("size", [0, 0]),
+            "smoothing": float(graph.value(align, "smoothing")),
+            "frames": frames})
+        return path
+
+    def _faces(self, frame: int) -> list[dict[str, Any]]:
+        entry = self.cache("align").entry(frame) or {}
+        return [f for f in entry.get("faces", []) if "matrix" in f]
+
+    def _swap(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        swap = self.nodes["FaceSwap"]
+        for i, f in enumerate(todo):
+            model, identity = _model_and_identity(swap, f)
+            faces = self._faces(f)
+            shapes = _placement_arrays(faces)
+            data: dict[str, Any] = {"count": len(faces)}
+            if faces:
+                reply = engine.call(self.address, "swap", {
+                    "path": self.plate_file(f), "colourspace": self.colourspace(),
+                    "model": model, "identity": identity}, shapes)
+                for name in ("faces", "masks"):
+                    data[name] = _save_array(cache, f, name, reply.arrays[name])
+                arrays = dict(shapes, faces=reply.arrays["faces"], masks=reply.arrays["masks"])
+            else:
+                arrays = _no_faces()
+            engine.call(self.address, "merge", dict(
+                RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
+                model=model, identity=identity, frame=f, output=cache.frame_file(f)), arrays)
+            cache.record(f, keys[f], data)
+            self._tick("swap", i + 1, len(todo))
+
+    def _merge(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        merge, swapped = self.nodes["FaceMerge"], self.cache("swap")
+        for i, f in enumerate(todo):
+            model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
+            faces = self._faces(f)
+            entry = swapped.entry(f) or {}
+            if faces:
+                arrays = dict(_placement_arrays(faces),
+                              faces=_load_array(swapped, f, entry["faces"]),
+                              masks=_load_array(swapped, f, entry["masks"]))
+            else:
+                arrays = _no_faces()
+            params: dict[str, Any] = {
+                "path": self.plate_file(f), "colourspace": self.colourspace(),
+                "model": model, "identity": identity, "frame": f,
+                "output": cache.frame_file(f),
+                "mask": str(graph.value(merge, "mask_source", f)),
+                "mask_channel": str(graph.value(merge, "mask_channel", f)),
+                "erode": float(graph.value(merge, "erode", f)),
+                "blur": float(graph.value(merge, "blur", f)),
+                "colour": str(graph.value(merge, "colour_mode", f))}
+            if self.uses_mask_input(f):
+                params["mask_image"] = self.cache("mask").frame_file(f)
+            engine.call(self.address, "merge", params, arrays)
+            cache.record(f, keys[f], {"faces": len(faces)})
+            self._tick("merge", i + 1, len(todo))
+
+
+def _runs(frames: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted frames: [1, 2, 3, 7] → [(1, 3), (7, 7)]."""
+    out: list[tuple[int, int]] = []
+    for f in frames:
+        if out and f == out[-1][1] + 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
+
+
+def _fingerprint(model: str) -> list[Any]:
+    """Changes when the model is retrained: size and time of its weights and card."""
+    out: list[Any] = [os.path.abspath(model)]
+    for name in ("model.safetensors", "card.json"):
+        try:
+            st = os.stat(os.path.join(model, name))
+            out += [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
+    model = str(graph.value(swap, "model", frame))
+    identity = str(graph.value(swap, "identity", frame))
+    if not model or not os.path.isdir(model):
+        raise NodeError(f"{swap.name()}: set the model knob to a model folder "
+                        f"(got {model!r})")
+    if not identity:
+        raise NodeError(f"{swap.name()}: set the target identity (one of the model's "
+                        "identities, see its card.json)")
+    return os.path.abspath(model), identity
+
+
+def _placement_arrays(faces: list[dict[str, Any]]) -> dict[str, Array]:
+    n = len(faces)
+    matrices = [v for f in faces for row in f["matrix"] for v in row]
+    points = [v for f in faces for p in f["landmarks"] for v in p]
+    return {"matrices": Array.from_values(matrices, "float32", (n, 2, 3)),
+            "landmarks": Array.from_values(points, "float32", (n, 68, 2))}
+
+
+def _no_faces() -> dict[str, Array]:
+    """Empty face arrays: merge then passes the plate through with empty mattes."""
+    return {"faces": Array("float32", (0, 1, 1, 3), b""),
+            "masks": Array("float32", (0, 1, 1), b""),
+            "matrices": Array("float32", (0, 2, 3), b""),
+            "landmarks": Array("float32", (0, 68, 2), b"")}
+
+
+def _save_array(cache: StageCache, frame: int, name: str, array: Array) -> dict[str, Any]:
+    path = cache.frame_file(frame)[:-len(".exr")] + f".{name}.bin"
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(memoryview(array.data).cast("B"))
+    os.replace(tmp, path)
+    return {"file": os.path.basename(path), "dtype": array.dtype, "shape": list(array.shape)}
+
+
+def _load_array(cache: StageCache, frame: int, info: dict[str, Any]) -> Array:
+    path = os.path.join(cache.version_dir(), info["file"])
+    with open(path, "rb") as fh:
+        return Array(info["dtype"], tuple(info["shape"]), fh.read())

@@ -1,0 +1,28 @@
+"""Faceplate for Nuke, run in every mode (GUI, ``nuke -t``, ``nuke -x``): paths, the facemask
+layer and the render callbacks. No UI here (menu.py holds it)."""
+
+import os
+
+import nuke
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _gizmo_folder() -> str:
+    """$FACEPLATE_GIZMOS, else gizmos/ beside this folder (the repository layout)."""
+    for folder in (os.environ.get("FACEPLATE_GIZMOS", ""), os.path.join(_HERE, "gizmos"),
+                   os.path.join(os.path.dirname(_HERE), "gizmos")):
+        if folder and os.path.isfile(os.path.join(folder, "FaceMerge.gizmo")):
+            return folder
+    raise RuntimeError(f"Faceplate: no gizmos found beside {_HERE}; set FACEPLATE_GIZMOS")
+
+
+nuke.pluginAddPath(_gizmo_folder())
+nuke.pluginAddPath(os.path.join(_HERE, "icons"))
+nuke.pluginAddPath(_HERE)  # faceplate_nuke and faceplate_client become importable
+
+from faceplate_nuke import callbacks  # importable once the path is set
+from faceplate_nuke.registry import FACEMASK_CHANNELS, FACEMASK_LAYER
+
+nuke.Layer(FACEMASK_LAYER, list(FACEMASK_CHANNELS))
+callbacks.register()

@@ -1,0 +1,218 @@
+"""A compositor's shot through the four nodes, in the stand-in Nuke, with a real engine.
+
+A moving sample plate (ACEScg EXR) goes Read → FaceDetect → FaceAlign → FaceSwap → FaceMerge
+→ Write. Process fills the cache through the engine; the Write renders merged EXRs with the
+facemask layer and provenance; an edited Roto from FaceAlign feeds FaceMerge's mask; a saved
+script opened fresh and rendered like a farm job fills its own cache on demand.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from engine_helpers import running_engine  # noqa: E402
+from session import start  # noqa: E402
+
+FRAMES = (1001, 1003)
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    from faceplate.model.card import ModelCard
+    from faceplate.model.store import create_model
+    from faceplate.samples import make_shot
+
+    root = tmp_path_factory.mktemp("shot")
+    sample = make_shot("astronaut", str(root / "plate"), frames=3, first=FRAMES[0],
+                       size=(320, 240), face_px=110.0)
+    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
+                                    latent=32, bridge=16, decoder_widths=[16, 8],
+                                    consent="test fixture: public-domain NASA photo")
+    create_model(str(root / "model"), card)
+    return sample, str(root / "model")
+
+
+@pytest.fixture(scope="module")
+def engine_socket(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("engine")
+    with running_engine(folder):
+        yield str(folder / "engine" / "engine.sock")
+
+
+def build(nuke, sample, model, socket, cache):
+    """The compositor's graph, with the knobs an artist would set."""
+    read = nuke.createNode("Read")
+    read["file"].setValue(sample.pattern.replace("%04d", "####"))
+    read["first"].setValue(FRAMES[0])
+    read["last"].setValue(FRAMES[1])
+    nodes = {"Read": read}
+    previous = read
+    for cls in ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"):
+        node = nuke.createNode(cls)
+        node.setInput(0, previous)
+        node["engine_address"].setValue(socket)
+        node["cache_folder"].setValue(cache)
+        nodes[cls] = previous = node
+    nodes["FaceDetect"]["detector"].setValue("dlib")
+    nodes["FaceAlign"]["smoothing"].setValue(0.3)
+    nodes["FaceSwap"]["model"].setValue(model)
+    nodes["FaceSwap"]["identity"].setValue("other")
+    nodes["FaceMerge"]["blur"].setValue(2.0)
+    write = nuke.createNode("Write")
+    write.setInput(0, nodes["FaceMerge"])
+    write["channels"].setValue("all")
+    write["metadata"].setValue("all metadata")
+    write["file"].setValue(os.path.join(os.path.dirname(cache), "out", "comp.####.exr"))
+    write["create_directories"].setValue(True)
+    nodes["Write"] = write
+    return nodes
+
+
+def read_exr(path):
+    from faceplate.io.images import read_image
+
+    return read_image(path)
+
+
+def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
+    nuke = start()
+    sample, model = shot
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    import faceplate_nuke.actions as actions
+
+    cache = actions.process(nodes["FaceMerge"])
+    merge = nodes["FaceMerge"]
+    assert merge["show_result"].value() is True
+    assert "3 frames cached" in merge["node_status"].value()
+    assert merge.node("cache_read")["file"].value() == cache.pattern()
+
+    nuke.execute(nodes["Write"], *FRAMES)
+    for f in range(FRAMES[0], FRAMES[1] + 1):
+        out = read_exr(str(tmp_path / "out" / f"comp.{f}.exr"))
+        for c in ("R", "G", "B", "A", "facemask.face", "facemask.learned", "facemask.hull"):
+            assert c in out.channels
+        assert out.metadata["faceplate/synthetic"] == "1"
+        assert out.metadata["faceplate/identities"]
+        hull = out.channel("facemask.hull")
+        # The hull matte covers the face of the plate where the sample put it.
+        x, y = sample.to_plate(f, np.array([[217.5, 125.5]]))[0]
+        assert hull[int(y), int(x)] > 0.9
+        assert hull.mean() < 0.5
+        plate = read_exr(sample.path(f))
+        changed = np.abs(out.rgb() - plate.rgb()).max(axis=-1) > 1e-3
+        assert changed[int(y), int(x)]
+        assert not changed[out.channel("facemask.face") == 0].any()
+
+
+def test_a_knob_change_recomputes_only_its_stage(shot, engine_socket, tmp_path):
+    nuke = start()
+    sample, model = shot
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    import faceplate_nuke.actions as actions
+    from faceplate_nuke.stages import Run
+
+    actions.process(nodes["FaceMerge"])
+    run = Run(nodes["FaceMerge"])
+    stamps = {s: {f: os.stat(run.cache(s).sidecar(f)).st_mtime_ns
+                  for f in range(FRAMES[0], FRAMES[1] + 1)}
+              for s in ("plate", "detect", "align", "swap", "merge")}
+    nodes["FaceMerge"]["erode"].setValueAt(3.0, 1002)  # animated: only frame 1002 changes
+    nodes["FaceMerge"]["erode"].setValueAt(0.0, 1001)
+    nodes["FaceMerge"]["erode"].setValueAt(0.0, 1003)
+    cache = actions.process(nodes["FaceMerge"])
+    run = Run(nodes["FaceMerge"])
+    after = {s: {f: os.stat(run.cache(s).sidecar(f)).st_mtime_ns
+                 for f in range(FRAMES[0], FRAMES[1] + 1)}
+             for s in ("plate", "detect", "align", "swap", "merge")}
+    for s in ("plate", "detect", "align", "swap"):
+        assert after[s] == stamps[s], s
+    assert [f for f in after["merge"] if after["merge"][f] != stamps["merge"][f]] == [1002]
+    assert cache.versions() == [1, 2]  # a new version: Nuke's Read sees the change at once
+    assert nodes["FaceMerge"].node("cache_read")["file"].value() == cache.pattern(2)
+
+
+def test_roto_export_matches_the_alignments_and_masks_the_merge(shot, engine_socket, tmp_path):
+    import json
+
+    nuke = start()
+    sample, model = shot
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    import faceplate_nuke.actions as actions
+    from faceplate_nuke.roto import REGIONS
+
+    roto = actions.export_roto(nodes["FaceAlign"])
+    path = os.path.join(actions.Run(nodes["FaceAlign"]).cache("align").version_dir(),
+                        "alignments.json")
+    with open(path) as fh:
+        alignments = json.load(fh)
+    height = alignments["size"][1]
+    layer = roto["curves"].rootLayer[0]
+    shapes = {s.name: s for s in layer}
+    assert set(shapes) == set(REGIONS)
+    for frame, faces in alignments["frames"].items():
+        landmarks = faces[0]["landmarks"]
+        for name, indices in REGIONS.items():
+            for point, i in zip(shapes[name], indices):
+                p = point.center.getPosition(int(frame))
+                assert p.x == pytest.approx(landmarks[i][0], abs=1e-4)
+                assert p.y == pytest.approx(height - landmarks[i][1], abs=1e-4)
+
+    # The artist's Roto becomes FaceMerge's mask.
+    merge = nodes["FaceMerge"]
+    merge.setInput(1, roto)
+    merge["mask_source"].setValue("image")
+    merge["mask_channel"].setValue("A")
+    cache = actions.process(merge)
+    out = read_exr(cache.frame_file(1002))
+    roto_alpha = roto._render(1002)[0][..., 0]
+    face = out.channel("facemask.face")
+    assert face[roto_alpha == 0].max() < 1e-3  # blended only inside the Roto
+    assert face[roto_alpha > 0.99].mean() > 0.5
+
+
+def test_a_farm_render_of_a_fresh_script_fills_the_cache(shot, engine_socket, tmp_path):
+    nuke = start()
+    sample, model = shot
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    script = str(tmp_path / "comp.nk")
+    nuke.scriptSaveAs(script)
+
+    nuke = start()  # a farm machine: nuke -x comp.nk, nothing processed, cache empty
+    nuke.scriptOpen(script)
+    write = nuke.toNode("Write1")
+    nuke.execute(write, *FRAMES)
+    for f in range(FRAMES[0], FRAMES[1] + 1):
+        out = read_exr(str(tmp_path / "out" / f"comp.{f}.exr"))
+        assert "facemask.hull" in out.channels
+        assert out.metadata["faceplate/synthetic"] == "1"
+    merge = nuke.toNode("FaceMerge1")
+    assert merge["show_result"].value() is True
+    assert os.path.isfile(merge.node("cache_read")["file"].evaluate(1002))
+
+
+def test_errors_show_on_the_node(shot, engine_socket, tmp_path):
+    from faceplate_nuke.errors import NodeError
+
+    sample, model = shot
+    nuke = start(gui=True)
+    nodes = build(nuke, sample, "/no/such/model", engine_socket, str(tmp_path / "cache"))
+    import faceplate_nuke.actions as actions
+
+    assert actions.process(nodes["FaceMerge"]) is None  # GUI: a message, not a traceback
+    assert "model" in nuke._state.messages[-1]
+    assert nodes["FaceMerge"]["node_status"].value().startswith("error: ")
+
+    nuke = start(gui=False)  # nuke -t: the TD's script gets the error
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache2"))
+    nodes["FaceSwap"]["identity"].setValue("nobody")
+    with pytest.raises(NodeError, match="no identity 'nobody'"):
+        actions.process(nodes["FaceMerge"])
+    with pytest.raises(RuntimeError, match="FaceMerge1, frame 1001"):  # a render aborts
+        nuke.execute(nodes["Write"], *FRAMES)
