@@ -61,18 +61,22 @@ def _network_rgb(req, image) -> np.ndarray:
     return np.clip(_colour(req, image).to_network(rgb), 0.0, 1.0).astype(np.float32)
 
 
+def backend_for(engine, name: str):
+    """The started detection backend ``name``, kept by the engine (FAN or dlib take seconds
+    to load; every later detect and extract_shot reuses them)."""
+    from ...extract.backends import get_backend
+
+    return engine.resource(("backend", name), lambda: get_backend(name, engine.device))
+
+
 @operation("detect", "Find faces and their 68 landmarks in one plate frame.",
            params=_PLATE_PARAMS + (
                Param("backend", str, "auto", "fan (studio default), dlib, or auto",
                      ("auto", "fan", "dlib")),),
            arrays=(_IMAGE,), one_of=(("image", "path"),), lane="device", timeout_s=120.0)
 def detect(req) -> Result:
-    from ...extract.backends import get_backend
-
     image = _plate(req)
-    name = req.params["backend"]
-    backend = req.engine.resource(("backend", name),
-                                  lambda: get_backend(name, req.engine.device))
+    backend = backend_for(req.engine, req.params["backend"])
     found = backend.detect(_network_rgb(req, image))
     landmarks = np.array([d.landmarks for d in found], np.float32).reshape(-1, 68, 2)
     return Result({"backend": backend.name, "size": [image.width, image.height],
@@ -210,10 +214,16 @@ def merge(req) -> Result:
     settings = MergeSettings.from_dict(values)
     image = _plate(req)
     colour = _colour(req, image)
+    matte = a.get("matte")
+    if matte is None and p["mask"].startswith("image") and values["mask_image"]:
+        from ...convert.masks import read_matte
+
+        matte = read_matte(values["mask_image"], values["mask_channel"],
+                           (image.width, image.height))
     swaps = [SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
                          np.asarray(x, np.float64), np.asarray(lm, np.float64))
              for f, m, x, lm in zip(a["faces"], a["masks"], a["matrices"], a["landmarks"])]
-    merged = merge_frame(image, swaps, colour, settings, matte=a.get("matte"))
+    merged = merge_frame(image, swaps, colour, settings, matte=matte)
     with req.engine.models.use(p["model"], req.engine.device) as model:
         _check_identity(model, p["identity"])
         job = job_digest(model, p["identity"], settings, colour.plate_space,
