@@ -9,6 +9,8 @@ Stop it with `faceplate status --shutdown`, Ctrl-C or SIGTERM. See docs/protocol
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 
@@ -68,4 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"faceplate engine listening on {address}\n  token: {token_path}\n  log:   {log_path}",
           file=sys.stderr, flush=True)
     engine.serve_forever()
+    if engine.busy():  # work that ignored cancellation must not keep the process alive
+        logging.shutdown()
+        os._exit(0)
     return 0

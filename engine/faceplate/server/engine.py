@@ -50,6 +50,7 @@ log = logging.getLogger("faceplate.server")
 
 MAX_IN_FLIGHT_PER_CONNECTION = 256
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
+SHUTDOWN_GRACE_S = 30.0  # how long cancelled requests get to stop before the process exits
 
 
 @dataclass
@@ -170,9 +171,18 @@ class Engine:
         self._device_queue.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._jobs.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S  # cancelled work stops at its next
+        while self.busy() and time.monotonic() < deadline:  # step; training saves first
+            time.sleep(0.05)
         if self._lock_file is not None:
             os.close(self._lock_file)
-        log.info("engine stopped")
+        log.info("engine stopped" if not self.busy() else
+                 f"engine stopped with {self.busy()} request(s) still running")
+
+    def busy(self) -> int:
+        """How many requests are still queued or running."""
+        with self._lock:
+            return len(self._requests)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -29,9 +29,11 @@ _DAY = 24 * 3600.0
            lane="job", progress=True, timeout_s=_DAY)
 def extract_shot(req) -> Result:
     from ...extract.pipeline import extract_shot as run
+    from .frames import backend_for
 
     p = req.params
-    summary = run(p["plate"], p["shot_dir"], frames=p["frames"] or None, backend=p["backend"],
+    summary = run(p["plate"], p["shot_dir"], frames=p["frames"] or None,
+                  backend=backend_for(req.engine, p["backend"]),
                   colourspace=p["colourspace"] or None, face_type=p["face_type"],
                   smoothing=p["smoothing"], select=p["select"] or None,
                   faceset_dir=p["faceset_dir"] or None, faceset_size=p["faceset_size"],
