@@ -17,8 +17,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine  # noqa: E402
-from session import start  # noqa: E402
+from engine_helpers import running_engine
+from session import start
 
 FRAMES = (1001, 1003)
 
@@ -85,7 +85,7 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     nuke = start()
     sample, model = shot
     nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
-    import faceplate_nuke.actions as actions
+    from faceplate_nuke import actions
 
     cache = actions.process(nodes["FaceMerge"])
     merge = nodes["FaceMerge"]
@@ -115,7 +115,7 @@ def test_a_knob_change_recomputes_only_its_stage(shot, engine_socket, tmp_path):
     nuke = start()
     sample, model = shot
     nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
-    import faceplate_nuke.actions as actions
+    from faceplate_nuke import actions
     from faceplate_nuke.stages import Run
 
     actions.process(nodes["FaceMerge"])
@@ -144,7 +144,7 @@ def test_roto_export_matches_the_alignments_and_masks_the_merge(shot, engine_soc
     nuke = start()
     sample, model = shot
     nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
-    import faceplate_nuke.actions as actions
+    from faceplate_nuke import actions
     from faceplate_nuke.roto import REGIONS
 
     roto = actions.export_roto(nodes["FaceAlign"])
@@ -173,14 +173,17 @@ def test_roto_export_matches_the_alignments_and_masks_the_merge(shot, engine_soc
     out = read_exr(cache.frame_file(1002))
     roto_alpha = roto._render(1002)[0][..., 0]
     face = out.channel("facemask.face")
-    assert face[roto_alpha == 0].max() < 1e-3  # blended only inside the Roto
+    import cv2
+
+    near = cv2.dilate((roto_alpha > 0).astype(np.uint8), np.ones((13, 13), np.uint8))
+    assert face[near == 0].max() < 1e-3  # blended only inside the Roto (and its 2 px feather)
     assert face[roto_alpha > 0.99].mean() > 0.5
 
 
 def test_a_farm_render_of_a_fresh_script_fills_the_cache(shot, engine_socket, tmp_path):
     nuke = start()
     sample, model = shot
-    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
     script = str(tmp_path / "comp.nk")
     nuke.scriptSaveAs(script)
 
@@ -203,7 +206,7 @@ def test_errors_show_on_the_node(shot, engine_socket, tmp_path):
     sample, model = shot
     nuke = start(gui=True)
     nodes = build(nuke, sample, "/no/such/model", engine_socket, str(tmp_path / "cache"))
-    import faceplate_nuke.actions as actions
+    from faceplate_nuke import actions
 
     assert actions.process(nodes["FaceMerge"]) is None  # GUI: a message, not a traceback
     assert "model" in nuke._state.messages[-1]
@@ -214,5 +217,5 @@ def test_errors_show_on_the_node(shot, engine_socket, tmp_path):
     nodes["FaceSwap"]["identity"].setValue("nobody")
     with pytest.raises(NodeError, match="no identity 'nobody'"):
         actions.process(nodes["FaceMerge"])
-    with pytest.raises(RuntimeError, match="FaceMerge1, frame 1001"):  # a render aborts
+    with pytest.raises(RuntimeError, match="FaceSwap1, frame 1001: .*no identity"):
         nuke.execute(nodes["Write"], *FRAMES)
