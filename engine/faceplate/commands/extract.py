@@ -49,6 +49,9 @@ def add_arguments(parser) -> None:
                              "raise it to find small faces)")
     parser.add_argument("--min-face", type=float, default=32, metavar="PX",
                         help="skip faces narrower than this in the plate (default 32)")
+    parser.add_argument("--redetect-every", type=int, default=10, metavar="N",
+                        help="search the whole frame for new faces every N frames; between, "
+                             "only near tracked faces (default 10; 1 = every frame)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -64,7 +67,7 @@ def run(args) -> int:
         select=args.select, faceset_dir=args.faceset, faceset_size=args.faceset_size,
         progress_stream=sys.stderr, device=args.device, weights_dir=args.weights,
         download_weights=args.download_weights, detect_size=args.detect_size,
-        min_face=args.min_face)
+        min_face=args.min_face, redetect_every=max(1, args.redetect_every))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=1))
     else:

@@ -1,8 +1,9 @@
 """A whole shot: read → network space → detect/track → select → smooth → align → write.
 
-Frames are read once; a face the tracker follows is searched for only near where it is
-expected, with a full-frame search every ``redetect_every`` frames (new faces) and whenever
-every tracked face is lost. Smoothing runs after the last frame, when the whole shot is known.
+A face the tracker follows is searched for only near where it is expected, with a whole-frame
+search every ``redetect_every`` frames (for new faces), on the last frame, and whenever every
+tracked face is lost. A face that a whole-frame search finds for the first time is then followed backwards
+over the frames searched only near other faces, so it is found from the frame it entered. Smoothing runs after the last frame, when the whole shot is known.
 Problems with one frame (unreadable, no RGB, NaN pixels, no face, a face too small) are noted
 for that frame and the shot continues; :class:`ExtractSummary` reports them and its
 ``exit_code`` says whether every frame had a face (0), some had none (1) or some failed (2).
@@ -192,7 +193,9 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
             summary.errors[frame] = str(exc)
             progress.advance(message=f"frame {frame}: error")
             continue
-        detections = _find_faces(engine, rgb, tracker, frame, i % redetect_every == 0)
+        full = (i % redetect_every == 0 or i == len(source.frames) - 1
+                or not tracker.active(frame))
+        detections = _find_faces(engine, rgb, tracker, frame, full)
         for d in detections:
             if d.width < min_face:
                 warnings.append(f"a face of {d.width:.0f} px at ({d.bbox[0]:.0f}, "
@@ -202,10 +205,36 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
         ids = tracker.update(frame, detections,
                              lambda d, rgb=rgb: describer.describe(rgb, d.landmarks))
         found[frame] = [_Found(d, t, d.landmarks) for d, t in zip(detections, ids)]
+        if full and i > 0:
+            seen_before = {f.track for f in found.get(source.frames[i - 1], [])}
+            for face in found[frame]:
+                if face.track not in seen_before:
+                    _backfill(source, colour, engine, found, face, i, redetect_every, min_face)
         if warnings:
             summary.warnings[frame] = warnings
         progress.advance(message=f"frame {frame}: {len(detections)} face(s)")
     return found, size, {t.id: t.descriptor for t in tracker.tracks.values()}
+
+
+def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
+              found: dict[int, list[_Found]], face: _Found, index: int, reach: int,
+              min_face: float) -> None:
+    """A face that a whole-frame search found first at ``index`` may have entered up to
+    ``reach`` frames earlier, while only tracked faces were searched for: walk back near it."""
+    box = face.detection.bbox
+    for j in range(index - 1, max(index - reach, 0) - 1, -1):
+        frame = source.frames[j]
+        if frame not in found:
+            return  # the frame failed to read
+        rgb, _ = network_frame(source, frame, colour)
+        near = [d for d in engine.detect_near(rgb, box) if d.width >= min_face
+                and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in found[frame])]
+        if not near:
+            return
+        best = max(near, key=lambda d: iou(d.bbox, box))
+        found[frame].append(_Found(best, face.track, best.landmarks))
+        found[frame].sort(key=lambda f: -f.detection.width)
+        box = best.bbox
 
 
 def network_frame(source: Plate, frame: int, colour: ColourSpaces
