@@ -164,7 +164,7 @@ def _check_shape(spec: ArraySpec, shape: tuple[int, ...], sizes: dict[str, int])
         ok = (dim is None or (isinstance(dim, int) and size == dim)
               or (isinstance(dim, tuple) and size in dim)
               or (isinstance(dim, str) and sizes.setdefault(dim, size) == size))
-        if not ok or size == 0:
+        if not ok or (size == 0 and not isinstance(dim, str)):  # "N" faces may be 0
             raise EngineError(BAD_PARAMS, f"array {spec.name!r} must have shape {wanted}, got "
                                           f"{'×'.join(map(str, shape))}")
 

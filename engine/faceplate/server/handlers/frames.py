@@ -229,7 +229,9 @@ def merge(req) -> Result:
         job = job_digest(model, p["identity"], settings, colour.plate_space,
                          [{"m": s.matrix.tolist()} for s in swaps])
         metadata = provenance_for(model, p["identity"], settings, job, image.source,
-                                  p["frame"], merged.matrices, "swapped").to_metadata()
+                                  p["frame"], merged.matrices,
+                                  "swapped" if swaps else "passthrough: no face"
+                                  ).to_metadata()
     layers = np.stack([merged.layers.face, merged.layers.learned, merged.layers.hull], axis=-1)
     rgba = np.concatenate([merged.rgb, merged.alpha[..., None]], axis=-1)
     if p["output"]:
