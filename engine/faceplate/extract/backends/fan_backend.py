@@ -106,12 +106,6 @@ class FanBackend(Backend):
         self._detector = _load(s3fd(), paths[S3FD_FILE], self.device)
         self._fan = _load(FAN(4), paths[FAN_FILE], self.device)
 
-    @property
-    def random_weights(self) -> bool:
-        """True for the shape-check weights tests and benchmarks write (not trained)."""
-        return any(os.path.basename(os.path.dirname(p)) == "random-weights"
-                   for p in self.weights.values())
-
     def find_boxes(self, rgb):
         torch = self._torch
         bgr = rgb[..., ::-1] * 255.0 - np.asarray(S3FD_MEAN_BGR, np.float32)
