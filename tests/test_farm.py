@@ -100,7 +100,9 @@ def test_openjd_run_chunks_frames_and_shares_the_session_engine(tmp_path):
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     argvs = [c[0] for c in calls]
     assert argvs[0] == ["farm", "engine", "start"] and argvs[-1] == ["farm", "engine", "stop"]
-    assert argvs[1][:2] == ["extract", job.plate] and argvs[1][-2:] == ["--frames", "1001-1010"]
+    assert argvs[1][:6] == ["farm", "step", "--ok", "0,1", "--", job.faceplate_cmd]
+    assert argvs[1][6:8] == ["extract", job.plate]
+    assert argvs[1][-2:] == ["--frames", "1001-1010"]
     chunks = [a[a.index("--frames") + 1] for a in argvs if a[0] == "convert"]
     covered = [parse_frame_range(c) for c in chunks]  # OpenJD balances chunk sizes
     assert [f for c in covered for f in c] == list(range(1001, 1011)) and max(map(len, covered)) <= 4

@@ -6,6 +6,7 @@
       `openjd run DIR/template.yaml -p file://DIR/openjd_parameters.json`.
   faceplate farm opencue SHOTDIR [...]   the same job as an OpenCue XML spec (for cuerun/Cuebot).
   faceplate farm engine start|stop|run   the worker side: the engine for one farm session.
+  faceplate farm step --ok 0,1 -- CMD    run a task command, counting these exit codes as success.
 
 Flags left out are taken from SHOTDIR/faceplate_job.json when it exists, so re-bundling a shot
 after a change needs only the change.
@@ -72,8 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("start", "stop", "run"))
     p.add_argument("--socket", help="socket (stop: default $FACEPLATE_SOCKET)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the engine")
-    p.add_argument("command", nargs=argparse.REMAINDER,
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
                    help="run: the command to run with the engine up (after --)")
+    p = sub.add_parser("step", help="run a farm task's command; listed exit codes succeed")
+    p.add_argument("--ok", default="0", help="exit codes that mean success (default 0)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
+                   help="the command (after --)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.farm_command == "engine":
         return _engine(args)
+    if args.farm_command == "step":
+        return _step(args)
     if args.farm_command not in ("bundle", "opencue"):
         raise FaceplateError("say what to write: `faceplate farm bundle SHOTDIR ...`, "
                              "`faceplate farm opencue SHOTDIR ...` or `faceplate farm engine`")
@@ -157,6 +164,30 @@ def _identity_dir(item: str) -> tuple[str, str]:
     return identity, os.path.abspath(folder)
 
 
+def _command_after_dashes(args: argparse.Namespace) -> list[str]:
+    from ..errors import FaceplateError
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise FaceplateError(f"run what? `faceplate farm {args.farm_command} -- COMMAND ...`")
+    return command
+
+
+def _step(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from ..errors import FaceplateError
+
+    try:
+        ok = {int(code) for code in args.ok.split(",")}
+    except ValueError:
+        raise FaceplateError(f"--ok {args.ok!r}: give exit codes like 0,1") from None
+    code = subprocess.call(_command_after_dashes(args))
+    if code in ok and code != 0:
+        print(f"faceplate farm step: exit status {code} counts as success here", file=sys.stderr)
+    return 0 if code in ok else code
+
+
 def _engine(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -178,9 +209,7 @@ def _engine(args: argparse.Namespace) -> int:
         print(f"faceplate engine on {sock} {'stopped' if stopped else 'was not running'}",
               file=sys.stderr)
         return 0
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        raise FaceplateError("run what? `faceplate farm engine run -- COMMAND ...`")
+    command = _command_after_dashes(args)
     sock = engine_host.start(args.socket, timeout_s=args.timeout)
     try:
         return subprocess.call(command, env={**os.environ, SOCKET_ENV: sock})

@@ -38,7 +38,9 @@ def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Ste
     steps: list[Step] = []
     if job.extract:
         # One task: tracking and smoothing need the whole shot, and alignments.json is one file.
-        argv = [v["faceplate_cmd"], "extract", v["plate"], "-o", v["shot_dir"],
+        # Extract exits 1 when some frames show no face: normal in a shot, not a failed task.
+        argv = [v["faceplate_cmd"], "farm", "step", "--ok", "0,1", "--",
+                v["faceplate_cmd"], "extract", v["plate"], "-o", v["shot_dir"],
                 "--frames", v["frames"]]
         if job.colourspace:
             argv += ["--colourspace", job.colourspace]
