@@ -1,8 +1,9 @@
 """The swap cache: swapped faces on disk, so changing only merge settings never re-runs a model.
 
 An entry is keyed by what determines a swap: model id and training iterations, target
-identity, frame, face index, the alignment matrix and a digest of the crop's pixels (so a new
-plate version or a re-extraction never reuses a stale face). Faces and learned masks are kept
+identity, frame, face index, the alignment matrix and a digest of the plate pixels the crop is
+cut from (so a new plate version or a re-extraction never reuses a stale face; a hit costs a
+hash of the face's box, never a crop or a model run). Faces and learned masks are kept
 as float16 (error ≤ 2.5e-4 in 0–1, a tenth of an 8-bit step), written atomically.
 """
 
@@ -26,14 +27,16 @@ class SwapKey:
     frame: int
     face: int
     matrix: tuple[float, ...]  # the 2×3 unit matrix, flattened
-    crop_digest: str
+    source_digest: str  # the plate pixels the crop is cut from, their colourspace and box
 
     @classmethod
     def of(cls, model: Swapper, identity: str, frame: int, face: int, matrix: np.ndarray,
-           crop: np.ndarray) -> SwapKey:
-        digest = hashlib.sha1(np.ascontiguousarray(crop, dtype=np.float32).tobytes()).hexdigest()
+           where: str, pixels: np.ndarray) -> SwapKey:
+        digest = hashlib.blake2b(where.encode(), digest_size=16)
+        digest.update(np.ascontiguousarray(pixels, dtype=np.float32).data)
         return cls(model.card.model_id, int(getattr(model.card, "iterations", 0)), identity,
-                   frame, face, tuple(float(v) for v in np.asarray(matrix).ravel()), digest)
+                   frame, face, tuple(float(v) for v in np.asarray(matrix).ravel()),
+                   digest.hexdigest())
 
     def digest(self) -> str:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:20]

@@ -1,12 +1,17 @@
 """Colour matching a swapped face to the plate it goes into.
 
-Every function takes the swapped ``face`` and the plate's ``target`` over the same face box,
-both float32 ``H×W×3`` in network space (sRGB-encoded, 0–1; the target may exceed 1), and a
-``weight`` ``H×W`` in 0–1 saying which pixels are face. Statistics are weighted by it, so the
-background inside the box never pulls the colour. The result is the face, recoloured.
+:func:`match_colour` takes the swapped ``face`` (float32 ``H×W×3``, network space, 0–1), the
+plate's ``target`` pixels over the same box, and a ``weight`` ``H×W`` in 0–1 saying which pixels
+are face; statistics are weighted by it, so the background inside the box never pulls the
+colour. ``to_network`` converts target pixels when the target is in the plate's colourspace:
+only the samples a mode needs are converted, which is what keeps a 4K re-merge cheap — the
+statistics come from an even grid of at most ~64k pixels, the seamless membrane from a
+≤ 64-pixel area-averaged copy. The result is the whole face, recoloured.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -16,74 +21,95 @@ from scipy.sparse.linalg import splu
 from .settings import COLOUR_MODES, SettingsError
 
 _EPS = 1e-6
+STAT_SAMPLES = 65536  # pixels the statistics are measured on
+Convert = Callable[[np.ndarray], np.ndarray]
 
 
-def match_colour(mode: str, face: np.ndarray, target: np.ndarray,
-                 weight: np.ndarray) -> np.ndarray:
+def _same(pixels: np.ndarray) -> np.ndarray:
+    return pixels
+
+
+def match_colour(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                 to_network: Convert = _same) -> np.ndarray:
     """Dispatch on a :data:`~faceplate.convert.settings.COLOUR_MODES` name."""
-    if weight.sum() < 1.0:  # no face pixels to measure: leave the face alone
+    if mode not in COLOUR_MODES:
+        raise SettingsError(f"colour mode {mode!r}: use one of {', '.join(COLOUR_MODES)}")
+    if mode == "none" or weight.sum() < 1.0:  # nothing to measure: leave the face alone
         return face
-    if mode == "none":
-        return face
-    if mode == "average":
-        return average(face, target, weight)
-    if mode == "reinhard":
-        return reinhard(face, target, weight)
-    if mode == "histogram":
-        return histogram(face, target, weight)
     if mode == "seamless":
-        return seamless(face, target, weight)
-    raise SettingsError(f"colour mode {mode!r}: use one of {', '.join(COLOUR_MODES)}")
+        return seamless(face, target, weight, to_network)
+    step = max(1, int(np.ceil(np.sqrt(weight.size / STAT_SAMPLES))))
+    grid = (slice(None, None, step), slice(None, None, step))
+    sample_w = weight[grid]
+    if sample_w.sum() < 1.0:
+        return face
+    sample_t = to_network(target[grid])
+    if mode == "average":
+        return average(face, face[grid], sample_t, sample_w)
+    if mode == "reinhard":
+        return reinhard(face, face[grid], sample_t, sample_w)
+    return histogram(face, face[grid], sample_t, sample_w)
 
 
 def _weighted_stats(pixels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w = weight.reshape(-1, 1).astype(np.float64)
-    flat = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64)
+    w = weight.reshape(-1)
+    keep = w > 0
+    flat = pixels.reshape(-1, pixels.shape[-1])[keep].astype(np.float64)
+    w = w[keep].astype(np.float64)[:, None]
     total = w.sum()
     mean = (flat * w).sum(0) / total
     var = (((flat - mean) ** 2) * w).sum(0) / total
     return mean, np.sqrt(var)
 
 
-def average(face: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def average(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
+            weight: np.ndarray) -> np.ndarray:
     """Shift the face's mean colour onto the plate's."""
-    fm, _ = _weighted_stats(face, weight)
-    tm, _ = _weighted_stats(target, weight)
-    return (face + (tm - fm)).astype(np.float32)
+    fm, _ = _weighted_stats(face_sample, weight)
+    tm, _ = _weighted_stats(target_sample, weight)
+    return face + (tm - fm).astype(np.float32)
 
 
-def reinhard(face: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def reinhard(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
+             weight: np.ndarray) -> np.ndarray:
     """Reinhard et al. 2001: match mean and spread per channel in CIE Lab."""
-    face_lab = cv2.cvtColor(np.clip(face, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
-    target_lab = cv2.cvtColor(np.clip(target, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
-    fm, fs = _weighted_stats(face_lab, weight)
-    tm, ts = _weighted_stats(target_lab, weight)
-    matched = (face_lab - fm) * (ts / np.maximum(fs, _EPS)) + tm
-    matched[..., 0] = np.clip(matched[..., 0], 0, 100)
-    return cv2.cvtColor(matched.astype(np.float32), cv2.COLOR_Lab2RGB)
+    fm, fs = _weighted_stats(_lab(face_sample), weight)
+    tm, ts = _weighted_stats(_lab(target_sample), weight)
+    gain = (ts / np.maximum(fs, _EPS)).astype(np.float32)
+    matched = _lab(face)
+    matched -= fm.astype(np.float32)
+    matched *= gain
+    matched += tm.astype(np.float32)
+    np.clip(matched[..., 0], 0, 100, out=matched[..., 0])
+    return cv2.cvtColor(matched, cv2.COLOR_Lab2RGB)
 
 
-def histogram(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-              bins: int = 1024) -> np.ndarray:
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+
+
+def histogram(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
+              weight: np.ndarray, bins: int = 1024) -> np.ndarray:
     """Per-channel weighted histogram matching (the face's CDF mapped onto the plate's)."""
     out = np.empty_like(face, dtype=np.float32)
     w = weight.ravel()
     for c in range(face.shape[-1]):
-        f, t = face[..., c].ravel(), target[..., c].ravel()
-        lo = float(min(f.min(), t.min()))
-        hi = float(max(f.max(), t.max())) + _EPS
+        f, t = face_sample[..., c].ravel(), target_sample[..., c].ravel()
+        lo = float(min(face[..., c].min(), t.min()))
+        hi = float(max(face[..., c].max(), t.max())) + _EPS
         edges = np.linspace(lo, hi, bins + 1)
         f_hist, _ = np.histogram(f, edges, weights=w)
         t_hist, _ = np.histogram(t, edges, weights=w)
         f_cdf = np.cumsum(f_hist) / max(f_hist.sum(), _EPS)
         t_cdf = np.cumsum(t_hist) / max(t_hist.sum(), _EPS)
-        quantile = np.interp(f, edges[1:], f_cdf)
-        out[..., c] = np.interp(quantile, t_cdf, edges[1:]).reshape(face.shape[:2])
+        # One lookup table over the bins, then one interpolation of every face pixel.
+        table = np.interp(f_cdf, t_cdf, edges[1:])
+        out[..., c] = np.interp(face[..., c], edges[1:], table)
     return out
 
 
 def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-             coarse: int = 64) -> np.ndarray:
+             to_network: Convert = _same, coarse: int = 64) -> np.ndarray:
     """Poisson (gradient-domain) clone in float: keep the face's gradients, take the plate's
     values on the mask boundary.
 
@@ -95,16 +121,19 @@ def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
     """
     h, w = weight.shape
     step = max(1, int(np.ceil(max(h, w) / coarse)))
-    ch, cw = max(2, h // step), max(2, w // step)
-    diff = cv2.resize((target - face).astype(np.float32), (cw, ch), interpolation=cv2.INTER_AREA)
-    inside = cv2.resize(weight.astype(np.float32), (cw, ch), interpolation=cv2.INTER_AREA) > 0.5
+    size = (max(2, w // step), max(2, h // step))
+
+    def small(x: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(x, np.float32), size, interpolation=cv2.INTER_AREA)
+
+    diff = to_network(small(target)) - small(face)
+    inside = small(weight) > 0.5
     inside[0, :] = inside[-1, :] = inside[:, 0] = inside[:, -1] = False
     membrane = diff.copy()
     ys, xs = np.nonzero(inside)
     if len(ys):
         membrane[ys, xs] = _solve_membrane(diff, inside, ys, xs)
-    membrane = cv2.resize(membrane, (w, h), interpolation=cv2.INTER_LINEAR)
-    return (face + membrane).astype(np.float32)
+    return face + cv2.resize(membrane, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _solve_membrane(diff: np.ndarray, inside: np.ndarray, ys: np.ndarray,

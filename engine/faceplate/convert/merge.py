@@ -1,10 +1,10 @@
 """The merge stage: swapped faces back into the plate, one face box at a time.
 
-Per face, inside its box only: warp the swapped face and learned mask back from the crop, build
-the matte (:mod:`.masks`), sharpen, colour-match to the plate in network space
-(:mod:`.colour_match`), convert back to the plate's colourspace, and blend. Pixels where the
-final matte is 0 are never written, so they stay bit-identical to the plate, values above 1.0
-and NaNs included.
+Per face: build the matte over the box the crop covers (:mod:`.masks`), then shrink the work
+to the matte's own bounding box; there, warp the swapped face back from the crop, sharpen it,
+colour-match it to the plate (:mod:`.colour_match`), convert it to the plate's colourspace and
+blend. Pixels where the final matte is 0 are never written, so they stay bit-identical to the
+plate, values above 1.0 and NaNs included.
 """
 
 from __future__ import annotations
@@ -44,17 +44,19 @@ class MergeLayers:
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
                 colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None = None,
-                face_only: bool = False) -> MergeLayers:
+                face_only: bool = False, layers: np.ndarray | None = None) -> MergeLayers:
     """Merge ``faces`` into ``rgb`` (H×W×3, plate colourspace) **in place**; ``alpha`` (H×W)
     is updated in place too when given. ``matte`` is the artist's plate-sized matte for the
-    ``image`` mask sources."""
+    ``image`` mask sources. ``layers`` (H×W×3, zeros) receives face, learned and hull when
+    given (e.g. channels of the output buffer), else it is allocated."""
     h, w = rgb.shape[:2]
-    layers = MergeLayers(np.zeros((h, w), np.float32), np.zeros((h, w), np.float32),
-                         np.zeros((h, w), np.float32), Box(0, 0, 0, 0),
-                         np.zeros((h, w, 3), np.float32) if face_only else None)
+    if layers is None:
+        layers = np.zeros((h, w, 3), np.float32)
+    out = MergeLayers(layers[..., 0], layers[..., 1], layers[..., 2], Box(0, 0, 0, 0),
+                      np.zeros((h, w, 3), np.float32) if face_only else None)
     for face in faces:
-        _merge_one(rgb, alpha, face, colour, settings, matte, layers)
-    return layers
+        _merge_one(rgb, alpha, face, colour, settings, matte, out)
+    return out
 
 
 def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
@@ -66,42 +68,63 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     box = masks.face_box(matrix, (w, h), size, masks.margin_for(settings.erode, settings.blur))
     if box.empty:  # the face is entirely off-frame
         return
-    coverage = np.clip(masks.from_crop(np.ones((size, size), np.float32), matrix, box, True),
-                       0, 1)
+    # The warp of an all-ones crop: where the crop reaches (clipped), and the weights that
+    # normalise the face's own warp at the crop's edge.
+    reach = masks.from_crop(np.ones((size, size), np.float32), matrix, box)
+    coverage = np.clip(reach, 0, 1)
+    coverage[coverage > 1.0 - 1e-4] = 1.0  # the kernel's weights sum to 1 only to rounding
     learned = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * coverage
     hull = masks.hull_in_box(_scaled_landmarks(sf, settings.scale), box, settings.hull)
     raw = _mask_source(settings.mask, hull, learned, matte, box) * coverage
     final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
     final[final < masks.MASK_FLOOR] = 0.0
-
-    swapped = masks.sharpen(_face_in_box(sf.face, matrix, box), settings.sharpen)
-    region = rgb[box.slices]
-    target = colour.to_network(region)
-    swapped = match_colour(settings.colour, swapped, target, raw)
-    swapped_plate = colour.to_plate(swapped)
-
-    m = final[..., None]
-    inside = m > 0
-    region[...] = np.where(inside, region + m * (swapped_plate - region), region)
-    if alpha is not None:
-        a = alpha[box.slices]
-        a[...] = np.where(final > 0, a + final * (1.0 - a), a)
     sl = box.slices
-    np.maximum(layers.face[sl], final, out=layers.face[sl])
     np.maximum(layers.learned[sl], learned, out=layers.learned[sl])
     np.maximum(layers.hull[sl], hull, out=layers.hull[sl])
+    inner = _support(final)
+    if inner is None:  # an empty matte: nothing to blend
+        return
+
+    # From here on only the matte's bounding box: typically half the crop's box.
+    ibox = Box(box.x0 + inner.x0, box.y0 + inner.y0, box.x0 + inner.x1, box.y0 + inner.y1)
+    m = final[inner.slices]
+    swapped = _face_in_box(sf.face, matrix, ibox, reach[inner.slices])
+    swapped = masks.sharpen(swapped, settings.sharpen)
+    region = rgb[ibox.slices]
+    swapped = match_colour(settings.colour, swapped, region, raw[inner.slices],
+                           colour.to_network)
+    swapped_plate = colour.to_plate(swapped)
+
+    inside = (m > 0)[..., None]
+    m3 = m[..., None]
+    region[...] = np.where(inside, region + m3 * (swapped_plate - region), region)
+    if alpha is not None:
+        a = alpha[ibox.slices]
+        a[...] = np.where(m > 0, a + m * (1.0 - a), a)
+    np.maximum(layers.face[ibox.slices], m, out=layers.face[ibox.slices])
     if layers.face_rgb is not None:
-        under = layers.face_rgb[sl]
-        under[...] = np.where(inside, swapped_plate * m + under * (1.0 - m), under)
-    layers.box = layers.box.union(box)
+        under = layers.face_rgb[ibox.slices]
+        under[...] = np.where(inside, swapped_plate * m3 + under * (1.0 - m3), under)
+    layers.box = layers.box.union(ibox)
 
 
-def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box) -> np.ndarray:
-    """The face warped back, normalised by the warp of an all-ones crop so the crop's edge
-    keeps its colour instead of fading into the black outside the crop."""
+def _support(matte: np.ndarray) -> Box | None:
+    """The bounding box of a matte's non-zero pixels, in its own coordinates."""
+    rows = np.flatnonzero(matte.any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(matte.any(axis=0))
+    return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box,
+                 reach: np.ndarray) -> np.ndarray:
+    """The face warped back, divided by the warp of an all-ones crop (``reach``) near the
+    crop's edge, so the edge keeps its colour instead of fading into the black outside."""
     warped = np.asarray(masks.from_crop(face, matrix, box), np.float32)
-    weight = masks.from_crop(np.ones(face.shape[:2], np.float32), matrix, box)[..., None]
-    return np.where(weight > 0.5, warped / np.maximum(weight, 0.5), warped)
+    edge = (reach > 0.5) & (np.abs(reach - 1.0) > 1e-4)
+    warped[edge] /= reach[edge][:, None]
+    return warped
 
 
 def _scaled_landmarks(sf: SwappedFace, scale: float) -> np.ndarray:

@@ -31,7 +31,7 @@ from .merge import MergeLayers, SwappedFace, merge_faces
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import Swapper, swap_crops
-from .writer import FrameWriter, OutputSettings, plate_pixel_type
+from .writer import OUTPUT_CHANNELS, FrameWriter, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -47,10 +47,21 @@ class FacePlacement:
 
 @dataclass
 class MergedFrame:
-    rgb: np.ndarray  # H×W×3 plate colourspace, premultiplied
-    alpha: np.ndarray  # H×W
-    layers: MergeLayers
+    """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
+
+    pixels: np.ndarray  # H×W×7: premultiplied R, G, B, A, then the facemask layer
+    layers: MergeLayers  # views of the facemask channels, the box and the face-only image
     matrices: list[np.ndarray]  # the faces that were swapped in
+
+    channels = OUTPUT_CHANNELS
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.pixels[..., :3]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.pixels[..., 3]
 
     def face_rgba(self) -> np.ndarray | None:
         if self.layers.face_rgb is None:
@@ -93,37 +104,29 @@ def swap_frame(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
                to_identity: str, colour: ColourSpaces, *, frame: int = 0,
                cache: SwapCache | None = None, batch_size: int = 8) -> list[SwappedFace]:
     """Swapped faces for one frame (``rgb`` in the plate's colourspace), from the cache where
-    it has them; new swaps are added to the cache."""
-    keys, crops = _crops(rgb, faces, model, to_identity, colour, frame)
-    return _swap(model, to_identity, faces, keys, crops, cache, batch_size)
-
-
-def _crops(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper, to_identity: str,
-           colour: ColourSpaces, frame: int) -> tuple[list[SwapKey], list[np.ndarray]]:
+    it has them; new swaps are added to the cache. Only faces the cache misses are cropped."""
     size = model.card.resolution
     h, w = rgb.shape[:2]
-    keys, crops = [], []
+    results: list[tuple[np.ndarray, np.ndarray] | None] = []
+    keys, crops = [], {}
     for index, face in enumerate(faces):
         box = masks.face_box(face.matrix, (w, h), size)
         if box.empty:  # off-frame: the crop is all reflection, swap it anyway (cheap)
             box = masks.Box(0, 0, w, h)
-        region = colour.to_network(rgb[box.slices])
-        crop = warp_to_crop(region, masks.box_matrix(face.matrix, box), size)
-        keys.append(SwapKey.of(model, to_identity, frame, index, face.matrix, crop))
-        crops.append(crop)
-    return keys, crops
-
-
-def _swap(model: Swapper, to_identity: str, faces: Sequence[FacePlacement],
-          keys: list[SwapKey], crops: list[np.ndarray], cache: SwapCache | None,
-          batch_size: int) -> list[SwappedFace]:
-    results: list[tuple[np.ndarray, np.ndarray] | None] = [
-        cache.get(k) if cache else None for k in keys]
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        swapped, learned = swap_crops(model, np.stack([crops[i] for i in missing]), to_identity,
+        region = rgb[box.slices]
+        key = SwapKey.of(model, to_identity, frame, index, face.matrix,
+                         f"{colour.plate_space}:{box}", region)
+        hit = cache.get(key) if cache else None
+        if hit is None:
+            crops[index] = warp_to_crop(colour.to_network(region),
+                                        masks.box_matrix(face.matrix, box), size)
+        keys.append(key)
+        results.append(hit)
+    if crops:
+        order = sorted(crops)
+        swapped, learned = swap_crops(model, np.stack([crops[i] for i in order]), to_identity,
                                       batch_size)
-        for j, i in enumerate(missing):
+        for j, i in enumerate(order):
             results[i] = (swapped[j], learned[j])
             if cache:
                 cache.put(keys[i], swapped[j], learned[j])
@@ -137,11 +140,17 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
                 settings: MergeSettings, *, matte: np.ndarray | None = None,
                 face_only: bool = False) -> MergedFrame:
     """Merge swapped faces into a plate frame; the plate's pixels are not modified."""
-    rgb = plate.rgb()  # a new array: merged in place below
+    h, w = plate.height, plate.width
+    pixels = np.zeros((h, w, len(OUTPUT_CHANNELS)), np.float32)  # the facemask starts at 0
+    if plate.channels[:3] == ["R", "G", "B"]:  # OIIO's order: one strided copy
+        pixels[..., :3] = plate.pixels[..., :3]
+    else:
+        pixels[..., :3] = plate.rgb()
     alpha = plate.alpha()
-    alpha = np.ones(rgb.shape[:2], np.float32) if alpha is None else alpha.copy()
-    layers = merge_faces(rgb, alpha, swaps, colour, settings, matte, face_only)
-    return MergedFrame(rgb, alpha, layers, [s.matrix for s in swaps])
+    pixels[..., 3] = 1.0 if alpha is None else alpha
+    layers = merge_faces(pixels[..., :3], pixels[..., 3], swaps, colour, settings, matte,
+                         face_only, layers=pixels[..., 4:])
+    return MergedFrame(pixels, layers, [s.matrix for s in swaps])
 
 
 def convert_frame(plate: Image, faces: Sequence[FacePlacement], model: Swapper,
@@ -249,10 +258,8 @@ def _convert_one(frame: int, plate: Plate, shot, model: Swapper, to_identity: st
                                 else f"passthrough: {message}")
     clock = time.perf_counter()
     b = merged.layers.box
-    writer.write(frame, merged.rgb, merged.alpha,
-                 [merged.layers.face, merged.layers.learned, merged.layers.hull],
-                 provenance.to_metadata(), plate_pixel_type(source), merged.face_rgba(),
-                 None if b.empty else (b.x0, b.y0, b.width, b.height))
+    writer.write(frame, merged.pixels, provenance.to_metadata(), plate_pixel_type(source),
+                 merged.face_rgba(), None if b.empty else (b.x0, b.y0, b.width, b.height))
     summary.seconds["write"] += time.perf_counter() - clock
     return FrameReport(frame, status, len(faces), message)
 

@@ -93,11 +93,10 @@ class FrameWriter:
                                               f".{glob.escape(name)}.*.tmp{ext}")):
                 os.unlink(tmp)
 
-    def write(self, frame: int, rgb: np.ndarray, alpha: np.ndarray, layers: list[np.ndarray],
-              metadata: dict[str, str | int], pixel_type: str | None,
-              face_rgba: np.ndarray | None = None,
+    def write(self, frame: int, pixels: np.ndarray, metadata: dict[str, str | int],
+              pixel_type: str | None, face_rgba: np.ndarray | None = None,
               face_window: tuple[int, int, int, int] | None = None) -> str:
-        """Write one frame (and its sidecars); returns the main file's path."""
+        """Write one frame of :data:`OUTPUT_CHANNELS` (and its sidecars); returns its path."""
         path = self.path(frame)
         meta = {k: str(v) for k, v in metadata.items()}
         ptype = self.settings.pixel_type or pixel_type if self.ext == ".exr" else None
@@ -106,12 +105,9 @@ class FrameWriter:
                         pixel_type=ptype, compression=self.settings.compression,
                         data_window=face_window)
         if self.mask_pattern is not None:
-            write_image(self.mask_pattern.path(frame), np.stack(layers, axis=-1),
-                        ["R", "G", "B"], meta)
-            pixels = np.concatenate([rgb, alpha[..., None]], axis=-1)
-            write_image(path, pixels, RGBA, meta)
+            write_image(self.mask_pattern.path(frame), pixels[..., 4:], ["R", "G", "B"], meta)
+            write_image(path, pixels[..., :4], RGBA, meta)
         else:
-            pixels = np.concatenate([rgb, alpha[..., None], np.stack(layers, axis=-1)], axis=-1)
             write_image(path, pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
                         compression=self.settings.compression)
         if self.ext not in _METADATA_FORMATS:  # after the frame: a killed write is redone

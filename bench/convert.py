@@ -1,0 +1,128 @@
+"""Convert benchmark: ms per frame by stage at 1080p and 4K on this machine, and re-merge cost.
+
+Prints one JSON object per line on stdout:
+  {"bench": "convert", "resolution": "1080p", "ms_per_frame": {"read":…, "swap":…, "merge":…,
+   "write":…}, …}                                                 one line per resolution
+  {"bench": "convert_remerge", "resolution": "4K", "remerge_ms": …, "remerge_with_io_ms": …}
+  {"bench": "convert_colour", "resolution": "4K", "merge_ms": {"none": …, "seamless": …}}
+
+The shots are the bundled astronaut moved through known transforms (faceplate.samples), written
+as half-float ACEScg EXR. Landmarks are dlib's on the source photo moved by each frame's exact
+transform (extraction is benchmarked elsewhere). The model is an untrained FaceModel at 256 px
+with the default widths: its swap costs what a trained one costs. Compare numbers as ratios
+within one run: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def main() -> int:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    from faceplate.convert.cache import SwapCache
+    from faceplate.convert.merge import merge_faces
+    from faceplate.convert.pipeline import convert_shot, merge_frame, placements, swap_frame
+    from faceplate.convert.settings import COLOUR_MODES, MergeSettings
+    from faceplate.convert.writer import OutputSettings
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.io.colour import ColourSpaces
+    from faceplate.io.images import read_image
+    from faceplate.model.card import ModelCard
+    from faceplate.model.store import create_model
+
+    frames = int(os.environ.get("BENCH_FRAMES", "3"))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = create_model(os.path.join(tmp, "model"),
+                             ModelCard.for_resolution(["a", "b"], 256, consent="benchmark"))
+        for name, size, face_px in (("1080p", (1920, 1080), 320.0), ("4K", (4096, 2160), 680.0)):
+            shot_dir = os.path.join(tmp, name)
+            plate = _shot(shot_dir, size, face_px, frames)
+            out = os.path.join(tmp, name + "_out", "o.####.exr")
+            cache = os.path.join(tmp, name + "_cache")
+            t0 = time.perf_counter()
+            summary = convert_shot(plate, shot_dir, model, "b", out, cache_dir=cache)
+            wall = time.perf_counter() - t0
+            per_frame = summary.to_dict()["ms_per_frame"]
+            _emit({"bench": "convert", "resolution": name, "size": list(size),
+                   "frames": frames, "model": "FaceModel 256 px untrained, CPU",
+                   "ms_per_frame": per_frame, "frames_per_s": round(frames / wall, 3)})
+            if name != "4K":
+                continue
+            # Re-merge one 4K frame with new merge settings, its swap coming from the cache.
+            shot = alignments_io.load(shot_dir)
+            frame = shot.frames[min(shot.frames)]
+            faces = placements(frame, shot.face_type, model)
+            image = read_image(plate.replace("####", str(min(shot.frames))))
+            colour = ColourSpaces(shot.colourspace)
+            swap_cache = SwapCache(cache)
+            new = MergeSettings(blur=4.0, erode=3.0, colour="average")
+            rgb, layers = image.rgb(), np.zeros((image.height, image.width, 3), np.float32)
+            total, cached, faces_only = [], [], []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                swaps = swap_frame(image.rgb(), faces, model, "b", colour,
+                                   frame=min(shot.frames), cache=swap_cache)
+                t1 = time.perf_counter()
+                merge_frame(image, swaps, colour, new)
+                total.append(time.perf_counter() - t0)
+                cached.append(t1 - t0)
+                t0 = time.perf_counter()
+                merge_faces(rgb, None, swaps, colour, new, layers=layers)
+                faces_only.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            convert_shot(plate, shot_dir, model, "b", OutputSettings(out), frames=[min(
+                shot.frames)], settings=new, cache_dir=cache)
+            with_io = time.perf_counter() - t0
+            _emit({"bench": "convert_remerge", "resolution": name,
+                   "remerge_ms": round(1000 * min(total), 1),
+                   "cached_swap_ms": round(1000 * min(cached), 1),
+                   "merge_faces_ms": round(1000 * min(faces_only), 1),
+                   "remerge_with_io_ms": round(1000 * with_io, 1),
+                   "swap_ms": per_frame["swap"],
+                   "note": "remerge_ms: plate in memory, swap from the disk cache, merged frame "
+                           "(7-channel full-frame buffer); merge_faces_ms: the face-box work "
+                           "alone; with_io adds reading the plate EXR and writing the frame"})
+            merge_ms = {}
+            for mode in COLOUR_MODES:
+                settings = MergeSettings(colour=mode)
+                t0 = time.perf_counter()
+                merge_frame(image, swaps, colour, settings)
+                merge_ms[mode] = round(1000 * (time.perf_counter() - t0), 1)
+            _emit({"bench": "convert_colour", "resolution": name, "merge_ms": merge_ms})
+    return 0
+
+
+def _shot(shot_dir: str, size: tuple[int, int], face_px: float, frames: int) -> str:
+    """A sample shot and its alignments from the ground-truth transforms."""
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.extract.align import alignment_matrix
+    from faceplate.extract.backends.dlib_backend import DlibBackend
+    from faceplate.samples import make_shot, source_image
+
+    sample = make_shot("astronaut", shot_dir, frames=frames, size=size, face_px=face_px)
+    (found,) = DlibBackend().detect(source_image("astronaut"))[:1]
+    records = {}
+    for f in sample.frames:
+        landmarks = sample.to_plate(f, found.landmarks)
+        records[f] = [alignments_io.FaceRecord((0, 0, 0, 0), 1.0, landmarks,
+                                               alignment_matrix(landmarks, "whole_face"))]
+    alignments_io.save(alignments_io.Alignments(sample.pattern, sample.colourspace, "dlib",
+                                                "whole_face", size, 0.0, records), shot_dir)
+    return sample.pattern.replace("%04d", "####")
+
+
+def _emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
