@@ -212,3 +212,22 @@ def test_engine_that_dies_at_start_says_where_its_log_is(tmp_path):
     with pytest.raises(FaceplateError, match=r"exited with code 3.*log"):
         engine_host.start(str(tmp_path / "e.sock"), timeout_s=30,
                           command=[sys.executable, "-c", "raise SystemExit(3)"])
+
+
+def test_step_commands_parse_with_the_real_subcommands(tmp_path):
+    """Every command a farm task runs is accepted by that faceplate subcommand's own parser, so
+    a renamed flag breaks this test, not a farm."""
+    from faceplate.cli import build_parser
+    from faceplate.farm.steps import literal_values, plan
+
+    job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"}, consent="ok",
+               train_steps=100, colourspace="ACEScg", merge_settings={"colour": "none"})
+    for step in plan(job, literal_values(job), "1001-1004"):
+        argv = list(step.argv)
+        if argv[1:3] == ["farm", "step"]:  # the exit-code wrapper, then the real command
+            wrapper = build_parser(only="farm").parse_args(argv[1:argv.index("--")])
+            assert wrapper.ok == "0,1"
+            argv = argv[argv.index("--") + 1:]
+        assert argv[0] == "faceplate"
+        args = build_parser(only=argv[1]).parse_args(argv[1:])
+        assert args.command == argv[1]

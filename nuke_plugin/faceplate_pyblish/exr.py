@@ -21,7 +21,7 @@ _TILED, _LONG_NAMES, _DEEP, _MULTIPART = 0x200, 0x400, 0x800, 0x1000
 # dwaa, dwab).
 _LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
 
-Value = Union[str, int, float, None]  # noqa: UP007 - a runtime alias: Nuke 14 is Python 3.9
+Value = Union[str, int, float, None]
 
 
 class ExrError(Exception):
