@@ -1,0 +1,165 @@
+"""Training a small model on real faces: it learns, it resumes exactly, it survives kills and
+damage, and what it writes for people to look at shows the right things."""
+
+import csv
+import os
+import shutil
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from faceplate.errors import FaceplateError
+from faceplate.train.checkpoint import CheckpointError, latest_checkpoint
+from faceplate.train.data import load_faceset
+from faceplate.train.trainer import TrainConfig, train
+from safetensors.torch import load_file
+from test_train_data import sample_facesets
+
+torch.set_num_threads(1)
+
+TINY = {"resolution": 64, "encoder_widths": [16, 32, 64, 128], "latent": 128, "bridge": 32,
+        "decoder_widths": [32, 16, 16], "batch_size": 4, "learning_rate": 1e-3,
+        "consent": "Public sample photos shipped with scikit-image and matplotlib."}
+
+
+def config(model_dir, **kw) -> TrainConfig:
+    return TrainConfig(facesets=sample_facesets(), model_dir=str(model_dir), **{**TINY, **kw})
+
+
+def weights(model_dir) -> dict:
+    return load_file(os.path.join(model_dir, "model.safetensors"))
+
+
+def read_png(path) -> np.ndarray:
+    return cv2.imread(str(path))[..., ::-1].astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small run shared by the checks on learning, previews and the plot."""
+    folder = tmp_path_factory.mktemp("trained") / "model"
+    result = train(config(folder, max_steps=120, preview_every=60, checkpoint_every=60,
+                          log_every=10))
+    return folder, result
+
+
+def test_loss_falls_clearly_within_a_few_hundred_steps(trained):
+    folder, result = trained
+    assert result.steps == 120 and result.stopped_by == "max_steps"
+    with open(folder / "loss.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == list(range(10, 121, 10))
+    for name in sample_facesets():
+        first, last = float(rows[0][f"loss_{name}"]), float(rows[-1][f"loss_{name}"])
+        assert last < 0.7 * first, (name, first, last)
+    card = (folder / "card.json").read_text()
+    assert '"iterations": 120' in card and "scikit-image" in card
+    assert sorted(os.listdir(folder / "checkpoints")) == ["step_00000060", "step_00000120"]
+
+
+def test_preview_shows_faces_reconstructions_and_masks_in_place(trained):
+    folder, _ = trained
+    sheet = read_png(folder / "preview.png")
+    assert sorted(os.listdir(folder / "previews")) == [
+        "preview_00000060.png", "preview_00000120.png"]
+    tile, label = 128, 22  # 64 px crops shown at 128; a label band above each identity
+    assert sheet.shape == (2 * (label + 3 * tile), 5 * tile, 3)
+    for block, name in enumerate(sample_facesets()):
+        top = block * (label + 3 * tile) + label
+        fs = load_faceset(sample_facesets()[name], name, 64)
+        face_mask = cv2.resize(fs.pixels[0, ..., 3], (tile, tile)) > 127
+        row = sheet[top:top + tile]
+        face, recon, swap, mask, swap_mask = (row[:, i * tile:(i + 1) * tile] for i in range(5))
+        # The reconstruction follows the face inside the mask better than the other identity.
+        err_own = np.abs(recon - face)[face_mask].mean()
+        err_swap = np.abs(swap - face)[face_mask].mean()
+        assert err_own < 0.12 and err_own < err_swap, (name, err_own, err_swap)
+        # The learned masks are bright on the face and dark outside it.
+        for m in (mask, swap_mask):
+            assert m[face_mask].mean() > 0.6 and m[~face_mask].mean() < 0.35
+        # The label band carries text (light pixels on the dark band).
+        assert sheet[top - label:top].max() > 0.6 and np.median(sheet[top - label:top]) < 0.2
+
+
+def test_loss_plot_draws_one_falling_line_per_identity(trained):
+    folder, _ = trained
+    plot = read_png(folder / "loss.png")
+    assert plot.shape[:2] == (400, 700)
+    colours = {"C0": (0.122, 0.467, 0.706), "C1": (1.0, 0.498, 0.055)}
+    for rgb in colours.values():
+        hit = np.all(np.abs(plot - rgb) < 0.08, axis=-1)
+        ys, xs = np.nonzero(hit)
+        assert len(xs) > 200  # a drawn line, not a legend swatch alone
+        left, right = xs < np.percentile(xs, 20), xs > np.percentile(xs, 80)
+        assert ys[left].mean() < ys[right].mean()  # falling: higher on the left (y grows down)
+
+
+def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    straight = tmp_path / "straight"
+    train(config(straight, max_steps=6, checkpoint_every=3, preview_every=0, log_every=2))
+    resumed = tmp_path / "resumed"
+    first = train(config(resumed, max_steps=4, preview_every=0, log_every=2))
+    assert first.steps == 4
+    second = train(config(resumed, max_steps=6, preview_every=0, log_every=2))
+    assert second.steps == 6 and second.steps_this_run == 2
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    def losses(folder):  # the history without its wall-clock column
+        with open(folder / "loss.csv") as fh:
+            return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(fh)]
+
+    assert losses(straight) == losses(resumed) and len(losses(straight)) == 3
+
+
+def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, caplog):
+    folder = tmp_path / "m"
+    train(config(folder, max_steps=4, checkpoint_every=2, preview_every=0, log_every=2))
+    newest = folder / "checkpoints" / "step_00000004" / "state.safetensors"
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    assert latest_checkpoint(str(folder / "checkpoints")).step == 2
+    assert "step_00000004 is damaged" in caplog.text
+    result = train(config(folder, max_steps=5, preview_every=0, log_every=1))
+    assert result.steps == 5 and result.steps_this_run == 3
+    for step in ("step_00000002", "step_00000005"):
+        shutil.rmtree(folder / "checkpoints" / step)
+    (folder / "checkpoints" / "step_00000004" / "state.json").write_text("{")
+    with pytest.raises(CheckpointError, match="Delete the folder"):
+        train(config(folder, max_steps=6))
+
+
+def test_stop_event_loss_target_and_bf16(tmp_path):
+    stop = threading.Event()
+    events = []
+
+    def listener(event):
+        events.append(event)
+        if event.done == 3:
+            stop.set()
+
+    result = train(config(tmp_path / "a", preview_every=0, log_every=1, precision="bf16"),
+                   progress_listener=listener, stop_event=stop)
+    assert result.stopped_by == "stop_event" and result.steps == 3
+    assert all(np.isfinite(v) for v in result.losses.values())
+    assert events[-1].stage == "train" and "grace_hopper" in events[-1].message
+    result = train(config(tmp_path / "b", loss_target=10.0, log_every=2, preview_every=0))
+    assert result.stopped_by == "loss_target" and result.steps == 2
+    assert os.path.isfile(result.preview)  # written at the end whatever stopped it
+
+
+def test_new_model_needs_consent_and_matching_identities(tmp_path):
+    with pytest.raises(FaceplateError, match="consent note"):
+        train(config(tmp_path / "m", consent="  ", max_steps=1))
+    train(config(tmp_path / "m", max_steps=1, preview_every=0))
+    sets = sample_facesets()
+    other = TrainConfig(facesets={"grace_hopper": sets["grace_hopper"], "x": sets["astronaut"]},
+                        model_dir=str(tmp_path / "m"), max_steps=2)
+    with pytest.raises(FaceplateError, match="trained on identities grace_hopper, astronaut"):
+        train(other)
+    with pytest.raises(FaceplateError, match="unknown preset"):
+        TrainConfig.from_preset("huge", facesets=sets, model_dir="x")
