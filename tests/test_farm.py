@@ -11,12 +11,14 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from faceplate.cli import main
 from faceplate.errors import FaceplateError
 from faceplate.farm import engine_host, opencue, openjd
 from faceplate.farm.job import JOB_FILE, ShotJob
+from faceplate.io.images import read_image
 from faceplate.io.sequence import parse_frame_range
 
 BIN = os.path.dirname(sys.executable)
@@ -151,7 +153,15 @@ def test_cli_writes_bundle_and_rebundles_from_job_file(tmp_path, capsys):
             "-m", str(tmp_path / "model"), "--to", "B", "--output", str(tmp_path / "o.####.exr"),
             "--frames", "1001-1020", "--chunk", "5"]
     assert main(argv) == 0
-    assert "deadline bundle submit" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "deadline bundle submit" in out
+    assert "Convert: 4 task(s) 1001-1005, 1006-1010, 1011-1015, 1016-1020" in out
+    picture = read_image(str(shot / "farm" / "openjd" / "job.png"))
+    rgb = (picture.rgb() * 255).round()
+    green = (np.abs(rgb - [84, 162, 75]).max(axis=-1) < 30)  # the Convert row's boxes
+    rows = np.flatnonzero(green.any(axis=1))
+    runs = np.diff(green[rows[-1] - 4].astype(int))  # a row below the labels
+    assert (runs == 1).sum() == 4  # four separate task boxes along the frames
     saved = ShotJob.load(str(shot))
     assert saved.frames == "1001-1020" and saved.chunk_size == 5
     # Re-bundle with only the change: the rest comes from faceplate_job.json.

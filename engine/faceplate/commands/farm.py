@@ -110,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the OpenJD model's own validation message
         raise FaceplateError(f"the job template does not validate: {exc}") from None
     template = openjd.write_bundle(job, bundle)
-    print(f"wrote {os.path.dirname(template)}\n"
+    from ..farm.tasks import draw_tasks, openjd_tasks
+
+    for step, chunks in openjd_tasks(job).items():
+        print(f"  {step}: {len(chunks)} task(s) " + (", ".join(chunks) if any(chunks)
+                                                     else "(whole shot)"))
+    draw_tasks(job, os.path.join(bundle, "job.png"))
+    print(f"wrote {os.path.dirname(template)} (job.png shows its tasks)\n"
           f"submit: deadline bundle submit {bundle}\n"
           f"run here: openjd run {template} -p file://{bundle}/{openjd.OPENJD_PARAMS}")
     return 0
