@@ -69,11 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..convert.pipeline import convert_shot
     from ..convert.settings import MergeSettings
-    from ..convert.swap import PassthroughModel
+    from ..convert.swap import PassthroughModel, Swapper
     from ..convert.writer import OutputSettings
     from ..errors import FaceplateError
 
     settings = _merge_settings(args, MergeSettings, FaceplateError)
+    model: Swapper
     if args.null_swap:
         from ..extract import alignments
 

@@ -20,14 +20,22 @@ from ..errors import FaceplateError
 class SwapCard(Protocol):
     """The fields of a model card that convert reads."""
 
-    resolution: int
-    face_type: str
-    identities: list[str]
-    model_id: str
+    @property
+    def resolution(self) -> int: ...
+
+    @property
+    def face_type(self) -> str: ...
+
+    @property
+    def identities(self) -> list[str]: ...
+
+    @property
+    def model_id(self) -> str: ...
 
 
 class Swapper(Protocol):
-    card: SwapCard
+    @property
+    def card(self) -> SwapCard: ...
 
     def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
         """``crops`` float32 N×S×S×3 network space 0–1 → (faces N×S×S×3, masks N×S×S)."""

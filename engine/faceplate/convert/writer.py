@@ -61,7 +61,10 @@ class OutputSettings:
 class FrameWriter:
     def __init__(self, settings: OutputSettings):
         self.settings = settings
-        self.pattern = SequencePattern.parse(settings.pattern)
+        pattern = SequencePattern.parse(settings.pattern)
+        if pattern is None:  # OutputSettings checked it; this tells the type checker
+            raise FaceplateError(f"output {settings.pattern!r} has no frame number")
+        self.pattern = pattern
         self.ext = os.path.splitext(settings.pattern)[1].lower()
         self.face_pattern = SequencePattern.parse(settings.face_pattern) \
             if settings.face_pattern else None
@@ -98,7 +101,7 @@ class FrameWriter:
               face_window: tuple[int, int, int, int] | None = None) -> str:
         """Write one frame of :data:`OUTPUT_CHANNELS` (and its sidecars); returns its path."""
         path = self.path(frame)
-        meta = {k: str(v) for k, v in metadata.items()}
+        meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
         ptype = self.settings.pixel_type or pixel_type if self.ext == ".exr" else None
         if self.face_pattern is not None and face_rgba is not None:
             write_image(self.face_pattern.path(frame), face_rgba, RGBA, meta,
