@@ -77,6 +77,8 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     deadline = yaml.safe_load((tmp_path / "bundle" / "parameter_values.yaml").read_text())
     assert set(flat) == names
     assert {p["name"]: p["value"] for p in deadline["parameterValues"]} == flat
+    for name in os.listdir(tmp_path / "bundle"):  # readable by the farm's job user
+        assert os.stat(tmp_path / "bundle" / name).st_mode & 0o044 == 0o044
     refs = yaml.safe_load((tmp_path / "bundle" / "asset_references.yaml").read_text())["assetReferences"]
     assert str(tmp_path / "out") in refs["outputs"]["directories"]
 

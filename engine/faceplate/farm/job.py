@@ -136,7 +136,15 @@ def write_text_atomic(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, shared_mode())  # mkstemp makes 0600; farm workers run as other users
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def shared_mode() -> int:
+    """``0666`` less the process umask: what a plain ``open()`` would have created."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .job import ShotJob
+from .job import ShotJob, shared_mode
 from .openjd import EXTENSIONS, job_template, parameter_values
 
 
@@ -75,6 +75,7 @@ def draw_tasks(job: ShotJob, path: str) -> str:
     os.close(fd)
     try:
         fig.savefig(tmp)
+        os.chmod(tmp, shared_mode())
         os.replace(tmp, path)
     finally:
         plt.close(fig)
