@@ -11,16 +11,12 @@ import pyblish.api
 from .shot import FAMILY
 
 
-def faceplate_above(node, max_depth: int = 200):
-    """The nearest FaceMerge or FaceSwap up the main input of ``node``, or None."""
-    current = node.input(0)
-    for _ in range(max_depth):
-        if current is None:
-            return None
-        if current.Class() in ("FaceMerge", "FaceSwap"):
-            return current
-        current = current.input(0)
-    return None
+def _render_source(write):
+    """The FaceMerge (or FaceSwap) nearest above ``write``, or None when it has none."""
+    from faceplate_nuke.callbacks import faceplate_above
+
+    found = [n for n in faceplate_above(write) if n.Class() in ("FaceMerge", "FaceSwap")]
+    return found[-1] if found else None
 
 
 class CollectNukeWrites(pyblish.api.ContextPlugin):
@@ -37,7 +33,7 @@ class CollectNukeWrites(pyblish.api.ContextPlugin):
 
         for write in nuke.allNodes("Write"):
             disable = write.knob("disable")
-            source = faceplate_above(write)
+            source = _render_source(write)
             if source is None or (disable is not None and disable.value()):
                 continue
             run = Run(source, interactive=False)
