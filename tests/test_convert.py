@@ -10,6 +10,7 @@ half-float file; outside the matte: bit-identical.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,14 +60,16 @@ def shot(tmp_path_factory):
 
 
 class CountingModel(PassthroughModel):
-    """The null swap, counting the crops it is asked to swap."""
+    """The null swap, counting the crops it is asked to swap and the calls."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.swapped = 0
+        self.batches = []
 
     def swap(self, crops, identity):
         self.swapped += len(crops)
+        self.batches.append(len(crops))
         return super().swap(crops, identity)
 
 
@@ -283,3 +286,25 @@ def test_bad_requests_say_what_to_do(shot, tmp_path):
     with pytest.raises(FaceplateError, match="run faceplate extract"):
         convert_shot(plate, str(tmp_path), PassthroughModel(128), "plate",
                      str(tmp_path / "o.####.exr"))
+
+
+def test_faces_of_several_frames_share_one_batched_model_call(shot, tmp_path):
+    _, root, plate = shot
+    model = CountingModel(128)
+    convert_shot(plate, root, model, "plate", str(tmp_path / "o.####.exr"), frames="1001-1006",
+                 batch_frames=4, batch_size=8)
+    assert model.batches == [4, 2]
+
+
+def test_an_unreadable_plate_frame_fails_alone(shot, tmp_path):
+    sample, root, _ = shot
+    for frame in (1001, 1002, 1003):
+        shutil.copy(sample.path(frame), tmp_path / f"plate.{frame}.exr")
+    with open(tmp_path / "plate.1002.exr", "r+b") as fh:
+        fh.truncate(200)  # a render that died half-way
+    out = str(tmp_path / "o.####.exr")
+    summary = convert_shot(str(tmp_path / "plate.####.exr"), root, PassthroughModel(128),
+                           "plate", out)
+    assert [f.status for f in summary.frames] == ["swapped", "failed", "swapped"]
+    assert "plate unreadable" in summary.frames[1].message
+    assert sorted(os.listdir(tmp_path)).count("o.1002.exr") == 0

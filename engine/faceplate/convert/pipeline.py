@@ -105,10 +105,31 @@ def swap_frame(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
                cache: SwapCache | None = None, batch_size: int = 8) -> list[SwappedFace]:
     """Swapped faces for one frame (``rgb`` in the plate's colourspace), from the cache where
     it has them; new swaps are added to the cache. Only faces the cache misses are cropped."""
+    lookup = _lookup(rgb, faces, model, to_identity, colour, frame, cache)
+    _swap_missing([lookup], model, to_identity, cache, batch_size)
+    return lookup.swapped()
+
+
+@dataclass
+class _SwapLookup:
+    """One frame's faces: cached swaps found, crops cut for the ones still to swap."""
+
+    faces: Sequence[FacePlacement]
+    keys: list[SwapKey]
+    results: list[tuple[np.ndarray, np.ndarray] | None]
+    crops: dict[int, np.ndarray]  # face index → crop, for cache misses
+
+    def swapped(self) -> list[SwappedFace]:
+        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks)
+                for r, f in zip(self.results, self.faces) if r is not None]
+
+
+def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
+            to_identity: str, colour: ColourSpaces, frame: int,
+            cache: SwapCache | None) -> _SwapLookup:
     size = model.card.resolution
     h, w = rgb.shape[:2]
-    results: list[tuple[np.ndarray, np.ndarray] | None] = []
-    keys, crops = [], {}
+    lookup = _SwapLookup(faces, [], [], {})
     for index, face in enumerate(faces):
         box = masks.face_box(face.matrix, (w, h), size)
         if box.empty:  # off-frame: the crop is all reflection, swap it anyway (cheap)
@@ -118,20 +139,27 @@ def swap_frame(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
                          f"{colour.plate_space}:{box}", region)
         hit = cache.get(key) if cache else None
         if hit is None:
-            crops[index] = warp_to_crop(colour.to_network(region),
-                                        masks.box_matrix(face.matrix, box), size)
-        keys.append(key)
-        results.append(hit)
-    if crops:
-        order = sorted(crops)
-        swapped, learned = swap_crops(model, np.stack([crops[i] for i in order]), to_identity,
-                                      batch_size)
-        for j, i in enumerate(order):
-            results[i] = (swapped[j], learned[j])
-            if cache:
-                cache.put(keys[i], swapped[j], learned[j])
-    return [SwappedFace(r[0], r[1], f.matrix, f.landmarks)
-            for r, f in zip(results, faces) if r is not None]
+            lookup.crops[index] = warp_to_crop(colour.to_network(region),
+                                               masks.box_matrix(face.matrix, box), size)
+        lookup.keys.append(key)
+        lookup.results.append(hit)
+    return lookup
+
+
+def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
+                  cache: SwapCache | None, batch_size: int) -> None:
+    """Swap every crop the lookups still need in one batched model call."""
+    todo = [(lk, i) for lk in lookups for i in sorted(lk.crops)]
+    if not todo:
+        return
+    swapped, learned = swap_crops(model, np.stack([lk.crops[i] for lk, i in todo]),
+                                  to_identity, batch_size)
+    for j, (lk, i) in enumerate(todo):
+        lk.results[i] = (swapped[j], learned[j])
+        if cache:
+            cache.put(lk.keys[i], swapped[j], learned[j])
+    for lk in lookups:
+        lk.crops.clear()
 
 
 # --- the merge stage ----------------------------------------------------------------------
@@ -180,8 +208,13 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
                  out_pattern: str | OutputSettings, *, frames: str | list[int] | None = None,
                  settings: MergeSettings | None = None, colourspace: str | None = None,
                  cache_dir: str | None = None, progress_listener: Listener | None = None,
-                 progress_stream=None) -> ConvertSummary:
-    """Convert every frame of ``plate`` (or ``frames``) and write ``out_pattern``."""
+                 progress_stream=None, batch_frames: int = 4,
+                 batch_size: int = 8) -> ConvertSummary:
+    """Convert every frame of ``plate`` (or ``frames``) and write ``out_pattern``.
+
+    Frames go through in groups of ``batch_frames``: read, then one batched model call for the
+    group's faces (``batch_size`` crops at a time), then merge and write frame by frame.
+    """
     settings = settings or MergeSettings()
     output = out_pattern if isinstance(out_pattern, OutputSettings) \
         else OutputSettings(out_pattern)
@@ -192,76 +225,120 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
         raise FaceplateError(f"model {model.card.model_id} has no identity {to_identity!r}; "
                              f"use --to with one of {', '.join(model.card.identities)}")
     shot = alignments_io.load(shot_dir)
-    space = colourspace or shot.colourspace or default_space_for(plate.path)
-    colour = ColourSpaces(space)
-    matte_pattern = _check_mattes(settings, plate.frames)
-    writer = FrameWriter(output)
-    cache = SwapCache(cache_dir) if cache_dir else None
-    summary = ConvertSummary(output.pattern)
+    colour = ColourSpaces(colourspace or shot.colourspace or default_space_for(plate.path))
+    run = _ShotRun(plate, shot, model, to_identity, colour, settings,
+                   _check_mattes(settings, plate.frames), FrameWriter(output),
+                   SwapCache(cache_dir) if cache_dir else None, ConvertSummary(output.pattern),
+                   batch_size)
     progress = Progress("convert", len(plate.frames), "frames", progress_listener,
                         progress_stream)
-    for frame in plate.frames:
-        report = _convert_one(frame, plate, shot, model, to_identity, colour, settings,
-                              matte_pattern, writer, cache, summary)
-        summary.frames.append(report)
-        progress.advance(1, f"{frame} {report.status}")
-        if report.status in ("passthrough", "failed"):
-            log.warning("frame %d %s: %s", frame, report.status, report.message)
-    return summary
+    group = max(1, batch_frames)
+    for start in range(0, len(plate.frames), group):
+        for report in run.group(plate.frames[start:start + group]):
+            run.summary.frames.append(report)
+            progress.advance(1, f"{report.frame} {report.status}")
+            if report.status in ("passthrough", "failed"):
+                log.warning("frame %d %s: %s", report.frame, report.status, report.message)
+    run.summary.frames.sort(key=lambda r: r.frame)
+    return run.summary
 
 
-def _convert_one(frame: int, plate: Plate, shot, model: Swapper, to_identity: str,
-                 colour: ColourSpaces, settings: MergeSettings,
-                 matte_pattern: SequencePattern | str | None, writer: FrameWriter,
-                 cache: SwapCache | None, summary: ConvertSummary) -> FrameReport:
-    records = shot.frames.get(frame)
-    faces = placements(records or [], shot.face_type, model)
-    source = plate.frame_path(frame)
-    job = job_digest(model, to_identity, settings, colour.plate_space,
-                     [{"m": f.matrix.tolist(), "l": f.landmarks.tolist()} for f in faces],
-                     _file_stamp(source) + _file_stamp(_matte_path(matte_pattern, frame)))
-    if writer.is_done(frame, job):
-        return FrameReport(frame, "skipped", len(faces))
-    writer.remove_stale_temporaries(frame)
-    clock = time.perf_counter()
-    try:
-        image = read_plate_frame(plate, frame)
-    except FaceplateError as exc:
-        return FrameReport(frame, "failed", len(faces), f"plate unreadable ({exc}); not written")
-    if (image.width, image.height) != tuple(shot.size):
-        raise FaceplateError(f"plate frame {frame} is {image.width}×{image.height} but the "
-                             f"alignments are for {shot.size[0]}×{shot.size[1]}: re-run "
-                             "faceplate extract on this plate")
-    matte = None
-    if matte_pattern is not None:
-        matte = masks.read_matte(_matte_path(matte_pattern, frame), settings.mask_channel,
-                                 (image.width, image.height))
-    summary.seconds["read"] += time.perf_counter() - clock
+@dataclass
+class _Pending:
+    """A frame read from disk, waiting for its swaps."""
 
-    clock = time.perf_counter()
-    swaps = swap_frame(image.rgb(), faces, model, to_identity, colour, frame=frame, cache=cache) \
-        if faces else []
-    summary.seconds["swap"] += time.perf_counter() - clock
+    frame: int
+    found: bool  # the alignments have an entry for this frame
+    faces: list[FacePlacement]
+    source: str
+    job: str
+    image: Image
+    matte: np.ndarray | None
+    lookup: _SwapLookup
 
-    clock = time.perf_counter()
-    merged = merge_frame(image, swaps, colour, settings, matte=matte,
-                         face_only=bool(writer.face_pattern))
-    summary.seconds["merge"] += time.perf_counter() - clock
 
-    if not faces:
-        reason = "no face in the alignments" if records is None else "no face detected"
-        status, message = "passthrough", f"{reason}: plate written unchanged"
-    else:
-        status, message = "swapped", ""
-    provenance = provenance_for(model, to_identity, settings, job, source, frame,
-                                merged.matrices, status if not message
-                                else f"passthrough: {message}")
-    clock = time.perf_counter()
-    b = merged.layers.box
-    writer.write(frame, merged.pixels, provenance.to_metadata(), plate_pixel_type(source),
-                 merged.face_rgba(), None if b.empty else (b.x0, b.y0, b.width, b.height))
-    summary.seconds["write"] += time.perf_counter() - clock
-    return FrameReport(frame, status, len(faces), message)
+@dataclass
+class _ShotRun:
+    """What stays the same over a shot's frames."""
+
+    plate: Plate
+    shot: alignments_io.Alignments
+    model: Swapper
+    to_identity: str
+    colour: ColourSpaces
+    settings: MergeSettings
+    matte_pattern: SequencePattern | str | None
+    writer: FrameWriter
+    cache: SwapCache | None
+    summary: ConvertSummary
+    batch_size: int
+
+    def group(self, frames: Sequence[int]):
+        """Yield a report per frame: skipped and failed ones at once, the rest once written."""
+        pending = []
+        for frame in frames:
+            item = self._read(frame)
+            if isinstance(item, FrameReport):
+                yield item
+            else:
+                pending.append(item)
+        self._timed("swap", _swap_missing, [p.lookup for p in pending], self.model,
+                    self.to_identity, self.cache, self.batch_size)
+        for p in pending:
+            yield self._merge_and_write(p)
+
+    def _timed(self, stage: str, fn, *args, **kwargs):
+        clock = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.summary.seconds[stage] += time.perf_counter() - clock
+
+    def _read(self, frame: int) -> _Pending | FrameReport:
+        records = self.shot.frames.get(frame)
+        faces = placements(records or [], self.shot.face_type, self.model)
+        source = self.plate.frame_path(frame)
+        matte_path = _matte_path(self.matte_pattern, frame)
+        job = job_digest(self.model, self.to_identity, self.settings, self.colour.plate_space,
+                         [{"m": f.matrix.tolist(), "l": f.landmarks.tolist()} for f in faces],
+                         _file_stamp(source) + _file_stamp(matte_path))
+        if self.writer.is_done(frame, job):
+            return FrameReport(frame, "skipped", len(faces))
+        self.writer.remove_stale_temporaries(frame)
+        try:
+            image = self._timed("read", read_plate_frame, self.plate, frame)
+        except FaceplateError as exc:
+            return FrameReport(frame, "failed", len(faces),
+                               f"plate unreadable ({exc}); not written")
+        size = (image.width, image.height)
+        if size != tuple(self.shot.size):
+            raise FaceplateError(f"plate frame {frame} is {size[0]}×{size[1]} but the "
+                                 f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}: "
+                                 "re-run faceplate extract on this plate")
+        matte = None if self.matte_pattern is None else self._timed(
+            "read", masks.read_matte, matte_path, self.settings.mask_channel, size)
+        lookup = self._timed("swap", _lookup, image.rgb(), faces, self.model, self.to_identity,
+                             self.colour, frame, self.cache) if faces \
+            else _SwapLookup([], [], [], {})
+        return _Pending(frame, records is not None, faces, source, job, image, matte, lookup)
+
+    def _merge_and_write(self, p: _Pending) -> FrameReport:
+        merged = self._timed("merge", merge_frame, p.image, p.lookup.swapped(), self.colour,
+                             self.settings, matte=p.matte,
+                             face_only=bool(self.writer.face_pattern))
+        if p.faces:
+            status, message = "swapped", ""
+        else:
+            reason = "no face detected" if p.found else "no face in the alignments"
+            status, message = "passthrough", f"{reason}: plate written unchanged"
+        provenance = provenance_for(self.model, self.to_identity, self.settings, p.job,
+                                    p.source, p.frame, merged.matrices,
+                                    f"passthrough: {message}" if message else status)
+        b = merged.layers.box
+        self._timed("write", self.writer.write, p.frame, merged.pixels,
+                    provenance.to_metadata(), plate_pixel_type(p.source), merged.face_rgba(),
+                    None if b.empty else (b.x0, b.y0, b.width, b.height))
+        return FrameReport(p.frame, status, len(p.faces), message)
 
 
 def _check_mattes(settings: MergeSettings, frames: Sequence[int]
