@@ -4,7 +4,7 @@
       writes SHOTDIR/faceplate_job.json and an Open Job Description bundle (default
       SHOTDIR/farm/openjd): submit it with `deadline bundle submit DIR`, or run it here with
       `openjd run DIR/template.yaml -p file://DIR/openjd_parameters.json`.
-  faceplate farm opencue SHOTDIR [...]   the same job as an OpenCue XML spec (for cuerun/Cuebot).
+  faceplate farm opencue SHOTDIR [...]   the same job as an OpenCue XML job spec (for Cuebot).
   faceplate farm engine start|stop|run   the worker side: the engine for one farm session.
   faceplate farm step --ok 0,1 -- CMD    run a task command, counting these exit codes as success.
 
@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
         path = opencue.write_spec(job, args.spec or os.path.join(job.shot_dir, "farm",
                                                                   "opencue.xml"),
                                   show=args.show, shot=args.cue_shot)
-        print(f"wrote {path}\nsubmit: cuerun {path}  (or PyOutline: "
-              "outline.cuerun.launch(faceplate.farm.opencue.build_outline(job)))")
+        print(f"wrote {path}\nsubmit with pycue: opencue.api.launchSpecAndWait(open({path!r})"
+              ".read()), or outline.cuerun.launch(faceplate.farm.opencue.build_outline(job), "
+              "use_pycuerun=False)")
         return 0
     from ..farm import openjd
 
