@@ -308,3 +308,18 @@ def test_an_unreadable_plate_frame_fails_alone(shot, tmp_path):
     assert [f.status for f in summary.frames] == ["swapped", "failed", "swapped"]
     assert "plate unreadable" in summary.frames[1].message
     assert sorted(os.listdir(tmp_path)).count("o.1002.exr") == 0
+
+
+def test_cli_reports_bad_settings_as_a_message(shot, tmp_path, capsys):
+    from faceplate.cli import main
+
+    _, root, plate = shot
+    base = ["convert", plate, "--alignments", root, "--null-swap", "--to", "plate",
+            "-o", str(tmp_path / "o.####.exr"), "--frames", "1001"]
+    assert main(base + ["--mask", "image"]) == 2
+    assert "needs a matte sequence" in capsys.readouterr().err
+    settings = tmp_path / "merge.json"
+    settings.write_text(json.dumps({"colour": "average", "blur": 2}))
+    assert main(base + ["--settings", str(settings), "--erode", "3", "--json"]) == 0
+    merge = json.loads(read_provenance(str(tmp_path / "o.1001.exr"))["faceplate/merge"])
+    assert (merge["colour"], merge["blur"], merge["erode"]) == ("average", 2, 3.0)

@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--cache", metavar="DIR", help="swap cache (default SHOTDIR/swapcache)")
     out.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     out.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    out.add_argument("--batch-frames", type=int, default=4, metavar="N",
+                     help="frames whose faces go through the model together (default 4)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
 
 
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else (args.cache or os.path.join(args.alignments, "swapcache"))
     summary = convert_shot(args.plate, args.alignments, model, args.to, output,
                            frames=args.frames, settings=settings, colourspace=args.colourspace,
-                           cache_dir=cache, progress_stream=sys.stderr)
+                           cache_dir=cache, progress_stream=sys.stderr,
+                           batch_frames=args.batch_frames)
     result = summary.to_dict()
     if args.json:
         print(json.dumps(result, indent=1))
