@@ -243,3 +243,17 @@ def test_step_commands_parse_with_the_real_subcommands(tmp_path):
         assert argv[0] == "faceplate"
         args = build_parser(only=argv[1]).parse_args(argv[1:])
         assert args.command == argv[1]
+
+
+def test_engine_run_wraps_a_command_with_a_live_engine(tmp_path):
+    """OpenCue's form (no session environments): start the real engine, run, shut it down."""
+    probe = ("import os; from faceplate_client.client import EngineClient; "
+             "c = EngineClient(autostart=False); print('VERSION', c.hello()['version'])")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = subprocess.run([os.path.join(BIN, "faceplate"), "farm", "engine", "run", "--",
+                           sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "VERSION 0." in done.stdout
+    leftovers = os.listdir(tmp_path / "faceplate")
+    assert not [n for n in leftovers if n.endswith((".sock", ".pid", ".token"))], leftovers

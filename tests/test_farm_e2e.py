@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from faceplate.convert.settings import MergeSettings
-from faceplate.farm import openjd
+from faceplate.farm import engine_host, openjd
 from faceplate.farm.job import ShotJob
 from faceplate.io.images import read_image
 from faceplate.model.card import ModelCard
@@ -121,3 +121,22 @@ def test_farm_output_publishes(farm):
     with open(os.path.join(report.published["sh010"], "manifest.json")) as fh:
         manifest = json.load(fh)
     assert sorted(manifest["files"]) == [f"swap.{f}.exr" for f in (1001, 1002, 1003)]
+
+
+def test_publish_renders_missing_frames_through_the_engine(farm, monkeypatch):
+    """`faceplate publish --render`: the engine's convert_shot job fills the gap, then the
+    frame checks pass and the shot publishes."""
+    out = farm["root"] / "out"
+    before = _frame(str(out / "swap.1003.exr"))
+    os.remove(out / "swap.1003.exr")
+    sock = engine_host.start(os.path.join(farm["env"]["XDG_RUNTIME_DIR"], "publish.sock"))
+    monkeypatch.setenv("FACEPLATE_SOCKET", sock)
+    try:
+        report = publish([farm["job"].shot_dir], str(farm["root"] / "publish"), render=True)
+    finally:
+        engine_host.stop(sock)
+    assert report.ok, report.failures
+    assert any(r.startswith("Render missing frames through the engine") for r in report.ran)
+    after = _frame(str(out / "swap.1003.exr"))
+    assert after[0] == before[0] and np.abs(after[1] - before[1]).max() <= 2e-3
+    assert after[2]["faceplate/model"] == before[2]["faceplate/model"]
