@@ -93,7 +93,8 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     region = rgb[ibox.slices]
     swapped = match_colour(settings.colour, swapped, region, raw[inner.slices],
                            colour.to_network)
-    swapped_plate = colour.to_plate(swapped)
+    # Colour matching may push a channel below 0; never merge negative light into a plate.
+    swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
 
     inside = (m > 0)[..., None]
     m3 = m[..., None]
