@@ -12,16 +12,16 @@ plus the engine-side ones that need OpenImageIO or render (:mod:`faceplate.publi
 from __future__ import annotations
 
 
-def plugins_for(host: str) -> list[type]:
+def plugins_for(host: str) -> list:
     """The plugin classes that apply on ``host`` (pyblish filters by host again on its own)."""
     from .plugins import PLUGINS
 
     return [p for p in PLUGINS if "*" in p.hosts or host in p.hosts]
 
 
-def register(host: str) -> list[type]:
+def register(host: str) -> list:
     """Register ``host`` and this package's plugins with pyblish; return the plugins."""
-    import pyblish.api
+    import pyblish.api  # type: ignore[import-untyped]
 
     pyblish.api.register_host(host)
     if host == "nuke":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-import pyblish.api
+import pyblish.api  # type: ignore[import-untyped]
 
 from .shot import FAMILY
 

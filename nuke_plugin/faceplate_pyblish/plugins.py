@@ -26,9 +26,9 @@ import json
 import os
 import shutil
 import socket
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import pyblish.api
+import pyblish.api  # type: ignore[import-untyped]
 
 from .exr import ExrError, read_exr
 from .shot import (
@@ -152,8 +152,11 @@ class ExtractNukeRender(pyblish.api.InstancePlugin):
             return
         import nuke  # only inside Nuke
 
+        write = nuke.toNode(instance.data["writeNode"])
+        if write is None:
+            raise PublishError(f"Write node {instance.data['writeNode']} is gone from the script")
         frames = instance.data["frames"]
-        nuke.execute(nuke.toNode(instance.data["writeNode"]), frames[0], frames[-1], 1)
+        nuke.execute(write, frames[0], frames[-1], 1)
 
 
 # -- validate what was rendered --------------------------------------------------------------
@@ -200,7 +203,7 @@ class ValidateFacemaskChannels(pyblish.api.InstancePlugin):
     families: ClassVar[list[str]] = [FAMILY]
 
     def process(self, instance):
-        bad = {}
+        bad: dict[str, list[int]] = {}
         for frame, _, info in _frames(instance):
             lacking = [c for c in RGBA + FACEMASK if c not in info.channels]
             if lacking:
@@ -221,7 +224,8 @@ class ValidateProvenance(pyblish.api.InstancePlugin):
 
     def process(self, instance):
         model_id = model_card(instance.data["modelDir"]).get("model_id")
-        lacking, foreign = {}, {}
+        lacking: dict[str, list[int]] = {}
+        foreign: dict[str, list[int]] = {}
         for frame, _, info in _frames(instance):
             keys = [k for k in PROVENANCE if k not in info.attributes]
             if keys:
@@ -311,6 +315,6 @@ def _claim_version(folder: str, staging: str) -> str:
                 raise
 
 
-PLUGINS = [CollectShotFolders, ValidateModel, ValidateConsent, ValidateAlignmentCoverage,
-           ExtractNukeRender, ValidateFramesComplete, ValidateFacemaskChannels,
-           ValidateProvenance, IntegrateVersion]
+PLUGINS: list[Any] = [CollectShotFolders, ValidateModel, ValidateConsent, ValidateAlignmentCoverage,
+                      ExtractNukeRender, ValidateFramesComplete, ValidateFacemaskChannels,
+                      ValidateProvenance, IntegrateVersion]

@@ -54,7 +54,7 @@ def frame_path(pattern: str, frame: int) -> str:
 
 def parse_frames(text: str) -> list[int]:
     """``1001-1100``, ``1001-1100x2`` or ``1,5,9-12`` → sorted frames."""
-    frames = set()
+    frames: set[int] = set()
     for part in str(text).replace(" ", "").split(","):
         m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
         if not m:
