@@ -209,11 +209,11 @@ def _engine(args: argparse.Namespace) -> int:
         print(f"faceplate engine listening on {sock}", file=sys.stderr)
         return 0
     if args.action == "stop":
-        sock = args.socket or os.environ.get(SOCKET_ENV)
-        if not sock:
+        target = args.socket or os.environ.get(SOCKET_ENV)
+        if not target:
             raise FaceplateError(f"which engine? give --socket or set {SOCKET_ENV}")
-        stopped = engine_host.stop(sock)
-        print(f"faceplate engine on {sock} {'stopped' if stopped else 'was not running'}",
+        stopped = engine_host.stop(target)
+        print(f"faceplate engine on {target} {'stopped' if stopped else 'was not running'}",
               file=sys.stderr)
         return 0
     command = _command_after_dashes(args)

@@ -31,7 +31,7 @@ def build_outline(job: ShotJob, show: str = "faceplate", shot: str = "", user: s
     for key, value in (("TORCH_HOME", job.torch_home), ("OCIO", job.ocio)):
         if value:
             ol.set_env(key, value, pre=True)
-    layers = {}
+    layers: dict[str, Shell] = {}
     for step in plan(job, literal_values(job), CHUNK_FRAMES):
         argv = list(step.argv)
         if step.needs_engine:
