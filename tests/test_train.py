@@ -2,8 +2,11 @@
 damage, and what it writes for people to look at shows the right things."""
 
 import csv
+import functools
 import os
+import pathlib
 import shutil
+import tempfile
 import threading
 
 import cv2
@@ -36,13 +39,18 @@ def read_png(path) -> np.ndarray:
     return cv2.imread(str(path))[..., ::-1].astype(np.float32) / 255.0
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One small run shared by the checks on learning, previews and the plot."""
-    folder = tmp_path_factory.mktemp("trained") / "model"
+@functools.cache
+def trained_model():
+    """One small run shared by the checks on learning, previews, the plot and evaluation."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="faceplate-trained-")) / "model"
     result = train(config(folder, max_steps=120, preview_every=60, checkpoint_every=60,
                           log_every=10))
     return folder, result
+
+
+@pytest.fixture
+def trained():
+    return trained_model()
 
 
 def test_loss_falls_clearly_within_a_few_hundred_steps(trained):
