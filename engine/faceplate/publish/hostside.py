@@ -22,3 +22,4 @@ def _package():
 package = _package()
 plugins = importlib.import_module("faceplate_pyblish.plugins")
 shot = importlib.import_module("faceplate_pyblish.shot")
+exr = importlib.import_module("faceplate_pyblish.exr")
