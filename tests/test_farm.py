@@ -61,6 +61,8 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     assert "parameterSpace" not in steps["Extract"]  # tracking needs the whole shot in one task
     deps = [d["dependsOn"] for d in steps[render]["dependencies"]]
     assert deps == (["Extract"] if variant == "convert" else ["Extract", "Train"])
+    model_flow = next(p for p in doc["parameterDefinitions"] if p["name"] == "ModelDir")
+    assert model_flow["dataFlow"] == ("IN" if variant == "convert" else "INOUT")
     envs = {e["name"]: e for e in doc["jobEnvironments"]}
     engine = envs["FaceplateEngine"]["script"]["actions"]
     assert engine["onEnter"]["args"] == ["farm", "engine", "start"]
@@ -189,6 +191,19 @@ def test_cli_writes_bundle_and_rebundles_from_job_file(tmp_path, capsys):
 def test_bad_jobs_are_refused_with_what_to_do(tmp_path, change, message):
     with pytest.raises(FaceplateError, match=message):
         _job(tmp_path, **change).validate()
+
+
+def test_cli_refuses_an_identity_the_model_lacks_and_warns_of_missing_paths(tmp_path, capsys):
+    from faceplate.model.card import ModelCard
+
+    model = tmp_path / "model"
+    ModelCard.for_resolution(["A", "B"], 64).save(str(model / "card.json"))
+    argv = ["farm", "bundle", str(tmp_path / "sh"), "--plate", str(tmp_path / "p.####.exr"),
+            "-m", str(model), "--output", str(tmp_path / "o.####.exr"), "--frames", "1-4"]
+    assert main([*argv, "--to", "C"]) == 2
+    assert "has no identity 'C'" in capsys.readouterr().err
+    assert main([*argv, "--to", "B"]) == 0
+    assert "warning: no plate frames" in capsys.readouterr().err
 
 
 def test_cli_says_which_flags_are_missing(tmp_path, capsys):

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise FaceplateError("say what to write: `faceplate farm bundle SHOTDIR ...`, "
                              "`faceplate farm opencue SHOTDIR ...` or `faceplate farm engine`")
     job = _job_from_args(args)
+    for warning in _preflight(job):
+        print(f"warning: {warning}", file=sys.stderr)
     job.save()
     if args.farm_command == "opencue":
         from ..farm import opencue
@@ -147,6 +149,33 @@ def _job_from_args(args: argparse.Namespace):
     if missing:
         raise FaceplateError(f"{', '.join(missing)} needed (no {existing} to take them from)")
     return ShotJob.from_dict(fields).validate()
+
+
+def _preflight(job) -> list[str]:
+    """What looks wrong from this machine: errors for what cannot work anywhere, warnings for
+    paths the farm may see differently."""
+    import json
+
+    from ..errors import FaceplateError
+    from ..io.sequence import SequencePattern
+
+    warnings = []
+    pattern = SequencePattern.parse(job.plate)
+    if pattern is not None and not pattern.existing_frames():
+        warnings.append(f"no plate frames at {pattern.hashes} on this machine "
+                        "(fine if the workers see another path)")
+    card_path = os.path.join(job.model_dir, "card.json")
+    if os.path.isfile(card_path):
+        with open(card_path) as fh:
+            identities = json.load(fh).get("identities", [])
+        if job.identity not in identities and not job.trains:
+            raise FaceplateError(f"model {job.model_dir} has no identity {job.identity!r} "
+                                 f"(it has {', '.join(identities)}): fix --to")
+    elif not job.trains:
+        warnings.append(f"no model card at {card_path} on this machine")
+    if job.renders_with_nuke and not os.path.isfile(job.nuke_script):
+        warnings.append(f"Nuke script {job.nuke_script} not found on this machine")
+    return warnings
 
 
 def _merge_settings(path: str) -> dict:

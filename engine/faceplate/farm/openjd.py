@@ -82,6 +82,8 @@ def job_template(job: ShotJob) -> dict:
     """The OpenJD job template for ``job``: parameters, environments and chunked steps."""
     used = _used_fields(job)
     parameters = [{"name": _PARAMS[f][0], **_PARAMS[f][1]} for f in used]
+    if job.trains:  # the Train step writes the model the render step reads
+        next(p for p in parameters if p["name"] == "ModelDir")["dataFlow"] = "INOUT"
     parameters.append({"name": _CHUNK_SIZE[0], **_CHUNK_SIZE[1], "default": job.chunk_size})
     refs = {f: _ref(f) for f in _PARAMS if f in used}
     refs.setdefault("nuke_cmd", "nuke")
