@@ -3,6 +3,8 @@ checked against the stage functions run locally; swaps from different clients sh
 
 from __future__ import annotations
 
+import functools
+import socket
 import threading
 
 import numpy as np
@@ -11,6 +13,8 @@ from engine_helpers import running_engine
 from faceplate.extract.align import alignment_matrix, warp_to_crop
 from faceplate.io.colour import ColourSpaces
 from faceplate.server.arrays import from_numpy, to_numpy
+from faceplate_client import paths
+from faceplate_client import protocol as p
 from faceplate_client.client import EngineClient
 
 CLIENTS, FRAMES, SIZE = 8, 50, 64
@@ -117,3 +121,33 @@ def test_swaps_from_several_clients_share_a_batch_and_stay_correct(tmp_path):
         assert max(sizes) > 1, "no two clients' swaps were batched together"
         models = first.status()["models"]
         assert [m["identities"] for m in models] == [["a", "b"]]
+
+
+def test_large_inline_frames_cross_intact_with_requests_pipelined_behind_them(tmp_path):
+    """2K float RGBA frames (35 MB each way), each followed at once on the same connection by
+    small requests, as a client cancelling or a second Nuke thread would: while the big answer
+    is being written the reader takes the next requests, and every byte must arrive intact."""
+    rng = np.random.default_rng(5)
+    frame = rng.standard_normal((1080, 2048, 4)).astype(np.float32)
+    with running_engine(tmp_path) as first:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(60)
+        sock.connect(str(first.address))
+        token = paths.read_token(first.token_path)
+        send = functools.partial(p.send_message, sock)
+        send(p.Message(p.REQUEST, "hello", "hello", {"token": token,
+                                                    "protocol": p.PROTOCOL_VERSION}))
+        assert p.read_message(sock.recv_into).kind == p.REPLY
+        for i in range(3):
+            send(p.Message(p.REQUEST, f"big{i}", "echo", {}, {"data": from_numpy(frame)}))
+            for j in range(20):
+                send(p.Message(p.REQUEST, f"small{i}.{j}", "echo", {"data": {"j": j}}))
+            answers = {}
+            while len(answers) < 21:
+                message = p.read_message(sock.recv_into)
+                assert message is not None and message.kind == p.REPLY, message
+                answers[message.id] = message
+            np.testing.assert_array_equal(to_numpy(answers[f"big{i}"].arrays["data"]), frame)
+            assert [answers[f"small{i}.{j}"].params["data"]["j"] for j in range(20)] == \
+                list(range(20))
+        sock.close()

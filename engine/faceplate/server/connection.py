@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import select
 import socket
+import struct
 import threading
 from typing import Any
 
@@ -27,12 +29,21 @@ log = logging.getLogger("faceplate.server")
 
 HANDSHAKE_TIMEOUT_S = 10.0  # a peer must say hello this soon after connecting
 MESSAGE_TIMEOUT_S = 60.0    # the rest of a message must follow its first byte this soon
+SEND_TIMEOUT_S = 120        # a client that stops reading our answer is dropped after this
 
 _ids = itertools.count(1)
 
 
 class Connection:
     def __init__(self, sock: socket.socket, engine: Any, limits: Limits):
+        # The socket stays blocking for good: the reader and writers share it from different
+        # threads, and switching its timeout mode under a writer breaks the writer's send.
+        # Reads wait in poll() with their own limits; a writer gives up after SO_SNDTIMEO.
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                        struct.pack("ll", SEND_TIMEOUT_S, 0))
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
         self.sock, self.engine, self.limits = sock, engine, limits
         self.number = next(_ids)
         self.name = f"conn-{self.number}"
@@ -93,13 +104,15 @@ class Connection:
 
     def _read(self) -> Message | None:
         self._in_message = False
-        self.sock.settimeout(None if self.authenticated else HANDSHAKE_TIMEOUT_S)
         return read_message(self._recv_into, self.limits if self.authenticated
                             else PREAUTH_LIMITS)
 
     def _recv_into(self, view: memoryview) -> int:
+        limit = MESSAGE_TIMEOUT_S if self._in_message else \
+            None if self.authenticated else HANDSHAKE_TIMEOUT_S
+        if limit is not None and not self._poll.poll(limit * 1000):
+            raise TimeoutError("in the middle of a message" if self._in_message
+                               else "no hello after connecting")
         n = self.sock.recv_into(view)
-        if n and not self._in_message:
-            self._in_message = True
-            self.sock.settimeout(MESSAGE_TIMEOUT_S)
+        self._in_message = self._in_message or n > 0
         return n

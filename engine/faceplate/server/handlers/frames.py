@@ -39,7 +39,7 @@ def _plate(req):
     if len(names) != pixels.shape[2] or not all(isinstance(n, str) for n in names):
         raise FaceplateError(f"{len(names)} channel names for an image of {pixels.shape[2]} "
                              "channels")
-    return Image(pixels.copy(), list(names), {}, "<inline image>")
+    return Image(pixels, list(names), {}, "<inline image>")  # stages never write to it
 
 
 @functools.lru_cache(maxsize=16)
@@ -239,4 +239,5 @@ def merge(req) -> Result:
                     metadata, pixel_type=plate_pixel_type(p["path"]) if p["path"] else "half")
         return Result({"output": p["output"], "metadata": metadata})
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
-                  {"rgba": rgba.astype(np.float32), "facemask": layers.astype(np.float32)})
+                  {"rgba": rgba.astype(np.float32, copy=False),
+                   "facemask": layers.astype(np.float32, copy=False)})
