@@ -28,11 +28,13 @@ from .align import (
     FACE_TYPES,
     alignment_matrix,
     check_size,
+    crop_box,
     crop_matrix,
     transform_points,
     warp_to_crop,
 )
 from .backends import Backend, Detection, get_backend
+from .frame import NetworkFrame
 from .select import Selection, keep_tracks
 from .smooth import jitter, smooth_track
 from .track import Describer, Tracker, iou
@@ -183,8 +185,8 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
     progress = Progress("extract", len(source.frames), listener=listener, stream=stream)
     for i, frame in enumerate(source.frames):
         try:
-            rgb, warnings = network_frame(source, frame, colour)
-            h, w = rgb.shape[:2]
+            image, warnings = network_frame(source, frame, colour)
+            h, w = image.shape[:2]
             if size is None:
                 size = (w, h)
             elif size != (w, h):
@@ -195,7 +197,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
             continue
         full = (i % redetect_every == 0 or i == len(source.frames) - 1
                 or not tracker.active(frame))
-        detections = _find_faces(engine, rgb, tracker, frame, full)
+        detections = _find_faces(engine, image, tracker, frame, full)
         for d in detections:
             if d.width < min_face:
                 warnings.append(f"a face of {d.width:.0f} px at ({d.bbox[0]:.0f}, "
@@ -203,7 +205,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
                                 "skipped")
         detections = [d for d in detections if d.width >= min_face]
         ids = tracker.update(frame, detections,
-                             lambda d, rgb=rgb: describer.describe(rgb, d.landmarks))
+                             lambda d, image=image: describer.describe(image, d.landmarks))
         found[frame] = [_Found(d, t, d.landmarks) for d, t in zip(detections, ids)]
         if full and i > 0:
             seen_before = {f.track for f in found.get(source.frames[i - 1], [])}
@@ -226,8 +228,8 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
         frame = source.frames[j]
         if frame not in found:
             return  # the frame failed to read
-        rgb, _ = network_frame(source, frame, colour)
-        near = [d for d in engine.detect_near(rgb, box) if d.width >= min_face
+        image, _ = network_frame(source, frame, colour)
+        near = [d for d in engine.detect_near(image, box) if d.width >= min_face
                 and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in found[frame])]
         if not near:
             return
@@ -238,8 +240,8 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
 
 
 def network_frame(source: Plate, frame: int, colour: ColourSpaces
-                  ) -> tuple[np.ndarray, list[str]]:
-    """A plate frame in network space (float32 RGB 0–1) and any warnings about its pixels."""
+                  ) -> tuple[NetworkFrame, list[str]]:
+    """A plate frame in network space (converted where looked at) and warnings about it."""
     image = read_plate_frame(source, frame)
     if not ({"R", "G", "B"} <= set(image.channels) or image.channels[0] in GREY_CHANNELS):
         raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
@@ -250,22 +252,22 @@ def network_frame(source: Plate, frame: int, colour: ColourSpaces
     if bad:
         warnings.append(f"{bad:.2%} of pixels are NaN or infinite; they were treated as black")
         rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(colour.to_network(rgb), 0.0, 1.0), warnings
+    return NetworkFrame(rgb, None if colour.identity else colour.to_network), warnings
 
 
-def _find_faces(engine: Backend, rgb: np.ndarray, tracker: Tracker, frame: int,
+def _find_faces(engine: Backend, image: NetworkFrame, tracker: Tracker, frame: int,
                 full: bool) -> list[Detection]:
     """Search near the faces being tracked; the whole frame when asked or when all are lost."""
     active = tracker.active(frame)
     if full or not active:
-        return engine.detect(rgb)
+        return engine.detect(image)
     found: list[Detection] = []
     for track in active:
-        for d in engine.detect_near(rgb, track.predict(frame)):
+        for d in engine.detect_near(image, track.predict(frame)):
             if all(iou(d.bbox, f.bbox) < 0.5 for f in found):
                 found.append(d)
     if not found:
-        return engine.detect(rgb)
+        return engine.detect(image)
     return sorted(found, key=lambda d: -d.width)
 
 
@@ -331,9 +333,16 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
     for frame in sorted(result.frames):
         writer.replace_frame(result.plate, frame)
     for frame in frames:
-        rgb, _ = network_frame(source, frame, colour)
+        image, _ = network_frame(source, frame, colour)
+        h, w = image.shape[:2]
         for face in result.frames[frame]:
-            crop = warp_to_crop(rgb, face.matrix, size)
+            box = crop_box(face.matrix, (w, h), size)
+            if box is None:
+                continue
+            window = image.window(*box)
+            shifted = face.matrix.copy()
+            shifted[:, 2] += face.matrix[:, :2] @ np.array(box[:2], float)
+            crop = warp_to_crop(window, shifted, size)
             landmarks = transform_points(face.landmarks, crop_matrix(face.matrix, size))
             writer.add(crop, result.plate, frame, face.track, landmarks)
             count += 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends.base import Detection, to_uint8
+from .frame import NetworkFrame, as_frame
 
 IOU_MATCH = 0.3  # least box overlap that continues a track
 SAME_PERSON = 0.6  # descriptor distance below which two faces are one person (dlib's figure)
@@ -122,15 +123,14 @@ class Describer:
         self._dlib = dlib
         self._net = dlib.face_recognition_model_v1(model_path(DESCRIPTOR_FILE))
 
-    def describe(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """Descriptor of the face with these 68 landmarks in network-space ``rgb``."""
+    def describe(self, frame: np.ndarray | NetworkFrame, landmarks: np.ndarray) -> np.ndarray:
+        """Descriptor of the face with these 68 landmarks in a network-space frame."""
         dlib = self._dlib
-        h, w = rgb.shape[:2]
         lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
         pad = (hi - lo).max()
         x0, y0 = (max(0, int(v)) for v in lo - pad)
-        x1, y1 = min(w, int(hi[0] + pad) + 1), min(h, int(hi[1] + pad) + 1)
-        window = to_uint8(rgb[y0:y1, x0:x1])
+        window = to_uint8(as_frame(frame).window(x0, y0, int(hi[0] + pad) + 1,
+                                                 int(hi[1] + pad) + 1))
         pts = [dlib.point(round(x - x0), round(y - y0)) for x, y in landmarks]
         rect = dlib.rectangle(round(lo[0] - x0), round(lo[1] - y0),
                               round(hi[0] - x0), round(hi[1] - y0))

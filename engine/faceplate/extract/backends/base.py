@@ -1,9 +1,11 @@
 """The backend interface: find faces and their 68 landmarks in one network-space frame.
 
 A backend implements two small steps, :meth:`Backend.find_boxes` (on whatever image it is
-given) and :meth:`Backend.landmarks_in_box` (at full resolution). The shared code here runs
-detection on a downscaled copy, because detectors gain little from 4K pixels and cost a lot, and
-can search only near a box the tracker expects, so a tracked face costs a small crop per frame.
+given) and :meth:`Backend.landmarks_in_window` (at full resolution, in a window around the
+box). The shared code here runs detection on a downscaled copy, because detectors gain little
+from 4K pixels and cost a lot, and can search only near a box the tracker expects, so a
+tracked face costs a small crop per frame. Frames are float32 H×W×3 arrays in network space,
+or :class:`~faceplate.extract.frame.NetworkFrame` (converted lazily where looked at).
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import cv2
 import numpy as np
 
 from ...errors import FaceplateError
+from ..frame import NetworkFrame, as_frame
 
 # Long side of the copy the detector sees when searching a whole frame.
 DEFAULT_DETECT_SIZE = 960
+# Landmark steps see the box plus this share of its size on every side (FAN's crop needs ≈0.65).
+WINDOW_PAD = 0.8
+
+Box = tuple[float, float, float, float]
 
 
 class BackendError(FaceplateError):
@@ -27,7 +34,7 @@ class BackendError(FaceplateError):
 class Detection:
     """One face in one frame: box and landmarks in frame pixels (x right, y down)."""
 
-    bbox: tuple[float, float, float, float]  # x0, y0, x1, y1
+    bbox: Box  # x0, y0, x1, y1
     score: float
     landmarks: np.ndarray = field(repr=False)  # 68×2 float, iBUG 300-W order
 
@@ -47,52 +54,54 @@ class Backend:
         self.detect_size = detect_size
 
     # -- to implement -------------------------------------------------------------------------
-    def find_boxes(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+    def find_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
         """Face boxes ``((x0, y0, x1, y1), score)`` in ``rgb`` (float32 H×W×3, 0–1)."""
         raise NotImplementedError
 
-    def landmarks_in_box(self, rgb: np.ndarray, bbox: tuple[float, float, float, float]
-                         ) -> np.ndarray:
-        """68×2 landmarks for the face in ``bbox`` of full-resolution ``rgb``."""
+    def landmarks_in_window(self, window: np.ndarray, bbox: Box) -> np.ndarray:
+        """68×2 landmarks, in window pixels, of the face in ``bbox`` (window pixels)."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """All faces in a frame, largest first: boxes on a downscaled copy, landmarks at full size."""
-        check_rgb(rgb)
-        scale = min(1.0, self.detect_size / max(rgb.shape[:2]))
-        boxes = self.find_boxes(_resize(rgb, scale))
-        return self._refine(rgb, [(_scale_box(b, 1.0 / scale), s) for b, s in boxes])
+    def landmarks_in_box(self, frame: np.ndarray | NetworkFrame, bbox: Box) -> np.ndarray:
+        """68×2 landmarks, in frame pixels, of the face in ``bbox``."""
+        frame = as_frame(frame)
+        pad = WINDOW_PAD * max(bbox[2] - bbox[0], bbox[3] - bbox[1])
+        x0, y0 = max(0, int(bbox[0] - pad)), max(0, int(bbox[1] - pad))
+        window = frame.window(x0, y0, int(np.ceil(bbox[2] + pad)), int(np.ceil(bbox[3] + pad)))
+        local = (bbox[0] - x0, bbox[1] - y0, bbox[2] - x0, bbox[3] - y0)
+        return self.landmarks_in_window(window, local) + (x0, y0)
 
-    def detect_near(self, rgb: np.ndarray, bbox: tuple[float, float, float, float],
+    def detect(self, frame: np.ndarray | NetworkFrame) -> list[Detection]:
+        """All faces in a frame, largest first: boxes on a downscaled copy, landmarks at full size."""
+        frame = as_frame(frame)
+        scale = min(1.0, self.detect_size / max(frame.shape[:2]))
+        boxes = self.find_boxes(frame.downscaled(scale))
+        return self._refine(frame, [(_scale_box(b, 1.0 / scale), s) for b, s in boxes])
+
+    def detect_near(self, frame: np.ndarray | NetworkFrame, bbox: Box,
                     margin: float = 1.0) -> list[Detection]:
         """Faces in a window around ``bbox`` (its size plus ``margin`` of it on each side),
         resampled so the expected face is comfortably above the detector's minimum size."""
-        check_rgb(rgb)
-        h, w = rgb.shape[:2]
+        frame = as_frame(frame)
         bw, bh = bbox[2] - bbox[0], bbox[3] - bbox[1]
         x0, y0 = max(0, int(bbox[0] - margin * bw)), max(0, int(bbox[1] - margin * bh))
-        x1, y1 = min(w, int(np.ceil(bbox[2] + margin * bw))), min(h, int(np.ceil(bbox[3] + margin * bh)))
-        if x1 - x0 < 8 or y1 - y0 < 8:
+        window = frame.window(x0, y0, int(np.ceil(bbox[2] + margin * bw)),
+                              int(np.ceil(bbox[3] + margin * bh)))
+        if min(window.shape[:2]) < 8:
             return []
-        window = rgb[y0:y1, x0:x1]
-        scale = min(1.0, 3.0 * self.min_face_px / max(bw, 1.0))
+        scale = min(1.0, 2.0 * self.min_face_px / max(bw, 1.0))
         found = self.find_boxes(_resize(window, scale))
         boxes = []
         for b, s in found:
             b = _scale_box(b, 1.0 / scale)
             boxes.append(((b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0), s))
-        return self._refine(rgb, boxes)
+        return self._refine(frame, boxes)
 
-    def _refine(self, rgb, boxes) -> list[Detection]:
-        found = [Detection(tuple(float(v) for v in b), float(s), self.landmarks_in_box(rgb, b))
+    def _refine(self, frame: NetworkFrame, boxes) -> list[Detection]:
+        found = [Detection(tuple(float(v) for v in b), float(s), self.landmarks_in_box(frame, b))
                  for b, s in boxes]
         return sorted(found, key=lambda d: -d.width)
-
-
-def check_rgb(rgb: np.ndarray) -> None:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.float32:
-        raise FaceplateError(f"a backend needs float32 H×W×3 RGB, got {rgb.dtype} {rgb.shape}")
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -107,5 +116,5 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _scale_box(b, s: float) -> tuple[float, float, float, float]:
+def _scale_box(b, s: float) -> Box:
     return (b[0] * s, b[1] * s, b[2] * s, b[3] * s)

@@ -54,19 +54,11 @@ class DlibBackend(Backend):
         return [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), _score(s))
                 for r, s in zip(rects, scores)]
 
-    def landmarks_in_box(self, rgb, bbox):
-        # Only a window around the box is converted to 8 bit: a 4K frame costs a face, not a frame.
-        h, w = rgb.shape[:2]
+    def landmarks_in_window(self, window, bbox):
         x0, y0, x1, y1 = bbox
-        pad = 0.5 * max(x1 - x0, y1 - y0)
-        wx0, wy0 = max(0, int(x0 - pad)), max(0, int(y0 - pad))
-        wx1, wy1 = min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
-        window = to_uint8(rgb[wy0:wy1, wx0:wx1])
-        rect = self._dlib.rectangle(round(x0 - wx0), round(y0 - wy0),
-                                    round(x1 - wx0) - 1, round(y1 - wy0) - 1)
-        shape = self._predictor(window, rect)
-        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        return pts + (wx0, wy0)
+        rect = self._dlib.rectangle(round(x0), round(y0), round(x1) - 1, round(y1) - 1)
+        shape = self._predictor(to_uint8(window), rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 
 def _score(svm_margin: float) -> float:

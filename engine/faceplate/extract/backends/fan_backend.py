@@ -121,7 +121,7 @@ class FanBackend(Backend):
             scores.append(s)
         return _nms(np.concatenate(boxes), np.concatenate(scores))
 
-    def landmarks_in_box(self, rgb, bbox):
+    def landmarks_in_window(self, rgb, bbox):
         torch = self._torch
         x0, y0, x1, y1 = bbox
         # FAN's training crop: centre raised by 12 % of the box, side 200/195 of (w + h).
