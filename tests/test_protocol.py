@@ -143,3 +143,20 @@ def test_ten_thousand_fuzzed_frames_decode_or_raise_a_protocol_error():
             assert whole.code in (p.BAD_FRAME, p.BAD_REQUEST, p.TOO_LARGE,
                                   p.PROTOCOL_MISMATCH), data
     assert outcomes["message"] > 1000 and outcomes["error"] > 5000, outcomes
+
+
+def test_docs_describe_every_op_and_parameter():
+    """docs/protocol.md's op reference is generated from the declarations: keep it in step."""
+    from pathlib import Path
+
+    from faceplate.server.engine import REGISTRY
+
+    docs = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    for name, op in REGISTRY.items():
+        section = docs.split(f"### `{name}`\n", 1)
+        assert len(section) == 2, f"docs/protocol.md has no section for op {name}"
+        body = section[1].split("\n### ", 1)[0]
+        for param in op.params:
+            assert f"| `{param.name}` |" in body, f"{name}: parameter {param.name} undocumented"
+        for spec in op.arrays:
+            assert f"| `{spec.name}` |" in body, f"{name}: array {spec.name} undocumented"
