@@ -44,6 +44,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--faceset", metavar="DIR", help="also write aligned crops for training")
     parser.add_argument("--faceset-size", type=int, default=256, metavar="PX",
                         help=f"face set crop size, {MIN_SIZE}-{MAX_SIZE} (default 256)")
+    parser.add_argument("--sort", choices=("blur", "yaw"),
+                        help="order the face set: sharpest first, or most frontal first")
+    parser.add_argument("--drop-outliers", action="store_true",
+                        help="move face-set crops whose landmark shape is far from the mean "
+                             "face to DIR/rejected/")
     parser.add_argument("--detect-size", type=int, metavar="PX",
                         help="long side of the copy a whole frame is searched at (default 960; "
                              "raise it to find small faces)")
@@ -68,6 +73,17 @@ def run(args) -> int:
         progress_stream=sys.stderr, device=args.device, weights_dir=args.weights,
         download_weights=args.download_weights, detect_size=args.detect_size,
         min_face=args.min_face, redetect_every=max(1, args.redetect_every))
+    if args.faceset and (args.sort or args.drop_outliers):
+        from faceplate.extract.curate import drop_outliers, sort_faceset
+        from faceplate.extract.faceset import load_faceset
+
+        faceset = load_faceset(args.faceset)
+        if args.drop_outliers:
+            rejected = drop_outliers(faceset)
+            print(f"face set: {len(rejected)} outlier(s) moved to "
+                  f"{args.faceset}/rejected", file=sys.stderr)
+        if args.sort:
+            sort_faceset(faceset, args.sort)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=1))
     else:
