@@ -234,7 +234,8 @@ def _engine(args: argparse.Namespace) -> int:
 
     if args.action == "start":
         sock = engine_host.start(args.socket, timeout_s=args.timeout)
-        print(f"openjd_env: {SOCKET_ENV}={sock}", flush=True)
+        # FACEPLATE_ENGINE is what Nuke's nodes read first: point both at this session's engine.
+        print(f"openjd_env: {SOCKET_ENV}={sock}\nopenjd_env: FACEPLATE_ENGINE={sock}", flush=True)
         print(f"faceplate engine listening on {sock}", file=sys.stderr)
         return 0
     if args.action == "stop":
@@ -248,6 +249,7 @@ def _engine(args: argparse.Namespace) -> int:
     command = _command_after_dashes(args)
     sock = engine_host.start(args.socket, timeout_s=args.timeout)
     try:
-        return subprocess.call(command, env={**os.environ, SOCKET_ENV: sock})
+        return subprocess.call(command, env={**os.environ, SOCKET_ENV: sock,
+                                             "FACEPLATE_ENGINE": sock})
     finally:
         engine_host.stop(sock)
