@@ -263,8 +263,9 @@ class IntegrateVersion(pyblish.api.InstancePlugin):
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
         try:
-            files = {os.path.basename(path): _copy_hashed(path, staging)
-                     for _, path, _ in _frames(instance)}
+            paths = [path for _, path, _ in _frames(instance)]
+            paths += instance.data.get("extraFiles", [])  # e.g. the shell host's review sheet
+            files = {os.path.basename(path): _copy_hashed(path, staging) for path in paths}
             manifest = _manifest(instance, files)
             with open(os.path.join(staging, "manifest.json"), "w") as fh:
                 json.dump(manifest, fh, indent=1)

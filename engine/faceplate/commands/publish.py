@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="render missing frames through the engine before the frame checks")
     parser.add_argument("--resolution", type=int,
                         help="require the model to work at this resolution (px)")
+    parser.add_argument("--no-review", dest="review", action="store_false",
+                        help="do not make and publish the review contact sheet (review.png)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -35,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from ..publish.run import publish
 
     report = publish([os.path.abspath(d) for d in args.shot_dirs], os.path.abspath(args.root),
-                     render=args.render, resolution=args.resolution)
+                     render=args.render, resolution=args.resolution, review=args.review)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
+        for warning in report.warnings:
+            print(f"warning: {warning}")
         for f in report.failures:
             print(f"FAILED {f.plugin} [{f.instance}]: {f.message}")
         for name, folder in report.published.items():

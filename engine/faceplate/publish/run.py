@@ -28,6 +28,7 @@ class PublishReport:
     published: dict[str, str] = field(default_factory=dict)  # instance → version folder
     failures: list[Failure] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)  # "plugin: instance" in the order they ran
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -44,13 +45,14 @@ def shell_plugins_list() -> list[type]:
 
 
 def publish(shot_dirs: list[str], publish_root: str, *, render: bool = False,
-            resolution: int | None = None) -> PublishReport:
+            resolution: int | None = None, review: bool = True) -> PublishReport:
     """Collect, validate, (render,) check and integrate the shots; never raises for a failed
     check — the report lists each failure with the plugin that found it."""
     pyblish.api.register_host(HOST)
     context = pyblish.api.Context()
     context.data.update(faceplateShots=list(shot_dirs), publishRoot=publish_root,
-                        faceplateRender=render, faceplateResolution=resolution)
+                        faceplateRender=render, faceplateResolution=resolution,
+                        faceplateReview=review)
     # pyblish prints each error to stdout and logs its traceback; the report says it better.
     quiet = logging.getLogger("pyblish.plugin")
     level, quiet.level = quiet.level, logging.CRITICAL
@@ -66,6 +68,9 @@ def publish(shot_dirs: list[str], publish_root: str, *, render: bool = False,
         if result.get("error") is not None:
             report.failures.append(Failure(result["plugin"].label, name, str(result["error"])))
     for instance in context:
+        if instance.data.get("reviewProblem"):
+            report.warnings.append(f"{instance.name}: no review sheet "
+                                   f"({instance.data['reviewProblem']})")
         if instance.data.get("publishedDir"):
             report.published[instance.name] = instance.data["publishedDir"]
     return report

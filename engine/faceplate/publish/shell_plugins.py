@@ -59,4 +59,40 @@ class ValidateFramesDecode(pyblish.api.InstancePlugin):
                                     f"{shot.format_frames(bad)} do not decode: re-render them")
 
 
-PLUGINS = [ExtractRender, ValidateFramesDecode]
+class ExtractReview(pyblish.api.InstancePlugin):
+    """A contact sheet — plate, aligned face, swap, merged frame, matte for a few frames —
+    written to ``SHOTDIR/review/review.png`` and published beside the frames. Best effort: a
+    sheet that cannot be drawn is a warning in the report, not a failed publish."""
+
+    label = "Extract review contact sheet"
+    order = RENDERED_CHECK_ORDER + 0.1
+    families: ClassVar[list[str]] = [shot.FAMILY]
+    hosts: ClassVar[list[str]] = ["shell"]
+
+    def process(self, instance):
+        import os
+
+        context = instance.context
+        if not context.data.get("faceplateReview", True):
+            return
+        if any(r.get("error") for r in context.data.get("results", [])):
+            self.log.info("no review: earlier checks failed")
+            return
+        job = instance.data["job"]
+        colourspace = (job.get("colourspace")
+                       or shot.alignments(instance.data["shotDir"]).get("colourspace")
+                       or "ACEScg")
+        try:  # a convenience for reviewers, not a check: never what stops a publish
+            from faceplate.contact_sheet import contact_sheet
+
+            path = contact_sheet(job["plate"], job["shot_dir"], job["output"],
+                                 os.path.join(job["shot_dir"], "review", "review.png"),
+                                 colourspace=colourspace)
+        except Exception as exc:  # noqa: BLE001 - reported, and the frames still publish
+            self.log.warning("no review sheet for %s: %s", instance.name, exc)
+            instance.data["reviewProblem"] = str(exc)
+            return
+        instance.data.setdefault("extraFiles", []).append(path)
+
+
+PLUGINS = [ExtractRender, ValidateFramesDecode, ExtractReview]
