@@ -19,8 +19,8 @@ from faceplate.extract.backends.dlib_backend import DlibBackend
 from faceplate.extract.faceset import METADATA_KEY, load_faceset
 from faceplate.extract.pipeline import extract_shot
 from faceplate.extract.smooth import interocular
-from faceplate.io.colour import NETWORK_SPACE
-from faceplate.io.images import write_image
+from faceplate.io.colour import NETWORK_SPACE, ColourSpaces
+from faceplate.io.images import read_image, write_image
 from faceplate.samples import SOURCES, make_shot, source_image
 
 FRAMES = 12
@@ -178,3 +178,24 @@ def test_cli_exit_status_says_whether_every_frame_had_a_face(troubled_plate, tmp
     assert "frame 2: error: cannot read" in capsys.readouterr().out
     assert main(["extract", *common, "--face-type", "whole_face", "--smoothing", "3"]) == 2
     assert "0–1" in capsys.readouterr().err
+
+
+def test_video_plates_are_extracted_frame_by_frame(shots, tmp_path, backend):
+    """A video (MJPEG here; OpenCV reads what FFmpeg reads) numbered from frame 1."""
+    shot, _, truth = shots["astronaut"]
+    video = str(tmp_path / "plate.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 24, shot.size)
+    to_display = ColourSpaces(shot.colourspace)
+    for frame in shot.frames[:4]:
+        rgb = to_display.to_network(read_image(shot.path(frame)).rgb())
+        writer.write(np.clip(rgb[..., ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
+    writer.release()
+    summary = extract_shot(video, str(tmp_path / "faces"), backend=backend)
+    assert summary.frames == [1, 2, 3, 4] and summary.exit_code == 0
+    result = alignments.load(str(tmp_path / "faces"))
+    assert result.colourspace == NETWORK_SPACE  # video is display-referred by default
+    for i, frame in enumerate(shot.frames[:4], start=1):
+        face = _matching_face(result.faces(i), truth[frame])
+        nme = np.linalg.norm(face.landmarks - truth[frame], axis=1).mean() / interocular(
+            truth[frame])
+        assert nme < 0.08
