@@ -23,6 +23,13 @@ def plate(tmp_path_factory) -> str:
     return shot.pattern.replace("%04d", "####")
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One engine for the tests that leave it running: it keeps its detector between them."""
+    with running_engine(tmp_path_factory.mktemp("shared")) as client:
+        yield client
+
+
 def _extract(client, plate, shot_dir, **kw):
     return client.call("extract_shot", {"plate": plate, "shot_dir": str(shot_dir),
                                         "backend": "dlib"}, **kw)
@@ -47,26 +54,24 @@ def test_kill_9_mid_request_the_client_restarts_the_engine_and_the_request_compl
         assert client.status()["pid"] == second_pid
 
 
-def test_a_request_past_its_time_limit_is_stopped_and_answered(tmp_path, plate):
-    with running_engine(tmp_path) as client:
-        with pytest.raises(p.EngineError) as err:
-            _extract(client, plate, tmp_path / "shot", timeout=0.05)
-        assert err.value.code == p.TIMEOUT
-        assert client.call("echo", {"data": {"after": True}}).params["data"] == {"after": True}
+def test_a_request_past_its_time_limit_is_stopped_and_answered(shared, tmp_path, plate):
+    with pytest.raises(p.EngineError) as err:
+        _extract(shared, plate, tmp_path / "shot", timeout=0.05)
+    assert err.value.code == p.TIMEOUT
+    assert shared.call("echo", {"data": {"after": True}}).params["data"] == {"after": True}
 
 
-def test_an_exception_in_the_progress_callback_cancels_the_request(tmp_path, plate):
+def test_an_exception_in_the_progress_callback_cancels_the_request(shared, tmp_path, plate):
     class Stop(Exception):
         pass
 
     def on_progress(event):
         raise Stop
 
-    with running_engine(tmp_path) as client:
-        with pytest.raises(Stop):
-            _extract(client, plate, tmp_path / "shot", on_progress=on_progress)
-        assert client.call("echo").params == {"data": {}}  # the connection is still in step
-        assert not (tmp_path / "shot" / "alignments.json").exists()
+    with pytest.raises(Stop):
+        _extract(shared, plate, tmp_path / "shot", on_progress=on_progress)
+    assert shared.call("echo").params == {"data": {}}  # the connection is still in step
+    assert not (tmp_path / "shot" / "alignments.json").exists()
 
 
 def test_a_client_starts_an_engine_when_none_runs(tmp_path):
@@ -102,11 +107,10 @@ def test_status_says_plainly_when_no_engine_runs(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_status_command_reports_a_running_engine(tmp_path):
-    with running_engine(tmp_path) as client:
-        result = subprocess.run([sys.executable, "-m", "faceplate.cli", "status", "--socket",
-                                 str(client.address), "--token-file", client.token_path],
-                                capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode == 0, result.stderr
-        assert f"pid {client.hello()['pid']}" in result.stdout
-        assert "queue:" in result.stdout and "models:" in result.stdout
+def test_status_command_reports_a_running_engine(shared):
+    result = subprocess.run([sys.executable, "-m", "faceplate.cli", "status", "--socket",
+                             str(shared.address), "--token-file", shared.token_path],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"pid {shared.hello()['pid']}" in result.stdout
+    assert "queue:" in result.stdout and "models:" in result.stdout

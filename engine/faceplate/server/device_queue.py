@@ -50,12 +50,13 @@ class DeviceQueue:
                 return None
             head = self._items.popleft()
             group = [head]
-            key = head.op.batch_key(head) if head.op.batch_key is not None else None
-            if key is not None:
+            batch_key = head.op.batch_key
+            key = batch_key(head) if batch_key is not None else None
+            if batch_key is not None and key is not None:
                 for other in list(self._items):
                     if len(group) >= MAX_BATCH:
                         break
-                    if other.op is head.op and head.op.batch_key(other) == key:
+                    if other.op is head.op and batch_key(other) == key:
                         group.append(other)
                         self._items.remove(other)
             return group

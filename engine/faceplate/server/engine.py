@@ -278,7 +278,9 @@ class Engine:
         for req in live:
             req.state, req.started = "running", time.monotonic()
         try:
-            results = live[0].op.batch(live)
+            batch = live[0].op.batch
+            assert batch is not None, "the device queue batches only ops that declare batch"
+            results = batch(live)
             for req, result in zip(live, results):
                 if isinstance(result, Result):
                     req.reply(result)
@@ -319,7 +321,9 @@ class Engine:
     def cancel(self, request_id: str) -> bool:
         with self._lock:
             req = self._requests.get(request_id)
-        return bool(req) and req.fail(EngineError(CANCELLED, f"{req.op.name} was cancelled"))
+        if req is None:
+            return False
+        return req.fail(EngineError(CANCELLED, f"{req.op.name} was cancelled"))
 
     def connection_closed(self, conn: Connection) -> None:
         with self._lock:

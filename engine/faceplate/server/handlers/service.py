@@ -34,9 +34,8 @@ def status(req) -> Result:
            lane="pool", timeout_s=600.0)
 def load(req) -> Result:
     entry = req.engine.models.load(req.params["model"], req.engine.device)
-    card = getattr(entry.model, "card", None)
     return Result({"model": entry.path, "bytes": entry.nbytes, "device": entry.device,
-                   "card": card.to_dict() if hasattr(card, "to_dict") else {}})
+                   "card": entry.model.card.to_dict()})
 
 
 @operation("unload", "Drop a model from the cache.",

@@ -1,0 +1,142 @@
+"""The four nodes' ops and the whole-shot jobs on a real engine, on a real face: inline and
+path forms agree with each other and with the stages run here; models load, evict and unload
+within the memory budget; a shot converts with streamed progress and provenance on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_helpers import running_engine
+from faceplate.extract.backends import get_backend
+from faceplate.io.colour import ColourSpaces
+from faceplate.io.images import read_image
+from faceplate.samples import make_shot
+from faceplate.server.arrays import from_numpy, to_numpy
+from faceplate_client import protocol as p
+
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ops")
+    sample = make_shot("astronaut", str(root), frames=FRAMES, size=(320, 240), face_px=110)
+    return sample, root
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> str:
+    from faceplate.model.card import ModelCard
+    from faceplate.model.store import create_model
+
+    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
+                                    latent=32, bridge=16, decoder_widths=[16, 8],
+                                    consent="test fixture: public-domain NASA photo")
+    folder = str(tmp_path_factory.mktemp("model") / "model")
+    create_model(folder, card)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One engine for the tests that need no special settings."""
+    with running_engine(tmp_path_factory.mktemp("shared")) as client:
+        yield client
+
+
+def test_one_frame_through_detect_align_swap_merge_inline_and_by_path(shot, model_dir, client,
+                                                                      tmp_path):
+    sample, _ = shot
+    plate = sample.path(sample.frames[0])
+    image = read_image(plate)
+    by_path = client.call("detect", {"path": plate, "backend": "dlib"})
+    inline = client.call("detect", {"backend": "dlib", "colourspace": "ACEScg"},
+                         {"image": from_numpy(image.pixels)})
+    assert len(by_path.params["faces"]) == 1
+    assert by_path.params["faces"] == inline.params["faces"]
+    landmarks = to_numpy(by_path.arrays["landmarks"])
+    here = get_backend("dlib").detect(
+        np.clip(ColourSpaces("ACEScg").to_network(image.rgb()), 0, 1))
+    np.testing.assert_allclose(landmarks[0], here[0].landmarks, atol=1e-3)
+
+    aligned = client.call("align", {"path": plate, "size": 64},
+                          {"landmarks": from_numpy(landmarks)})
+    matrices = to_numpy(aligned.arrays["matrices"])
+    assert to_numpy(aligned.arrays["crops"]).shape == (1, 64, 64, 3)
+
+    placement = {"matrices": from_numpy(matrices), "landmarks": from_numpy(landmarks)}
+    swapped = client.call("swap", {"path": plate, "model": model_dir,
+                                   "identity": "other"}, placement)
+    faces = to_numpy(swapped.arrays["faces"])
+    assert faces.shape == (1, 64, 64, 3) and 0 <= faces.min() <= faces.max() <= 1
+    # the crops form of swap gives the same faces from align's crops
+    again = client.call("swap", {"model": model_dir, "identity": "other"},
+                        {"crops": aligned.arrays["crops"]})
+    np.testing.assert_allclose(to_numpy(again.arrays["faces"]), faces, atol=2e-2)
+
+    arrays = {**placement, "faces": swapped.arrays["faces"],
+              "masks": swapped.arrays["masks"]}
+    common = {"model": model_dir, "identity": "other", "frame": sample.frames[0],
+              "mask": "hull", "colour": "none"}
+    out = str(tmp_path / "merged.exr")
+    written = client.call("merge", {**common, "path": plate, "output": out}, arrays)
+    merged = client.call("merge", {**common, "colourspace": "ACEScg"},
+                         {**arrays, "image": from_numpy(image.pixels)})
+    on_disk = read_image(out)
+    assert sorted(on_disk.channels) == sorted(["R", "G", "B", "A", "facemask.face",
+                                               "facemask.learned", "facemask.hull"])
+    assert on_disk.metadata["faceplate/synthetic"] == "1"
+    assert on_disk.metadata["faceplate/identities"] == "astronaut,other"
+    assert written.params["metadata"]["faceplate/to_identity"] == "other"
+    rgba = to_numpy(merged.arrays["rgba"])
+    stored = np.stack([on_disk.channel(c) for c in "RGBA"], axis=-1)
+    np.testing.assert_allclose(stored, rgba, atol=2e-3 * max(1, rgba.max()))
+    matte = to_numpy(merged.arrays["facemask"])[..., 0]
+    assert matte.max() > 0.5  # it merged a face
+    outside = matte == 0
+    np.testing.assert_array_equal(rgba[..., :3][outside], image.rgb()[outside])
+
+
+def test_models_load_evict_within_the_budget_and_unload(model_dir, tmp_path):
+    import shutil
+
+    second = str(tmp_path / "second")
+    shutil.copytree(model_dir, second)
+    with running_engine(tmp_path, "--model-memory", "1") as client:  # 1 MB: room for one
+        loaded = client.call("load", {"model": model_dir})
+        assert loaded.params["card"]["identities"] == ["astronaut", "other"]
+        client.call("load", {"model": second})
+        status = client.status()
+        assert [m["path"] for m in status["models"]] == [loaded.params["model"].replace(
+            model_dir, second)]
+        assert client.call("unload", {"model": second}).params["unloaded"] is True
+        assert client.status()["models"] == []
+        with pytest.raises(p.EngineError) as err:
+            client.call("load", {"model": str(tmp_path / "missing")})
+        assert err.value.code == p.FAILED and "not found" in err.value.message
+
+
+def test_a_shot_extracts_and_converts_through_the_engine_with_progress(shot, model_dir, client,
+                                                                       tmp_path):
+    sample, _ = shot
+    plate = sample.pattern.replace("%04d", "####")
+    events: dict[str, list] = {"extract": [], "convert": []}
+    extracted = client.call("extract_shot", {"plate": plate, "shot_dir": str(tmp_path),
+                                             "backend": "dlib"},
+                            on_progress=lambda e: events["extract"].append(e))
+    assert extracted.params["faces"] == FRAMES
+    out = str(tmp_path / "out" / "swap.####.exr")
+    converted = client.call("convert_shot", {
+        "plate": plate, "shot_dir": str(tmp_path), "model": model_dir,
+        "identity": "other", "out": out, "settings": {"mask": "hull"}},
+        on_progress=lambda e: events["convert"].append(e))
+    assert converted.params["swapped"] == FRAMES
+    rerun = client.call("convert_shot", {
+        "plate": plate, "shot_dir": str(tmp_path), "model": model_dir,
+        "identity": "other", "out": out, "settings": {"mask": "hull"}})
+    assert rerun.params["skipped"] == FRAMES  # resent after a restart, it redoes nothing
+    assert events["convert"][-1]["done"] == events["convert"][-1]["total"] == FRAMES
+    assert events["extract"] and events["extract"][-1]["done"] >= FRAMES
+    for frame in sample.frames:
+        meta = read_image(out.replace("####", str(frame))).metadata
+        assert meta["faceplate/synthetic"] == "1" and meta["faceplate/consent"]
