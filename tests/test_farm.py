@@ -43,7 +43,8 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     extra = {} if variant == "convert" else {
         "facesets": {"A": str(tmp_path / "fa"), "B": str(tmp_path / "fb")}, "consent": "both agreed",
         "train_steps": 50, "nuke_script": str(tmp_path / "comp.nk"), "nuke_write": "Write1",
-        "torch_home": str(tmp_path / "weights"), "ocio": str(tmp_path / "config.ocio")}
+        "torch_home": str(tmp_path / "weights"), "ocio": str(tmp_path / "config.ocio"),
+        "gpus": 1}
     job = _job(tmp_path, **extra)
     template = openjd.write_bundle(job, str(tmp_path / "bundle"))
     checked = _openjd("check", template)
@@ -61,6 +62,9 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     assert "parameterSpace" not in steps["Extract"]  # tracking needs the whole shot in one task
     deps = [d["dependsOn"] for d in steps[render]["dependencies"]]
     assert deps == (["Extract"] if variant == "convert" else ["Extract", "Train"])
+    gpu = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+    assert all(s.get("hostRequirements") == (None if variant == "convert" else gpu)
+               for s in doc["steps"])
     model_flow = next(p for p in doc["parameterDefinitions"] if p["name"] == "ModelDir")
     assert model_flow["dataFlow"] == ("IN" if variant == "convert" else "INOUT")
     envs = {e["name"]: e for e in doc["jobEnvironments"]}
@@ -118,7 +122,7 @@ def test_openjd_run_chunks_frames_and_shares_the_session_engine(tmp_path):
 
 
 def test_opencue_spec_serialises_same_steps(tmp_path):
-    job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"},
+    job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"}, gpus=1,
                consent="actor B consented, contract 12", torch_home="/studio/weights",
                merge_settings={"colour": "histogram", "blur": 4.0})
     xml = opencue.serialize(job, show="demo", shot="sh010")
@@ -131,6 +135,7 @@ def test_opencue_spec_serialises_same_steps(tmp_path):
     assert list(layers) == ["Extract", "Train", "Convert"]
     convert = layers["Convert"]
     assert convert.findtext("range") == "1001-1010" and convert.findtext("chunk") == "4"
+    assert all(layer.findtext("gpus") == "1" for layer in layers.values())
     argv = shlex.split(convert.findtext("cmd"))
     assert argv[argv.index("--frames") + 1] == "#FRAME_START#-#FRAME_END#"
     assert argv[-2:] == ["--settings", f"{job.shot_dir}/merge_settings.json"]

@@ -25,7 +25,7 @@ _JOB_FLAGS = {  # flag → ShotJob field
     "frames": "frames", "chunk": "chunk_size", "name": "name", "colourspace": "colourspace",
     "train_steps": "train_steps", "consent": "consent", "nuke_script": "nuke_script",
     "nuke_write": "nuke_write", "faceplate_cmd": "faceplate_cmd", "nuke_cmd": "nuke_cmd",
-    "torch_home": "torch_home", "ocio": "ocio",
+    "torch_home": "torch_home", "ocio": "ocio", "gpus": "gpus",
 }
 _PATH_FIELDS = ("plate", "model_dir", "output", "nuke_script", "torch_home", "ocio")
 
@@ -51,6 +51,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                         "convert --settings` reads)")
     p.add_argument("--nuke-script", help="render this Nuke script instead of running convert")
     p.add_argument("--nuke-write", help="the Write node the Nuke render executes")
+    p.add_argument("--gpus", type=int, help="GPUs each task needs on a worker (default 0: any)")
     p.add_argument("--faceplate-cmd", help="faceplate command on the workers")
     p.add_argument("--nuke-cmd", help="Nuke executable on the workers")
     p.add_argument("--torch-home", default=os.environ.get("TORCH_HOME"),

@@ -46,6 +46,7 @@ class ShotJob:
     nuke_write: str = ""
     faceplate_cmd: str = "faceplate"
     nuke_cmd: str = "nuke"
+    gpus: int = 0  # GPUs each task asks the farm for (0: any worker)
     torch_home: str = ""  # weights folder on the workers ($TORCH_HOME)
     ocio: str = ""  # OCIO config on the workers ($OCIO); empty = built-in ACES config
 
@@ -70,6 +71,8 @@ class ShotJob:
         """Check what can be checked on the submitting machine; return self."""
         frames = self.frame_list  # raises a readable SequenceError
         self.frames = format_frame_range(frames)
+        if self.gpus < 0:
+            raise JobError(f"--gpus must be 0 or more, got {self.gpus}")
         if self.chunk_size < 1:
             raise JobError(f"chunk size must be 1 or more frames, got {self.chunk_size}")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name):

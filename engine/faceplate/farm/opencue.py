@@ -36,11 +36,13 @@ def build_outline(job: ShotJob, show: str = "faceplate", shot: str = "", user: s
         argv = list(step.argv)
         if step.needs_engine:
             argv = [job.faceplate_cmd, "farm", "engine", "run", "--", *argv]
+        extra = {"gpus": job.gpus} if job.gpus else {}
         if step.chunked:
             layer = Shell(step.name, command=shlex.join(argv), range=job.frames,
-                          chunk=job.chunk_size)
+                          chunk=job.chunk_size, **extra)
         else:  # one task for the whole range: a single-frame layer
-            layer = Shell(step.name, command=shlex.join(argv), range=str(first), chunk=1)
+            layer = Shell(step.name, command=shlex.join(argv), range=str(first), chunk=1,
+                          **extra)
         for name in step.depends_on:
             layer.depend_all(layers[name])
         ol.add_layer(layer)

@@ -89,7 +89,7 @@ def job_template(job: ShotJob) -> dict:
     refs.setdefault("nuke_cmd", "nuke")
     refs.setdefault("nuke_script", "")
     refs.setdefault("nuke_write", "")
-    steps = [_step(s) for s in plan(job, refs, "{{Task.Param." + CHUNK_PARAM + "}}")]
+    steps = [_step(s, job.gpus) for s in plan(job, refs, "{{Task.Param." + CHUNK_PARAM + "}}")]
     return {
         "specificationVersion": SPEC_VERSION,
         "extensions": list(EXTENSIONS),
@@ -128,8 +128,10 @@ def _environments(job: ShotJob) -> list[dict]:
     return envs
 
 
-def _step(step: Step) -> dict:
+def _step(step: Step, gpus: int) -> dict:
     out: dict = {"name": step.name}
+    if gpus:  # the farm schedules the task only on workers with that many GPUs
+        out["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": gpus}]}
     if step.chunked:
         out["parameterSpace"] = {"taskParameterDefinitions": [{
             "name": CHUNK_PARAM, "type": "CHUNK[INT]", "range": "{{Param.Frames}}",
