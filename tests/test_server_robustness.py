@@ -43,6 +43,11 @@ def _request(op, params=None, arrays=None, rid=None) -> bytes:
                                     arrays or {}))
 
 
+def _raw_json(text: str) -> bytes:
+    body = text.encode()
+    return p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, len(body), 0) + body
+
+
 def _hello(folder, token=None) -> bytes:
     token = token if token is not None else paths.read_token(str(folder / "engine.token"))
     return _request("hello", {"token": token, "protocol": p.PROTOCOL_VERSION})
@@ -134,6 +139,8 @@ def test_a_client_without_the_token_is_refused(served, tmp_path):
     with pytest.raises(p.EngineError, match="readable by others"):
         EngineClient(str(folder / "engine.sock"), str(wrong), autostart=False).status()
     _still_serves(client)
+    log = (folder / "engine.log").read_text()
+    assert "refused: wrong or missing token" in log and "refused: say hello" in log
 
 
 def test_another_protocol_version_is_refused_with_a_clear_error(served):
@@ -169,6 +176,10 @@ def test_bad_requests_get_structured_errors_on_a_connection_that_stays(served):
         (_request("swap", {"model": "/nonexistent", "identity": "a"},
                   {"crops": from_numpy(np.zeros((1, 8, 8, 3), np.float32))}), p.FAILED),
         (p.encode_bytes(p.Message(p.REPLY, "x", "echo")), p.BAD_REQUEST),
+        (_raw_json('{"kind":"request","id":"inf","op":"echo","params":{"data":{"x":1e999}}}'),
+         p.BAD_REQUEST),  # a number JSON cannot carry back
+        (_raw_json('{"kind":"request","id":"deep","op":"echo","params":' + "[" * 100_000
+                   + "]" * 100_000 + "}"), p.BAD_REQUEST),
     ]
     for frame, code in cases:
         sock.sendall(frame)

@@ -234,7 +234,8 @@ class Head:
 def parse_json_header(data: Buffer, payload_len: int) -> Head:
     """Validate the JSON header against the payload length announced in the fixed header."""
     try:
-        head = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
+        head = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant,
+                          parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(BAD_REQUEST, f"JSON header does not parse: {exc}") from None
     if not isinstance(head, dict):
@@ -263,6 +264,13 @@ def parse_json_header(data: Buffer, payload_len: int) -> Head:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf, which JSON cannot carry back
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
 
 
 def _parse_descriptor(d: Any) -> tuple[str, str, tuple[int, ...]]:

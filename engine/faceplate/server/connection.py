@@ -16,6 +16,7 @@ from typing import Any
 
 from faceplate_client.protocol import (
     ERROR,
+    INTERNAL,
     PREAUTH_LIMITS,
     EngineError,
     Limits,
@@ -60,10 +61,25 @@ class Connection:
             try:
                 send_message(self.sock, message)
                 return True
+            except (ValueError, TypeError) as exc:  # an answer JSON cannot carry: a bug
+                log.exception("%s: cannot encode the %s answer to %s", self.name, message.op,
+                              message.id)
+                error = EngineError(INTERNAL, f"the engine could not encode its answer to "
+                                              f"{message.op} ({exc}); details in the log")
+                return self._send_quietly(Message(ERROR, message.id, message.op,
+                                                  error.to_params()))
             except OSError as exc:
                 log.info("%s: client went away while we answered (%s)", self.name, exc)
                 self.alive = False
                 return False
+
+    def _send_quietly(self, message: Message) -> bool:
+        try:
+            send_message(self.sock, message)
+            return True
+        except OSError:
+            self.alive = False
+            return False
 
     def send_error(self, request_id: str, error: EngineError, op: str = "") -> None:
         self.send(Message(ERROR, request_id, op, error.to_params()))

@@ -28,6 +28,7 @@ from faceplate_client.protocol import (
     CANCELLED,
     FAILED,
     INTERNAL,
+    PROTOCOL_MISMATCH,
     PROTOCOL_VERSION,
     REQUEST,
     TIMEOUT,
@@ -240,8 +241,8 @@ class Engine:
             return EngineError(AUTH, "say hello with the engine's token first")
         token, protocol = msg.params.get("token"), msg.params.get("protocol")
         if protocol != PROTOCOL_VERSION:
-            return EngineError("protocol_version", f"engine speaks protocol {PROTOCOL_VERSION}, "
-                                                   f"client {protocol}: update the older side")
+            return EngineError(PROTOCOL_MISMATCH, f"engine speaks protocol {PROTOCOL_VERSION}, "
+                                                  f"client {protocol}: update the older side")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(),
                                                                  self._token.encode()):
             return EngineError(AUTH, f"wrong or missing token: read it from "
