@@ -2,6 +2,7 @@
 layer and the render callbacks. No UI here (menu.py holds it)."""
 
 import os
+import sys
 
 import nuke
 
@@ -19,7 +20,8 @@ def _gizmo_folder() -> str:
 
 nuke.pluginAddPath(_gizmo_folder())
 nuke.pluginAddPath(os.path.join(_HERE, "icons"))
-nuke.pluginAddPath(_HERE)  # faceplate_nuke and faceplate_client become importable
+if _HERE not in sys.path:  # (not pluginAddPath: that would run this init.py again)
+    sys.path.insert(0, _HERE)  # faceplate_nuke and faceplate_client become importable
 
 from faceplate_nuke import callbacks  # importable once the path is set
 from faceplate_nuke.registry import FACEMASK_CHANNELS, FACEMASK_LAYER

@@ -87,6 +87,8 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
     from faceplate_nuke import actions
 
+    assert "faceplate" in actions.connect(nodes["FaceDetect"])
+    assert nodes["FaceDetect"]["engine_status"].value().startswith("faceplate ")
     cache = actions.process(nodes["FaceMerge"])
     merge = nodes["FaceMerge"]
     assert merge["show_result"].value() is True
@@ -200,6 +202,26 @@ def test_a_farm_render_of_a_fresh_script_fills_the_cache(shot, engine_socket, tm
     assert os.path.isfile(merge.node("cache_read")["file"].evaluate(1002))
 
 
+def test_td_renders_a_script_from_the_command_line(shot, engine_socket, tmp_path, capsys):
+    """What `nuke -t faceplate_nuke/td.py --script comp.nk --frames 1001-1003` runs."""
+    nuke = start()
+    sample, model = shot
+    build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    script = str(tmp_path / "comp.nk")
+    nuke.scriptSaveAs(script)
+
+    nuke = start()
+    from faceplate_nuke import td
+
+    assert td.main(["--script", script, "--frames", "1001-1003"]) == 0
+    assert "rendered Write1 for 1001-1003" in capsys.readouterr().out
+    assert [n.name() for n in td.faceplate_nodes()] == ["FaceDetect1", "FaceAlign1",
+                                                       "FaceSwap1", "FaceMerge1"]
+    for f in range(FRAMES[0], FRAMES[1] + 1):
+        assert "facemask.face" in read_exr(str(tmp_path / "out" / f"comp.{f}.exr")).channels
+    assert nuke.toNode("FaceAlign1")["node_status"].value() == "3 faces on 3 frames"
+
+
 def test_errors_show_on_the_node(shot, engine_socket, tmp_path):
     from faceplate_nuke.errors import NodeError
 
@@ -219,3 +241,41 @@ def test_errors_show_on_the_node(shot, engine_socket, tmp_path):
         actions.process(nodes["FaceMerge"])
     with pytest.raises(RuntimeError, match="FaceSwap1, frame 1001: .*no identity"):
         nuke.execute(nodes["Write"], *FRAMES)
+
+
+@pytest.mark.slow
+def test_face_sets_and_training_from_faceAlign(shot, engine_socket, tmp_path):
+    """Two FaceAlign nodes export face sets; one trains a model on both, with progress and
+    the latest preview in a Read node."""
+    from faceplate.samples import make_shot
+
+    nuke = start()
+    sample, _ = shot
+    other = make_shot("grace_hopper", str(tmp_path / "other"), frames=3, first=FRAMES[0],
+                      size=(320, 240), face_px=110.0)
+    from faceplate_nuke import actions
+
+    aligns = []
+    for i, plate in enumerate((sample, other)):
+        nodes = build(nuke, plate, "", engine_socket, str(tmp_path / f"cache{i}"))
+        align = nodes["FaceAlign"]
+        align["faceset_folder"].setValue(str(tmp_path / f"faceset{i}"))
+        assert actions.export_faceset(align) == str(tmp_path / f"faceset{i}")
+        assert os.path.isfile(tmp_path / f"faceset{i}" / "faceset.json")
+        aligns.append(align)
+    align = aligns[0]
+    align["train_model"].setValue(str(tmp_path / "model"))
+    align["train_identity"].setValue("astronaut")
+    align["train_other"].setValue(str(tmp_path / "faceset1"))
+    align["train_other_identity"].setValue("grace")
+    align["train_preset"].setValue("demo")
+    align["train_iterations"].setValue(10)  # the demo preset logs a loss every 10 steps
+    with pytest.raises(Exception, match="consent"):  # no consent note, no model
+        actions.train(align)
+    align["train_consent"].setValue("test fixture: public-domain sample photos")
+    result = actions.train(align)
+    assert result["steps"] == 10
+    card = os.path.join(str(tmp_path / "model"), "card.json")
+    assert "public-domain" in open(card).read()
+    preview = nuke.toNode(f"{align.name()}_preview")
+    assert preview is not None and os.path.isfile(preview["file"].value())
