@@ -275,7 +275,7 @@ def test_face_sets_and_training_from_faceAlign(shot, engine_socket, tmp_path):
     align["train_consent"].setValue("test fixture: public-domain sample photos")
     result = actions.train(align)
     assert result["steps"] == 10
-    card = os.path.join(str(tmp_path / "model"), "card.json")
-    assert "public-domain" in open(card).read()
+    with open(tmp_path / "model" / "card.json") as fh:
+        assert "public-domain" in fh.read()  # the consent note travels with the model
     preview = nuke.toNode(f"{align.name()}_preview")
     assert preview is not None and os.path.isfile(preview["file"].value())
