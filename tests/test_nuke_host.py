@@ -224,6 +224,11 @@ def test_init_and_menu_set_up_nuke():
     assert any(p.endswith("gizmos") for p in nuke.pluginPath())
     names = [c[0].__name__ for c in nuke._state.callbacks["beforeFrameRender"]]
     assert names == ["before_frame_render"]
+    from faceplate_nuke import callbacks
+
+    callbacks.unregister()  # a TD can turn the on-demand render off
+    assert nuke._state.callbacks["beforeFrameRender"] == []
+    callbacks.register()
     menu = nuke.menu("Nodes").findItem("Faceplate")
     items = [i.name() for i in menu.items() if i.name()]
     assert items[:4] == ["FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"]

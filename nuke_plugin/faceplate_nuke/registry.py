@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Stages in data-path order, and the node class that owns each.
-STAGES = ("plate", "detect", "align", "swap", "merge")
+# The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
               "swap": "FaceSwap", "merge": "FaceMerge"}
 NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
@@ -58,12 +57,6 @@ class NodeSpec:
     stages: tuple[str, ...]
     inputs: tuple[str, ...]  # input labels, input 0 first
     knobs: tuple[KnobSpec, ...]
-
-    def knob(self, name: str) -> KnobSpec:
-        for k in self.knobs:
-            if k.name == name:
-                return k
-        raise KeyError(f"{self.cls} has no knob {name!r}")
 
 
 def _button(name: str, label: str, tooltip: str, action: str) -> KnobSpec:
@@ -199,7 +192,3 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
                  "plate.", items=COLOUR_MODES, default="reinhard", stage="merge"),
     ))
 
-
-def knobs_for_stage(cls: str, stage: str) -> tuple[str, ...]:
-    """Names of the knobs of node class ``cls`` that feed ``stage``'s cache key."""
-    return tuple(k.name for k in NODES[cls].knobs if k.stage == stage)

@@ -119,9 +119,6 @@ class Run:
                  "FaceMerge": "merge"}[self.target.Class()]
         return self.ensure(stage, frames)
 
-    def _tick(self, stage: str, done: int, total: int) -> None:
-        self.progress(stage, done, total)
-
     # -- stages
     def _render_input(self, writer: str, cache: StageCache, todo: list[int],
                       keys: dict[int, str]) -> None:
@@ -140,7 +137,7 @@ class Run:
                                     f"failed: {exc}") from None
                 for f in range(first, last + 1):
                     cache.record(f, keys[f])
-                self._tick(cache.stage, todo.index(last) + 1, len(todo))
+                self.progress(cache.stage, todo.index(last) + 1, len(todo))
         finally:
             write["disable"].setValue(True)
 
@@ -165,7 +162,7 @@ class Run:
             cache.record(f, keys[f], {"size": reply.params["size"],
                                       "backend": reply.params.get("backend", ""),
                                       "faces": reply.params["faces"]})
-            self._tick("detect", i + 1, len(todo))
+            self.progress("detect", i + 1, len(todo))
 
     def _align(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         align = self.nodes["FaceAlign"]
@@ -192,7 +189,7 @@ class Run:
                 for face, matrix in zip(smoothed, reply.params["matrices"]):
                     face["matrix"] = matrix
             cache.record(f, keys[f], {"faces": smoothed})
-            self._tick("align", i + 1, len(todo))
+            self.progress("align", i + 1, len(todo))
         self.write_alignments(cache)
 
     def write_alignments(self, cache: StageCache) -> str:
@@ -242,7 +239,7 @@ class Run:
                 RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
                 model=model, identity=identity, frame=f, output=cache.frame_file(f)), arrays)
             cache.record(f, keys[f], data)
-            self._tick("swap", i + 1, len(todo))
+            self.progress("swap", i + 1, len(todo))
 
     def _merge(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         merge, swapped = self.nodes["FaceMerge"], self.cache("swap")
@@ -269,7 +266,7 @@ class Run:
                 params["mask_image"] = self.cache("mask").frame_file(f)
             engine.call(self.address, "merge", params, arrays)
             cache.record(f, keys[f], {"faces": len(faces)})
-            self._tick("merge", i + 1, len(todo))
+            self.progress("merge", i + 1, len(todo))
 
 
 def _runs(frames: list[int]) -> list[tuple[int, int]]:
