@@ -279,7 +279,7 @@ class EngineClient:
         while True:
             try:
                 message = read_message(sock.recv_into, _REPLY_LIMITS)
-            except TimeoutError:
+            except (TimeoutError, socket.timeout):  # noqa: UP041 - distinct types on 3.9
                 self._disconnect()
                 raise EngineError(TIMEOUT, f"the engine did not answer {request.op} in time")
             except ProtocolError as exc:
@@ -288,6 +288,9 @@ class EngineClient:
                 raise
             except OSError as exc:
                 raise _Lost(str(exc)) from None
+            except BaseException:  # e.g. Ctrl-C in the middle of a message: the stream is out
+                self._disconnect()  # of step, so drop it; the engine cancels the request
+                raise
             if message is None:
                 raise _Lost("the engine closed the connection")
             if message.id not in (request.id, "-"):
