@@ -149,9 +149,9 @@ def extract_shot(
 
     summary = ExtractSummary(shot_dir, alignments_file.path_for(shot_dir), engine.name,
                              list(source.frames), 0, [])
-    found, size, descriptors = _detect_shot(source, colour, engine, summary, min_face,
-                                            redetect_every, progress_listener, progress_stream)
-    found = _apply_selection(found, selection, engine, descriptors)
+    found, size, tracker = _detect_shot(source, colour, engine, summary, min_face,
+                                        redetect_every, progress_listener, progress_stream)
+    found = _apply_selection(found, selection, engine, tracker)
     summary.jitter_raw, summary.jitter_smoothed = _smooth(found, smoothing)
 
     records = {frame: [alignments_file.FaceRecord(
@@ -176,10 +176,9 @@ def extract_shot(
 
 def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: ExtractSummary,
                  min_face: float, redetect_every: int, listener, stream):
-    """First pass: every frame's faces with their track ids, the frame size and each track's
-    face descriptor; problems are noted in ``summary``."""
-    tracker = Tracker()
-    describer = Describer()
+    """First pass: every frame's faces with their track ids, the frame size and the tracker
+    (which holds each track's face descriptor); problems are noted in ``summary``."""
+    tracker = Tracker(Describer())
     found: dict[int, list[_Found]] = {}
     size: tuple[int, int] | None = None
     progress = Progress("extract", len(source.frames), listener=listener, stream=stream)
@@ -204,8 +203,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
                                 f"{d.bbox[1]:.0f}) is below the {min_face:.0f} px minimum; "
                                 "skipped")
         detections = [d for d in detections if d.width >= min_face]
-        ids = tracker.update(frame, detections,
-                             lambda d, image=image: describer.describe(image, d.landmarks))
+        ids = tracker.update(frame, detections, image)
         found[frame] = [_Found(d, t, d.landmarks) for d, t in zip(detections, ids)]
         if full and i > 0:
             seen_before = {f.track for f in found.get(source.frames[i - 1], [])}
@@ -215,7 +213,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: 
         if warnings:
             summary.warnings[frame] = warnings
         progress.advance(message=f"frame {frame}: {len(detections)} face(s)")
-    return found, size, {t.id: t.descriptor for t in tracker.tracks.values()}
+    return found, size, tracker
 
 
 def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
@@ -272,7 +270,7 @@ def _find_faces(engine: Backend, image: NetworkFrame, tracker: Tracker, frame: i
 
 
 def _apply_selection(found: dict[int, list[_Found]], selection: Selection, engine: Backend,
-                     descriptors: dict[int, np.ndarray | None]) -> dict[int, list[_Found]]:
+                     tracker: Tracker) -> dict[int, list[_Found]]:
     if selection.everything:
         return found
     if selection.indices is not None:
@@ -281,16 +279,16 @@ def _apply_selection(found: dict[int, list[_Found]], selection: Selection, engin
     tracks = sorted({f.track for faces in found.values() for f in faces})
     distances = None
     if selection.reference is not None:
-        reference = reference_descriptor(selection.reference, engine)
-        distances = {t: float(np.linalg.norm(d - reference))
-                     for t, d in descriptors.items() if d is not None}
+        reference = reference_descriptor(selection.reference, engine, tracker.describer)
+        distances = {t: float(np.linalg.norm(tracker.descriptor(t) - reference))
+                     for t in tracks if tracker.descriptor(t) is not None}
         log.info("descriptor distance to %s per track: %s", selection.reference,
                  {t: round(d, 3) for t, d in distances.items()})
     keep = keep_tracks(selection, tracks, distances)
     return {frame: [f for f in faces if f.track in keep] for frame, faces in found.items()}
 
 
-def reference_descriptor(path: str, engine: Backend) -> np.ndarray:
+def reference_descriptor(path: str, engine: Backend, describer: Describer) -> np.ndarray:
     """Descriptor of the largest face in a reference photo (any format OpenImageIO reads)."""
     image = read_image(path)
     rgb = np.clip(ColourSpaces(default_space_for(path)).to_network(image.rgb()), 0.0, 1.0)
@@ -298,7 +296,7 @@ def reference_descriptor(path: str, engine: Backend) -> np.ndarray:
     if not faces:
         raise FaceplateError(f"no face found in the reference image {path}: use a clear, "
                              "frontal photo of the person to select")
-    return Describer().describe(rgb, faces[0].landmarks)
+    return describer.describe(rgb, faces[0].landmarks)
 
 
 def _smooth(found: dict[int, list[_Found]], strength: float) -> tuple[float, float]:

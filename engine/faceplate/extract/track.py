@@ -4,12 +4,11 @@ Each detection joins the track whose predicted box (last box moved by its recent
 overlaps it most. A detection no track claims is compared,
 by dlib's 128-d face descriptor, with tracks that were lost, so a face that leaves frame or is
 occluded keeps its track when it returns; otherwise it starts a new track. Descriptors cost
-≈80 ms a face, so they are computed only for such unclaimed detections.
+80–200 ms a face, so they are computed only when an unclaimed face has a track to compare with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,12 +28,8 @@ class Track:
     last_frame: int
     bbox: Box
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
-    descriptors: list[np.ndarray] = field(default_factory=list)
+    chips: list[np.ndarray] = field(default_factory=list)  # aligned face chips, for descriptors
     length: int = 1
-
-    @property
-    def descriptor(self) -> np.ndarray | None:
-        return np.mean(self.descriptors, axis=0) if self.descriptors else None
 
     def predict(self, frame: int) -> Box:
         dt = frame - self.last_frame
@@ -50,19 +45,36 @@ def iou(a: Box, b: Box) -> float:
 
 
 class Tracker:
-    """Assigns track ids frame by frame (frames in increasing order)."""
+    """Assigns track ids frame by frame (frames in increasing order).
 
-    def __init__(self, max_gap: int = 12):
+    With a :class:`Describer`, each track keeps a few aligned face chips (cheap to cut) and
+    computes its descriptor (≈80–200 ms) only when a new face has to be compared with it.
+    """
+
+    MAX_CHIPS = 3
+
+    def __init__(self, describer: Describer | None = None, max_gap: int = 12):
         self.tracks: dict[int, Track] = {}
+        self.describer = describer
         self.max_gap = max_gap  # frames a track may miss and still continue by overlap
+        self._chip_descriptors: dict[int, np.ndarray] = {}  # id(chip) → descriptor
 
     def active(self, frame: int) -> list[Track]:
         """Tracks seen within ``max_gap`` frames before ``frame``."""
         return [t for t in self.tracks.values() if 0 < frame - t.last_frame <= self.max_gap]
 
-    def update(self, frame: int, detections: list[Detection],
-               describe: Callable[[Detection], np.ndarray] | None = None) -> list[int]:
-        """Track id of each detection, in order."""
+    def descriptor(self, track_id: int) -> np.ndarray | None:
+        """The track's face descriptor (mean over its chips; each chip is described once)."""
+        track = self.tracks[track_id]
+        if not track.chips or self.describer is None:
+            return None
+        for chip in track.chips:
+            if id(chip) not in self._chip_descriptors:
+                self._chip_descriptors[id(chip)] = self.describer.describe_chip(chip)
+        return np.mean([self._chip_descriptors[id(c)] for c in track.chips], axis=0)
+
+    def update(self, frame: int, detections: list[Detection], image=None) -> list[int]:
+        """Track id of each detection, in order; ``image`` (the frame) feeds descriptors."""
         ids: list[int | None] = [None] * len(detections)
         active = self.active(frame)
         if active and detections:
@@ -78,28 +90,32 @@ class Tracker:
         for k, det in enumerate(detections):
             if ids[k] is not None:
                 continue
-            descriptor = describe(det) if describe else None
-            ids[k] = self._reidentify(descriptor, claimed)
+            chip = None
+            if self.describer is not None and image is not None:
+                chip = self.describer.chip(image, det.landmarks)
+                ids[k] = self._reidentify(chip, claimed)
             if ids[k] is None:
                 ids[k] = len(self.tracks)
                 self.tracks[ids[k]] = Track(ids[k], frame, det.bbox)
-            if descriptor is not None:
-                self.tracks[ids[k]].descriptors.append(descriptor)
+            track = self.tracks[ids[k]]
+            if chip is not None and len(track.chips) < self.MAX_CHIPS:
+                track.chips.append(chip)
             claimed.add(ids[k])
         for k, det in enumerate(detections):
             self._advance(self.tracks[ids[k]], frame, det.bbox)
         return [int(i) for i in ids]
 
-    def _reidentify(self, descriptor: np.ndarray | None, claimed: set[int]) -> int | None:
-        if descriptor is None:
-            return None
+    def _reidentify(self, chip: np.ndarray, claimed: set[int]) -> int | None:
+        candidates = [t.id for t in self.tracks.values() if t.id not in claimed and t.chips]
+        if not candidates:
+            return None  # nobody to compare with: no descriptor needed yet
+        descriptor = self.describer.describe_chip(chip)
+        self._chip_descriptors[id(chip)] = descriptor
         best, best_d = None, SAME_PERSON
-        for t in self.tracks.values():
-            if t.id in claimed or t.descriptor is None:
-                continue
-            d = float(np.linalg.norm(t.descriptor - descriptor))
+        for track_id in candidates:
+            d = float(np.linalg.norm(self.descriptor(track_id) - descriptor))
             if d < best_d:
-                best, best_d = t.id, d
+                best, best_d = track_id, d
         return best
 
     @staticmethod
@@ -115,6 +131,8 @@ class Tracker:
 class Describer:
     """dlib's face descriptor (ResNet, 128-d; distance < 0.6 means the same person)."""
 
+    CHIP = 150  # the network's aligned input size
+
     def __init__(self):
         import dlib
 
@@ -123,8 +141,8 @@ class Describer:
         self._dlib = dlib
         self._net = dlib.face_recognition_model_v1(model_path(DESCRIPTOR_FILE))
 
-    def describe(self, frame: np.ndarray | NetworkFrame, landmarks: np.ndarray) -> np.ndarray:
-        """Descriptor of the face with these 68 landmarks in a network-space frame."""
+    def chip(self, frame: np.ndarray | NetworkFrame, landmarks: np.ndarray) -> np.ndarray:
+        """The aligned 150×150 uint8 face chip the descriptor network reads."""
         dlib = self._dlib
         lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
         pad = (hi - lo).max()
@@ -135,4 +153,11 @@ class Describer:
         rect = dlib.rectangle(round(lo[0] - x0), round(lo[1] - y0),
                               round(hi[0] - x0), round(hi[1] - y0))
         shape = dlib.full_object_detection(rect, pts)
-        return np.asarray(self._net.compute_face_descriptor(window, shape), np.float64)
+        return np.asarray(dlib.get_face_chip(window, shape, size=self.CHIP, padding=0.25))
+
+    def describe_chip(self, chip: np.ndarray) -> np.ndarray:
+        return np.asarray(self._net.compute_face_descriptor(chip), np.float64)
+
+    def describe(self, frame: np.ndarray | NetworkFrame, landmarks: np.ndarray) -> np.ndarray:
+        """Descriptor of the face with these 68 landmarks in a network-space frame."""
+        return self.describe_chip(self.chip(frame, landmarks))
