@@ -25,12 +25,19 @@ class ModelError(FaceplateError):
 
 
 def default_widths(resolution: int) -> dict:
-    """Layer widths for a resolution: four stride-2 stages up to 128 px, five above."""
-    if resolution <= 128:
+    """Layer widths for a resolution: four stride-2 stages up to 128 px, five above.
+
+    Decoder widths shrink as the resolution grows: the last upscales run at the largest
+    feature maps, where width costs most (see bench/train.py).
+    """
+    if resolution <= 96:
         return {"encoder_widths": [64, 128, 256, 512], "latent": 512, "bridge": 256,
                 "decoder_widths": [256, 128, 64]}
-    return {"encoder_widths": [64, 128, 256, 512, 512], "latent": 512, "bridge": 384,
-            "decoder_widths": [384, 256, 128, 64]}
+    if resolution <= 128:
+        return {"encoder_widths": [64, 128, 256, 512], "latent": 512, "bridge": 256,
+                "decoder_widths": [192, 96, 48]}
+    return {"encoder_widths": [48, 96, 192, 384, 512], "latent": 512, "bridge": 256,
+            "decoder_widths": [256, 128, 64, 32]}
 
 
 @dataclass

@@ -10,6 +10,7 @@ saves before returning. The engine server and ``faceplate demo`` call it in-proc
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -181,6 +182,13 @@ class Trainer:
             for s in self.sets:
                 if s is not target:
                     match_colour(s, target)
+        face_type = self.sets[0].face_type
+        if resumed is None and self.card.iterations == 0:
+            self.card.face_type = face_type
+        elif face_type != self.card.face_type:
+            raise FaceplateError(f"model {config.model_dir} was trained on {self.card.face_type} "
+                                 f"crops but these face sets are {face_type}: extract them with "
+                                 f"--face-type {self.card.face_type}")
         self.card.fingerprints = {s.name: s.fingerprint for s in self.sets}
         self.faces = [torch.from_numpy(s.pixels).permute(0, 3, 1, 2).contiguous().to(device)
                       for s in self.sets]
@@ -378,11 +386,18 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
                 break
             t0 = time.monotonic()
             losses = trainer.train_step()
+            if not all(math.isfinite(v) for v in losses):
+                raise FaceplateError(
+                    f"training diverged at step {trainer.step + 1} (loss is not a number): "
+                    f"lower --lr; running again resumes from the last checkpoint")
             trainer.step += 1
             trainer.elapsed += time.monotonic() - t0
             averaged = trainer.record(losses)
             if averaged:
                 recent = averaged
+            if config.time_budget_s and not config.max_steps:  # ETA from the time budget
+                left = config.time_budget_s - (time.monotonic() - started)
+                progress.total = progress.done + 1 + int(left / max(time.monotonic() - t0, 1e-3))
             progress.advance(1, "  ".join(f"{n} {v:.4f}" for n, v in
                                           zip(trainer.card.identities, losses)))
             if config.preview_every and trainer.step % config.preview_every == 0:
