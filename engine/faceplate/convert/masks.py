@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..extract.align import crop_box, warp_from_crop
-from ..extract.mask import landmark_mask
+from ..extract.mask import extend_forehead, landmark_mask
 
 # Feather tails below this are cut to exactly zero, so every pixel the written facemask.face
 # calls 0 is bit-identical to the plate (1/1024 is exact in half float).
@@ -48,6 +48,10 @@ class Box:
     @property
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def intersect(self, other: Box) -> Box:
+        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
+        return Box(x0, y0, max(x0, min(self.x1, other.x1)), max(y0, min(self.y1, other.y1)))
 
     def union(self, other: Box) -> Box:
         if self.empty:
@@ -100,6 +104,16 @@ def hull_in_box(landmarks: np.ndarray, box: Box, kind: str = "components") -> np
     """The landmark hull matte (extraction's ``landmark_mask``) in the box's pixels."""
     local = np.asarray(landmarks, dtype=np.float64) - np.array([box.x0, box.y0])
     return landmark_mask(local, (box.height, box.width), kind=kind).astype(np.float32)
+
+
+def points_box(landmarks: np.ndarray, kind: str, margin: float) -> Box:
+    """The box around the hull of ``kind`` drawn from ``landmarks``, grown by ``margin`` px."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if kind == "extended":
+        points = extend_forehead(points)
+    lo = np.floor(points.min(axis=0) - margin - 2).astype(int)
+    hi = np.ceil(points.max(axis=0) + margin + 2).astype(int)
+    return Box(int(lo[0]), int(lo[1]), int(hi[0]) + 1, int(hi[1]) + 1)
 
 
 def matte_in_box(matte: np.ndarray, box: Box) -> np.ndarray:

@@ -68,25 +68,34 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     box = masks.face_box(matrix, (w, h), size, masks.margin_for(settings.erode, settings.blur))
     if box.empty:  # the face is entirely off-frame
         return
+    sl = box.slices
+    learned_box = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1)
+    np.maximum(layers.learned[sl], learned_box, out=layers.learned[sl])
+    points = _scaled_landmarks(sf, settings.scale)
+    # A hull-based matte cannot reach past the hull (plus erode/feather): work only there.
+    work = box if not settings.mask.startswith("hull") else box.intersect(
+        masks.points_box(points, settings.hull, masks.margin_for(settings.erode,
+                                                                 settings.blur)))
+    if work.empty:
+        return
+    local = Box(work.x0 - box.x0, work.y0 - box.y0, work.x1 - box.x0, work.y1 - box.y0)
     # The warp of an all-ones crop: where the crop reaches (clipped), and the weights that
     # normalise the face's own warp at the crop's edge.
-    reach = masks.from_crop(np.ones((size, size), np.float32), matrix, box)
+    reach = masks.from_crop(np.ones((size, size), np.float32), matrix, work)
     coverage = np.clip(reach, 0, 1)
     coverage[coverage > 1.0 - 1e-4] = 1.0  # the kernel's weights sum to 1 only to rounding
-    learned = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * coverage
-    hull = masks.hull_in_box(_scaled_landmarks(sf, settings.scale), box, settings.hull)
-    raw = _mask_source(settings.mask, hull, learned, matte, box) * coverage
+    learned = learned_box[local.slices] * coverage
+    hull = masks.hull_in_box(points, work, settings.hull)
+    np.maximum(layers.hull[work.slices], hull, out=layers.hull[work.slices])
+    raw = _mask_source(settings.mask, hull, learned, matte, work) * coverage
     final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
     final[final < masks.MASK_FLOOR] = 0.0
-    sl = box.slices
-    np.maximum(layers.learned[sl], learned, out=layers.learned[sl])
-    np.maximum(layers.hull[sl], hull, out=layers.hull[sl])
     inner = _support(final)
     if inner is None:  # an empty matte: nothing to blend
         return
 
     # From here on only the matte's bounding box: typically half the crop's box.
-    ibox = Box(box.x0 + inner.x0, box.y0 + inner.y0, box.x0 + inner.x1, box.y0 + inner.y1)
+    ibox = Box(work.x0 + inner.x0, work.y0 + inner.y0, work.x0 + inner.x1, work.y0 + inner.y1)
     m = final[inner.slices]
     swapped = _face_in_box(sf.face, matrix, ibox, reach[inner.slices])
     swapped = masks.sharpen(swapped, settings.sharpen)
@@ -96,16 +105,20 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     # Colour matching may push a channel below 0; never merge negative light into a plate.
     swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
 
-    inside = (m > 0)[..., None]
+    inside = m > 0
     m3 = m[..., None]
-    region[...] = np.where(inside, region + m3 * (swapped_plate - region), region)
-    if alpha is not None:
-        a = alpha[ibox.slices]
-        a[...] = np.where(m > 0, a + m * (1.0 - a), a)
-    np.maximum(layers.face[ibox.slices], m, out=layers.face[ibox.slices])
     if layers.face_rgb is not None:
         under = layers.face_rgb[ibox.slices]
-        under[...] = np.where(inside, swapped_plate * m3 + under * (1.0 - m3), under)
+        np.copyto(under, swapped_plate * m3 + under * (1.0 - m3), where=inside[..., None])
+    # region + m·(face − region), in place; written only where the matte is non-zero.
+    swapped_plate -= region
+    swapped_plate *= m3
+    swapped_plate += region
+    np.copyto(region, swapped_plate, where=inside[..., None])
+    if alpha is not None:
+        a = alpha[ibox.slices]
+        np.copyto(a, a + m * (1.0 - a), where=inside)
+    np.maximum(layers.face[ibox.slices], m, out=layers.face[ibox.slices])
     layers.box = layers.box.union(ibox)
 
 
