@@ -4,6 +4,7 @@ render carries on; requests run past their limit or are cancelled; no engine run
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -82,7 +83,8 @@ def test_a_client_starts_an_engine_when_none_runs(tmp_path):
     old = os.environ.get("OMP_NUM_THREADS")
     try:
         os.environ.update(engine_env())
-        with EngineClient(sock, token, start_command=engine_command(folder)) as client:
+        os.environ["FACEPLATE_ENGINE_CMD"] = shlex.join(engine_command(folder))
+        with EngineClient(sock, token) as client:  # the command comes from the environment
             status = client.status()
         assert status["pid"] != os.getpid() and status["protocol"] == p.PROTOCOL_VERSION
         assert engine_available(sock, token)
@@ -92,6 +94,7 @@ def test_a_client_starts_an_engine_when_none_runs(tmp_path):
         assert second.returncode == 3, second.stderr
         assert engine_available(sock, token)
     finally:
+        os.environ.pop("FACEPLATE_ENGINE_CMD", None)
         if old is not None:
             os.environ["OMP_NUM_THREADS"] = old
         stop_engine(folder)

@@ -9,6 +9,9 @@ import os
 import socket
 import stat
 import struct
+import subprocess
+import sys
+import time
 import uuid
 
 import numpy as np
@@ -110,6 +113,30 @@ def test_tcp_is_loopback_only():
         paths.Address.parse("tcp://0.0.0.0:7400")
     with pytest.raises(ValueError, match="loopback"):
         paths.Address.parse("tcp://192.168.1.5:7400")
+
+
+def test_tcp_engine_listens_on_loopback_and_wants_the_token(tmp_path):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    address, token = f"tcp://127.0.0.1:{port}", str(tmp_path / "tcp.token")
+    command = [sys.executable, "-m", "faceplate.cli", "serve", "--socket", address,
+               "--token-file", token, "--log", str(tmp_path / "tcp.log")]
+    refused = subprocess.run([*command[:5], "tcp://0.0.0.0:7400"], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert refused.returncode == 2 and "loopback" in refused.stderr
+    with EngineClient(address, token, start_command=command) as client:  # starts it
+        assert client.status()["address"] == address
+        stranger = socket.create_connection(("127.0.0.1", port), timeout=5)
+        stranger.sendall(_request("status"))
+        assert [a.params["code"] for a in _answers(stranger)] == [p.AUTH]
+        pid = client.hello()["pid"]
+        client.call("shutdown")
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG)[0] != pid:  # the client started it: our child
+        assert time.monotonic() < deadline, "the engine did not stop when asked"
+        time.sleep(0.05)
 
 
 def test_a_client_without_the_token_is_refused(served, tmp_path):
