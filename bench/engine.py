@@ -2,8 +2,8 @@
 
 Runs a real ``faceplate serve`` on a private socket and prints one JSON object per line:
   {"bench": "engine_latency", "op": "echo"|"status", "median_ms", "p95_ms", "requests"}
-  {"bench": "engine_frames", "resolution": "2K"|"4K", "inline_merge_ms", "path_merge_ms",
-   "inline_fps", "path_fps", "echo_frame_ms", "inline_mb", "merge_compute_ms",
+  {"bench": "engine_frames", "resolution": "2K"|"4K", "inline_merge_ms", "path_merge_ms"
+   (zip EXR out), "path_merge_uncompressed_ms", "inline_fps", "path_fps", "echo_frame_ms", "inline_mb", "merge_compute_ms",
    "protocol_share_of_inline_merge", "protocol_share_of_compute"}
   {"bench": "engine_swap_batching", "clients": 8, "crops_per_s_one_client",
    "crops_per_s_eight_clients", "mean_batch"}
@@ -132,12 +132,14 @@ def _frames(client, tmp, name, size, model_dir, from_numpy, to_numpy) -> None:
         reply = client.call("merge", common, inline)
         return reply.arrays["rgba"], reply.arrays["facemask"]
 
-    def merge_path():
-        client.call("merge", {**common, "path": plate, "output": out}, faces)
+    def merge_path(compression="zip"):
+        client.call("merge", {**common, "path": plate, "output": out,
+                              "compression": compression}, faces)
 
     merge_inline(), merge_path()  # warm up: model load, caches
     inline_s = statistics.median(_timed(merge_inline, REPEATS))
     path_s = statistics.median(_timed(merge_path, REPEATS))
+    path_raw_s = statistics.median(_timed(lambda: merge_path("none"), REPEATS))
 
     h, w = size[1], size[0]
     back = {"rgba": from_numpy(np.zeros((h, w, 4), np.float32)),
@@ -156,6 +158,7 @@ def _frames(client, tmp, name, size, model_dir, from_numpy, to_numpy) -> None:
     _emit({"bench": "engine_frames", "resolution": name, "width": w, "height": h,
            "faces": len(matrices), "inline_mb": round(inline_bytes / 1e6, 1),
            "inline_merge_ms": round(1000 * inline_s, 1), "path_merge_ms": round(1000 * path_s, 1),
+           "path_merge_uncompressed_ms": round(1000 * path_raw_s, 1),
            "inline_fps": round(1 / inline_s, 2), "path_fps": round(1 / path_s, 2),
            "echo_frame_ms": round(1000 * echo_s, 1),
            "merge_compute_ms": round(1000 * compute_s, 1),

@@ -189,7 +189,10 @@ MERGE_SETTINGS = _merge_params()
                Param("model", str, help="model folder the faces came from (provenance)"),
                Param("identity", str, help="the identity swapped in (provenance)"),
                Param("frame", int, 0, "frame number (provenance)"),
-               Param("output", str, "", "write the merged frame here (atomically)")) +
+               Param("output", str, "", "write the merged frame here (atomically)"),
+               Param("compression", str, "zip", "EXR compression of output: none writes "
+                     "fastest (for caches), zip is what convert writes",
+                     ("zip", "zips", "piz", "dwaa", "dwab", "none"))) +
            MERGE_SETTINGS,
            arrays=(_IMAGE,
                    ArraySpec("faces", _FLOATS, ("N", "S", "S", 3), help="from swap"),
@@ -236,7 +239,8 @@ def merge(req) -> Result:
     rgba = np.concatenate([merged.rgb, merged.alpha[..., None]], axis=-1)
     if p["output"]:
         write_image(p["output"], np.concatenate([rgba, layers], axis=-1), OUTPUT_CHANNELS,
-                    metadata, pixel_type=plate_pixel_type(p["path"]) if p["path"] else "half")
+                    metadata, pixel_type=plate_pixel_type(p["path"]) if p["path"] else "half",
+                    compression=p["compression"])
         return Result({"output": p["output"], "metadata": metadata})
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
                   {"rgba": rgba.astype(np.float32, copy=False),
