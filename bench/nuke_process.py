@@ -1,11 +1,14 @@
 """Nuke Process benchmark: what the keyed cache saves, through the stand-in Nuke and a real engine.
 
 Prints one JSON object per line:
-  {"bench": "nuke_process", "frames", "size", "cold_s", "cold_ms_per_frame", "warm_s",
+  {"bench": "nuke_process", "frames", "size", "cold_s", "cold_ms_per_frame", "cold_stage_s",
+   "warm_s",
    "merge_only_s", "one_frame_s", "warm_over_cold", "merge_only_over_cold",
    "one_frame_over_cold"}
 
-cold: Process of a fresh FaceMerge chain (plate render, detect, align, swap, merge);
+cold: Process of a fresh FaceMerge chain, stage by stage (``cold_stage_s``: plate render,
+detect, align, swap, merge; the first engine call of a stage includes loading its detector or
+model);
 warm: Process again with nothing changed (key checks only); merge_only: after a blur change
 (merge stage only); one_frame: after keying erode on one frame. The model is untrained (its
 swap costs what a trained one of its size costs); dlib detects. Compare the ratios: the
@@ -67,7 +70,15 @@ def main() -> int:
                 actions.process(merge)
                 return time.perf_counter() - t0
 
-            cold = timed()
+            from faceplate_nuke.stages import Run
+
+            run = Run(merge)
+            stage_s = {}
+            for stage in ("plate", "detect", "align", "swap", "merge"):
+                t0 = time.perf_counter()
+                run.ensure(stage, sample.frames)
+                stage_s[stage] = round(time.perf_counter() - t0, 3)
+            cold = sum(stage_s.values())
             warm = timed()
             merge["blur"].setValue(4.0)
             merge_only = timed()
@@ -77,6 +88,7 @@ def main() -> int:
             one = timed()
     print(json.dumps({"bench": "nuke_process", "frames": FRAMES, "size": list(SIZE),
                       "cold_s": round(cold, 3), "cold_ms_per_frame": round(1000 * cold / FRAMES),
+                      "cold_stage_s": stage_s,
                       "warm_s": round(warm, 3), "merge_only_s": round(merge_only, 3),
                       "one_frame_s": round(one, 3),
                       "warm_over_cold": round(warm / cold, 4),

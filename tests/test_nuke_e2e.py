@@ -95,6 +95,14 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     assert "3 frames cached" in merge["node_status"].value()
     assert merge.node("cache_read")["file"].value() == cache.pattern()
 
+    # FaceSwap shows the raw swap (learned mask only): made only when FaceSwap is processed.
+    swap_view = actions.process(nodes["FaceSwap"])
+    raw = read_exr(swap_view.frame_file(1002))
+    assert raw.metadata["faceplate/synthetic"] == "1"
+    face, learned = raw.channel("facemask.face"), raw.channel("facemask.learned")
+    assert face.max() > 0 and (face <= learned + 1e-3).all()  # the learned mask, nothing more
+    assert np.median(np.abs(face - learned)[learned > 0.1]) < 1e-3
+
     nuke.execute(nodes["Write"], *FRAMES)
     for f in range(FRAMES[0], FRAMES[1] + 1):
         out = read_exr(str(tmp_path / "out" / f"comp.{f}.exr"))

@@ -14,7 +14,7 @@ import nuke
 from .actions import show
 from .errors import NodeError
 from .registry import NODE_CLASSES
-from .stages import Run
+from .stages import SHOWN_STAGE, Run
 
 SHOWN = ("FaceSwap", "FaceMerge")  # nodes whose output is their cached result
 
@@ -77,7 +77,7 @@ def before_frame_render() -> None:
 
 
 def _stage(node: nuke.Node) -> str:
-    return {"FaceSwap": "swap", "FaceMerge": "merge"}[node.Class()]
+    return SHOWN_STAGE[node.Class()]
 
 
 def _run(node: nuke.Node) -> Run:

@@ -3,8 +3,10 @@
 plate  FaceDetect renders its input through its internal EXR Write (all channels)
 detect engine ``detect`` on each plate frame              → faces and landmarks (JSON)
 align  track ids, selection, smoothing here; engine ``align`` → alignments (JSON, contract)
-swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks,
-       and a view through ``merge`` with the learned mask only (EXR)
+swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks
+view   FaceSwap's own picture, only when FaceSwap is viewed or rendered: engine ``merge``
+       with the learned mask alone (EXR)
+mask   FaceMerge's mask input rendered through its internal Write, when a mask source uses it
 merge  engine ``merge`` with FaceMerge's settings (and its mask input) → RGBA + facemask (EXR)
 
 Each stage's frame key comes from the knobs of that stage (at the frame) and the key of the
@@ -27,6 +29,9 @@ from .registry import STAGE_NODE
 Progress = Callable[[str, int, int], None]
 # Merge settings for the FaceSwap view: the raw swap, blended by the learned mask only.
 RAW_MERGE = {"mask": "learned", "erode": 0.0, "blur": 0.0, "colour": "none"}
+# The stage whose result a node shows (and that Process brings up to date).
+SHOWN_STAGE = {"FaceDetect": "detect", "FaceAlign": "align", "FaceSwap": "view",
+               "FaceMerge": "merge"}
 
 
 class Run:
@@ -44,13 +49,12 @@ class Run:
 
     # -- where things are
     def owner(self, stage: str) -> nuke.Node:
-        if stage == "mask":
-            return self.nodes["FaceMerge"]
-        return self.nodes[STAGE_NODE[stage]]
+        return self.nodes[{"mask": "FaceMerge", "view": "FaceSwap"}.get(stage)
+                          or STAGE_NODE[stage]]
 
     def cache(self, stage: str) -> StageCache:
         node = self.owner(stage)
-        ext = "json" if stage in ("detect", "align") else "exr"
+        ext = "json" if stage in ("detect", "align", "swap") else "exr"
         return StageCache(graph.cache_root(node), node.fullName(), stage, ext)
 
     def colourspace(self) -> str:
@@ -69,6 +73,8 @@ class Run:
             return key_of("plate", graph.signature(node.input(0)), frame)
         if stage == "mask":
             return key_of("mask", graph.signature(node.input(1)), frame)
+        if stage == "view":
+            return key_of("view", self.key("swap", frame))
         values = graph.stage_values(node, stage, frame)
         if stage == "detect":
             return key_of(stage, values, self.key("plate", frame))
@@ -95,7 +101,8 @@ class Run:
     # -- running
     def ensure(self, stage: str, frames: list[int]) -> StageCache:
         """Compute every frame of ``frames`` that is not cached for ``stage``."""
-        deps = {"detect": "plate", "align": "detect", "swap": "align", "merge": "swap"}
+        deps = {"detect": "plate", "align": "detect", "swap": "align", "view": "swap",
+                "merge": "swap"}
         if stage in deps:
             needed = sorted({g for f in frames for g in self.window(f)}) \
                 if stage == "align" else frames
@@ -115,9 +122,7 @@ class Run:
     def process(self, frames: list[int] | None = None) -> StageCache:
         """Bring the target node's stage up to date for ``frames`` (default: its range)."""
         frames = frames or graph.frame_range(self.target)
-        stage = {"FaceDetect": "detect", "FaceAlign": "align", "FaceSwap": "swap",
-                 "FaceMerge": "merge"}[self.target.Class()]
-        return self.ensure(stage, frames)
+        return self.ensure(SHOWN_STAGE[self.target.Class()], frames)
 
     # -- stages
     def _render_input(self, writer: str, cache: StageCache, todo: list[int],
@@ -224,35 +229,40 @@ class Run:
         for i, f in enumerate(todo):
             model, identity = _model_and_identity(swap, f)
             faces = self._faces(f)
-            shapes = _placement_arrays(faces)
             data: dict[str, Any] = {"count": len(faces)}
             if faces:
                 reply = engine.call(self.address, "swap", {
                     "path": self.plate_file(f), "colourspace": self.colourspace(),
-                    "model": model, "identity": identity}, shapes)
+                    "model": model, "identity": identity}, _placement_arrays(faces))
                 for name in ("faces", "masks"):
                     data[name] = _save_array(cache, f, name, reply.arrays[name])
-                arrays = dict(shapes, faces=reply.arrays["faces"], masks=reply.arrays["masks"])
-            else:
-                arrays = _no_faces()
-            engine.call(self.address, "merge", dict(
-                RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
-                model=model, identity=identity, frame=f, output=cache.frame_file(f)), arrays)
             cache.record(f, keys[f], data)
             self.progress("swap", i + 1, len(todo))
 
-    def _merge(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
-        merge, swapped = self.nodes["FaceMerge"], self.cache("swap")
+    def _swapped(self, frame: int) -> dict[str, Array]:
+        """A frame's faces as the merge op takes them (empty arrays when it has none)."""
+        faces = self._faces(frame)
+        if not faces:
+            return _no_faces()
+        swapped = self.cache("swap")
+        entry = swapped.entry(frame) or {}
+        return dict(_placement_arrays(faces), faces=_load_array(swapped, entry["faces"]),
+                    masks=_load_array(swapped, entry["masks"]))
+
+    def _view(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         for i, f in enumerate(todo):
             model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
-            faces = self._faces(f)
-            entry = swapped.entry(f) or {}
-            if faces:
-                arrays = dict(_placement_arrays(faces),
-                              faces=_load_array(swapped, f, entry["faces"]),
-                              masks=_load_array(swapped, f, entry["masks"]))
-            else:
-                arrays = _no_faces()
+            engine.call(self.address, "merge", dict(
+                RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
+                model=model, identity=identity, frame=f, output=cache.frame_file(f)),
+                self._swapped(f))
+            cache.record(f, keys[f])
+            self.progress("view", i + 1, len(todo))
+
+    def _merge(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
+        merge = self.nodes["FaceMerge"]
+        for i, f in enumerate(todo):
+            model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
             params: dict[str, Any] = {
                 "path": self.plate_file(f), "colourspace": self.colourspace(),
                 "model": model, "identity": identity, "frame": f,
@@ -264,8 +274,8 @@ class Run:
                 "colour": str(graph.value(merge, "colour_mode", f))}
             if self.uses_mask_input(f):
                 params["mask_image"] = self.cache("mask").frame_file(f)
-            engine.call(self.address, "merge", params, arrays)
-            cache.record(f, keys[f], {"faces": len(faces)})
+            engine.call(self.address, "merge", params, self._swapped(f))
+            cache.record(f, keys[f])
             self.progress("merge", i + 1, len(todo))
 
 
@@ -321,7 +331,7 @@ def _no_faces() -> dict[str, Array]:
 
 
 def _save_array(cache: StageCache, frame: int, name: str, array: Array) -> dict[str, Any]:
-    path = cache.frame_file(frame)[:-len(".exr")] + f".{name}.bin"
+    path = cache.sidecar(frame)[:-len(".json")] + f".{name}.bin"
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:
         fh.write(memoryview(array.data).cast("B"))
@@ -329,7 +339,7 @@ def _save_array(cache: StageCache, frame: int, name: str, array: Array) -> dict[
     return {"file": os.path.basename(path), "dtype": array.dtype, "shape": list(array.shape)}
 
 
-def _load_array(cache: StageCache, frame: int, info: dict[str, Any]) -> Array:
+def _load_array(cache: StageCache, info: dict[str, Any]) -> Array:
     path = os.path.join(cache.version_dir(), info["file"])
     with open(path, "rb") as fh:
         return Array(info["dtype"], tuple(info["shape"]), fh.read())
