@@ -59,6 +59,7 @@ def test_gizmo_knobs_have_tooltips_and_defaults(cls):
             assert callable(getattr(actions, func.rstrip("()"))), knob.script
     assert int(gizmo.knobs["tile_color"], 16) != 0
     assert gizmo.knobs["help"]
+    assert os.path.isfile(os.path.join(REPO, "nuke_plugin", "icons", gizmo.knobs["icon"]))
 
 
 @pytest.mark.parametrize("cls", NODE_CLASSES)

@@ -53,6 +53,7 @@ def gizmo_text(spec: NodeSpec) -> str:
         f" help {quote(spec.help)}",
         f" tile_color {COLOURS[spec.cls]:#010x}",
         f" note_font {quote('Verdana Bold')}",
+        f" icon {spec.cls}.png",
     ]
     for knob in spec.knobs:
         lines.append(_user_knob(knob))
