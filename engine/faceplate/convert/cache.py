@@ -1,9 +1,10 @@
 """The swap cache: swapped faces on disk, so changing only merge settings never re-runs a model.
 
 An entry is keyed by what determines a swap: model id and training iterations, target
-identity, frame, face index, the alignment matrix and a digest of the plate pixels the crop is
-cut from (so a new plate version or a re-extraction never reuses a stale face; a hit costs a
-hash of the face's box, never a crop or a model run). Faces and learned masks are kept
+identity, frame, face index, the alignment matrix and the source: the plate file's path, size
+and modification time, or for pixels with no file (the engine's in-memory frames) a digest of
+the plate pixels under the face. A new plate version or a re-extraction never reuses a stale
+face, and a hit costs no crop and no model run. Faces and learned masks are kept
 as float16 (error ≤ 2.5e-4 in 0–1, a tenth of an 8-bit step), written atomically.
 """
 
@@ -31,9 +32,12 @@ class SwapKey:
 
     @classmethod
     def of(cls, model: Swapper, identity: str, frame: int, face: int, matrix: np.ndarray,
-           where: str, pixels: np.ndarray) -> SwapKey:
+           where: str, pixels: np.ndarray | None = None) -> SwapKey:
+        """``where`` names the source (colourspace, box, and the plate file's stamp when there
+        is one); ``pixels`` are hashed too when there is no file to stamp."""
         digest = hashlib.blake2b(where.encode(), digest_size=16)
-        digest.update(np.ascontiguousarray(pixels, dtype=np.float32).data)
+        if pixels is not None:
+            digest.update(np.ascontiguousarray(pixels, dtype=np.float32).data)
         return cls(model.card.model_id, int(getattr(model.card, "iterations", 0)), identity,
                    frame, face, tuple(float(v) for v in np.asarray(matrix).ravel()),
                    digest.hexdigest())

@@ -94,18 +94,29 @@ def histogram(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarr
     out = np.empty_like(face, dtype=np.float32)
     w = weight.ravel()
     for c in range(face.shape[-1]):
+        channel = face[..., c]
         f, t = face_sample[..., c].ravel(), target_sample[..., c].ravel()
-        lo = float(min(face[..., c].min(), t.min()))
-        hi = float(max(face[..., c].max(), t.max())) + _EPS
-        edges = np.linspace(lo, hi, bins + 1)
-        f_hist, _ = np.histogram(f, edges, weights=w)
-        t_hist, _ = np.histogram(t, edges, weights=w)
+        lo = float(min(channel.min(), t.min()))
+        hi = float(max(channel.max(), t.max())) + _EPS
+        f_hist, edges = np.histogram(f, bins, (lo, hi), weights=w)
+        t_hist, _ = np.histogram(t, bins, (lo, hi), weights=w)
         f_cdf = np.cumsum(f_hist) / max(f_hist.sum(), _EPS)
         t_cdf = np.cumsum(t_hist) / max(t_hist.sum(), _EPS)
-        # One lookup table over the bins, then one interpolation of every face pixel.
-        table = np.interp(f_cdf, t_cdf, edges[1:])
-        out[..., c] = np.interp(face[..., c], edges[1:], table)
+        # One lookup table over the bins (face value → plate value at the same quantile),
+        # then a uniform-grid interpolation of every face pixel.
+        table = np.interp(f_cdf, t_cdf, edges[1:]).astype(np.float32)
+        out[..., c] = _lookup(channel, float(edges[1]), (hi - lo) / bins, table)
     return out
+
+
+def _lookup(x: np.ndarray, first: float, step: float, table: np.ndarray) -> np.ndarray:
+    """Linear interpolation in ``table`` sampled at ``first + i·step`` (clamped at the ends)."""
+    pos = (x - np.float32(first)) * np.float32(1.0 / step)
+    np.clip(pos, 0, len(table) - 1, out=pos)
+    index = np.minimum(pos.astype(np.int32), len(table) - 2)
+    pos -= index
+    low = table[index]
+    return low + pos * (table[index + 1] - low)
 
 
 def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,

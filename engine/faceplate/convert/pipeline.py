@@ -102,10 +102,14 @@ class ConvertSummary:
 
 def swap_frame(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
                to_identity: str, colour: ColourSpaces, *, frame: int = 0,
-               cache: SwapCache | None = None, batch_size: int = 8) -> list[SwappedFace]:
+               cache: SwapCache | None = None, batch_size: int = 8,
+               source: str = "") -> list[SwappedFace]:
     """Swapped faces for one frame (``rgb`` in the plate's colourspace), from the cache where
-    it has them; new swaps are added to the cache. Only faces the cache misses are cropped."""
-    lookup = _lookup(rgb, faces, model, to_identity, colour, frame, cache)
+    it has them; new swaps are added to the cache. Only faces the cache misses are cropped.
+
+    ``source`` stamps the plate file the pixels came from (path, size, time): the cache key
+    then uses it instead of a digest of the plate pixels under each face."""
+    lookup = _lookup(rgb, faces, model, to_identity, colour, frame, cache, source)
     _swap_missing([lookup], model, to_identity, cache, batch_size)
     return lookup.swapped()
 
@@ -126,7 +130,7 @@ class _SwapLookup:
 
 def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
             to_identity: str, colour: ColourSpaces, frame: int,
-            cache: SwapCache | None) -> _SwapLookup:
+            cache: SwapCache | None, source: str = "") -> _SwapLookup:
     size = model.card.resolution
     h, w = rgb.shape[:2]
     lookup = _SwapLookup(faces, [], [], {})
@@ -136,7 +140,7 @@ def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
             box = masks.Box(0, 0, w, h)
         region = rgb[box.slices]
         key = SwapKey.of(model, to_identity, frame, index, face.matrix,
-                         f"{colour.plate_space}:{box}", region)
+                         f"{colour.plate_space}:{box}:{source}", None if source else region)
         hit = cache.get(key) if cache else None
         if hit is None:
             lookup.crops[index] = warp_to_crop(colour.to_network(region),
@@ -301,7 +305,7 @@ class _ShotRun:
         matte_path = _matte_path(self.matte_pattern, frame)
         job = job_digest(self.model, self.to_identity, self.settings, self.colour.plate_space,
                          [{"m": f.matrix.tolist(), "l": f.landmarks.tolist()} for f in faces],
-                         _file_stamp(source) + _file_stamp(matte_path))
+                         file_stamp(source) + file_stamp(matte_path))
         if self.writer.is_done(frame, job):
             return FrameReport(frame, "skipped", len(faces))
         self.writer.remove_stale_temporaries(frame)
@@ -318,7 +322,7 @@ class _ShotRun:
         matte = None if self.matte_pattern is None else self._timed(
             "read", masks.read_matte, matte_path, self.settings.mask_channel, size)
         lookup = self._timed("swap", _lookup, image.rgb(), faces, self.model, self.to_identity,
-                             self.colour, frame, self.cache) if faces \
+                             self.colour, frame, self.cache, file_stamp(source)) if faces \
             else _SwapLookup([], [], [], {})
         return _Pending(frame, records is not None, faces, source, job, image, matte, lookup)
 
@@ -361,7 +365,8 @@ def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:
     return pattern if isinstance(pattern, str) else pattern.path(frame)
 
 
-def _file_stamp(path: str) -> str:
+def file_stamp(path: str) -> str:
+    """``path:size:mtime``: changes whenever the file is replaced (the path itself if missing)."""
     try:
         st = os.stat(path)
     except OSError:
