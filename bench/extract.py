@@ -60,7 +60,7 @@ def bench_stages(backend, shot, label: str, weights: str) -> None:
     """Per-stage times on one frame; frames/s for a one-face frame. ``colour_full_ms`` is what
     converting the whole frame would cost; extraction converts only the detection copy
     (``detect_copy_ms``) and the tiles around faces (inside ``landmarks_ms_per_face``)."""
-    from faceplate.extract.pipeline import network_frame
+    from faceplate.extract.frame import network_frame
     from faceplate.io.colour import ColourSpaces
     from faceplate.io.images import read_plate_frame
     from faceplate.io.sequence import open_plate

@@ -66,6 +66,9 @@ def test_landmarks_follow_the_moving_face(shots, name):
     # The real face keeps one track through the shot.
     tracks = {_matching_face(result.faces(f), truth[f]).track for f in shot.frames}
     assert len(tracks) == 1
+    # And there is a picture to look at.
+    sheet = read_image(summary.preview)
+    assert summary.preview.endswith("preview.png") and sheet.width > 4 * 100
 
 
 def test_alignments_file_round_trips_and_matches_its_landmarks(shots):
@@ -89,7 +92,7 @@ def test_rerun_of_a_frame_range_updates_only_those_frames(shots, tmp_path, backe
     shutil.copytree(summary.shot_dir, shot_dir)
     before = alignments.load(shot_dir).to_json()["frames"]
     rerun = extract_shot(shot.pattern, shot_dir, frames="1003-1004", backend=backend,
-                         smoothing=0.0)
+                         smoothing=0.0, preview=False)
     assert rerun.frames == [1003, 1004]
     after = alignments.load(shot_dir).to_json()["frames"]
     assert sorted(after) == sorted(before)
@@ -102,7 +105,7 @@ def test_faceset_holds_aligned_crops_that_say_where_they_came_from(shots, tmp_pa
     shot, _, _ = shots["grace_hopper"]
     root = str(tmp_path / "set")
     extract_shot(shot.pattern, str(tmp_path / "faces"), frames="1001-1003", backend=backend,
-                 select="index:0", faceset_dir=root, faceset_size=128)
+                 select="index:0", faceset_dir=root, faceset_size=128, preview=False)
     fs = load_faceset(root)
     assert (fs.face_type, fs.size, len(fs)) == ("whole_face", 128, 3)
     image = fs.image(0)
@@ -118,7 +121,7 @@ def test_faceset_holds_aligned_crops_that_say_where_they_came_from(shots, tmp_pa
     assert meta["frame"] == fs.entries[0].frame and meta["source"].endswith("plate.%04d.exr")
     # Re-running the same frames replaces those crops instead of adding more.
     extract_shot(shot.pattern, str(tmp_path / "faces"), frames="1002-1003", backend=backend,
-                 select="index:0", faceset_dir=root, faceset_size=128)
+                 select="index:0", faceset_dir=root, faceset_size=128, preview=False)
     assert len(load_faceset(root)) == 3
 
 
@@ -154,7 +157,7 @@ def troubled_plate(tmp_path_factory):
 
 def test_bad_frames_are_reported_and_the_shot_continues(troubled_plate, tmp_path, backend):
     summary = extract_shot(troubled_plate, str(tmp_path / "faces"), backend=backend,
-                           colourspace=NETWORK_SPACE, min_face=120)
+                           colourspace=NETWORK_SPACE, min_face=120, preview=False)
     print(summary.report())
     assert summary.exit_code == 2
     assert set(summary.errors) == {2, 6}
@@ -168,7 +171,8 @@ def test_bad_frames_are_reported_and_the_shot_continues(troubled_plate, tmp_path
 
 def test_cli_exit_status_says_whether_every_frame_had_a_face(troubled_plate, tmp_path, capsys):
     common = [troubled_plate, "-o", str(tmp_path / "faces"), "--backend", "dlib",
-              "--colourspace", NETWORK_SPACE, "--detect-size", "640", "--min-face", "120"]
+              "--colourspace", NETWORK_SPACE, "--detect-size", "640", "--min-face", "120",
+              "--no-preview"]
     assert main(["extract", *common, "--frames", "1,7"]) == 0
     capsys.readouterr()
     assert main(["extract", *common, "--frames", "1,4", "--json"]) == 1
@@ -190,7 +194,7 @@ def test_video_plates_are_extracted_frame_by_frame(shots, tmp_path, backend):
         rgb = to_display.to_network(read_image(shot.path(frame)).rgb())
         writer.write(np.clip(rgb[..., ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
     writer.release()
-    summary = extract_shot(video, str(tmp_path / "faces"), backend=backend)
+    summary = extract_shot(video, str(tmp_path / "faces"), backend=backend, preview=False)
     assert summary.frames == [1, 2, 3, 4] and summary.exit_code == 0
     result = alignments.load(str(tmp_path / "faces"))
     assert result.colourspace == NETWORK_SPACE  # video is display-referred by default

@@ -31,7 +31,7 @@ def faceset_dir(tmp_path_factory):
     out = str(root / "set")
     code = main(["extract", shot.pattern, "-o", str(root / "faces"), "--backend", "dlib",
                  "--select", "index:0", "--faceset", out, "--faceset-size", "128",
-                 "--sort", "yaw", "--drop-outliers"])
+                 "--sort", "yaw", "--drop-outliers", "--no-preview"])
     assert code == 0
     return out
 

@@ -64,7 +64,7 @@ def _tracks_by_side(result):
 
 def test_each_person_keeps_one_track_through_an_exit_and_return(two_people, tmp_path, backend):
     plate, _ = two_people
-    summary = extract_shot(plate, str(tmp_path / "all"), backend=backend)
+    summary = extract_shot(plate, str(tmp_path / "all"), backend=backend, preview=False)
     left, right = _tracks_by_side(alignments.load(str(tmp_path / "all")))
     assert sorted(left) == list(range(1, 21))
     assert sorted(right) == [f for f in range(1, 21) if f not in AWAY]
@@ -76,18 +76,18 @@ def test_each_person_keeps_one_track_through_an_exit_and_return(two_people, tmp_
 def test_pick_a_person_by_reference_photo_by_index_or_by_track(two_people, tmp_path, backend):
     plate, reference = two_people
     by_ref = extract_shot(plate, str(tmp_path / "ref"), backend=backend,
-                          select=f"ref:{reference}")
+                          select=f"ref:{reference}", preview=False)
     left, right = _tracks_by_side(alignments.load(str(tmp_path / "ref")))
     assert not left and sorted(right) == [f for f in range(1, 21) if f not in AWAY]
     assert by_ref.exit_code == 1 and by_ref.no_face == list(AWAY)
 
-    extract_shot(plate, str(tmp_path / "index"), backend=backend, select="index:0")
+    extract_shot(plate, str(tmp_path / "index"), backend=backend, select="index:0", preview=False)
     left, right = _tracks_by_side(alignments.load(str(tmp_path / "index")))
     assert sorted(left) == list(range(1, 21)) and not right  # the larger face
 
     astronaut_track = next(iter(left.values()))
     extract_shot(plate, str(tmp_path / "track"), backend=backend, frames="1-4",
-                 select=f"track:{1 - astronaut_track}")
+                 select=f"track:{1 - astronaut_track}", preview=False)
     left, right = _tracks_by_side(alignments.load(str(tmp_path / "track")))
     assert not left and sorted(right) == [1, 2, 3, 4]
 

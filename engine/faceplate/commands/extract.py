@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--redetect-every", type=int, default=10, metavar="N",
                         help="search the whole frame for new faces every N frames; between, "
                              "only near tracked faces (default 10; 1 = every frame)")
+    parser.add_argument("--no-preview", action="store_true",
+                        help="do not write SHOTDIR/preview.png (faces drawn on a few frames)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -72,7 +74,8 @@ def run(args) -> int:
         select=args.select, faceset_dir=args.faceset, faceset_size=args.faceset_size,
         progress_stream=sys.stderr, device=args.device, weights_dir=args.weights,
         download_weights=args.download_weights, detect_size=args.detect_size,
-        min_face=args.min_face, redetect_every=max(1, args.redetect_every))
+        min_face=args.min_face, redetect_every=max(1, args.redetect_every),
+        preview=not args.no_preview)
     if args.faceset and (args.sort or args.drop_outliers):
         from faceplate.extract.curate import drop_outliers, sort_faceset
         from faceplate.extract.faceset import load_faceset

@@ -13,7 +13,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from ..errors import FaceplateError
+from ..io.colour import ColourSpaces
+from ..io.images import non_finite_fraction, read_plate_frame
+from ..io.sequence import Plate
+
 TILE = 256
+GREY_CHANNELS = ("Y", "L")  # names OpenImageIO gives a single grey channel
 
 
 class NetworkFrame:
@@ -66,9 +72,23 @@ def as_frame(image) -> NetworkFrame:
     """A :class:`NetworkFrame` as is, or a network-space float32 H×W×3 array wrapped in one."""
     if isinstance(image, NetworkFrame):
         return image
-    from ..errors import FaceplateError
-
     rgb = np.asarray(image)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.float32:
         raise FaceplateError(f"a backend needs float32 H×W×3 RGB, got {rgb.dtype} {rgb.shape}")
     return NetworkFrame(rgb)
+
+
+def network_frame(source: Plate, frame: int, colour: ColourSpaces
+                  ) -> tuple[NetworkFrame, list[str]]:
+    """A plate frame in network space (converted where looked at) and warnings about it."""
+    image = read_plate_frame(source, frame)
+    if not ({"R", "G", "B"} <= set(image.channels) or image.channels[0] in GREY_CHANNELS):
+        raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
+                             "extraction needs R, G, B (or one grey channel Y)")
+    rgb = image.rgb()
+    warnings = []
+    bad = non_finite_fraction(rgb)
+    if bad:
+        warnings.append(f"{bad:.2%} of pixels are NaN or infinite; they were treated as black")
+        rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
+    return NetworkFrame(rgb, None if colour.identity else colour.to_network), warnings

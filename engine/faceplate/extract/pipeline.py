@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import non_finite_fraction, read_image, read_plate_frame
+from ..io.images import read_image
 from ..io.sequence import Plate, open_plate
 from ..progress import Listener, Progress
 from . import alignments as alignments_file
@@ -34,7 +34,7 @@ from .align import (
     warp_to_crop,
 )
 from .backends import Backend, Detection, get_backend
-from .frame import NetworkFrame
+from .frame import NetworkFrame, network_frame
 from .select import Selection, keep_tracks
 from .smooth import jitter, smooth_track
 from .track import Describer, Tracker, iou
@@ -42,7 +42,7 @@ from .track import Describer, Tracker, iou
 log = logging.getLogger(__name__)
 
 DEFAULT_SMOOTHING = 0.5
-GREY_CHANNELS = ("Y", "L")  # names OpenImageIO gives a single grey channel
+PREVIEW = "preview.png"
 DEFAULT_MIN_FACE = 32  # px: smaller faces carry too little detail to align or train on
 
 
@@ -62,6 +62,7 @@ class ExtractSummary:
     jitter_smoothed: float = 0.0  # … and after smoothing
     faceset: str | None = None
     faceset_faces: int = 0
+    preview: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -81,7 +82,7 @@ class ExtractSummary:
                 "jitter_raw": round(self.jitter_raw, 5),
                 "jitter_smoothed": round(self.jitter_smoothed, 5),
                 "faceset": self.faceset, "faceset_faces": self.faceset_faces,
-                "exit_code": self.exit_code}
+                "preview": self.preview, "exit_code": self.exit_code}
 
     def report(self) -> str:
         from ..io.sequence import format_frame_range
@@ -89,6 +90,8 @@ class ExtractSummary:
         lines = [(f"{len(self.frames)} frames, {self.faces} faces in {len(self.tracks)} "
                   f"track(s), backend {self.backend}, {self.fps:.2f} frames/s"),
                  f"alignments: {self.alignments_path}"]
+        if self.preview:
+            lines.append(f"preview: {self.preview}")
         if self.jitter_raw:
             lines.append(f"landmark jitter {self.jitter_raw:.4f} → {self.jitter_smoothed:.4f} "
                          "(inter-ocular units) after smoothing")
@@ -131,8 +134,10 @@ def extract_shot(
     detect_size: int | None = None,
     min_face: float = DEFAULT_MIN_FACE,
     redetect_every: int = 10,
+    preview: bool = True,
 ) -> ExtractSummary:
-    """Extract every face of ``plate`` into ``shot_dir/alignments.json`` (and a face set)."""
+    """Extract every face of ``plate`` into ``shot_dir/alignments.json`` (and a face set), with
+    a picture of a few frames' faces in ``shot_dir/preview.png`` unless ``preview`` is off."""
     if face_type not in FACE_TYPES:
         raise FaceplateError(f"unknown face type {face_type!r}: use one of {', '.join(FACE_TYPES)}")
     if faceset_dir:
@@ -166,6 +171,10 @@ def extract_shot(
         size or (0, 0), smoothing, records)
     summary.alignments_path = alignments_file.save(result, shot_dir)
 
+    if preview:
+        from .preview import write_preview
+
+        summary.preview = write_preview(result, os.path.join(shot_dir, PREVIEW)) or None
     if faceset_dir:
         summary.faceset = faceset_dir
         summary.faceset_faces = _write_faceset(source, colour, result, faceset_dir,
@@ -235,22 +244,6 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
         found[frame].append(_Found(best, face.track, best.landmarks))
         found[frame].sort(key=lambda f: -f.detection.width)
         box = best.bbox
-
-
-def network_frame(source: Plate, frame: int, colour: ColourSpaces
-                  ) -> tuple[NetworkFrame, list[str]]:
-    """A plate frame in network space (converted where looked at) and warnings about it."""
-    image = read_plate_frame(source, frame)
-    if not ({"R", "G", "B"} <= set(image.channels) or image.channels[0] in GREY_CHANNELS):
-        raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
-                             "extraction needs R, G, B (or one grey channel Y)")
-    rgb = image.rgb()
-    warnings = []
-    bad = non_finite_fraction(rgb)
-    if bad:
-        warnings.append(f"{bad:.2%} of pixels are NaN or infinite; they were treated as black")
-        rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
-    return NetworkFrame(rgb, None if colour.identity else colour.to_network), warnings
 
 
 def _find_faces(engine: Backend, image: NetworkFrame, tracker: Tracker, frame: int,
