@@ -4,6 +4,9 @@ within the memory budget; a shot converts with streamed progress and provenance 
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 from engine_helpers import running_engine
@@ -14,7 +17,7 @@ from faceplate.samples import make_shot
 from faceplate.server.arrays import from_numpy, to_numpy
 from faceplate_client import protocol as p
 
-FRAMES = 3
+FRAMES = 4
 
 
 @pytest.fixture(scope="module")
@@ -116,27 +119,63 @@ def test_models_load_evict_within_the_budget_and_unload(model_dir, tmp_path):
         assert err.value.code == p.FAILED and "not found" in err.value.message
 
 
+@pytest.fixture(scope="module")
+def extracted(client, shot, tmp_path_factory):
+    """The sample shot extracted by the engine, with a face set: (shot_dir, reply, events)."""
+    sample, _ = shot
+    shot_dir = tmp_path_factory.mktemp("extracted")
+    events: list[dict] = []
+    reply = client.call("extract_shot", {
+        "plate": sample.pattern.replace("%04d", "####"), "shot_dir": str(shot_dir),
+        "backend": "dlib", "faceset_dir": str(shot_dir / "faceset"), "faceset_size": 64},
+        on_progress=events.append)
+    return shot_dir, reply, events
+
+
 def test_a_shot_extracts_and_converts_through_the_engine_with_progress(shot, model_dir, client,
-                                                                       tmp_path):
+                                                                       extracted, tmp_path):
     sample, _ = shot
     plate = sample.pattern.replace("%04d", "####")
-    events: dict[str, list] = {"extract": [], "convert": []}
-    extracted = client.call("extract_shot", {"plate": plate, "shot_dir": str(tmp_path),
-                                             "backend": "dlib"},
-                            on_progress=lambda e: events["extract"].append(e))
-    assert extracted.params["faces"] == FRAMES
+    shot_dir, reply, extract_events = extracted
+    assert reply.params["faces"] == FRAMES
+    assert extract_events and extract_events[-1]["done"] >= FRAMES
+    events: list[dict] = []
     out = str(tmp_path / "out" / "swap.####.exr")
-    converted = client.call("convert_shot", {
-        "plate": plate, "shot_dir": str(tmp_path), "model": model_dir,
-        "identity": "other", "out": out, "settings": {"mask": "hull"}},
-        on_progress=lambda e: events["convert"].append(e))
+    job = {"plate": plate, "shot_dir": str(shot_dir), "model": model_dir,
+           "identity": "other", "out": out, "settings": {"mask": "hull"}}
+    converted = client.call("convert_shot", job, on_progress=events.append)
     assert converted.params["swapped"] == FRAMES
-    rerun = client.call("convert_shot", {
-        "plate": plate, "shot_dir": str(tmp_path), "model": model_dir,
-        "identity": "other", "out": out, "settings": {"mask": "hull"}})
+    assert events[-1]["done"] == events[-1]["total"] == FRAMES
+    rerun = client.call("convert_shot", job)
     assert rerun.params["skipped"] == FRAMES  # resent after a restart, it redoes nothing
-    assert events["convert"][-1]["done"] == events["convert"][-1]["total"] == FRAMES
-    assert events["extract"] and events["extract"][-1]["done"] >= FRAMES
     for frame in sample.frames:
         meta = read_image(out.replace("####", str(frame))).metadata
         assert meta["faceplate/synthetic"] == "1" and meta["faceplate/consent"]
+
+
+def test_training_through_the_engine_streams_progress_cancels_saved_and_resumes(
+        client, extracted, tmp_path):
+    faceset = str(extracted[0] / "faceset")
+    tiny = {"resolution": 64, "encoder_widths": [8, 16, 32], "latent": 32, "bridge": 16,
+            "decoder_widths": [16, 8], "batch_size": 2, "checkpoint_every": 1}
+    params = {"facesets": {"astronaut": faceset, "twin": faceset}, "model_dir": str(tmp_path / "model"),
+              "consent": "test fixture: public-domain NASA photo",
+              "max_steps": 10_000, "overrides": tiny}
+
+    class Enough(Exception):
+        pass
+
+    def stop_after_two(event):
+        if event.get("done", 0) >= 2:
+            raise Enough
+
+    with pytest.raises(Enough):  # the artist presses Cancel: the engine stops and saves
+        client.call("train", params, on_progress=stop_after_two)
+    deadline = time.monotonic() + 60
+    while client.status()["queue"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.status()["queue"] == []
+    events = []
+    resumed = client.call("train", {**params, "max_steps": 4}, on_progress=events.append)
+    assert resumed.params["steps"] == 4 and 0 < resumed.params["steps_this_run"] < 4
+    assert events and os.path.isfile(tmp_path / "model" / "card.json")

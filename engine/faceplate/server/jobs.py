@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -74,7 +75,8 @@ class Request:
 
     def reply(self, result: Result) -> bool:
         arrays = {name: from_numpy(a) for name, a in result.arrays.items()}
-        return self._answer(Message(REPLY, self.id, self.op.name, result.params, arrays))
+        return self._answer(Message(REPLY, self.id, self.op.name, json_safe(result.params),
+                                    arrays))
 
     def fail(self, error: EngineError) -> bool:
         """Answer with an error, unless already answered; stops the handler at its next check."""
@@ -95,3 +97,17 @@ class Request:
         return {"id": self.id, "op": self.op.name, "state": self.state, "client": self.client,
                 "age_s": round(now - self.created, 2),
                 "cancelling": self.cancel_event.is_set(), "progress": self.last_progress}
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON: numpy scalars and arrays become Python numbers and lists, and
+    numbers JSON cannot carry (NaN, ±inf, e.g. a loss not measured yet) become null."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
