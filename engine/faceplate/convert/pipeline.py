@@ -84,6 +84,7 @@ class FrameReport:
 @dataclass
 class ConvertSummary:
     out_pattern: str
+    colourspace: str = ""  # the plate's, as convert used it
     frames: list[FrameReport] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -92,7 +93,7 @@ class ConvertSummary:
 
     def to_dict(self) -> dict:
         worked = max(1, self.count("swapped") + self.count("passthrough"))
-        return {"out": self.out_pattern,
+        return {"out": self.out_pattern, "colourspace": self.colourspace,
                 **{s: self.count(s) for s in ("swapped", "skipped", "passthrough", "failed")},
                 "ms_per_frame": {k: round(1000 * v / worked, 1) for k, v in self.seconds.items()},
                 "frames": [f.to_dict() for f in self.frames if f.status != "skipped"]}
@@ -232,7 +233,8 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
     colour = ColourSpaces(colourspace or shot.colourspace or default_space_for(plate.path))
     run = _ShotRun(plate, shot, model, to_identity, colour, settings,
                    _check_mattes(settings, plate.frames), FrameWriter(output),
-                   SwapCache(cache_dir) if cache_dir else None, ConvertSummary(output.pattern),
+                   SwapCache(cache_dir) if cache_dir else None,
+                   ConvertSummary(output.pattern, colour.plate_space),
                    batch_size)
     progress = Progress("convert", len(plate.frames), "frames", progress_listener,
                         progress_stream)
