@@ -323,3 +323,25 @@ def test_cli_reports_bad_settings_as_a_message(shot, tmp_path, capsys):
     assert main(base + ["--settings", str(settings), "--erode", "3", "--json"]) == 0
     merge = json.loads(read_provenance(str(tmp_path / "o.1001.exr"))["faceplate/merge"])
     assert (merge["colour"], merge["blur"], merge["erode"]) == ("average", 2, 3.0)
+
+
+def test_the_engine_path_swap_then_merge_equals_convert_frame(shot, tmp_path):
+    from faceplate.convert.cache import SwapCache
+    from faceplate.convert.pipeline import convert_frame, merge_frame, placements, swap_frame
+
+    sample, root, _ = shot
+    aligned = alignments_io.load(root)
+    model, colour = CountingModel(128), ColourSpaces(sample.colourspace)
+    plate = read_image(sample.path(1004))
+    faces = placements(aligned.frames[1004], aligned.face_type, model)
+    settings = MergeSettings(colour="seamless", erode=2)
+    whole = convert_frame(plate, faces, model, "plate", colour, settings, frame=1004)
+    cache = SwapCache(str(tmp_path / "cache"))
+    swaps = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
+    again = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
+    assert model.batches == [1, 1]  # convert_frame, then the first swap_frame; then the cache
+    split = merge_frame(plate, again, colour, settings)
+    assert split.channels == ["R", "G", "B", "A", *MASK_CHANNELS]
+    np.testing.assert_allclose(split.pixels, whole.pixels, atol=1e-3)  # float16 cache entries
+    np.testing.assert_array_equal(swaps[0].matrix, faces[0].matrix)
+    assert np.array_equal(plate.rgb(), read_image(sample.path(1004)).rgb())  # plate untouched
