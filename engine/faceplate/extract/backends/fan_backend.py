@@ -129,6 +129,8 @@ class FanBackend(Backend):
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 - 0.12 * (y1 - y0)
         s = FAN_INPUT / side
         to_crop = np.array([[s, 0, FAN_INPUT / 2 - s * cx], [0, s, FAN_INPUT / 2 - s * cy]])
+        if s < 0.5:  # a large face shrinks a lot: pre-filter so the crop does not alias
+            rgb = cv2.GaussianBlur(rgb, (0, 0), 0.4 / s)
         crop = cv2.warpAffine(rgb, to_crop, (FAN_INPUT, FAN_INPUT), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         x = torch.from_numpy(np.ascontiguousarray(np.clip(crop, 0, 1).transpose(2, 0, 1)))
@@ -136,10 +138,10 @@ class FanBackend(Backend):
             heatmaps = self._fan(x[None].to(self.device))
         if isinstance(heatmaps, (list, tuple)):
             heatmaps = heatmaps[-1]
-        pts = _heatmap_peaks(heatmaps[0].float().cpu().numpy())
-        # Heatmap cell i covers crop pixels [4i, 4i + 4): its centre is pixel index 4i + 1.5.
-        pts = pts * (FAN_INPUT / FAN_HEATMAP) - 0.5
-        return (pts - to_crop[:, 2]) / s
+        peaks = _heatmap_peaks(heatmaps[0].float().cpu().numpy())
+        # Heatmap → frame as FAN's published inference maps it (the convention its weights were
+        # trained with): cell i (0-based) is at centre + (i + 0.5 − 32) · side / 64.
+        return np.array([cx, cy]) + (peaks + 0.5 - FAN_HEATMAP / 2) * side / FAN_HEATMAP
 
 
 def _load(net, path: str, device: str):
@@ -184,7 +186,8 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.3):
 
 
 def _heatmap_peaks(hm: np.ndarray) -> np.ndarray:
-    """Sub-pixel peak of each heatmap: argmax refined by a 3×3 weighted centroid."""
+    """Sub-pixel peak (0-based cell coordinates) of each heatmap: the argmax refined by the
+    weighted centroid of its 3×3 neighbourhood."""
     n, h, w = hm.shape
     flat = hm.reshape(n, -1).argmax(axis=1)
     py, px = np.divmod(flat, w)
@@ -199,4 +202,4 @@ def _heatmap_peaks(hm: np.ndarray) -> np.ndarray:
             pts[i] = ((gx * patch).sum() / total, (gy * patch).sum() / total)
         else:
             pts[i] = (px[i], py[i])
-    return pts + 0.5  # heatmap cell centres → continuous coordinates
+    return pts
