@@ -94,6 +94,10 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     assert merge["show_result"].value() is True
     assert "3 frames cached" in merge["node_status"].value()
     assert merge.node("cache_read")["file"].value() == cache.pattern()
+    history = nuke._state.progress_tasks[-1]._history  # the progress bar the artist saw
+    assert {m.split(":")[0] for _, m in history} == {"plate", "detect", "align", "swap",
+                                                     "merge"}
+    assert history[-1] == (100, "merge: 3/3")
 
     # FaceSwap shows the raw swap (learned mask only): made only when FaceSwap is processed.
     swap_view = actions.process(nodes["FaceSwap"])
@@ -283,6 +287,7 @@ def test_face_sets_and_training_from_faceAlign(shot, engine_socket, tmp_path):
     align["train_consent"].setValue("test fixture: public-domain sample photos")
     result = actions.train(align)
     assert result["steps"] == 10
+    assert nuke._state.progress_tasks[-1]._history[-1][0] == 100  # training progress shown
     with open(tmp_path / "model" / "card.json") as fh:
         assert "public-domain" in fh.read()  # the consent note travels with the model
     preview = nuke.toNode(f"{align.name()}_preview")

@@ -923,6 +923,7 @@ class _State:
         self.messages: list[str] = []  # what nuke.message/alert showed (tests read it)
         self.menus: dict[str, Menu] = {}
         self.executing = False
+        self.progress_tasks: list[ProgressTask] = []  # every progress bar shown (tests read it)
 
 
 _state = _State()
@@ -1241,6 +1242,7 @@ class ProgressTask:
         self._title = args[0] if args else ""
         self._history: list[tuple[int, str]] = []
         self._message = ""
+        _state.progress_tasks.append(self)
 
     def setProgress(self, *args, **kwargs) -> Any:
         self._history.append((int(args[0]), self._message))
