@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 MAGIC = 20000630
-_TILED, _LONG_NAMES, _DEEP, _MULTIPART = 0x200, 0x400, 0x800, 0x1000
+_TILED, _DEEP, _MULTIPART = 0x200, 0x800, 0x1000  # version-field flags
 # Scanlines per chunk by compression id (OpenEXR: none, rle, zips, zip, piz, pxr24, b44, b44a,
 # dwaa, dwab).
 _LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}

@@ -228,7 +228,7 @@ def _step(args: argparse.Namespace) -> int:
 def _engine(args: argparse.Namespace) -> int:
     import subprocess
 
-    from faceplate_client.paths import SOCKET_ENV
+    from faceplate_client.paths import SOCKET_ENV, TOKEN_ENV
 
     from ..errors import FaceplateError
     from ..farm import engine_host
@@ -236,7 +236,9 @@ def _engine(args: argparse.Namespace) -> int:
     if args.action == "start":
         sock = engine_host.start(args.socket, timeout_s=args.timeout)
         # FACEPLATE_ENGINE is what Nuke's nodes read first: point both at this session's engine.
-        print(f"openjd_env: {SOCKET_ENV}={sock}\nopenjd_env: FACEPLATE_ENGINE={sock}", flush=True)
+        for name, value in ((SOCKET_ENV, sock), ("FACEPLATE_ENGINE", sock),
+                            (TOKEN_ENV, engine_host.token_path(sock))):
+            print(f"openjd_env: {name}={value}", flush=True)
         print(f"faceplate engine listening on {sock}", file=sys.stderr)
         return 0
     if args.action == "stop":
@@ -251,6 +253,7 @@ def _engine(args: argparse.Namespace) -> int:
     sock = engine_host.start(args.socket, timeout_s=args.timeout)
     try:
         return subprocess.call(command, env={**os.environ, SOCKET_ENV: sock,
-                                             "FACEPLATE_ENGINE": sock})
+                                             "FACEPLATE_ENGINE": sock,
+                                             TOKEN_ENV: engine_host.token_path(sock)})
     finally:
         engine_host.stop(sock)

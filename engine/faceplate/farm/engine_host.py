@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from faceplate_client.paths import SOCKET_ENV, Address, default_token_path, runtime_dir
+from faceplate_client.paths import SOCKET_ENV, TOKEN_ENV, runtime_dir
 
 from ..errors import FaceplateError
 
@@ -32,6 +32,11 @@ class EngineHostError(FaceplateError):
 def session_socket() -> str:
     """A socket path unique to this start (short: Unix socket paths stop at ~100 bytes)."""
     return os.path.join(runtime_dir(), f"farm-{os.getpid()}.sock")
+
+
+def token_path(sock: str) -> str:
+    """The session engine's token file (exported beside ``FACEPLATE_SOCKET``)."""
+    return os.path.splitext(sock)[0] + ".token"
 
 
 def _pid_file(sock: str) -> str:
@@ -55,7 +60,9 @@ def start(sock: str | None = None, timeout_s: float = 120.0,
     """Start an engine listening on ``sock`` and wait until it accepts; return the socket."""
     sock = sock or session_socket()
     command = command or [sys.executable, "-m", "faceplate.cli", "serve", "--socket", sock]
-    env = {**os.environ, SOCKET_ENV: sock}
+    # The token beside the socket, whatever the host's own FACEPLATE_TOKEN_FILE says: two
+    # sessions on one worker must not share (or overwrite) a token file.
+    env = {**os.environ, SOCKET_ENV: sock, TOKEN_ENV: token_path(sock)}
     log_path = os.path.splitext(sock)[0] + ".serve.log"
     with open(log_path, "ab") as log:
         # Its own session, stdout away from the action's pipe: the action can end while the
@@ -90,7 +97,7 @@ def stop(sock: str, timeout_s: float = 30.0) -> bool:
         if not _wait_gone(pid, timeout_s / 2):
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 5.0)
-    for path in (pid_path, sock, default_token_path(Address(path=sock))):
+    for path in (pid_path, sock, token_path(sock)):
         if os.path.exists(path):
             os.unlink(path)
     return True
@@ -103,7 +110,8 @@ def _ask_shutdown(sock: str) -> bool:
     except ImportError:  # an engine build without the client
         return False
     try:
-        with EngineClient(socket_path=sock, autostart=False, retries=0) as client:
+        with EngineClient(socket_path=sock, token_path=token_path(sock), autostart=False,
+                          retries=0) as client:
             client.call("shutdown")
         return True
     except Exception as exc:  # noqa: BLE001 - the engine may be gone already
