@@ -345,3 +345,15 @@ def test_the_engine_path_swap_then_merge_equals_convert_frame(shot, tmp_path):
     np.testing.assert_allclose(split.pixels, whole.pixels, atol=1e-3)  # float16 cache entries
     np.testing.assert_array_equal(swaps[0].matrix, faces[0].matrix)
     assert np.array_equal(plate.rgb(), read_image(sample.path(1004)).rgb())  # plate untouched
+
+
+def test_a_damaged_output_frame_is_redone_on_resume(shot, tmp_path):
+    _, root, plate = shot
+    out = str(tmp_path / "o.####.exr")
+    model = PassthroughModel(128)
+    convert_shot(plate, root, model, "plate", out, frames="1001-1002")
+    damaged = out.replace("####", "1002")
+    os.truncate(damaged, os.path.getsize(damaged) // 2)  # a copy that died half-way
+    again = convert_shot(plate, root, model, "plate", out, frames="1001-1002")
+    assert [f.status for f in again.frames] == ["skipped", "swapped"]
+    assert read_image(damaged).channels
