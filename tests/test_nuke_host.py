@@ -257,3 +257,23 @@ def test_td_entry_point_reports_bad_arguments(nuke, tmp_path, capsys):
         td.main(["--script", "x.nk", "--frames", "a-b"])
     assert td.main(["--script", str(tmp_path / "missing.nk"), "--frames", "1-2"]) == 2
     assert "missing.nk" in capsys.readouterr().err
+
+
+def test_the_host_side_uses_only_the_standard_library_and_python_3_9():
+    """Nuke ships its own Python (3.9 in Nuke 14): no numpy, no engine imports, no 3.10 syntax."""
+    import ast
+
+    plugin = os.path.join(os.path.dirname(os.path.dirname(__file__)), "nuke_plugin")
+    files = [os.path.join(plugin, "init.py"), os.path.join(plugin, "menu.py")]
+    package = os.path.join(plugin, "faceplate_nuke")
+    files += [os.path.join(package, f) for f in os.listdir(package) if f.endswith(".py")]
+    assert len(files) >= 14
+    allowed = set(sys.stdlib_module_names) | {"nuke", "faceplate_client", "faceplate_nuke"}
+    for path in files:
+        with open(path) as fh:
+            tree = ast.parse(fh.read(), path, feature_version=(3, 9))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path} imports {name}"
