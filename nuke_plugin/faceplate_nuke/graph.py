@@ -80,7 +80,8 @@ def signature(node: nuke.Node | None, seen: set[str] | None = None) -> list[str]
     if name in seen:
         return []
     seen.add(name)
-    out = [f"{node.Class()} {node.writeKnobs(0)}"]
+    flags = nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_SCRIPT | nuke.TO_VALUE
+    out = [f"{node.Class()} {node.writeKnobs(flags)}"]
     for i in range(node.inputs()):
         out += signature(node.input(i), seen)
     return out

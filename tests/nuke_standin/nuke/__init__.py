@@ -32,6 +32,11 @@ DISABLED = 0x80
 READ_ONLY = 0x10000000
 NO_ANIMATION = 0x100
 INPUTS = 2
+TO_SCRIPT = 1
+TO_VALUE = 2
+WRITE_USER_KNOB_DEFS = 4
+WRITE_ALL = 8
+WRITE_NON_DEFAULT_ONLY = 16
 EXE_PATH = sys.executable
 
 
@@ -662,10 +667,13 @@ class Node:
         return knob
 
     def writeKnobs(self, flags: int = 0) -> str:
-        skip = {"xpos", "ypos"}
-        return " ".join(f"{n} {nkscript.quote(k.toScript())}" for n, k in self._knobs.items()
-                        if n not in skip and not isinstance(k, (Script_Knob, Tab_Knob,
-                                                                Text_Knob)))
+        """Knob names only, unless TO_SCRIPT/TO_VALUE ask for names and values (as Nuke)."""
+        knobs = {n: k for n, k in self._knobs.items()
+                 if n not in ("xpos", "ypos") and not isinstance(k, (Script_Knob, Tab_Knob,
+                                                                      Text_Knob))}
+        if not flags & (TO_SCRIPT | TO_VALUE):
+            return " ".join(knobs)
+        return " ".join(f"{n} {nkscript.quote(k.toScript())}" for n, k in knobs.items())
 
     def readKnobs(self, s: str) -> None:
         body = nkscript.parse_node_body(self._class, s)
