@@ -29,7 +29,7 @@ from faceplate_client.protocol import (
 log = logging.getLogger("faceplate.server")
 
 HANDSHAKE_TIMEOUT_S = 10.0  # a peer must say hello this soon after connecting
-MESSAGE_TIMEOUT_S = 60.0    # the rest of a message must follow its first byte this soon
+MESSAGE_TIMEOUT_S = 60.0    # a message once started may stall this long between chunks
 SEND_TIMEOUT_S = 120        # a client that stops reading our answer is dropped after this
 
 _ids = itertools.count(1)
