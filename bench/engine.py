@@ -49,6 +49,8 @@ def main() -> int:
     client = EngineClient(sock, token, start_command=command, client_name="bench")
     try:
         client.connect()  # starts the engine
+        while client.status()["device"] == "starting":  # torch still importing: it would
+            time.sleep(0.1)                              # compete with the measurements
         _latency(client)
         model_dir = _tiny_model(tmp)
         for name, size in RESOLUTIONS.items():
