@@ -279,7 +279,7 @@ class EngineClient:
         while True:
             try:
                 message = read_message(sock.recv_into, _REPLY_LIMITS)
-            except (TimeoutError, socket.timeout):  # noqa: UP041 - distinct types on 3.9
+            except socket.timeout:  # TimeoutError on 3.10+, its own OSError subclass on 3.9
                 self._disconnect()
                 raise EngineError(TIMEOUT, f"the engine did not answer {request.op} in time")
             except ProtocolError as exc:
