@@ -200,6 +200,18 @@ def test_tracker_and_cornerpin_follow_the_face(nuke, alignments):
     assert pin["from1"].getValue(0) == pytest.approx(60)
 
 
+def test_exports_land_beside_the_node_not_inside_the_gizmo(nuke, alignments):
+    from faceplate_nuke import roto, training
+
+    path, _ = alignments
+    node = nuke.createNode("FaceAlign")
+    with node:  # a gizmo's button runs with the gizmo as the current group
+        made = [roto.export_roto(node, path), roto.export_tracker(node, path),
+                roto.export_cornerpin(node, path), training.show_preview(node, path)]
+    assert [n.parent() for n in made] == [nuke.root()] * 4
+    assert {c.Class() for c in node.nodes()} == {"Input", "Write", "Read", "Switch", "Output"}
+
+
 def test_an_empty_alignments_file_is_a_clear_error(nuke, tmp_path):
     from faceplate_nuke import roto
     from faceplate_nuke.errors import NodeError

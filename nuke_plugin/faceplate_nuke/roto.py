@@ -59,6 +59,13 @@ def to_nuke(point: Sequence[float], height: float) -> tuple[float, float]:
     return float(point[0]), float(height) - float(point[1])
 
 
+def _create(beside: nuke.Node, cls: str, inpanel: bool = False) -> nuke.Node:
+    """A new node in the same group as ``beside`` (a button on a gizmo would otherwise create
+    it inside the gizmo)."""
+    with beside.parent():
+        return nuke.createNode(cls, inpanel=inpanel)
+
+
 def _place(new: nuke.Node, source: nuke.Node, dx: int) -> None:
     new.setXYpos(source.xpos() + dx, source.ypos() + 60)
 
@@ -68,7 +75,7 @@ def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     view = nuke.views()[0]
-    roto_node = nuke.createNode("Roto", inpanel=False)
+    roto_node = _create(node, "Roto")
     roto_node.setInput(0, node.input(0))
     roto_node["label"].setValue(f"from {node.name()}")
     _place(roto_node, node, 150)
@@ -102,7 +109,7 @@ def export_tracker(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    tracker = nuke.createNode("Tracker4", inpanel=False)
+    tracker = _create(node, "Tracker4")
     tracker.setInput(0, node.input(0))
     tracker["label"].setValue(f"face{track}: {', '.join(TRACK_POINTS)}")
     _place(tracker, node, 300)
@@ -136,7 +143,7 @@ def export_cornerpin(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    pin = nuke.createNode("CornerPin2D", inpanel=False)
+    pin = _create(node, "CornerPin2D")
     pin["label"].setValue(f"face{track} box from {node.name()}")
     _place(pin, node, 450)
     first = min(faces)

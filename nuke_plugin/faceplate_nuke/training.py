@@ -90,11 +90,12 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
 def show_preview(node: nuke.Node, path: str) -> nuke.Node:
     """A Read beside the FaceAlign showing the training preview (reloaded each time)."""
     name = f"{node.name()}_preview"
-    read = nuke.toNode(name)
-    if read is None:
-        read = nuke.createNode("Read", inpanel=False)
-        read.setName(name)
-        read.setXYpos(node.xpos() + 150, node.ypos())
+    with node.parent():  # not inside the gizmo whose button runs this
+        read = nuke.toNode(name)
+        if read is None:
+            read = nuke.createNode("Read", inpanel=False)
+            read.setName(name)
+            read.setXYpos(node.xpos() + 150, node.ypos())
     read["file"].setValue(path)
     read["first"].setValue(1)
     read["last"].setValue(1)

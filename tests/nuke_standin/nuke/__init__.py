@@ -384,6 +384,17 @@ class Script_Knob(String_Knob):
         self._values[0] = cmd
 
     def execute(self) -> None:
+        """Run the button's Python as Nuke does: on a group, with that group current."""
+        node = self._node
+        if isinstance(node, Group):
+            node.begin()
+        try:
+            self._run()
+        finally:
+            if isinstance(node, Group):
+                node.end()
+
+    def _run(self) -> None:
         node = self._node
         with _context(node, self):
             code = self.command()
