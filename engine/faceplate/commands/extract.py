@@ -50,8 +50,8 @@ def add_arguments(parser) -> None:
                         help="move face-set crops whose landmark shape is far from the mean "
                              "face to DIR/rejected/")
     parser.add_argument("--detect-size", type=int, metavar="PX",
-                        help="long side of the copy a whole frame is searched at (default 960; "
-                             "raise it to find small faces)")
+                        help="long side of the copy a whole frame is searched at (default: "
+                             "dlib 1920, fan 960; raise it to find small faces)")
     parser.add_argument("--min-face", type=float, default=32, metavar="PX",
                         help="skip faces narrower than this in the plate (default 32)")
     parser.add_argument("--redetect-every", type=int, default=10, metavar="N",

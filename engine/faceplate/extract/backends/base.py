@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import FaceplateError
 from ..frame import NetworkFrame, as_frame
 
-# Long side of the copy the detector sees when searching a whole frame.
+# Long side of the copy the detector sees when searching a whole frame (backends may differ).
 DEFAULT_DETECT_SIZE = 960
 # Landmark steps see the box plus this share of its size on every side (FAN's crop needs ≈0.65).
 WINDOW_PAD = 0.8

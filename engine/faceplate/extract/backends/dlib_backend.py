@@ -37,8 +37,12 @@ class DlibBackend(Backend):
     name = "dlib"
     min_face_px = 80.0  # HOG's 80 px window, no upsampling
 
+    # HOG is cheap and needs faces of 80 px: search whole frames at up to 1920 px (a 4K
+    # plate's faces from 160 px). With tracking this runs every tenth frame or so.
+    DEFAULT_DETECT_SIZE = 1920
+
     def __init__(self, detect_size: int | None = None, upsample: int = 0):
-        super().__init__(**({"detect_size": detect_size} if detect_size else {}))
+        super().__init__(detect_size or self.DEFAULT_DETECT_SIZE)
         try:
             import dlib
         except ImportError:
