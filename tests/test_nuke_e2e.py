@@ -161,7 +161,8 @@ def test_roto_export_matches_the_alignments_and_masks_the_merge(shot, engine_soc
     from faceplate_nuke import actions
     from faceplate_nuke.roto import REGIONS
 
-    roto = actions.export_roto(nodes["FaceAlign"])
+    nodes["FaceAlign"]["export_roto"].execute()  # the artist presses Export Roto
+    (roto,) = nuke.allNodes("Roto")
     path = os.path.join(actions.Run(nodes["FaceAlign"]).cache("align").version_dir(),
                         "alignments.json")
     with open(path) as fh:
