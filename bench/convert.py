@@ -35,6 +35,7 @@ def main() -> int:
         file_stamp,
         merge_frame,
         placements,
+        plate_rgb,
         swap_frame,
     )
     from faceplate.convert.settings import COLOUR_MODES, MergeSettings
@@ -77,7 +78,7 @@ def main() -> int:
             total, cached, faces_only = [], [], []
             for _ in range(3):
                 t0 = time.perf_counter()
-                swaps = swap_frame(image.rgb(), faces, counted, "b", colour,
+                swaps = swap_frame(plate_rgb(image), faces, counted, "b", colour,
                                    frame=min(shot.frames), cache=swap_cache, source=stamp)
                 t1 = time.perf_counter()
                 merge_frame(image, swaps, colour, new)

@@ -99,6 +99,14 @@ class ConvertSummary:
                 "frames": [f.to_dict() for f in self.frames if f.status != "skipped"]}
 
 
+def plate_rgb(plate: Image) -> np.ndarray:
+    """The plate's RGB without a copy when they are its first channels (as OIIO reads them);
+    read-only use only."""
+    if plate.channels[:3] == ["R", "G", "B"]:
+        return plate.pixels[..., :3]
+    return plate.rgb()
+
+
 # --- the swap stage -----------------------------------------------------------------------
 
 def swap_frame(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
@@ -175,10 +183,7 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     """Merge swapped faces into a plate frame; the plate's pixels are not modified."""
     h, w = plate.height, plate.width
     pixels = np.zeros((h, w, len(OUTPUT_CHANNELS)), np.float32)  # the facemask starts at 0
-    if plate.channels[:3] == ["R", "G", "B"]:  # OIIO's order: one strided copy
-        pixels[..., :3] = plate.pixels[..., :3]
-    else:
-        pixels[..., :3] = plate.rgb()
+    pixels[..., :3] = plate_rgb(plate)
     alpha = plate.alpha()
     pixels[..., 3] = 1.0 if alpha is None else alpha
     layers = merge_faces(pixels[..., :3], pixels[..., 3], swaps, colour, settings, matte,
@@ -191,7 +196,8 @@ def convert_frame(plate: Image, faces: Sequence[FacePlacement], model: Swapper,
                   frame: int = 0, cache: SwapCache | None = None,
                   matte: np.ndarray | None = None, face_only: bool = False) -> MergedFrame:
     """Swap and merge one frame held in memory (what the engine serves per frame)."""
-    swaps = swap_frame(plate.rgb(), faces, model, to_identity, colour, frame=frame, cache=cache)
+    swaps = swap_frame(plate_rgb(plate), faces, model, to_identity, colour, frame=frame,
+                       cache=cache)
     return merge_frame(plate, swaps, colour, settings, matte=matte, face_only=face_only)
 
 
@@ -323,8 +329,9 @@ class _ShotRun:
                                  "re-run faceplate extract on this plate")
         matte = None if self.matte_pattern is None else self._timed(
             "read", masks.read_matte, matte_path, self.settings.mask_channel, size)
-        lookup = self._timed("swap", _lookup, image.rgb(), faces, self.model, self.to_identity,
-                             self.colour, frame, self.cache, file_stamp(source)) if faces \
+        lookup = self._timed("swap", _lookup, plate_rgb(image), faces, self.model,
+                             self.to_identity, self.colour, frame, self.cache,
+                             file_stamp(source)) if faces \
             else _SwapLookup([], [], [], {})
         return _Pending(frame, records is not None, faces, source, job, image, matte, lookup)
 
