@@ -28,6 +28,7 @@ FACE_TYPES = ("whole_face", "face", "head")
 SELECT_MODES = ("all", "track", "index", "reference")
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
+HULL_KINDS = ("components", "extended")
 TRAIN_PRESETS = ("demo", "standard", "high")
 
 
@@ -184,11 +185,18 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
                  default="hull*learned", stage="merge"),
         KnobSpec("mask_channel", "string", "mask channel", "Channel of the mask input to use.",
                  default="A", stage="merge"),
+        KnobSpec("hull", "enum", "hull", "The landmark hull: brows to chin (components), or "
+                 "extended up to the forehead.", items=HULL_KINDS, default="components",
+                 stage="merge"),
         KnobSpec("erode", "double", "erode", "Shrink the mask by this many plate pixels "
                  "(negative grows it).", default="0", stage="merge"),
         KnobSpec("blur", "double", "blur", "Feather the mask edge (Gaussian sigma, plate "
                  "pixels).", default="8", stage="merge"),
         KnobSpec("colour_mode", "enum", "colour", "Match the swapped face's colour to the "
                  "plate.", items=COLOUR_MODES, default="reinhard", stage="merge"),
+        KnobSpec("sharpen", "double", "sharpen", "Unsharp-mask amount on the swapped face, 0 "
+                 "(off) to 4.", default="0", stage="merge"),
+        KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
+                 "about its centre, 0.5 to 2.", default="1", stage="merge"),
     ))
 

@@ -29,6 +29,8 @@ from .registry import STAGE_NODE
 Progress = Callable[[str, int, int], None]
 # Merge settings for the FaceSwap view: the raw swap, blended by the learned mask only.
 RAW_MERGE = {"mask": "learned", "erode": 0.0, "blur": 0.0, "colour": "none"}
+# Cache frames are written and read back at once: uncompressed EXR is the fastest both ways.
+CACHE_COMPRESSION = "none"
 # The stage whose result a node shows (and that Process brings up to date).
 SHOWN_STAGE = {"FaceDetect": "detect", "FaceAlign": "align", "FaceSwap": "view",
                "FaceMerge": "merge"}
@@ -254,7 +256,8 @@ class Run:
             model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
             engine.call(self.address, "merge", dict(
                 RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
-                model=model, identity=identity, frame=f, output=cache.frame_file(f)),
+                model=model, identity=identity, frame=f, output=cache.frame_file(f),
+                compression=CACHE_COMPRESSION),
                 self._swapped(f))
             cache.record(f, keys[f])
             self.progress("view", i + 1, len(todo))
@@ -271,7 +274,11 @@ class Run:
                 "mask_channel": str(graph.value(merge, "mask_channel", f)),
                 "erode": float(graph.value(merge, "erode", f)),
                 "blur": float(graph.value(merge, "blur", f)),
-                "colour": str(graph.value(merge, "colour_mode", f))}
+                "colour": str(graph.value(merge, "colour_mode", f)),
+                "hull": str(graph.value(merge, "hull", f)),
+                "sharpen": float(graph.value(merge, "sharpen", f)),
+                "scale": float(graph.value(merge, "scale", f)),
+                "compression": CACHE_COMPRESSION}
             if self.uses_mask_input(f):
                 params["mask_image"] = self.cache("mask").frame_file(f)
             engine.call(self.address, "merge", params, self._swapped(f))
