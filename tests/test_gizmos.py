@@ -141,3 +141,22 @@ def test_parser_reads_stack_syntax_and_round_trips():
 def test_parser_rejects_broken_scripts(bad):
     with pytest.raises(nkscript.ScriptSyntaxError):
         nkscript.parse(bad)
+
+
+def test_facemerge_offers_every_merge_setting_of_the_engine():
+    """FaceMerge's knobs follow the engine's MergeSettings declaration (the host cannot import
+    it: the two are kept in step here). mask_image is the node's mask input."""
+    from faceplate.convert.settings import MergeSettings
+
+    knob_of = {"mask": "mask_source", "colour": "colour_mode", "mask_image": None}
+    spec = {k.name: k for k in NODES["FaceMerge"].knobs}
+    for setting in MergeSettings.knobs():
+        name = knob_of.get(setting["name"], setting["name"])
+        if name is None:
+            continue
+        knob = spec[name]
+        assert knob.stage == "merge"
+        assert list(knob.items) == setting["choices"]
+        default = setting["default"]
+        assert (float(knob.default) == default) if isinstance(default, float) \
+            else knob.default == default
