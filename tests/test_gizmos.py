@@ -160,3 +160,11 @@ def test_facemerge_offers_every_merge_setting_of_the_engine():
         default = setting["default"]
         assert (float(knob.default) == default) if isinstance(default, float) \
             else knob.default == default
+
+
+def test_face_types_and_detectors_are_the_engines():
+    from faceplate.extract.align import FACE_TYPES
+    from faceplate_nuke import registry
+
+    assert set(registry.FACE_TYPES) == set(FACE_TYPES)
+    assert set(registry.DETECTORS) <= {"auto", "fan", "dlib"}
