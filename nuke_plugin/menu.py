@@ -1,16 +1,20 @@
-"""Faceplate's toolbar and Nodes menu (GUI only)."""
+"""Faceplate's toolbar and its Nodes menu entry, with icons (GUI only)."""
 
 import nuke
 
 NODES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
+PROCESS_SELECTED = ("import faceplate_nuke.actions as a; [a.process(n) for n in "
+                    f"nuke.selectedNodes() if n.Class() in {NODES!r}]")
 
-for bar in (nuke.menu("Nodes"), nuke.toolbar("Nodes")):
-    if bar is None:
-        continue
-    menu = bar.addMenu("Faceplate", icon="Faceplate.png")
+
+def _fill(menu) -> None:
     for cls in NODES:
         menu.addCommand(cls, f"nuke.createNode('{cls}')", icon=f"{cls}.png")
     menu.addSeparator()
-    menu.addCommand("Process selected", "import faceplate_nuke.actions as a; "
-                    "[a.process(n) for n in nuke.selectedNodes() if n.Class() in "
-                    f"{NODES!r}]", icon="Faceplate.png")
+    menu.addCommand("Process selected", PROCESS_SELECTED, icon="Faceplate.png")
+
+
+_fill(nuke.menu("Nodes").addMenu("Faceplate", icon="Faceplate.png"))  # also the Tab menu
+toolbar = nuke.toolbar("Faceplate")  # a toolbar of its own, docked like Nuke's
+if toolbar is not None:
+    _fill(toolbar)

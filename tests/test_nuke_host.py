@@ -247,7 +247,9 @@ def test_init_and_menu_set_up_nuke():
     icons = os.path.join(os.path.dirname(os.path.dirname(__file__)), "nuke_plugin", "icons")
     for item in menu.items()[:4]:
         assert os.path.isfile(os.path.join(icons, item.icon()))
-    menu.findItem("FaceSwap").invoke()  # the toolbar button creates the node
+    toolbar = nuke.toolbar("Faceplate", False)
+    assert [i.name() for i in toolbar.items() if i.name()][:4] == items[:4]
+    menu.findItem("FaceSwap").invoke()  # the menu entry creates the node
     assert nuke.toNode("FaceSwap1").Class() == "FaceSwap"
 
 
