@@ -64,25 +64,60 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
                layers: MergeLayers) -> None:
     h, w = rgb.shape[:2]
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
-    size = sf.face.shape[0]
-    box = masks.face_box(matrix, (w, h), size, masks.margin_for(settings.erode, settings.blur))
-    if box.empty:  # the face is entirely off-frame
+    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers)
+    if face_matte is None:  # off-frame, or an empty matte: nothing to blend
         return
-    sl = box.slices
+    box, m, raw, reach = face_matte
+
+    swapped = _face_in_box(sf.face, matrix, box, reach)
+    swapped = masks.sharpen(swapped, settings.sharpen)
+    region = rgb[box.slices]
+    swapped = match_colour(settings.colour, swapped, region, raw, colour.to_network)
+    # Colour matching may push a channel below 0; never merge negative light into a plate.
+    swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
+
+    inside = m > 0
+    m3 = m[..., None]
+    if layers.face_rgb is not None:
+        under = layers.face_rgb[box.slices]
+        np.copyto(under, swapped_plate * m3 + under * (1.0 - m3), where=inside[..., None])
+    # region + m·(face − region), in place; written only where the matte is non-zero.
+    swapped_plate -= region
+    swapped_plate *= m3
+    swapped_plate += region
+    np.copyto(region, swapped_plate, where=inside[..., None])
+    if alpha is not None:
+        a = alpha[box.slices]
+        np.copyto(a, a + m * (1.0 - a), where=inside)
+    np.maximum(layers.face[box.slices], m, out=layers.face[box.slices])
+    layers.box = layers.box.union(box)
+
+
+def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
+                settings: MergeSettings, matte: np.ndarray | None, layers: MergeLayers
+                ) -> tuple[Box, np.ndarray, np.ndarray, np.ndarray] | None:
+    """One face's matte, cut to its own bounding box: ``(box, final, raw, reach)``.
+
+    ``final`` is the shaped matte to blend with, ``raw`` the unshaped one (colour statistics
+    are weighted by it) and ``reach`` the warp of an all-ones crop (see :func:`_face_in_box`).
+    The learned and hull layers are written on the way.
+    """
+    size = sf.face.shape[0]
+    margin = masks.margin_for(settings.erode, settings.blur)
+    box = masks.face_box(matrix, frame_size, size, margin)
+    if box.empty:
+        return None
     learned_box = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1)
-    np.maximum(layers.learned[sl], learned_box, out=layers.learned[sl])
+    np.maximum(layers.learned[box.slices], learned_box, out=layers.learned[box.slices])
     points = _scaled_landmarks(sf, settings.scale)
     # A hull-based matte cannot reach past the hull (plus erode/feather): work only there.
-    work = box if not settings.mask.startswith("hull") else box.intersect(
-        masks.points_box(points, settings.hull, masks.margin_for(settings.erode,
-                                                                 settings.blur)))
+    work = box if not settings.mask.startswith("hull") else \
+        box.intersect(masks.points_box(points, settings.hull, margin))
     if work.empty:
-        return
+        return None
     local = Box(work.x0 - box.x0, work.y0 - box.y0, work.x1 - box.x0, work.y1 - box.y0)
-    # The warp of an all-ones crop: where the crop reaches (clipped), and the weights that
-    # normalise the face's own warp at the crop's edge.
     reach = masks.from_crop(np.ones((size, size), np.float32), matrix, work)
-    coverage = np.clip(reach, 0, 1)
+    coverage = np.clip(reach, 0, 1)  # where the crop reaches
     coverage[coverage > 1.0 - 1e-4] = 1.0  # the kernel's weights sum to 1 only to rounding
     learned = learned_box[local.slices] * coverage
     hull = masks.hull_in_box(points, work, settings.hull)
@@ -91,35 +126,12 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
     final[final < masks.MASK_FLOOR] = 0.0
     inner = _support(final)
-    if inner is None:  # an empty matte: nothing to blend
-        return
-
+    if inner is None:
+        return None
     # From here on only the matte's bounding box: typically half the crop's box.
-    ibox = Box(work.x0 + inner.x0, work.y0 + inner.y0, work.x0 + inner.x1, work.y0 + inner.y1)
-    m = final[inner.slices]
-    swapped = _face_in_box(sf.face, matrix, ibox, reach[inner.slices])
-    swapped = masks.sharpen(swapped, settings.sharpen)
-    region = rgb[ibox.slices]
-    swapped = match_colour(settings.colour, swapped, region, raw[inner.slices],
-                           colour.to_network)
-    # Colour matching may push a channel below 0; never merge negative light into a plate.
-    swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
-
-    inside = m > 0
-    m3 = m[..., None]
-    if layers.face_rgb is not None:
-        under = layers.face_rgb[ibox.slices]
-        np.copyto(under, swapped_plate * m3 + under * (1.0 - m3), where=inside[..., None])
-    # region + m·(face − region), in place; written only where the matte is non-zero.
-    swapped_plate -= region
-    swapped_plate *= m3
-    swapped_plate += region
-    np.copyto(region, swapped_plate, where=inside[..., None])
-    if alpha is not None:
-        a = alpha[ibox.slices]
-        np.copyto(a, a + m * (1.0 - a), where=inside)
-    np.maximum(layers.face[ibox.slices], m, out=layers.face[ibox.slices])
-    layers.box = layers.box.union(ibox)
+    cut = Box(work.x0 + inner.x0, work.y0 + inner.y0, work.x0 + inner.x1, work.y0 + inner.y1)
+    sl = inner.slices
+    return cut, final[sl], raw[sl], reach[sl]
 
 
 def _support(matte: np.ndarray) -> Box | None:
