@@ -101,6 +101,17 @@ def test_a_client_starts_an_engine_when_none_runs(tmp_path):
     assert not engine_available(sock, token)
 
 
+def test_shutdown_never_starts_an_engine(tmp_path):
+    folder = tmp_path / "engine"
+    folder.mkdir(mode=0o700)
+    client = EngineClient(str(folder / "engine.sock"), str(folder / "engine.token"),
+                          start_command=engine_command(folder))
+    with pytest.raises(p.EngineError) as err:
+        client.call("shutdown")
+    assert err.value.code == p.UNAVAILABLE
+    assert not (folder / "engine.sock").exists()
+
+
 def test_status_says_plainly_when_no_engine_runs(tmp_path):
     sock = str(tmp_path / "none.sock")
     result = subprocess.run([sys.executable, "-m", "faceplate.cli", "status", "--socket", sock],

@@ -113,7 +113,7 @@ class EngineClient:
         with self._lock:
             attempt = 0
             while True:
-                self.connect()
+                self.connect(start=op != "shutdown")  # never start an engine to stop it
                 request = Message(REQUEST, request_id or uuid.uuid4().hex, op, params,
                                   dict(arrays or {}))
                 try:
@@ -159,8 +159,9 @@ class EngineClient:
 
     # -- connecting --------------------------------------------------------------------------
 
-    def connect(self) -> None:
-        """Connect and say hello, starting an engine first when none answers (and allowed)."""
+    def connect(self, start: bool = True) -> None:
+        """Connect and say hello, starting an engine first when none answers (if ``start`` and
+        ``autostart`` allow)."""
         with self._lock:
             if self._sock is not None:
                 return
@@ -168,7 +169,7 @@ class EngineClient:
                 self._open()
                 return
             except (FileNotFoundError, ConnectionRefusedError) as exc:
-                if not self.autostart:
+                if not (self.autostart and start):
                     raise EngineError(UNAVAILABLE, f"no engine is running at {self.address} "
                                                    f"({exc.strerror}): start one with "
                                                    "`faceplate serve`") from None
