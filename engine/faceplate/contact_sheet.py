@@ -21,9 +21,10 @@ COLUMNS = ("plate", "aligned", "swapped", "merged", "facemask.face")
 
 
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    out = tile.copy()
-    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0.0, 0.0, 0.0), thickness=-1)
-    cv2.putText(out, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (1.0, 1.0, 1.0), 1,
+    """An 8-bit copy of a 0–1 tile with a caption (OpenCV 5 draws text on 8-bit images only)."""
+    out = np.ascontiguousarray(np.round(np.clip(tile, 0.0, 1.0) * 255.0).astype(np.uint8))
+    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), thickness=-1)
+    cv2.putText(out, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
                 cv2.LINE_AA)
     return out
 
@@ -58,10 +59,10 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
         else:
             aligned = swapped = np.zeros((tile, tile, 3), np.float32)
         tiles = [_fit(src, tile), aligned, swapped, _fit(res, tile), _fit(matte, tile)]
-        labelled = [_label(np.clip(t, 0, 1), f"{name} {frame}" if i == 0 else name)
+        labelled = [_label(t, f"{name} {frame}" if i == 0 else name)
                     for i, (t, name) in enumerate(zip(tiles, COLUMNS))]
         sheet_rows.append(np.hstack([np.pad(t, ((2, 2), (2, 2), (0, 0))) for t in labelled]))
     width = max(r.shape[1] for r in sheet_rows)
     sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in sheet_rows])
-    write_image(out_png, sheet, ["R", "G", "B"], pixel_type="uint8")
+    write_image(out_png, sheet.astype(np.float32) / 255.0, ["R", "G", "B"], pixel_type="uint8")
     return out_png

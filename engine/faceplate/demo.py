@@ -146,10 +146,12 @@ def run_demo(options: DemoOptions) -> DemoReport:
                                            if k in ("version", "device", "pid")}})
         stage("extract", lambda: {
             "A": client.call("extract_shot", {
-                "plate": paths.plate_a, "shot_dir": paths.shot_a, "faceset_dir": paths.faceset_a},
+                "plate": paths.plate_a, "shot_dir": paths.shot_a, "faceset_dir": paths.faceset_a,
+                "select": "index:0"},
                 on_progress=_progress_printer("extract A")).params,
             "B": client.call("extract_shot", {
-                "plate": paths.plate_b, "shot_dir": paths.shot_b, "faceset_dir": paths.faceset_b},
+                "plate": paths.plate_b, "shot_dir": paths.shot_b, "faceset_dir": paths.faceset_b,
+                "select": "index:0"},
                 on_progress=_progress_printer("extract B")).params})
         stage("train", lambda: client.call("train", {
             "facesets": {"A": paths.faceset_a, "B": paths.faceset_b}, "model_dir": paths.model,

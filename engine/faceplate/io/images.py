@@ -104,6 +104,9 @@ def non_finite_fraction(pixels: np.ndarray) -> float:
     return float(1.0 - np.isfinite(pixels).mean()) if pixels.size else 0.0
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # Per-extension output formats: what a studio pipeline expects of each container.
 _FORMATS = {
     ".exr": oiio.HALF,
@@ -174,6 +177,7 @@ def write_image(
         out.close()
         if not ok:
             raise ImageError(f"cannot write {path}: {out.geterror()}")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -7,11 +7,11 @@ import io
 import logging
 from dataclasses import asdict, dataclass, field
 
+import faceplate_pyblish as package
 import pyblish.api
 import pyblish.util
 
 from . import shell_plugins
-from .hostside import package
 
 HOST = "shell"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyblish.api
-
-from .hostside import shot
+from faceplate_pyblish import shot
 
 RENDERED_CHECK_ORDER = pyblish.api.ExtractorOrder + 0.35  # after the header checks
 
