@@ -235,13 +235,15 @@ def merge(req) -> Result:
                                   p["frame"], merged.matrices,
                                   "swapped" if swaps else "passthrough: no face"
                                   ).to_metadata()
-    layers = np.stack([merged.layers.face, merged.layers.learned, merged.layers.hull], axis=-1)
-    rgba = np.concatenate([merged.rgb, merged.alpha[..., None]], axis=-1)
+    layers = [merged.layers.face, merged.layers.learned, merged.layers.hull]
     if p["output"]:
-        write_image(p["output"], np.concatenate([rgba, layers], axis=-1), OUTPUT_CHANNELS,
+        pixels = np.concatenate([merged.rgb, merged.alpha[..., None],
+                                 np.stack(layers, axis=-1)], axis=-1)
+        write_image(p["output"], pixels, OUTPUT_CHANNELS,
                     metadata, pixel_type=plate_pixel_type(p["path"]) if p["path"] else "half",
                     compression=p["compression"])
         return Result({"output": p["output"], "metadata": metadata})
+    rgba = np.concatenate([merged.rgb, merged.alpha[..., None]], axis=-1)
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
                   {"rgba": rgba.astype(np.float32, copy=False),
-                   "facemask": layers.astype(np.float32, copy=False)})
+                   "facemask": np.stack(layers, axis=-1).astype(np.float32, copy=False)})
