@@ -147,12 +147,12 @@ def test_stop_event_loss_target_and_bf16(tmp_path):
 
     def listener(event):
         events.append(event)
-        if event.done == 3:
+        if event.done == 2:
             stop.set()
 
     result = train(config(tmp_path / "a", preview_every=0, log_every=1, precision="bf16"),
                    progress_listener=listener, stop_event=stop)
-    assert result.stopped_by == "stop_event" and result.steps == 3
+    assert result.stopped_by == "stop_event" and result.steps == 2
     assert all(np.isfinite(v) for v in result.losses.values())
     assert events[-1].stage == "train" and "grace_hopper" in events[-1].message
     result = train(config(tmp_path / "b", loss_target=10.0, log_every=2, preview_every=0))
@@ -171,3 +171,7 @@ def test_new_model_needs_consent_and_matching_identities(tmp_path):
         train(other)
     with pytest.raises(FaceplateError, match="unknown preset"):
         TrainConfig.from_preset("huge", facesets=sets, model_dir="x")
+    with pytest.raises(FaceplateError, match="unknown training option.*learning_rate"):
+        TrainConfig.from_preset("demo", facesets=sets, model_dir="x", lr=1.0)
+    demo = TrainConfig.from_preset("demo", facesets=sets, model_dir="x", augment={"flip": 0.0})
+    assert demo.preset == "demo" and demo.resolution == 64 and demo.augment.flip == 0.0

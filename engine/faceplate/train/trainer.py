@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 # Named starting points; any field can still be overridden. "demo" learns a recognisable swap
 # of two sample faces in about three minutes on two CPU cores.
 PRESETS: dict[str, dict] = {
-    "demo": {"resolution": 64, "encoder_widths": [32, 64, 128, 256], "latent": 256,
-             "bridge": 128, "decoder_widths": [128, 64, 32], "batch_size": 8,
-             "learning_rate": 3e-4, "time_budget_s": 180.0, "preview_every": 100,
+    "demo": {"resolution": 64, "encoder_widths": [32, 64, 128, 256], "latent": 128,
+             "bridge": 64, "decoder_widths": [64, 32, 16], "batch_size": 8,
+             "learning_rate": 5e-4, "time_budget_s": 180.0, "preview_every": 100,
              "checkpoint_every": 200, "log_every": 10},
     "standard": {"resolution": 128},
     "high": {"resolution": 256, "batch_size": 8},
@@ -82,8 +82,15 @@ class TrainConfig:
         if name not in PRESETS:
             raise FaceplateError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
         known = {f.name for f in fields(cls)}
-        chosen = {k: v for k, v in {**PRESETS[name], **overrides}.items() if k in known}
-        return cls(**chosen, preset=name) if "preset" not in chosen else cls(**chosen)
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise FaceplateError(f"unknown training option(s) {', '.join(unknown)}: use "
+                                 f"{', '.join(sorted(known))}")
+        chosen = {"preset": name, **PRESETS[name], **overrides}
+        for key, kind in (("augment", Augment), ("loss", LossWeights)):
+            if isinstance(chosen.get(key), dict):  # from JSON (the engine protocol)
+                chosen[key] = kind(**chosen[key])
+        return cls(**chosen)
 
     def new_card(self) -> ModelCard:
         widths = {k: v for k, v in (("encoder_widths", self.encoder_widths),
