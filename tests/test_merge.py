@@ -134,3 +134,17 @@ def test_settings_round_trip_and_reject_bad_values():
         MergeSettings.from_dict({"feather": 3})
     with pytest.raises(SettingsError, match="between 0.5 and 2"):
         MergeSettings(scale=3)
+
+
+def test_sharpen_adds_detail_inside_the_face_only(photo):
+    rgb, landmarks = photo
+    face = [null_swap(rgb, landmarks)]
+    soft, _, layers = merged(rgb, face, MergeSettings(mask="hull", colour="none"))
+    crisp, _, _ = merged(rgb, face, MergeSettings(mask="hull", colour="none", sharpen=1.5))
+    inside = layers.face > 0.99
+
+    def detail(img):
+        return np.abs(np.diff(img, axis=1))[inside[:, 1:]].mean()
+
+    assert detail(crisp) > 1.3 * detail(soft)
+    np.testing.assert_array_equal(crisp[layers.face == 0], rgb[layers.face == 0])
