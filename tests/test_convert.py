@@ -357,3 +357,20 @@ def test_a_damaged_output_frame_is_redone_on_resume(shot, tmp_path):
     again = convert_shot(plate, root, model, "plate", out, frames="1001-1002")
     assert [f.status for f in again.frames] == ["skipped", "swapped"]
     assert read_image(damaged).channels
+
+
+def test_a_display_referred_png_plate_converts_too(shot, tmp_path):
+    from faceplate.io.colour import NETWORK_SPACE
+
+    _, root, _ = shot
+    png = make_shot("astronaut", str(tmp_path), frames=2, size=(640, 360), face_px=130.0,
+                    colourspace=NETWORK_SPACE, ext="png")  # same motion as the EXR shot
+    out = str(tmp_path / "o.####.exr")
+    summary = convert_shot(png.pattern.replace("%04d", "####"), root, PassthroughModel(256),
+                           "plate", out, colourspace=NETWORK_SPACE,
+                           settings=MergeSettings(colour="none"))
+    assert summary.colourspace == NETWORK_SPACE and summary.count("swapped") == 2
+    src, res = _pair(png, out, 1002)
+    matte = res.channel("facemask.face")
+    assert np.array_equal(res.rgb()[matte == 0], src.rgb()[matte == 0])  # float EXR out
+    assert np.abs(res.rgb() - src.rgb())[matte > 0].mean() < 0.01
