@@ -43,8 +43,8 @@ class FaceRecord:
         matrix = np.asarray(d["matrix"], np.float64)
         if landmarks.shape != (68, 2) or matrix.shape != (2, 3):
             raise ValueError(f"landmarks {landmarks.shape} / matrix {matrix.shape}")
-        return cls(tuple(float(v) for v in d["bbox"]), float(d["score"]), landmarks, matrix,
-                   int(d.get("track", 0)))
+        x0, y0, x1, y1 = (float(v) for v in d["bbox"])
+        return cls((x0, y0, x1, y1), float(d["score"]), landmarks, matrix, int(d.get("track", 0)))
 
 
 @dataclass

@@ -72,7 +72,8 @@ def drop_outliers(faceset: FaceSet, spread: float = 4.0) -> list[FaceEntry]:
     median = np.median(distances)
     mad = 1.4826 * np.median(np.abs(distances - median)) or 1e-6
     limit = median + spread * mad
-    keep, rejected = [], []
+    keep: list[FaceEntry] = []
+    rejected: list[FaceEntry] = []
     for entry, d in zip(faceset.entries, distances):
         (rejected if d > limit else keep).append(entry)
     if rejected:

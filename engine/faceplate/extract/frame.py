@@ -39,7 +39,8 @@ class NetworkFrame:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self._plate.shape  # type: ignore[return-value]
+        h, w, c = self._plate.shape
+        return h, w, c
 
     def window(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """Network-space pixels of the box (clipped to the frame); a view, do not modify."""

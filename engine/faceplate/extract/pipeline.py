@@ -272,7 +272,8 @@ def _apply_selection(found: dict[int, list[_Found]], selection: Selection, engin
     tracks = sorted({f.track for faces in found.values() for f in faces})
     distances = None
     if selection.reference is not None:
-        reference = reference_descriptor(selection.reference, engine, tracker.describer)
+        reference = reference_descriptor(selection.reference, engine,
+                                         tracker.describer or Describer())
         distances = {t: float(np.linalg.norm(tracker.descriptor(t) - reference))
                      for t in tracks if tracker.descriptor(t) is not None}
         log.info("descriptor distance to %s per track: %s", selection.reference,

@@ -32,8 +32,9 @@ class Track:
     length: int = 1
 
     def predict(self, frame: int) -> Box:
-        dt = frame - self.last_frame
-        return tuple(float(v) for v in np.asarray(self.bbox) + self.velocity * dt)
+        x0, y0, x1, y1 = (float(v) for v in np.asarray(self.bbox) + self.velocity *
+                          (frame - self.last_frame))
+        return x0, y0, x1, y1
 
 
 def iou(a: Box, b: Box) -> float:
@@ -65,13 +66,16 @@ class Tracker:
 
     def descriptor(self, track_id: int) -> np.ndarray | None:
         """The track's face descriptor (mean over its chips; each chip is described once)."""
-        track = self.tracks[track_id]
-        if not track.chips or self.describer is None:
+        if not self.tracks[track_id].chips or self.describer is None:
             return None
-        for chip in track.chips:
+        return self._describe_track(self.describer, track_id)
+
+    def _describe_track(self, describer: Describer, track_id: int) -> np.ndarray:
+        chips = self.tracks[track_id].chips
+        for chip in chips:
             if id(chip) not in self._chip_descriptors:
-                self._chip_descriptors[id(chip)] = self.describer.describe_chip(chip)
-        return np.mean([self._chip_descriptors[id(c)] for c in track.chips], axis=0)
+                self._chip_descriptors[id(chip)] = describer.describe_chip(chip)
+        return np.mean([self._chip_descriptors[id(c)] for c in chips], axis=0)
 
     def update(self, frame: int, detections: list[Detection], image=None) -> list[int]:
         """Track id of each detection, in order; ``image`` (the frame) feeds descriptors."""
@@ -87,33 +91,35 @@ class Tracker:
                 overlap[r, :] = -1.0
                 overlap[:, c] = -1.0
         claimed = {i for i in ids if i is not None}
+        assigned: list[int] = []
         for k, det in enumerate(detections):
-            if ids[k] is not None:
-                continue
+            track_id = ids[k]
             chip = None
-            if self.describer is not None and image is not None:
+            if track_id is None and self.describer is not None and image is not None:
                 chip = self.describer.chip(image, det.landmarks)
-                ids[k] = self._reidentify(chip, claimed)
-            if ids[k] is None:
-                ids[k] = len(self.tracks)
-                self.tracks[ids[k]] = Track(ids[k], frame, det.bbox)
-            track = self.tracks[ids[k]]
+                track_id = self._reidentify(self.describer, chip, claimed)
+            if track_id is None:
+                track_id = len(self.tracks)
+                self.tracks[track_id] = Track(track_id, frame, det.bbox)
+            track = self.tracks[track_id]
             if chip is not None and len(track.chips) < self.MAX_CHIPS:
                 track.chips.append(chip)
-            claimed.add(ids[k])
-        for k, det in enumerate(detections):
-            self._advance(self.tracks[ids[k]], frame, det.bbox)
-        return [int(i) for i in ids]
+            claimed.add(track_id)
+            assigned.append(track_id)
+        for track_id, det in zip(assigned, detections):
+            self._advance(self.tracks[track_id], frame, det.bbox)
+        return assigned
 
-    def _reidentify(self, chip: np.ndarray, claimed: set[int]) -> int | None:
+    def _reidentify(self, describer: Describer, chip: np.ndarray, claimed: set[int]
+                    ) -> int | None:
         candidates = [t.id for t in self.tracks.values() if t.id not in claimed and t.chips]
         if not candidates:
             return None  # nobody to compare with: no descriptor needed yet
-        descriptor = self.describer.describe_chip(chip)
+        descriptor = describer.describe_chip(chip)
         self._chip_descriptors[id(chip)] = descriptor
         best, best_d = None, SAME_PERSON
         for track_id in candidates:
-            d = float(np.linalg.norm(self.descriptor(track_id) - descriptor))
+            d = float(np.linalg.norm(self._describe_track(describer, track_id) - descriptor))
             if d < best_d:
                 best, best_d = track_id, d
         return best

@@ -99,8 +99,7 @@ class Backend:
         return self._refine(frame, boxes)
 
     def _refine(self, frame: NetworkFrame, boxes) -> list[Detection]:
-        found = [Detection(tuple(float(v) for v in b), float(s), self.landmarks_in_box(frame, b))
-                 for b, s in boxes]
+        found = [Detection(_box(b), float(s), self.landmarks_in_box(frame, b)) for b, s in boxes]
         return sorted(found, key=lambda d: -d.width)
 
 
@@ -114,6 +113,11 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _box(b) -> Box:
+    x0, y0, x1, y1 = (float(v) for v in b)
+    return x0, y0, x1, y1
 
 
 def _scale_box(b, s: float) -> Box:
