@@ -148,3 +148,17 @@ def test_sharpen_adds_detail_inside_the_face_only(photo):
 
     assert detail(crisp) > 1.3 * detail(soft)
     np.testing.assert_array_equal(crisp[layers.face == 0], rgb[layers.face == 0])
+
+
+def test_faces_leaving_the_frame(photo):
+    rgb, landmarks = photo
+    half_out = null_swap(rgb, landmarks)
+    half_out.face[:] = 0.5
+    shift = np.array([-210.0, 0.0])  # the face's centre sits on the left edge
+    half_out.landmarks = half_out.landmarks + shift
+    half_out.matrix = alignment_matrix(half_out.landmarks, "whole_face")
+    gone = null_swap(rgb, landmarks, (-2000.0, 0.0))
+    out, _, layers = merged(rgb, [half_out, gone], MergeSettings(mask="hull", colour="average"))
+    assert layers.face[:, :5].max() > 0.99 and layers.box.x0 == 0
+    assert layers.face[:, 150:].max() == 0
+    np.testing.assert_array_equal(out[layers.face == 0], rgb[layers.face == 0])

@@ -135,13 +135,16 @@ def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarr
 
 def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
     """Erode (positive) or dilate (negative) by ``erode`` px, then feather with a Gaussian of
-    sigma ``blur`` px (:func:`feather`); tails under :data:`MASK_FLOOR` become exactly 0."""
+    sigma ``blur`` px (:func:`feather`); tails under :data:`MASK_FLOOR` become exactly 0.
+
+    Edges replicate: a box stops short of a matte only at the frame's edge, where the face
+    goes on out of frame and must not fade or erode."""
     out = np.clip(mask, 0.0, 1.0).astype(np.float32)
     radius = round(abs(erode))
     if radius:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         op = cv2.erode if erode > 0 else cv2.dilate
-        out = op(out, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        out = op(out, kernel, borderType=cv2.BORDER_REPLICATE)
     if blur > 0:
         out = feather(out, blur)
     out[out < MASK_FLOOR] = 0.0
@@ -154,12 +157,12 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     few milliseconds, not fifty), narrow ones a true Gaussian."""
     if sigma <= 2.0:
         return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                borderType=cv2.BORDER_CONSTANT)
+                                borderType=cv2.BORDER_REPLICATE)
     # Three passes of width w give σ² = (w² − 1)/4; w odd keeps the matte centred.
     width = 2 * round((math.sqrt(4.0 * sigma * sigma + 1.0) - 1.0) / 2.0) + 1
     out = mask
     for _ in range(3):
-        out = cv2.blur(out, (width, width), borderType=cv2.BORDER_CONSTANT)
+        out = cv2.blur(out, (width, width), borderType=cv2.BORDER_REPLICATE)
     return out
 
 
