@@ -163,6 +163,11 @@ def test_rerun_skips_done_frames_and_new_settings_remerge_from_the_cache(shot, t
                             cache_dir=cache, settings=softer)
     assert remerged.count("swapped") == 3
     assert model.swapped == 3  # every face came from the swap cache
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder, _, names in os.walk(cache):  # shared with farm workers: not mkstemp's 0600
+        for name in names:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o777 == 0o666 & ~umask
     assert os.path.getmtime(out.replace("####", "1002")) >= before
     meta = read_provenance(out.replace("####", "1002"))
     assert json.loads(meta["faceplate/merge"])["colour"] == "average"

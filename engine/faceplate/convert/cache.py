@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from .files import write_atomic
 from .swap import Swapper
 
 
@@ -67,14 +67,5 @@ class SwapCache:
             return None
 
     def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray) -> None:
-        path = self.path(key)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npz.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, face=face.astype(np.float16), mask=mask.astype(np.float16))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(self.path(key), lambda fh: np.savez(fh, face=face.astype(np.float16),
+                                                         mask=mask.astype(np.float16)))

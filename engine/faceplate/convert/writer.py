@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +21,7 @@ import OpenImageIO as oiio
 from ..errors import FaceplateError
 from ..io.images import write_image
 from ..io.sequence import SequencePattern
+from .files import write_atomic
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
@@ -173,13 +173,5 @@ def read_provenance(path: str) -> dict[str, str]:
 
 
 def _write_json_atomic(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    text = json.dumps(data, indent=1, sort_keys=True).encode()
+    write_atomic(path, lambda fh: fh.write(text))
