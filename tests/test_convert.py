@@ -325,7 +325,10 @@ def test_cli_reports_bad_settings_as_a_message(shot, tmp_path, capsys):
     assert "needs a matte sequence" in capsys.readouterr().err
     settings = tmp_path / "merge.json"
     settings.write_text(json.dumps({"colour": "average", "blur": 2}))
-    assert main(base + ["--settings", str(settings), "--erode", "3", "--json"]) == 0
+    sheet = tmp_path / "sheet.png"
+    assert main(base + ["--settings", str(settings), "--erode", "3", "--json",
+                        "--sheet", str(sheet)]) == 0
+    assert read_image(str(sheet)).width > 0  # the contact sheet to look at
     merge = json.loads(read_provenance(str(tmp_path / "o.1001.exr"))["faceplate/merge"])
     assert (merge["colour"], merge["blur"], merge["erode"]) == ("average", 2, 3.0)
 

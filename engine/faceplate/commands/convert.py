@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--batch-frames", type=int, default=4, metavar="N",
                      help="frames whose faces go through the model together (default 4)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    out.add_argument("--sheet", metavar="PNG",
+                     help="also write a contact sheet (plate, aligned face, swap, merged frame, "
+                          "matte for a few frames): a look instead of a log (EXR output only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         from ..model.store import load_model
 
         model = load_model(args.model, device=args.device)
+    if args.sheet and not args.output.lower().endswith(".exr"):
+        raise FaceplateError("--sheet shows the facemask layer: write EXR (-o out.####.exr)")
     output = OutputSettings(args.output, compression=args.compression,
                             pixel_type=args.pixel_type, face_pattern=args.face_out or "",
                             overwrite=args.overwrite)
@@ -95,11 +100,17 @@ def run(args: argparse.Namespace) -> int:
                            cache_dir=cache, progress_stream=sys.stderr,
                            batch_frames=args.batch_frames)
     result = summary.to_dict()
+    if args.sheet:
+        from ..contact_sheet import contact_sheet
+
+        result["sheet"] = contact_sheet(args.plate, args.alignments, args.output, args.sheet,
+                                        colourspace=summary.colourspace)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(f"{result['swapped']} frames swapped, {result['passthrough']} passed through, "
-              f"{result['skipped']} already done, {result['failed']} failed → {args.output}")
+              f"{result['skipped']} already done, {result['failed']} failed → {args.output}"
+              + (f"; contact sheet {result['sheet']}" if args.sheet else ""))
         for frame in summary.frames:
             if frame.status in ("passthrough", "failed"):
                 print(f"  frame {frame.frame}: {frame.status}: {frame.message}")
