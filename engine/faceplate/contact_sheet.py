@@ -42,7 +42,8 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
     frames = [f for f in merged.frames if aligns.frames.get(f)]
     if not frames:
         frames = list(merged.frames)
-    picks = [frames[round(i * (len(frames) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(frames)))]
+    count = min(rows, len(frames))
+    picks = [frames[round(i * (len(frames) - 1) / max(count - 1, 1))] for i in range(count)]
     colour = ColourSpaces(colourspace)
     plate = open_plate(plate_path)
     sheet_rows = []
