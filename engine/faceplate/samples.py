@@ -133,7 +133,7 @@ def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
         t = i / max(frames - 1, 1)
         m = frame_matrix(source, t, face_px, size, seed)
         warped = cv2.warpAffine(photo, m, size, flags=cv2.INTER_CUBIC,
-                                borderMode=cv2.BORDER_REFLECT101)
+                                borderMode=cv2.BORDER_REPLICATE)  # no mirrored faces
         warped = np.clip(warped, 0.0, 1.0) * (1.0 + 0.04 * math.sin(3.0 * t))
         plate = colour.to_plate(warped)
         frame = first + i
