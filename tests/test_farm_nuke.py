@@ -92,7 +92,6 @@ def test_nuke_render_step_uses_the_session_engine(tmp_path):
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_RUNTIME_DIR": str(runtime)}
-    env.pop("FACEPLATE_ENGINE", None)
     env.pop("FACEPLATE_SOCKET", None)
     done = subprocess.run([os.path.join(BIN, "openjd"), "run", template, "-p",
                            f"file://{root}/bundle/{openjd.OPENJD_PARAMS}"], env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -15,9 +14,8 @@ _CLIENTS: dict[str, EngineClient] = {}
 
 
 def client(address: str = "") -> EngineClient:
-    """The client for ``address`` (empty: ``$FACEPLATE_ENGINE``, else the default socket,
+    """The client for ``address`` (empty: ``$FACEPLATE_SOCKET``, else the default socket,
     starting a local engine when none answers)."""
-    address = address or os.environ.get("FACEPLATE_ENGINE", "")
     if address not in _CLIENTS:
         _CLIENTS[address] = EngineClient(address or None, client_name="nuke")
     return _CLIENTS[address]

@@ -73,8 +73,9 @@ def _common_head(cls: str) -> tuple[KnobSpec, ...]:
                  "Press Connect to start or reach it.", default="not connected"),
         _button("connect", "Connect", "Reach the engine at the address below (or start a "
                 "local one) and show its version and device.", "connect"),
-        KnobSpec("engine_address", "string", "engine address", "host:port of a running "
-                 "engine. Empty: $FACEPLATE_ENGINE, else a local engine is started for you."),
+        KnobSpec("engine_address", "string", "engine address", "Socket path (or "
+                 "tcp://127.0.0.1:PORT) of a running engine. Empty: $FACEPLATE_SOCKET, else the "
+                 "default socket; a local engine is started when none answers."),
     )
 
 

@@ -235,9 +235,7 @@ def _engine(args: argparse.Namespace) -> int:
 
     if args.action == "start":
         sock = engine_host.start(args.socket, timeout_s=args.timeout)
-        # FACEPLATE_ENGINE is what Nuke's nodes read first: point both at this session's engine.
-        for name, value in ((SOCKET_ENV, sock), ("FACEPLATE_ENGINE", sock),
-                            (TOKEN_ENV, engine_host.token_path(sock))):
+        for name, value in ((SOCKET_ENV, sock), (TOKEN_ENV, engine_host.token_path(sock))):
             print(f"openjd_env: {name}={value}", flush=True)
         print(f"faceplate engine listening on {sock}", file=sys.stderr)
         return 0
@@ -253,7 +251,6 @@ def _engine(args: argparse.Namespace) -> int:
     sock = engine_host.start(args.socket, timeout_s=args.timeout)
     try:
         return subprocess.call(command, env={**os.environ, SOCKET_ENV: sock,
-                                             "FACEPLATE_ENGINE": sock,
                                              TOKEN_ENV: engine_host.token_path(sock)})
     finally:
         engine_host.stop(sock)
