@@ -66,6 +66,10 @@ class SwapCache:
         except (OSError, KeyError, ValueError):  # missing or damaged: swap again
             return None
 
-    def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray) -> None:
-        write_atomic(self.path(key), lambda fh: np.savez(fh, face=face.astype(np.float16),
-                                                         mask=mask.astype(np.float16)))
+    def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Store a swap; returns it as a later :meth:`get` will, so a fresh render merges the
+        very values a re-merge from the cache will see."""
+        face16, mask16 = face.astype(np.float16), mask.astype(np.float16)
+        write_atomic(self.path(key), lambda fh: np.savez(fh, face=face16, mask=mask16))
+        return face16.astype(np.float32), mask16.astype(np.float32)

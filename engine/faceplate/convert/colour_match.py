@@ -21,6 +21,7 @@ from scipy.sparse.linalg import splu
 from .settings import COLOUR_MODES, SettingsError
 
 _EPS = 1e-6
+_MAX_GAIN = 4.0  # Reinhard's largest per-channel spread ratio
 STAT_SAMPLES = 65536  # pixels the statistics are measured on
 Convert = Callable[[np.ndarray], np.ndarray]
 
@@ -75,7 +76,9 @@ def reinhard(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarra
     """Reinhard et al. 2001: match mean and spread per channel in CIE Lab."""
     fm, fs = _weighted_stats(_lab(face_sample), weight)
     tm, ts = _weighted_stats(_lab(target_sample), weight)
-    gain = (ts / np.maximum(fs, _EPS)).astype(np.float32)
+    # A face with almost no spread (an untrained or saturated decoder) would otherwise get an
+    # unbounded gain that amplifies quantisation noise; real corrections stay well inside this.
+    gain = np.clip(ts / np.maximum(fs, _EPS), 1.0 / _MAX_GAIN, _MAX_GAIN).astype(np.float32)
     matched = _lab(face)
     matched -= fm.astype(np.float32)
     matched *= gain

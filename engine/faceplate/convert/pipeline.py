@@ -168,9 +168,8 @@ def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
     swapped, learned = swap_crops(model, np.stack([lk.crops[i] for lk, i in todo]),
                                   to_identity, batch_size)
     for j, (lk, i) in enumerate(todo):
-        lk.results[i] = (swapped[j], learned[j])
-        if cache:
-            cache.put(lk.keys[i], swapped[j], learned[j])
+        lk.results[i] = (cache.put(lk.keys[i], swapped[j], learned[j]) if cache
+                         else (swapped[j], learned[j]))
     for lk in lookups:
         lk.crops.clear()
 
