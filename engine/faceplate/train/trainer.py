@@ -138,6 +138,10 @@ def _precision(name: str, device: torch.device) -> torch.dtype | None:
         raise FaceplateError(f"unknown precision {name!r}: use auto, fp32, bf16 or fp16")
     if table[name] is torch.float16 and device.type != "cuda":
         raise FaceplateError("fp16 needs a CUDA GPU; on CPU use bf16 or fp32")
+    if table[name] is torch.bfloat16 and device.type == "cpu" \
+            and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        log.warning("this CPU has no fast bf16 convolutions (no AVX512-BF16/AMX for oneDNN): "
+                    "bf16 training will be many times slower than fp32 here")
     return table[name]
 
 
