@@ -108,12 +108,30 @@ def test_colour_matching_moves_one_set_toward_the_other():
 
 
 def test_bad_faceset_folders_say_what_to_do(tmp_path):
-    with pytest.raises(FaceSetError, match="faceplate extract"):
+    with pytest.raises(FaceSetError, match="x=.*faceplate extract"):
         load_faceset(str(tmp_path), "x", 64)
-    (tmp_path / "faceset.json").write_text(json.dumps({"faces": []}))
+    head = {"schema": "faceplate.faceset", "version": 1, "face_type": "whole_face", "size": 64}
+    (tmp_path / "faceset.json").write_text(json.dumps({**head, "faces": []}))
     with pytest.raises(FaceSetError, match="holds no faces"):
         load_faceset(str(tmp_path), "x", 64)
-    (tmp_path / "faceset.json").write_text(json.dumps(
-        {"faces": [{"file": "gone.png", "landmarks": [[0, 0]] * 68}]}))
+    (tmp_path / "faceset.json").write_text(json.dumps({**head, "faces": [
+        {"file": "gone.png", "source": "p", "frame": 1, "landmarks": [[0, 0]] * 68}]}))
     with pytest.raises(FaceSetError, match="missing"):
         load_faceset(str(tmp_path), "x", 64)
+    (tmp_path / "faceset.json").write_text("{")
+    with pytest.raises(FaceSetError, match="cannot read face set index"):
+        load_faceset(str(tmp_path), "x", 64)
+
+
+def test_a_faceset_written_by_extraction_loads(tmp_path):
+    from faceplate.extract.faceset import write_faceset as write_extracted
+
+    src = load_faceset(sample_facesets()["astronaut"], "a", 128)
+    write_extracted(str(tmp_path), "whole_face", 128,
+                    [(src.rgb()[i], "plate.%04d.exr", 1001 + i, 0, src.landmarks[i])
+                     for i in range(3)])
+    fs = load_faceset(str(tmp_path), "a", 64)
+    assert fs.pixels.shape == (3, 64, 64, 5) and fs.face_type == "whole_face"
+    np.testing.assert_allclose(fs.landmarks, src.landmarks[:3] / 2, atol=1e-3)
+    assert np.abs(fs.rgb()[0] - cv2.resize(src.rgb()[0], (64, 64),
+                                           interpolation=cv2.INTER_AREA)).mean() < 0.01

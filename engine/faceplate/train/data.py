@@ -10,7 +10,6 @@ device fed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
@@ -73,26 +72,23 @@ def feature_region(landmarks: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_faceset(folder: str, name: str, resolution: int) -> FaceSet:
-    """Read and decode a face set folder at the model's resolution."""
-    index_path = os.path.join(folder, "faceset.json")
-    if not os.path.isfile(index_path):
-        raise FaceSetError(f"face set {name}={folder} has no faceset.json: extract faces with "
-                           f"`faceplate extract --faceset {folder}` first")
-    with open(index_path, "rb") as fh:
-        raw = fh.read()
+    """Read and decode a face set folder (index through :mod:`faceplate.extract.faceset`) at
+    the model's resolution."""
+    from ..extract.faceset import INDEX
+    from ..extract.faceset import load_faceset as load_index
+
     try:
-        index = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise FaceSetError(f"{index_path} is damaged ({exc}): re-run extraction") from None
-    faces = index.get("faces") or []
-    if not faces:
+        index = load_index(folder)
+    except FaceplateError as exc:
+        raise FaceSetError(f"face set {name}={folder}: {exc}") from None
+    if not index.entries:
         raise FaceSetError(f"face set {name}={folder} holds no faces: extract from a shot where "
                            f"the face is visible")
-    digest = hashlib.sha256(raw)
-    size = int(index.get("size") or 0)
+    with open(os.path.join(folder, INDEX), "rb") as fh:
+        digest = hashlib.sha256(fh.read())
     pixels, marks = [], []
-    for face in faces:
-        path = os.path.join(folder, face["file"])
+    for i, face in enumerate(index.entries):
+        path = index.path(i)
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
@@ -102,19 +98,18 @@ def load_faceset(folder: str, name: str, resolution: int) -> FaceSet:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise FaceSetError(f"face set {name}: cannot decode {path}")
-        s = size or bgr.shape[0]
-        scale = resolution / s
+        scale = resolution / (index.size or bgr.shape[0])
         if bgr.shape[0] != resolution:
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
             bgr = cv2.resize(bgr, (resolution, resolution), interpolation=interp)
-        lm = np.asarray(face["landmarks"], np.float32) * scale
+        lm = np.asarray(face.landmarks, np.float32) * scale
         if lm.shape != (68, 2):
-            raise FaceSetError(f"face set {name}: {face['file']} needs 68 landmarks")
+            raise FaceSetError(f"face set {name}: {face.file} needs 68 landmarks")
         pixels.append(np.dstack([bgr[..., ::-1], face_mask(lm, resolution),
                                  feature_region(lm, resolution)]))
         marks.append(lm)
-    return FaceSet(name, folder, np.stack(pixels), np.stack(marks),
-                   index.get("face_type", "whole_face"), digest.hexdigest()[:16])
+    return FaceSet(name, folder, np.stack(pixels), np.stack(marks), index.face_type,
+                   digest.hexdigest()[:16])
 
 
 def load_facesets(facesets: dict[str, str], resolution: int) -> list[FaceSet]:
