@@ -217,9 +217,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype is torch.float16)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.step, self.elapsed, self.history = self.card.iterations, 0.0, []
+        self.window: list[list[float]] = []  # losses of the steps since the last history row
         if resumed is not None:
             self._restore(resumed)
-        self.window: list[list[float]] = []
 
     # -- model folder ------------------------------------------------------------------------
     def _model(self) -> tuple[ModelCard, AutoEncoder, ckpt.Checkpoint | None]:
@@ -270,6 +270,7 @@ class Trainer:
             self.scaler.load_state_dict(c.meta["scaler"])
         self.step, self.elapsed = c.step, float(c.meta.get("elapsed_s", 0.0))
         self.history = [row for row in c.meta.get("history", []) if row["step"] <= c.step]
+        self.window = c.meta.get("window", [])
 
     def save(self) -> None:
         """Checkpoint, then export the weights and card (rank 0 only)."""
@@ -282,7 +283,7 @@ class Trainer:
                 tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
         tensors["rng.sampler"] = self.gen.get_state()
         meta = {"param_groups": optim_state["param_groups"], "elapsed_s": self.elapsed,
-                "history": self.history, "card": self.card.to_dict(),
+                "history": self.history, "window": self.window, "card": self.card.to_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
         ckpt.save_checkpoint(self.ckpt_dir, self.step, tensors, meta, self.config.keep_checkpoints)
         self.card.iterations = self.step
@@ -420,6 +421,8 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
             trainer.save()
         trainer.write_watch_files(samples)
         group.barrier()
+    if trainer.window:  # steps since the last history row
+        recent = dict(zip(trainer.card.identities, np.mean(trainer.window, axis=0).tolist()))
     run_s = time.monotonic() - started
     done = trainer.step - start_step
     images = done * config.batch_size * group.world * len(trainer.sets)
