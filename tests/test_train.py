@@ -3,6 +3,7 @@ damage, and what it writes for people to look at shows the right things."""
 
 import csv
 import functools
+import json
 import os
 import pathlib
 import shutil
@@ -132,8 +133,11 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capl
     newest.write_bytes(bytes(data))
     assert latest_checkpoint(str(folder / "checkpoints")).step == 2
     assert "step_00000004 is damaged" in caplog.text
-    result = train(config(folder, max_steps=5, preview_every=0, log_every=1))
+    result = train(config(folder, max_steps=5, preview_every=0, log_every=1,
+                          learning_rate=2e-4))  # a resumed run may lower the rate
     assert result.steps == 5 and result.steps_this_run == 3
+    meta = json.loads((folder / "checkpoints" / "step_00000005" / "state.json").read_text())
+    assert meta["param_groups"][0]["lr"] == 2e-4
     for step in ("step_00000002", "step_00000005"):
         shutil.rmtree(folder / "checkpoints" / step)
     (folder / "checkpoints" / "step_00000004" / "state.json").write_text("{")

@@ -265,6 +265,8 @@ class Trainer:
                 state[i] = {k: t[f"optim.{i}.{k}"].to(p.device) if k != "step"
                             else t[f"optim.{i}.{k}"] for k in keys}
         self.optim.load_state_dict({"state": state, "param_groups": c.meta["param_groups"]})
+        for group in self.optim.param_groups:  # a resumed run may lower the rate (--lr)
+            group["lr"] = self.config.learning_rate
         self.gen.set_state(t["rng.sampler"])
         if c.meta.get("scaler"):
             self.scaler.load_state_dict(c.meta["scaler"])
