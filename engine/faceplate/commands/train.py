@@ -78,13 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--preview-every", type=int, metavar="STEPS")
     out.add_argument("--checkpoint-every", type=int, metavar="STEPS")
     out.add_argument("--keep", type=int, dest="keep_checkpoints", help="checkpoints kept")
+    out.add_argument("--log-every", type=int, metavar="STEPS",
+                     help="steps averaged into each loss.csv row")
     out.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 OPTIONS = ("max_steps", "time_budget_s", "loss_target", "resolution", "encoder_widths", "latent",
            "bridge", "decoder_widths", "batch_size", "learning_rate", "seed", "colour_match",
            "precision", "channels_last", "compile", "device", "preview_every",
-           "checkpoint_every", "keep_checkpoints")
+           "checkpoint_every", "keep_checkpoints", "log_every")
 
 
 def run(args: argparse.Namespace) -> int:
