@@ -85,7 +85,7 @@ class ModelCard:
         if isinstance(identity, int) and 0 <= identity < len(self.identities):
             return identity
         if identity in self.identities:
-            return self.identities.index(identity)  # type: ignore[arg-type]
+            return self.identities.index(str(identity))
         raise ModelError(f"model {self.model_id} has no identity {identity!r}; it has "
                          f"{', '.join(self.identities)}")
 

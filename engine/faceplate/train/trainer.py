@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -151,7 +152,7 @@ class _Stopper:
     def __init__(self, stop_event: threading.Event | None):
         self.event = stop_event
         self.signalled = False
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Any] = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -206,7 +207,7 @@ class Trainer:
         self.train_idx = [torch.from_numpy(s.split()[0]) for s in self.sets]
         self.dtype = _precision(config.precision, device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.net.to(device, memory_format=self.memory_format)
+        self.net.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.joint: nn.Module = Joint(self.net)
         if group.world > 1:
             self.joint = nn.parallel.DistributedDataParallel(self.joint)
@@ -216,7 +217,8 @@ class Trainer:
                                       betas=(0.5, 0.999))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype is torch.float16)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
-        self.step, self.elapsed, self.history = self.card.iterations, 0.0, []
+        self.step, self.elapsed = self.card.iterations, 0.0
+        self.history: list[dict] = []
         self.window: list[list[float]] = []  # losses of the steps since the last history row
         if resumed is not None:
             self._restore(resumed)
