@@ -1,6 +1,7 @@
 """Training a small model on real faces: it learns, it resumes exactly, it survives kills and
 damage, and what it writes for people to look at shows the right things."""
 
+import atexit
 import csv
 import functools
 import json
@@ -43,7 +44,9 @@ def read_png(path) -> np.ndarray:
 @functools.cache
 def trained_model():
     """One small run shared by the checks on learning, previews, the plot and evaluation."""
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="faceplate-trained-")) / "model"
+    root = tempfile.mkdtemp(prefix="faceplate-trained-")
+    atexit.register(shutil.rmtree, root, True)
+    folder = pathlib.Path(root) / "model"
     result = train(config(folder, max_steps=120, preview_every=60, checkpoint_every=60,
                           log_every=10))
     return folder, result

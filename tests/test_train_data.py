@@ -5,11 +5,13 @@ folder (the docs/architecture.md format) per sample identity, from the real phot
 through small known similarity transforms, with dlib's 68 landmarks found once per photo.
 """
 
+import atexit
 import functools
 import importlib.util
 import json
 import math
 import os
+import shutil
 import tempfile
 
 import cv2
@@ -67,6 +69,7 @@ def write_faceset(folder: str, source: str, count: int = 24, size: int = 128,
 def sample_facesets(count: int = 24) -> dict[str, str]:
     """identity → face-set folder, built once per test session."""
     root = tempfile.mkdtemp(prefix="faceplate-facesets-")
+    atexit.register(shutil.rmtree, root, True)
     return {name: _build(root, name, count) for name in IDENTITIES}
 
 
