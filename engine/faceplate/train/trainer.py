@@ -412,8 +412,10 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
             if averaged:
                 recent = averaged
             if config.time_budget_s and not config.max_steps:  # ETA from the time budget
-                left = config.time_budget_s - (time.monotonic() - started)
-                progress.total = progress.done + 1 + int(left / max(time.monotonic() - t0, 1e-3))
+                spent = time.monotonic() - started  # mean step time: a steadier ETA
+                per_step = spent / max(trainer.step - start_step, 1)
+                left = max(config.time_budget_s - spent, 0.0)
+                progress.total = progress.done + 1 + int(left / per_step)
             progress.advance(1, "  ".join(f"{n} {v:.4f}" for n, v in
                                           zip(trainer.card.identities, losses)))
             if config.preview_every and trainer.step % config.preview_every == 0:
