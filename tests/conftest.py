@@ -1,6 +1,15 @@
-"""Shared fixtures. Torch and OpenMP get one thread: two cores are shared by everything here."""
+"""Shared set-up for every test.
+
+Torch and OpenMP get one thread: two cores are shared by everything here. The engine's default
+socket folder moves to a private temporary one, and the engine variables of the calling shell
+are dropped, so no test can reach (or stop) an engine a user is running.
+"""
 
 import os
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="faceplate-tests-run-")
+for name in ("FACEPLATE_SOCKET", "FACEPLATE_TOKEN_FILE", "FACEPLATE_ENGINE_CMD"):
+    os.environ.pop(name, None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .io.atomic import write_text_atomic
+
 
 def _quote(value: object) -> str:
     text = str(value)
@@ -53,8 +55,8 @@ def write_demo_script(path: str, *, plate: str, frames: tuple[int, int], size: t
     text = "\n".join([
         "#! nuke -nx",
         "version 13.2 v8",
-        f"Root {{\n inputs 0\n first_frame {first}\n last_frame {last}\n"
-        f" format \"{w} {h} 0 0 {w} {h} 1 faceplate_demo\"\n}}",
+        _node("Root", {"first_frame": first, "last_frame": last,
+                       "format": f"{w} {h} 0 0 {w} {h} 1 faceplate_demo"}, inputs=0),
         "add_layer {facemask facemask.face facemask.learned facemask.hull}",
         *chain,
         _node("Read", {"file": merged, "first": first, "last": last, "raw": "true",
@@ -64,8 +66,5 @@ def write_demo_script(path: str, *, plate: str, frames: tuple[int, int], size: t
                          "ypos": 240}),
         "",
     ])
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
     return path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .files import write_atomic
+from ..io.atomic import write_atomic
 from .swap import Swapper
 
 

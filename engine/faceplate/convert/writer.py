@@ -19,9 +19,9 @@ import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import FaceplateError
+from ..io.atomic import write_json_atomic
 from ..io.images import write_image
 from ..io.sequence import SequencePattern
-from .files import write_atomic
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
@@ -114,7 +114,7 @@ class FrameWriter:
             write_image(path, pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
                         compression=self.settings.compression)
         if self.ext not in _METADATA_FORMATS:  # after the frame: a killed write is redone
-            _write_json_atomic(path + ".provenance.json", meta)
+            write_json_atomic(path + ".provenance.json", meta)
         return path
 
 
@@ -171,7 +171,3 @@ def read_provenance(path: str) -> dict[str, str]:
     finally:
         inp.close()
 
-
-def _write_json_atomic(path: str, data: dict) -> None:
-    text = json.dumps(data, indent=1, sort_keys=True).encode()
-    write_atomic(path, lambda fh: fh.write(text))

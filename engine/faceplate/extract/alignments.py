@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import FaceplateError
+from ..io.atomic import write_json_atomic
 
 SCHEMA = "faceplate.alignments"
 VERSION = 1
@@ -125,15 +125,3 @@ def save(alignments: Alignments, shot_dir: str, *, merge: bool = True) -> str:
     write_json_atomic(path, out.to_json())
     return path
 
-
-def write_json_atomic(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceplateError
+from ..io.atomic import write_json_atomic
 from ..io.images import read_image, write_image
-from .alignments import write_json_atomic
 
 SCHEMA = "faceplate.faceset"
 VERSION = 1

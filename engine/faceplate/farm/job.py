@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import FaceplateError
+from ..io.atomic import write_text_atomic
 from ..io.sequence import SequencePattern, format_frame_range, parse_frame_range
 
 SCHEMA = "faceplate.job"
@@ -130,24 +130,4 @@ class ShotJob:
             raise JobError(f"job description {path} is damaged ({exc})") from None
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Temp file in the same folder, then rename: a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, shared_mode())  # mkstemp makes 0600; farm workers run as other users
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
-
-def shared_mode() -> int:
-    """``0666`` less the process umask: what a plain ``open()`` would have created."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask

@@ -12,7 +12,8 @@ from __future__ import annotations
 import getpass
 import shlex
 
-from .job import ShotJob, write_text_atomic
+from ..io.atomic import write_text_atomic
+from .job import ShotJob
 from .steps import literal_values, plan
 
 CHUNK_FRAMES = "#FRAME_START#-#FRAME_END#"

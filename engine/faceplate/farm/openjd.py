@@ -20,7 +20,8 @@ import os
 
 import yaml
 
-from .job import ShotJob, write_text_atomic
+from ..io.atomic import write_text_atomic
+from .job import ShotJob
 from .steps import Step, plan
 
 SPEC_VERSION = "jobtemplate-2023-09"

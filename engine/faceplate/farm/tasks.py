@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from .job import ShotJob, shared_mode
+from ..io.atomic import replacing
+from .job import ShotJob
 from .openjd import EXTENSIONS, job_template, parameter_values
 
 
@@ -70,15 +69,9 @@ def draw_tasks(job: ShotJob, path: str) -> str:
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".job.", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.chmod(tmp, shared_mode())
-        os.replace(tmp, path)
+        with replacing(path, ".tmp.png") as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

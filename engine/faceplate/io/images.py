@@ -8,13 +8,13 @@ channel up by name, never by position. Values are never clipped: linear EXR abov
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import OpenImageIO as oiio
 
 from ..errors import FaceplateError
+from .atomic import replacing
 from .sequence import Plate
 
 
@@ -104,9 +104,6 @@ def non_finite_fraction(pixels: np.ndarray) -> float:
     return float(1.0 - np.isfinite(pixels).mean()) if pixels.size else 0.0
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 # Per-extension output formats: what a studio pipeline expects of each container.
 _FORMATS = {
     ".exr": oiio.HALF,
@@ -164,12 +161,7 @@ def write_image(
         store = np.clip(store, 0.0, 1.0)
     for key, value in (metadata or {}).items():
         spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + ext,
-                               dir=folder)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".tmp" + ext) as tmp:  # OIIO picks the format by extension
         out = oiio.ImageOutput.create(tmp)
         if out is None or not out.open(tmp, spec):
             raise ImageError(f"cannot write {path}: {oiio.geterror()}")
@@ -177,11 +169,6 @@ def write_image(
         out.close()
         if not ok:
             raise ImageError(f"cannot write {path}: {out.geterror()}")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def is_complete_image(path: str) -> bool:

@@ -7,13 +7,12 @@ sets' fingerprints and the identities, and is copied into every swapped frame's 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 
 from .. import __version__
 from ..errors import FaceplateError
+from ..io.atomic import write_json_atomic
 
 SCHEMA = "faceplate.model"
 VERSION = 1
@@ -103,7 +102,7 @@ class ModelCard:
         return cls(**{k: v for k, v in d.items() if k in known}).validate()
 
     def save(self, path: str) -> None:
-        write_json_atomic(path, self.to_dict())
+        write_json_atomic(path, self.to_dict(), fsync=True)
 
     @classmethod
     def load(cls, path: str) -> ModelCard:
@@ -115,18 +114,3 @@ class ModelCard:
         except (json.JSONDecodeError, TypeError) as exc:
             raise ModelError(f"model card {path} is damaged ({exc})") from None
 
-
-def write_json_atomic(path: str, data: dict) -> None:
-    """Temp file in the same folder, fsync, rename: readers never see half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -8,7 +8,6 @@ resumable state. Both files are written atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..io.atomic import replacing
 from .card import ModelCard, ModelError
 from .network import AutoEncoder
 
@@ -93,18 +93,8 @@ class FaceModel:
 
 def save_weights(path: str, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """safetensors, written to a temp file in the same folder and renamed into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".safetensors.tmp", dir=folder)
-    os.close(fd)
-    try:
+    with replacing(path, ".safetensors.tmp", fsync=True) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, tmp, metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_weights(path: str) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceplateError
-from ..model.card import write_json_atomic
+from ..io.atomic import write_json_atomic
 from ..model.store import FaceModel, load_model
 from ..progress import Listener, Progress
 from .data import FaceSet, load_faceset

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 
 import cv2
 import numpy as np
 
+from ..io.atomic import write_bytes_atomic, write_text_atomic
 from ..io.images import write_image
 
 MIN_TILE = 128
@@ -63,7 +62,7 @@ def write_loss_csv(path: str, history: list[dict], identities: list[str]) -> Non
     writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(history)
-    _write_atomic(path, buf.getvalue().encode())
+    write_text_atomic(path, buf.getvalue())
 
 
 def write_loss_plot(path: str, history: list[dict], identities: list[str]) -> None:
@@ -87,17 +86,5 @@ def write_loss_plot(path: str, history: list[dict], identities: list[str]) -> No
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _write_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
-
-def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
