@@ -8,30 +8,20 @@ shows exactly what was delivered.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .extract import alignments as alignments_io
 from .extract.align import warp_to_crop
 from .io.colour import ColourSpaces
-from .io.images import read_image, write_image
+from .io.images import read_image, to_uint8, write_image
 from .io.sequence import open_plate
+from .pictures import fit, label, stack_rows
 
 COLUMNS = ("plate", "aligned", "swapped", "merged", "facemask.face")
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    """An 8-bit copy of a 0–1 tile with a caption (OpenCV 5 draws text on 8-bit images only)."""
-    out = np.ascontiguousarray(np.round(np.clip(tile, 0.0, 1.0) * 255.0).astype(np.uint8))
-    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), thickness=-1)
-    cv2.putText(out, text, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-                cv2.LINE_AA)
-    return out
 
 
-def _fit(image: np.ndarray, height: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
 
 
 def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str, *,
@@ -59,11 +49,10 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
             aligned, swapped = warp_to_crop(src, m, tile), warp_to_crop(res, m, tile)
         else:
             aligned = swapped = np.zeros((tile, tile, 3), np.float32)
-        tiles = [_fit(src, tile), aligned, swapped, _fit(res, tile), _fit(matte, tile)]
-        labelled = [_label(t, f"{name} {frame}" if i == 0 else name)
+        tiles = [fit(src, tile), aligned, swapped, fit(res, tile), fit(matte, tile)]
+        labelled = [label(to_uint8(t), f"{name} {frame}" if i == 0 else name)
                     for i, (t, name) in enumerate(zip(tiles, COLUMNS))]
         sheet_rows.append(np.hstack([np.pad(t, ((2, 2), (2, 2), (0, 0))) for t in labelled]))
-    width = max(r.shape[1] for r in sheet_rows)
-    sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in sheet_rows])
+    sheet = stack_rows(sheet_rows)
     write_image(out_png, sheet.astype(np.float32) / 255.0, ["R", "G", "B"], pixel_type="uint8")
     return out_png

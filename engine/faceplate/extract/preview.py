@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 
 from ..io.colour import ColourSpaces
-from ..io.images import write_image
+from ..io.images import to_uint8, write_image
 from ..io.sequence import open_plate
+from ..pictures import fit, label, stack_rows
 from .align import crop_matrix, transform_points, warp_to_crop
 from .alignments import Alignments
-from .backends.base import to_uint8
 from .frame import network_frame
 from .mask import landmark_mask
 
@@ -46,11 +46,8 @@ def write_preview(result: Alignments, out_png: str, *, samples: int = 4, tile: i
             cv2.putText(drawn, f"track {face.track}", (x0, max(12, y0 - 6)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale + 0.3, c, max(1, round(scale)))
             crop_row.append(_crop_tile(image, face, tile, c, f"{frame} t{face.track}"))
-        frame_row.append(_label(_fit(drawn, tile), str(frame)))
-    top = np.hstack(frame_row)
-    bottom = np.hstack(crop_row)
-    width = max(top.shape[1], bottom.shape[1])
-    sheet = np.vstack([_pad(top, width), _pad(bottom, width)])
+        frame_row.append(label(fit(drawn, tile), str(frame)))
+    sheet = stack_rows([np.hstack(frame_row), np.hstack(crop_row)])
     write_image(out_png, sheet / 255.0, ["R", "G", "B"], {"faceplate/preview": result.plate},
                 pixel_type="uint8")
     return out_png
@@ -62,21 +59,4 @@ def _crop_tile(image, face, size, colour, text) -> np.ndarray:
     matte = (landmark_mask(pts, (size, size), "components") > 0.5).astype(np.uint8)
     contours, _ = cv2.findContours(matte, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(crop, contours, -1, colour, 1, cv2.LINE_AA)
-    return _label(crop, text)
-
-
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
-    out = np.ascontiguousarray(tile.copy())
-    cv2.rectangle(out, (0, 0), (out.shape[1], 16), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
-                cv2.LINE_AA)
-    return out
-
-
-def _fit(image: np.ndarray, height: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
-
-
-def _pad(row: np.ndarray, width: int) -> np.ndarray:
-    return np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)))
+    return label(crop, text)

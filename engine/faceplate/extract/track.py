@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends.base import Detection, to_uint8
+from ..io.images import to_uint8
+from .backends.base import Detection
 from .frame import NetworkFrame, as_frame
 
 IOU_MATCH = 0.3  # least box overlap that continues a track

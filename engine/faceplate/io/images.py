@@ -99,6 +99,11 @@ def _read_video_frame(path: str, frame: int) -> Image:
     return Image(np.ascontiguousarray(rgb), ["R", "G", "B"], {}, f"{path}@{frame}")
 
 
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """0–1 float → contiguous 8-bit (clipped, rounded): what dlib and OpenCV drawing take."""
+    return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
 def non_finite_fraction(pixels: np.ndarray) -> float:
     """Share of NaN/inf values: plates from renders sometimes carry them."""
     return float(1.0 - np.isfinite(pixels).mean()) if pixels.size else 0.0

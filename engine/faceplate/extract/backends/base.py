@@ -103,8 +103,6 @@ class Backend:
         return sorted(found, key=lambda d: -d.width)
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:

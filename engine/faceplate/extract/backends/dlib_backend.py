@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from .base import Backend, BackendError, to_uint8
+from ...io.images import to_uint8
+from .base import Backend, BackendError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
