@@ -16,6 +16,7 @@ import argparse
 import sys
 
 import nuke
+from faceplate_client.frames import parse_frame_range
 
 from faceplate_nuke.actions import show
 from faceplate_nuke.callbacks import faceplate_above
@@ -69,10 +70,10 @@ def main(argv: list[str]) -> int:
                         help="render only (the render callbacks still fill missing frames)")
     args = parser.parse_args(argv)
     try:
-        first, _, last = args.frames.partition("-")
-        frames = (int(first), int(last or first))
-    except ValueError:
-        parser.error(f"--frames {args.frames!r}: use FIRST-LAST, e.g. 1001-1100")
+        wanted = parse_frame_range(args.frames)
+    except ValueError as exc:
+        parser.error(f"--frames: {exc}")
+    frames = (wanted[0], wanted[-1])
     try:
         written = render_script(args.script, frames[0], frames[1], not args.no_process)
     except (NodeError, RuntimeError) as exc:

@@ -29,6 +29,7 @@ import socket
 from typing import Any, ClassVar
 
 import pyblish.api  # type: ignore[import-untyped]
+from faceplate_client.frames import format_frame_range
 
 from .exr import ExrError, read_exr
 from .shot import (
@@ -39,7 +40,6 @@ from .shot import (
     RGBA,
     PublishError,
     alignments,
-    format_frames,
     frame_path,
     load_json,
     model_card,
@@ -134,7 +134,7 @@ class ValidateAlignmentCoverage(pyblish.api.InstancePlugin):
         missing = [f for f in instance.data["frames"] if f not in done]
         if missing:
             raise PublishError(f"alignments in {instance.data['shotDir']} lack frames "
-                               f"{format_frames(missing)}: run `faceplate extract` on them")
+                               f"{format_frame_range(missing)}: run `faceplate extract` on them")
 
 
 # -- extract (Nuke host; the shell host's renderer lives in the engine package) ---------------
@@ -186,7 +186,7 @@ class ValidateFramesComplete(pyblish.api.InstancePlugin):
         infos = _frames(instance)
         problems = []
         if instance.data["framesAbsent"]:
-            problems.append(f"frames {format_frames(instance.data['framesAbsent'])} are missing "
+            problems.append(f"frames {format_frame_range(instance.data['framesAbsent'])} are missing "
                             "or not EXR")
         problems += [f"frame {f} is incomplete ({i.problem})" for f, _, i in infos
                      if i.complete is False]
@@ -209,7 +209,7 @@ class ValidateFacemaskChannels(pyblish.api.InstancePlugin):
             if lacking:
                 bad.setdefault(", ".join(lacking), []).append(frame)
         if bad:
-            raise PublishError("; ".join(f"frames {format_frames(fr)} lack channels {names}"
+            raise PublishError("; ".join(f"frames {format_frame_range(fr)} lack channels {names}"
                                          for names, fr in bad.items()) +
                                ": render them with `faceplate convert` (it writes the facemask "
                                "layer)")
@@ -232,9 +232,9 @@ class ValidateProvenance(pyblish.api.InstancePlugin):
                 lacking.setdefault(", ".join(keys), []).append(frame)
             elif info.attributes["faceplate/model"] != model_id:
                 foreign.setdefault(str(info.attributes["faceplate/model"]), []).append(frame)
-        problems = [f"frames {format_frames(fr)} have no provenance ({keys})"
+        problems = [f"frames {format_frame_range(fr)} have no provenance ({keys})"
                     for keys, fr in lacking.items()]
-        problems += [f"frames {format_frames(fr)} were made by model {other}, not {model_id}"
+        problems += [f"frames {format_frame_range(fr)} were made by model {other}, not {model_id}"
                      for other, fr in foreign.items()]
         if problems:
             raise PublishError("; ".join(problems) + ": re-render them with this job's model")
@@ -292,7 +292,7 @@ def _manifest(instance, files: dict) -> dict:
     return {
         "schema": "faceplate.publish", "version": 1,
         "name": instance.name, "identity": instance.data["identity"],
-        "frames": format_frames(instance.data["frames"]),
+        "frames": format_frame_range(instance.data["frames"]),
         "files": files,
         "model": {k: card.get(k) for k in ("model_id", "identities", "resolution", "face_type",
                                             "iterations", "consent", "faceplate_version")},

@@ -2,8 +2,9 @@
 
 The layouts are the engine's contracts (docs/architecture.md): ``SHOTDIR/alignments.json``,
 the model folder's ``card.json`` and ``model.safetensors``, and the convert output's channels
-and ``faceplate/*`` metadata. Frame patterns and ranges are parsed here in a few lines because
-the Nuke side cannot import the engine's ``faceplate.io.sequence``.
+and ``faceplate/*`` metadata. Frame patterns are parsed here in a few lines because the Nuke
+side cannot import the engine's ``faceplate.io.sequence``; frame ranges come from the shared
+``faceplate_client.frames``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import os
 import re
 from typing import Any
+
+from faceplate_client.frames import parse_frame_range
 
 FAMILY = "faceplate.render"
 RGBA = ("R", "G", "B", "A")
@@ -54,31 +57,11 @@ def frame_path(pattern: str, frame: int) -> str:
 
 def parse_frames(text: str) -> list[int]:
     """``1001-1100``, ``1001-1100x2`` or ``1,5,9-12`` → sorted frames."""
-    frames: set[int] = set()
-    for part in str(text).replace(" ", "").split(","):
-        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
-        if not m:
-            raise PublishError(f"cannot read frame range {text!r} (expected e.g. 1001-1100)")
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
-        frames.update(range(first, last + 1, int(m.group(3) or 1)))
-    if not frames:
-        raise PublishError(f"frame range {text!r} names no frames")
-    return sorted(frames)
+    try:
+        return parse_frame_range(text)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
 
-
-def format_frames(frames: list[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``1-3,7`` for messages."""
-    parts: list[str] = []
-    run: list[int] = []
-    for f in sorted(frames):
-        if run and f != run[-1] + 1:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(f)
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
 
 
 def model_card(model_dir: str) -> dict[str, Any]:

@@ -11,6 +11,9 @@ import os
 import re
 from dataclasses import dataclass
 
+from faceplate_client import frames
+from faceplate_client.frames import format_frame_range
+
 from ..errors import FaceplateError
 
 VIDEO_EXTENSIONS = {".mov", ".mp4", ".m4v", ".avi", ".mkv", ".webm", ".mxf"}
@@ -27,36 +30,10 @@ class SequenceError(FaceplateError):
 
 def parse_frame_range(text: str) -> list[int]:
     """``"1001-1100"``, ``"1001-1100x2"``, ``"1,5,9-12"`` or ``"1001"`` → sorted unique frames."""
-    frames: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
-        if not m:
-            raise SequenceError(f"cannot read frame range {text!r} (expected e.g. 1001-1100)")
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
-        step = int(m.group(3) or 1)
-        if last < first or step < 1:
-            raise SequenceError(f"frame range {part!r} runs backwards or has a zero step")
-        frames.update(range(first, last + 1, step))
-    if not frames:
-        raise SequenceError(f"frame range {text!r} names no frames")
-    return sorted(frames)
-
-
-def format_frame_range(frames: list[int]) -> str:
-    """The inverse of :func:`parse_frame_range` for display: ``[1,2,3,7]`` → ``"1-3,7"``."""
-    parts: list[str] = []
-    run: list[int] = []
-    for f in sorted(set(frames)):
-        if run and f != run[-1] + 1:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(f)
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
+    try:
+        return frames.parse_frame_range(text)
+    except ValueError as exc:
+        raise SequenceError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyblish.api
+from faceplate_client.frames import format_frame_range
 from faceplate_pyblish import shot
 
 RENDERED_CHECK_ORDER = pyblish.api.ExtractorOrder + 0.35  # after the header checks
@@ -55,7 +56,7 @@ class ValidateFramesDecode(pyblish.api.InstancePlugin):
                if os.path.exists(path) and not is_complete_image(path)]
         if bad:
             raise shot.PublishError(f"{instance.data['output']}: frames "
-                                    f"{shot.format_frames(bad)} do not decode: re-render them")
+                                    f"{format_frame_range(bad)} do not decode: re-render them")
 
 
 class ExtractReview(pyblish.api.InstancePlugin):
