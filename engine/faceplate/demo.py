@@ -93,10 +93,8 @@ def _progress_printer(stage: str) -> Callable[[dict], None]:
         if "bar" not in bar:
             bar["bar"] = terminal_progress(event.get("stage") or stage, int(event["total"] or 0),
                                            unit=event.get("unit", "items"))
-        b = bar["bar"]
-        b.total = int(event["total"] or 0)
-        b.done = int(event["done"]) - 1
-        b.advance(1, str(event.get("message", "")))
+        bar["bar"].update(int(event["done"]), int(event["total"] or 0),
+                          str(event.get("message", "")))
 
     return show
 

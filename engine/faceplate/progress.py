@@ -41,7 +41,13 @@ class Progress:
         self._last_draw = 0.0
 
     def advance(self, n: int = 1, message: str = "") -> ProgressEvent:
-        self.done += n
+        return self.update(self.done + n, message=message)
+
+    def update(self, done: int, total: int | None = None, message: str = "") -> ProgressEvent:
+        """Set the count outright (e.g. from progress events another process sends)."""
+        self.done = done
+        if total is not None:
+            self.total = total
         elapsed = max(time.monotonic() - self._start, 1e-9)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 and self.total else None

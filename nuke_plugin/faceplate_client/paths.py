@@ -80,21 +80,21 @@ def default_address() -> Address:
 
 
 def default_token_path(address: Address) -> str:
-    configured = os.environ.get(TOKEN_ENV)
-    if configured:
-        return os.path.abspath(os.path.expanduser(configured))
-    if address.is_tcp:
-        return os.path.join(runtime_dir(), f"engine-{address.port}.token")
-    return os.path.splitext(address.path)[0] + ".token"
+    return _beside(address, TOKEN_ENV, ".token")
 
 
 def default_log_path(address: Address) -> str:
-    configured = os.environ.get(LOG_ENV)
+    return _beside(address, LOG_ENV, ".log")
+
+
+def _beside(address: Address, env: str, ext: str) -> str:
+    """``$env`` when set, else a file named after the socket (or the TCP port) with ``ext``."""
+    configured = os.environ.get(env)
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
     if address.is_tcp:
-        return os.path.join(runtime_dir(), f"engine-{address.port}.log")
-    return os.path.splitext(address.path)[0] + ".log"
+        return os.path.join(runtime_dir(), f"engine-{address.port}{ext}")
+    return os.path.splitext(address.path)[0] + ext
 
 
 def resolve(socket: str | None = None, token: str | None = None) -> tuple[Address, str]:
