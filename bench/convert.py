@@ -129,8 +129,8 @@ class _Counting:
 def _shot(shot_dir: str, size: tuple[int, int], face_px: float, frames: int) -> str:
     """A sample shot and its alignments from the ground-truth transforms."""
     from faceplate.extract import alignments as alignments_io
-    from faceplate.extract.align import alignment_matrix
     from faceplate.extract.backends.dlib_backend import DlibBackend
+    from faceplate.face.align import alignment_matrix
     from faceplate.samples import make_shot, source_image
 
     sample = make_shot("astronaut", shot_dir, frames=frames, size=size, face_px=face_px)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 from faceplate.errors import FaceplateError
-from faceplate.extract.align import (
+from faceplate.face.align import (
     FACE_TYPES,
     alignment_matrix,
     crop_matrix,
@@ -16,8 +16,8 @@ from faceplate.extract.align import (
     warp_from_crop_box,
     warp_to_crop,
 )
-from faceplate.extract.mask import landmark_mask
-from faceplate.extract.meanface import MEAN_FACE, MIRROR
+from faceplate.face.mask import landmark_mask
+from faceplate.face.meanface import MEAN_FACE, MIRROR
 
 
 def _similarity(scale, degrees, tx, ty):

@@ -25,8 +25,8 @@ from faceplate.convert.swap import PassthroughModel
 from faceplate.convert.writer import MASK_CHANNELS, OutputSettings, read_provenance
 from faceplate.errors import FaceplateError
 from faceplate.extract import alignments as alignments_io
-from faceplate.extract.align import alignment_matrix
 from faceplate.extract.backends.dlib_backend import DlibBackend
+from faceplate.face.align import alignment_matrix
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image, write_image
 from faceplate.samples import make_shot

@@ -14,11 +14,11 @@ import OpenImageIO as oiio
 import pytest
 from faceplate.cli import main
 from faceplate.extract import alignments
-from faceplate.extract.align import alignment_matrix, mean_face
 from faceplate.extract.backends.dlib_backend import DlibBackend
 from faceplate.extract.faceset import METADATA_KEY, load_faceset
 from faceplate.extract.pipeline import extract_shot
 from faceplate.extract.smooth import interocular
+from faceplate.face.align import alignment_matrix, mean_face
 from faceplate.io.colour import NETWORK_SPACE, ColourSpaces
 from faceplate.io.images import read_image, write_image
 from faceplate.samples import SOURCES, make_shot, source_image

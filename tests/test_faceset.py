@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from faceplate.cli import main
 from faceplate.errors import FaceplateError
-from faceplate.extract.align import mean_face
 from faceplate.extract.curate import (
     blur_score,
     drop_outliers,
@@ -18,7 +17,8 @@ from faceplate.extract.curate import (
     yaw_score,
 )
 from faceplate.extract.faceset import FaceEntry, load_faceset
-from faceplate.extract.meanface import MIRROR
+from faceplate.face.align import mean_face
+from faceplate.face.meanface import MIRROR
 from faceplate.io.images import read_image, write_image
 from faceplate.samples import make_shot
 

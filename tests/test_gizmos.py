@@ -163,7 +163,7 @@ def test_facemerge_offers_every_merge_setting_of_the_engine():
 
 
 def test_face_types_and_detectors_are_the_engines():
-    from faceplate.extract.align import FACE_TYPES
+    from faceplate.face.align import FACE_TYPES
     from faceplate_nuke import registry
 
     assert set(registry.FACE_TYPES) == set(FACE_TYPES)

@@ -5,8 +5,8 @@ import pytest
 from faceplate.convert.masks import MASK_FLOOR
 from faceplate.convert.merge import SwappedFace, merge_faces
 from faceplate.convert.settings import MergeSettings, SettingsError
-from faceplate.extract.align import alignment_matrix, warp_to_crop
 from faceplate.extract.backends.dlib_backend import DlibBackend
+from faceplate.face.align import alignment_matrix, warp_to_crop
 from faceplate.io.colour import NETWORK_SPACE, ColourSpaces
 from faceplate.samples import source_image
 

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 from engine_helpers import running_engine
-from faceplate.extract.align import alignment_matrix, warp_to_crop
+from faceplate.face.align import alignment_matrix, warp_to_crop
 from faceplate.io.colour import ColourSpaces
 from faceplate.server.arrays import from_numpy, to_numpy
 from faceplate_client import paths

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from faceplate.errors import FaceplateError
-from faceplate.extract.align import transform_points
-from faceplate.extract.meanface import MEAN_FACE
 from faceplate.extract.smooth import gcv_sigma, interocular, jitter, smooth_track
+from faceplate.face.align import transform_points
+from faceplate.face.meanface import MEAN_FACE
 from faceplate.samples import SOURCES, frame_matrix
 
 FRAMES = list(range(1001, 1049))  # two seconds at 24 fps

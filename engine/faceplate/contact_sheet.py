@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .extract import alignments as alignments_io
-from .extract.align import warp_to_crop
+from .face.align import warp_to_crop
 from .io.colour import ColourSpaces
 from .io.images import read_image, to_uint8, write_image
 from .io.sequence import open_plate

@@ -14,7 +14,7 @@ HELP = "detect, track and align faces in a plate"
 
 
 def add_arguments(parser) -> None:
-    from faceplate.extract.align import FACE_TYPES, MAX_SIZE, MIN_SIZE
+    from faceplate.face.align import FACE_TYPES, MAX_SIZE, MIN_SIZE
 
     parser.add_argument("plate", help="image sequence (plate.####.exr, %%04d, @@@@) or video")
     parser.add_argument("-o", "--output", required=True, metavar="SHOTDIR",

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from ..errors import FaceplateError
-from ..extract.align import crop_box, warp_from_crop
-from ..extract.mask import extend_forehead, landmark_mask
+from ..face.align import crop_box, warp_from_crop
+from ..face.mask import extend_forehead, landmark_mask
 
 # Feather tails below this are cut to exactly zero, so every pixel the written facemask.face
 # calls 0 is bit-identical to the plate (1/1024 is exact in half float).

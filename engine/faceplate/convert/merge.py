@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..extract.align import invert, transform_points
+from ..face.align import invert, transform_points
 from ..io.colour import ColourSpaces
 from . import masks
 from .colour_match import match_colour

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
-from ..extract.align import alignment_matrix, warp_to_crop
+from ..face.align import alignment_matrix, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import Image, read_plate_frame
 from ..io.sequence import Plate, SequencePattern, format_frame_range, open_plate

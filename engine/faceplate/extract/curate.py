@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..errors import FaceplateError
-from .align import mean_face, transform_points, umeyama
+from ..face.align import mean_face, transform_points, umeyama
 from .faceset import FaceEntry, FaceSet
 from .smooth import interocular
 

@@ -19,12 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceplateError
-from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import read_image
-from ..io.sequence import Plate, open_plate
-from ..progress import Listener, Progress
-from . import alignments as alignments_file
-from .align import (
+from ..face.align import (
     FACE_TYPES,
     alignment_matrix,
     check_size,
@@ -33,6 +28,11 @@ from .align import (
     transform_points,
     warp_to_crop,
 )
+from ..io.colour import ColourSpaces, default_space_for
+from ..io.images import read_image
+from ..io.sequence import Plate, open_plate
+from ..progress import Listener, Progress
+from . import alignments as alignments_file
 from .backends import Backend, Detection, get_backend
 from .frame import NetworkFrame, network_frame
 from .select import Selection, keep_tracks

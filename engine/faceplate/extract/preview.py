@@ -10,14 +10,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..face.align import crop_matrix, transform_points, warp_to_crop
+from ..face.mask import landmark_mask
 from ..io.colour import ColourSpaces
 from ..io.images import to_uint8, write_image
 from ..io.sequence import open_plate
 from ..pictures import fit, label, stack_rows
-from .align import crop_matrix, transform_points, warp_to_crop
 from .alignments import Alignments
 from .frame import network_frame
-from .mask import landmark_mask
 
 TRACK_COLOURS = [(255, 200, 30), (50, 200, 255), (255, 80, 130), (100, 255, 100),
                  (230, 130, 255), (255, 150, 50)]  # RGB, 8 bit (OpenCV draws text on 8 bit)

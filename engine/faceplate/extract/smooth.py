@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FaceplateError
-from .meanface import LEFT_EYE, RIGHT_EYE
+from ..face.meanface import LEFT_EYE, RIGHT_EYE
 
 SIGMAS = (0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # GCV candidates, frames
 

@@ -24,7 +24,7 @@ _PLATE_PARAMS = (
                                        "RGB or RGBA by count)"),
     Param("colourspace", str, "", help="the plate's colourspace (default: by file type)"),
 )
-FACE_TYPES = ("face", "whole_face", "head")  # as faceplate.extract.align.FACE_TYPES
+FACE_TYPES = ("face", "whole_face", "head")  # as faceplate.face.align.FACE_TYPES
 
 
 def _plate(req):
@@ -96,7 +96,7 @@ def detect(req) -> Result:
                    _IMAGE),
            lane="pool", timeout_s=60.0)
 def align(req) -> Result:
-    from ...extract.align import alignment_matrix, warp_to_crop
+    from ...face.align import alignment_matrix, warp_to_crop
 
     face_type = req.params["face_type"]
     matrices = np.stack([alignment_matrix(points, face_type)
