@@ -132,8 +132,8 @@ def one(kind: str, resolution: int) -> dict:
         from faceplate.train.trainer import PRESETS
 
         demo = PRESETS["demo"]
-        net, step = _faceplate(resolution, {k: demo[k] for k in (
-            "encoder_widths", "latent", "bridge", "decoder_widths")})
+        net, step = _faceplate(resolution, {"decoder_blocks": 1, **{k: demo[k] for k in (
+            "encoder_widths", "latent", "bridge", "decoder_widths")}})
     else:
         net, step = _faceplate(resolution, {})
     steps = int(os.environ.get("BENCH_STEPS", "3"))

@@ -3,7 +3,8 @@
 bf16 on a CPU is fast only with oneDNN's bf16 kernels (AVX512-BF16 / AMX): 1.75× faster than
 fp32 on one machine, 19× slower on another. So ``auto`` on a CPU times a few training steps of
 the model in each format, once per machine and model shape, and keeps the answer in
-``$XDG_CACHE_HOME/faceplate/precision.json`` (default ``~/.cache``). On CUDA ``auto`` is bf16
+``precision.json`` in ``$FACEPLATE_CACHE`` (default ``$XDG_CACHE_HOME/faceplate``, then
+``~/.cache/faceplate``). On CUDA ``auto`` is bf16
 (fp16 where the GPU has no bf16): tensor cores are always faster than fp32 there.
 """
 
@@ -30,8 +31,9 @@ GIVE_UP = 3.0  # a bf16 warm-up step this many times slower than fp32's is not t
 
 
 def cache_path() -> str:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(root, "faceplate", "precision.json")
+    folder = os.environ.get("FACEPLATE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "faceplate")
+    return os.path.join(folder, "precision.json")
 
 
 def machine_key() -> str:

@@ -246,6 +246,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype is torch.float16)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.step, self.elapsed = self.card.iterations, 0.0
+        self.run_s = 0.0  # this run's time so far on the budget's clock
         self.history: list[dict] = []
         self.window: list[list[float]] = []  # losses of the steps since the last history row
         if resumed is not None:
@@ -352,6 +353,7 @@ class Trainer:
                 tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
         tensors["rng.sampler"] = self.gen.get_state()
         meta = {"param_groups": optim_state["param_groups"], "elapsed_s": self.elapsed,
+                "run_clock_s": self.run_s,
                 "history": self.history, "window": self.window, "card": self.card.to_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
         ckpt.save_checkpoint(self.ckpt_dir, self.step, tensors, meta, self.config.keep_checkpoints)
@@ -494,6 +496,7 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
                     f"lower --lr; running again resumes from the last checkpoint")
             trainer.step += 1
             trainer.elapsed += time.monotonic() - t0
+            trainer.run_s = now() - started
             averaged = trainer.record(losses)
             if averaged:
                 recent = averaged
