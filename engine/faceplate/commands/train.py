@@ -81,12 +81,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--bridge", type=int)
     net.add_argument("--decoder-widths", type=_widths, metavar="W,W,...")
     net.add_argument("--decoder-blocks", type=int, metavar="N",
-                     help="residual blocks after each decoder upscale (default 1)")
+                     help="residual blocks after each decoder upscale (default 0)")
     opt = p.add_argument_group("training")
     opt.add_argument("--batch-size", type=int, help="faces per identity per step (per process)")
     opt.add_argument("--lr", type=float, dest="learning_rate", help="Adam learning rate")
     opt.add_argument("--warmup-steps", type=int, metavar="N",
-                     help="rate rises linearly over the model's first N steps (default 100)")
+                     help="rate rises linearly over the model's first N steps (default 20)")
     opt.add_argument("--schedule", choices=["cosine", "constant"],
                      help="cosine (default): rate falls to --min-lr of itself by the end of "
                           "--time/--steps")

@@ -9,10 +9,12 @@ from __future__ import annotations
 # (docs/training.md: what each costs, what it scores). "auto" (the default) picks one of
 # fast/standard/high from the device and the time budget: see choose_preset.
 _FAST = {"resolution": 64, "encoder_widths": [32, 64, 128, 256], "latent": 128, "bridge": 64,
-         "decoder_widths": [64, 32, 16], "batch_size": 8, "learning_rate": 5e-4}
+         "decoder_widths": [64, 32, 16], "batch_size": 4, "learning_rate": 1e-3}
 PRESETS: dict[str, dict] = {
     "fast": {**_FAST},
-    "standard": {"resolution": 128},
+    "standard": {"resolution": 128, "encoder_widths": [32, 64, 128, 256], "latent": 256,
+                 "bridge": 64, "decoder_widths": [96, 48, 24], "batch_size": 4,
+                 "learning_rate": 5e-4},
     "high": {"resolution": 256, "batch_size": 8},
     "demo": {**_FAST, "time_budget_s": 180.0, "preview_every": 100, "checkpoint_every": 200,
              "log_every": 10},

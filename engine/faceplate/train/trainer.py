@@ -49,10 +49,10 @@ class TrainConfig:
     latent: int | None = None
     bridge: int | None = None
     decoder_widths: list[int] | None = None
-    decoder_blocks: int | None = None  # residual blocks per decoder stage; None: 1
+    decoder_blocks: int = 0  # residual blocks after each decoder upscale
     batch_size: int = 16  # per identity and per process
     learning_rate: float = 1e-4
-    warmup_steps: int = 100  # learning rate rises linearly over the model's first steps
+    warmup_steps: int = 20  # learning rate rises linearly over the model's first steps
     schedule: str = "cosine"  # constant, or cosine: down to min_lr × rate by the run's end
     min_lr: float = 0.1
     grad_clip: float = 1.0  # gradient norm limit (0: off)
@@ -103,9 +103,8 @@ class TrainConfig:
         widths = {k: v for k, v in (("encoder_widths", self.encoder_widths),
                                     ("latent", self.latent), ("bridge", self.bridge),
                                     ("decoder_widths", self.decoder_widths)) if v is not None}
-        blocks = 1 if self.decoder_blocks is None else self.decoder_blocks
         return ModelCard.for_resolution(list(self.facesets), self.resolution, consent=self.consent,
-                                        preset=self.preset, decoder_blocks=blocks,
+                                        preset=self.preset, decoder_blocks=self.decoder_blocks,
                                         **widths).validate()
 
 
