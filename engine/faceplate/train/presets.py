@@ -23,7 +23,7 @@ PRESETS: dict[str, dict] = {
 }
 PRESET_HELP = {
     "auto": "choose from the device and --time (the default; it says what it chose)",
-    "fast": "64 px, 2.4 M; held-out SSIM 0.75 after 2 CPU minutes, 0.9 after ~12",
+    "fast": "64 px, 2.4 M; held-out SSIM 0.75 after 2 CPU minutes (bench/quality.py)",
     "standard": "128 px, 7.3 M; 4x the cost of fast a step: hours on a CPU, or a GPU",
     "high": "256 px, 43 M; for a GPU: hours",
     "demo": "fast, for 3 minutes, with frequent previews",
