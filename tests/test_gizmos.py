@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.join(HERE, "nuke_standin"))
 sys.path.insert(0, os.path.join(REPO, "nuke_plugin"))
 
 import nkscript
+from faceplate_client.layout import FACEMASK_CHANNELS
 from faceplate_nuke import gizmo_build
-from faceplate_nuke.registry import FACEMASK_CHANNELS, NODE_CLASSES, NODES
+from faceplate_nuke.registry import NODE_CLASSES, NODES
 
 GIZMOS = os.path.join(REPO, "gizmos")
 PACKAGE = os.path.join(REPO, "nuke_plugin", "faceplate_nuke")
@@ -163,8 +164,10 @@ def test_facemerge_offers_every_merge_setting_of_the_engine():
 
 
 def test_face_types_and_detectors_are_the_engines():
-    from faceplate.face.align import FACE_TYPES
+    from faceplate.face.align import CROPS, FACE_TYPES
+    from faceplate_client import layout
     from faceplate_nuke import registry
 
     assert set(registry.FACE_TYPES) == set(FACE_TYPES)
+    assert tuple(CROPS) == layout.FACE_TYPES  # a crop framing for every face type, in order
     assert set(registry.DETECTORS) <= {"auto", "fan", "dlib"}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import COLOURS, FACEMASK_CHANNELS, FACEMASK_LAYER, KIND_IDS, NODES, NodeSpec
+from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+
+from .registry import COLOURS, KIND_IDS, NODES, NodeSpec
 
 NUKE_VERSION = "13.2 v8"
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faceplate_client.layout import FACE_TYPES
+
 # The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
               "swap": "FaceSwap", "merge": "FaceMerge"}
 NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
-
-FACEMASK_LAYER = "facemask"
-FACEMASK_CHANNELS = ("facemask.face", "facemask.learned", "facemask.hull")
 
 # Node colours (0xRRGGBBAA), one family per stage so a chain reads at a glance.
 COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC2873AFF,
@@ -24,7 +23,6 @@ COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC287
 
 # Values the engine accepts (faceplate.convert.settings and faceplate.extract).
 DETECTORS = ("fan", "dlib")
-FACE_TYPES = ("whole_face", "face", "head")
 SELECT_MODES = ("all", "track", "index", "reference")
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")

@@ -12,6 +12,7 @@ from typing import Any
 
 import nuke
 import nuke.rotopaint as rp
+from faceplate_client.layout import ALIGNMENTS_SCHEMA
 
 from .errors import NodeError
 
@@ -39,7 +40,7 @@ def load(path: str) -> dict[str, Any]:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
         raise NodeError(f"cannot read alignments {path}: {exc}") from None
-    if data.get("schema") != "faceplate.alignments":
+    if data.get("schema") != ALIGNMENTS_SCHEMA:
         raise NodeError(f"{path} is not a Faceplate alignments file")
     return data
 

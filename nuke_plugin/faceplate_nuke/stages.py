@@ -19,6 +19,7 @@ import os
 from typing import Any, Callable
 
 import nuke
+from faceplate_client import layout
 from faceplate_client.protocol import Array
 
 from . import engine, graph, tracks
@@ -210,9 +211,9 @@ class Run:
                                                         "track") if k in face}
                                   for face in entry["faces"]]
         first = detect.entry(int(next(iter(frames)))) if frames else None
-        path = os.path.join(cache.version_dir(), "alignments.json")
+        path = os.path.join(cache.version_dir(), layout.ALIGNMENTS_FILE)
         write_json(path, {
-            "schema": "faceplate.alignments", "version": 1,
+            "schema": layout.ALIGNMENTS_SCHEMA, "version": layout.ALIGNMENTS_VERSION,
             "plate": self.cache("plate").pattern().replace("####", "%04d"),
             "colourspace": self.colourspace(),
             "backend": (first or {}).get("backend", ""),
@@ -300,7 +301,7 @@ def _runs(frames: list[int]) -> list[tuple[int, int]]:
 def _fingerprint(model: str) -> list[Any]:
     """Changes when the model is retrained: size and time of its weights and card."""
     out: list[Any] = [os.path.abspath(model)]
-    for name in ("model.safetensors", "card.json"):
+    for name in (layout.MODEL_WEIGHTS, layout.MODEL_CARD):
         try:
             st = os.stat(os.path.join(model, name))
             out += [st.st_size, st.st_mtime_ns]
@@ -317,7 +318,7 @@ def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
                         f"(got {model!r})")
     if not identity:
         raise NodeError(f"{swap.name()}: set the target identity (one of the model's "
-                        "identities, see its card.json)")
+                        f"identities, see its {layout.MODEL_CARD})")
     return os.path.abspath(model), identity
 
 

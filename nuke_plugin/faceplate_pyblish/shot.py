@@ -14,14 +14,15 @@ import os
 import re
 from typing import Any
 
+from faceplate_client import layout
 from faceplate_client.frames import parse_frame_range
 
 FAMILY = "faceplate.render"
 RGBA = ("R", "G", "B", "A")
-FACEMASK = ("facemask.face", "facemask.learned", "facemask.hull")
-PROVENANCE = ("faceplate/version", "faceplate/model", "faceplate/identities",
-              "faceplate/synthetic")
-JOB_FILE = "faceplate_job.json"
+FACEMASK = layout.FACEMASK_CHANNELS
+PROVENANCE = tuple(layout.PROVENANCE_PREFIX + k
+                   for k in ("version", "model", "identities", "synthetic"))
+JOB_FILE = layout.JOB_FILE
 
 
 class PublishError(Exception):
@@ -65,14 +66,15 @@ def parse_frames(text: str) -> list[int]:
 
 
 def model_card(model_dir: str) -> dict[str, Any]:
-    card = load_json(os.path.join(model_dir, "card.json"), "model card")
-    if card.get("schema") != "faceplate.model":
-        raise PublishError(f"{model_dir}/card.json is not a Faceplate model card")
+    card = load_json(os.path.join(model_dir, layout.MODEL_CARD), "model card")
+    if card.get("schema") != layout.MODEL_SCHEMA:
+        raise PublishError(f"{model_dir}/{layout.MODEL_CARD} is not a Faceplate model card")
     return card
 
 
 def alignments(shot_dir: str) -> dict[str, Any]:
-    data = load_json(os.path.join(shot_dir, "alignments.json"), "alignments")
-    if data.get("schema") != "faceplate.alignments":
-        raise PublishError(f"{shot_dir}/alignments.json is not a Faceplate alignments file")
+    data = load_json(os.path.join(shot_dir, layout.ALIGNMENTS_FILE), "alignments")
+    if data.get("schema") != layout.ALIGNMENTS_SCHEMA:
+        raise PublishError(f"{shot_dir}/{layout.ALIGNMENTS_FILE} is not a Faceplate alignments "
+                           "file")
     return data

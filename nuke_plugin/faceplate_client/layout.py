@@ -1,0 +1,39 @@
+"""The names of Faceplate's files and formats, spelt once for the engine and the host side.
+
+Standard library only (the Nuke nodes and pyblish plugins read these files without the engine).
+The layouts themselves are documented in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+# SHOTDIR/alignments.json: every face of every frame of a shot.
+ALIGNMENTS_FILE = "alignments.json"
+ALIGNMENTS_SCHEMA = "faceplate.alignments"
+ALIGNMENTS_VERSION = 1
+
+# A model folder: weights, card, and the preview training refreshes.
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_CARD = "card.json"
+MODEL_SCHEMA = "faceplate.model"
+MODEL_PREVIEW = "preview.png"
+
+# A face set folder: aligned crops plus this index.
+FACESET_INDEX = "faceset.json"
+FACESET_SCHEMA = "faceplate.faceset"
+
+# SHOTDIR/faceplate_job.json (a shot's farm job) and the merge settings beside it.
+JOB_FILE = "faceplate_job.json"
+JOB_SCHEMA = "faceplate.job"
+MERGE_SETTINGS_FILE = "merge_settings.json"
+
+# How much of the head an aligned crop holds (faceplate.face.align.CROPS frames each).
+FACE_TYPES = ("face", "whole_face", "head")
+
+# The convert output: its matte layer and the metadata prefix of its provenance.
+FACEMASK_LAYER = "facemask"
+FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}" for c in ("face", "learned", "hull"))
+PROVENANCE_PREFIX = "faceplate/"
+
+# Exit status of `faceplate serve` when another engine already serves the address (a client
+# racing to start an engine treats it as success and connects to that one).
+ALREADY_RUNNING = 3
