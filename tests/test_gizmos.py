@@ -146,21 +146,37 @@ def test_parser_rejects_broken_scripts(bad):
 
 def test_facemerge_offers_every_merge_setting_of_the_engine():
     """FaceMerge's knobs follow the engine's MergeSettings declaration (the host cannot import
-    it: the two are kept in step here). mask_image is the node's mask input."""
+    it: the two are kept in step here), each sent as the setting its ``param`` names.
+    mask_image is the node's mask input."""
     from faceplate.convert.settings import MergeSettings
 
-    knob_of = {"mask": "mask_source", "colour": "colour_mode", "mask_image": None}
-    spec = {k.name: k for k in NODES["FaceMerge"].knobs}
+    spec = {k.param: k for k in NODES["FaceMerge"].knobs if k.param}
+    assert set(spec) == {s["name"] for s in MergeSettings.knobs()} - {"mask_image"}
     for setting in MergeSettings.knobs():
-        name = knob_of.get(setting["name"], setting["name"])
-        if name is None:
+        if setting["name"] == "mask_image":
             continue
-        knob = spec[name]
+        knob = spec[setting["name"]]
         assert knob.stage == "merge"
         assert list(knob.items) == setting["choices"]
         default = setting["default"]
         assert (float(knob.default) == default) if isinstance(default, float) \
             else knob.default == default
+
+
+def test_every_knob_param_is_a_parameter_of_its_stages_op():
+    """A knob's ``param`` is sent to the op its stage calls: the op declares it, with the knob's
+    type and (for menus) the knob's items among its choices."""
+    from faceplate.server.engine import REGISTRY
+    from faceplate_nuke.graph import PARAM_TYPES
+
+    sent = [(cls, k) for cls in NODE_CLASSES for k in NODES[cls].knobs if k.param]
+    assert {k.stage for _, k in sent} == {"detect", "swap", "merge"}  # stage name = op name
+    for cls, knob in sent:
+        declared = {p.name: p for p in REGISTRY[knob.stage].params}
+        assert knob.param in declared, f"{cls}.{knob.name}: op {knob.stage} has no {knob.param}"
+        param = declared[knob.param]
+        assert param.type is PARAM_TYPES[knob.kind], f"{cls}.{knob.name}"
+        assert set(knob.items) <= set(param.choices or knob.items), f"{cls}.{knob.name}"
 
 
 def test_face_types_and_detectors_are_the_engines():

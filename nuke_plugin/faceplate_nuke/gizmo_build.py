@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from faceplate_client.atomic import write_text_atomic
 from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
 
 from .registry import COLOURS, KIND_IDS, NODES, NodeSpec
@@ -89,10 +90,7 @@ def write_gizmos(folder: str) -> list[str]:
     paths = []
     for spec in NODES.values():
         path = os.path.join(folder, spec.cls + ".gizmo")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(gizmo_text(spec))
-        os.replace(tmp, path)
+        write_text_atomic(path, gizmo_text(spec))
         paths.append(path)
     return paths
 
