@@ -4,6 +4,7 @@ the Python reads present (the stubs cannot check knob names; these tests do)."""
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 import sys
@@ -50,6 +51,7 @@ def test_gizmo_knobs_have_tooltips_and_defaults(cls):
         knob = knobs[spec.name]
         assert knob.tooltip, f"{cls}.{spec.name} has no tooltip"
         assert knob.label
+        assert knob.slider == spec.min_max
         if spec.kind == "enum":
             assert knob.items == list(spec.items)
             assert gizmo.knobs[spec.name] in spec.items
@@ -158,6 +160,8 @@ def test_facemerge_offers_every_merge_setting_of_the_engine():
         knob = spec[setting["name"]]
         assert knob.stage == "merge"
         assert list(knob.items) == setting["choices"]
+        bounds = setting["min_max"]  # a slider needs both ends: open-ended bounds get none
+        assert knob.min_max == (bounds if bounds and math.isfinite(bounds[1]) else None)
         default = setting["default"]
         assert (float(knob.default) == default) if isinstance(default, float) \
             else knob.default == default

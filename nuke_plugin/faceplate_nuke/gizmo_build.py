@@ -31,6 +31,8 @@ def _user_knob(spec) -> str:
     parts = [str(KIND_IDS[spec.kind]), spec.name, "l", quote(spec.label)]
     if spec.kind == "enum":
         parts += ["M", "{" + " ".join(quote(i) for i in spec.items) + "}"]
+    if spec.min_max:
+        parts += ["R", *(f"{v:g}" for v in spec.min_max)]
     if spec.kind == "button":
         parts += ["T", quote(spec.script)]
     if spec.kind == "text":

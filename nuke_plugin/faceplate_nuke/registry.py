@@ -45,6 +45,7 @@ class KnobSpec:
     stage: str = ""  # the cache stage this knob changes ("" = none)
     flags: tuple[str, ...] = ()
     param: str = ""  # the engine op parameter the knob's value is sent as ("" = none)
+    min_max: tuple[float, float] | None = None  # a number knob's slider (the engine's bounds)
 
 
 KIND_IDS = {"string": 1, "file": 2, "int": 3, "enum": 4, "bool": 6, "double": 7, "tab": 20,
@@ -197,7 +198,8 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
                  "plate.", items=COLOUR_MODES, default="reinhard", stage="merge",
                  param="colour"),
         KnobSpec("sharpen", "double", "sharpen", "Unsharp-mask amount on the swapped face, 0 "
-                 "(off) to 4.", default="0", stage="merge", param="sharpen"),
+                 "(off) to 4.", default="0", stage="merge", param="sharpen", min_max=(0, 4)),
         KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
-                 "about its centre, 0.5 to 2.", default="1", stage="merge", param="scale"),
+                 "about its centre, 0.5 to 2.", default="1", stage="merge", param="scale",
+                 min_max=(0.5, 2)),
     ))
