@@ -22,12 +22,14 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def replacing(path: str, suffix: str = ".tmp", *, fsync: bool = False) -> Iterator[str]:
+def replacing(path: str, suffix: str = ".tmp", *, fsync: bool = False,
+              mode: int | None = None) -> Iterator[str]:
     """Yield a temporary path beside ``path``; when the block succeeds it becomes ``path``.
 
     ``suffix`` lets writers that choose a format by extension (OpenImageIO, matplotlib) see the
     right one, e.g. ``.tmp.exr``. ``fsync`` flushes to disk before the rename (weights,
-    checkpoints: files worth days of training).
+    checkpoints: files worth days of training). ``mode`` replaces the plain-``open()``
+    permissions (a secret: 0o600, which the temporary file has from the start).
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -39,7 +41,7 @@ def replacing(path: str, suffix: str = ".tmp", *, fsync: bool = False) -> Iterat
         if fsync:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

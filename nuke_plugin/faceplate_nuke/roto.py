@@ -60,15 +60,16 @@ def to_nuke(point: Sequence[float], height: float) -> tuple[float, float]:
     return float(point[0]), float(height) - float(point[1])
 
 
-def _create(beside: nuke.Node, cls: str, inpanel: bool = False) -> nuke.Node:
-    """A new node in the same group as ``beside`` (a button on a gizmo would otherwise create
-    it inside the gizmo)."""
+def _create(beside: nuke.Node, cls: str, label: str, dx: int, wired: bool = True) -> nuke.Node:
+    """A new labelled node below and ``dx`` right of ``beside``, in its group (a button on a
+    gizmo would otherwise create it inside the gizmo), fed by its input when ``wired``."""
     with beside.parent():
-        return nuke.createNode(cls, inpanel=inpanel)
-
-
-def _place(new: nuke.Node, source: nuke.Node, dx: int) -> None:
-    new.setXYpos(source.xpos() + dx, source.ypos() + 60)
+        new = nuke.createNode(cls, inpanel=False)
+    if wired:
+        new.setInput(0, beside.input(0))
+    new["label"].setValue(label)
+    new.setXYpos(beside.xpos() + dx, beside.ypos() + 60)
+    return new
 
 
 def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
@@ -76,10 +77,7 @@ def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     view = nuke.views()[0]
-    roto_node = _create(node, "Roto")
-    roto_node.setInput(0, node.input(0))
-    roto_node["label"].setValue(f"from {node.name()}")
-    _place(roto_node, node, 150)
+    roto_node = _create(node, "Roto", f"from {node.name()}", 150)
     curves = roto_node["curves"]
     assert isinstance(curves, rp.CurveKnob)
     frames = sorted(int(f) for f in data["frames"])
@@ -110,10 +108,7 @@ def export_tracker(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    tracker = _create(node, "Tracker4")
-    tracker.setInput(0, node.input(0))
-    tracker["label"].setValue(f"face{track}: {', '.join(TRACK_POINTS)}")
-    _place(tracker, node, 300)
+    tracker = _create(node, "Tracker4", f"face{track}: {', '.join(TRACK_POINTS)}", 300)
     table = tracker["tracks"]
     for t, index in enumerate(TRACK_POINTS.values()):
         add = tracker["add_track"]
@@ -144,9 +139,7 @@ def export_cornerpin(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    pin = _create(node, "CornerPin2D")
-    pin["label"].setValue(f"face{track} box from {node.name()}")
-    _place(pin, node, 450)
+    pin = _create(node, "CornerPin2D", f"face{track} box from {node.name()}", 450, wired=False)
     first = min(faces)
     for frame, face in sorted(faces.items()):
         # Crop (0,1) is its bottom-left in Nuke's y-up terms: corners run as CornerPin's 1-4.

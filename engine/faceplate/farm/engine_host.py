@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 
-from faceplate_client.paths import runtime_dir
+from faceplate_client.paths import Address, beside_socket, runtime_dir
 from faceplate_client.spawn import EngineStartError, spawn_engine
 
 from ..errors import FaceplateError
@@ -36,7 +36,7 @@ def session_socket() -> str:
 
 def token_path(sock: str) -> str:
     """The session engine's token file (exported beside ``FACEPLATE_SOCKET``)."""
-    return os.path.splitext(sock)[0] + ".token"
+    return beside_socket(Address(path=sock), ".token")
 
 
 def _pid_file(sock: str) -> str:
@@ -60,7 +60,7 @@ def start(sock: str | None = None, timeout_s: float = 120.0,
     """Start an engine listening on ``sock`` and wait until it accepts; return the socket."""
     sock = sock or session_socket()
     command = command or [sys.executable, "-m", "faceplate.cli", "serve", "--socket", sock]
-    log_path = os.path.splitext(sock)[0] + ".serve.log"
+    log_path = beside_socket(Address(path=sock), ".serve.log")
     # The token beside the socket, whatever the host's own FACEPLATE_TOKEN_FILE says: two
     # sessions on one worker must not share (or overwrite) a token file. Its output goes to
     # the log, away from the action's pipe: the action can end while the engine runs on.
