@@ -2,20 +2,18 @@
 
 The layouts are the engine's contracts (docs/architecture.md): ``SHOTDIR/alignments.json``,
 the model folder's ``card.json`` and ``model.safetensors``, and the convert output's channels
-and ``faceplate/*`` metadata. Frame patterns are parsed here in a few lines because the Nuke
-side cannot import the engine's ``faceplate.io.sequence``; frame ranges come from the shared
-``faceplate_client.frames``.
+and ``faceplate/*`` metadata, with file names from ``faceplate_client.layout``; frame patterns
+and ranges come from the shared ``faceplate_client.frames``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 from faceplate_client import layout
-from faceplate_client.frames import parse_frame_range
+from faceplate_client.frames import SequencePattern, parse_frame_range
 
 FAMILY = "faceplate.render"
 RGBA = ("R", "G", "B", "A")
@@ -44,16 +42,10 @@ def load_json(path: str, what: str) -> dict[str, Any]:
 
 def frame_path(pattern: str, frame: int) -> str:
     """``name.####.exr``, ``name.%04d.exr`` or ``name.@@@@.exr`` for one frame."""
-    head, name = os.path.split(pattern)
-    m = re.search(r"%0?(\d*)d", name)
-    if m:
-        return os.path.join(head, name[:m.start()] + f"{frame:0{int(m.group(1) or 1)}d}"
-                            + name[m.end():])
-    runs = list(re.finditer(r"#+|@+", name))
-    if not runs:
+    found = SequencePattern.parse(pattern)
+    if found is None:
         raise PublishError(f"{pattern} has no frame number pattern (#### or %04d)")
-    m = runs[-1]
-    return os.path.join(head, name[:m.start()] + f"{frame:0{len(m.group(0))}d}" + name[m.end():])
+    return found.path(frame)
 
 
 def parse_frames(text: str) -> list[int]:
