@@ -1,10 +1,13 @@
 """The names of Faceplate's files and formats, spelt once for the engine and the host side.
 
-Standard library only (the Nuke nodes and pyblish plugins read these files without the engine).
-The layouts themselves are documented in docs/architecture.md.
+Standard library only (the Nuke nodes and pyblish plugins read these files without the engine,
+through :func:`read_document`). The layouts themselves are documented in docs/architecture.md.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 # SHOTDIR/alignments.json: every face of every frame of a shot.
 ALIGNMENTS_FILE = "alignments.json"
@@ -37,3 +40,20 @@ PROVENANCE_PREFIX = "faceplate/"
 # Exit status of `faceplate serve` when another engine already serves the address (a client
 # racing to start an engine treats it as success and connects to that one).
 ALREADY_RUNNING = 3
+
+
+def read_document(path: str, what: str, schema: str = "") -> dict[str, Any]:
+    """A JSON object file, checked for ``schema`` when given; ``ValueError`` (with ``what`` and
+    the path, for the user) when it is missing, unreadable, not an object or another format."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"{what} not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {path} cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} is not a JSON object")  # noqa: TRY004 - one error type
+    if schema and data.get("schema") != schema:
+        raise ValueError(f"{path} is not a Faceplate {what}")
+    return data

@@ -6,13 +6,12 @@ coordinates (y up: ``y = height - y_image``), keyed on every frame that has the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import nuke
 import nuke.rotopaint as rp
-from faceplate_client.layout import ALIGNMENTS_SCHEMA
+from faceplate_client.layout import ALIGNMENTS_SCHEMA, read_document
 
 from .errors import NodeError
 
@@ -36,13 +35,9 @@ TRACK_COLUMNS = 31  # Tracker4's tracks table: columns per track; 2 = track_x, 3
 
 def load(path: str) -> dict[str, Any]:
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise NodeError(f"cannot read alignments {path}: {exc}") from None
-    if data.get("schema") != ALIGNMENTS_SCHEMA:
-        raise NodeError(f"{path} is not a Faceplate alignments file")
-    return data
+        return read_document(path, "alignments file", ALIGNMENTS_SCHEMA)
+    except ValueError as exc:
+        raise NodeError(str(exc)) from None
 
 
 def tracks_of(alignments: dict[str, Any]) -> dict[int, dict[int, dict[str, Any]]]:

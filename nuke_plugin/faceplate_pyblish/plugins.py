@@ -61,9 +61,8 @@ class CollectShotFolders(pyblish.api.ContextPlugin):
 
     def process(self, context):
         for shot_dir in context.data.get("faceplateShots", []):
-            job = load_json(os.path.join(shot_dir, JOB_FILE), "shot job description")
-            if job.get("schema") != layout.JOB_SCHEMA:
-                raise PublishError(f"{shot_dir}/{JOB_FILE} is not a Faceplate job description")
+            job = load_json(os.path.join(shot_dir, JOB_FILE), "job description",
+                            layout.JOB_SCHEMA)
             instance = context.create_instance(job["name"], family=FAMILY)
             instance.data.update(
                 job=job, shotDir=job["shot_dir"], modelDir=job["model_dir"],

@@ -8,7 +8,6 @@ and ranges come from the shared ``faceplate_client.frames``.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -27,17 +26,12 @@ class PublishError(Exception):
     """A check failed; the message says what is wrong and what to do."""
 
 
-def load_json(path: str, what: str) -> dict[str, Any]:
+def load_json(path: str, what: str, schema: str = "") -> dict[str, Any]:
+    """``layout.read_document`` with its message as a :class:`PublishError`."""
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise PublishError(f"{what} not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise PublishError(f"{what} {path} cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise PublishError(f"{what} {path} is not a JSON object")
-    return data
+        return layout.read_document(path, what, schema)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
 
 
 def frame_path(pattern: str, frame: int) -> str:
@@ -58,15 +52,10 @@ def parse_frames(text: str) -> list[int]:
 
 
 def model_card(model_dir: str) -> dict[str, Any]:
-    card = load_json(os.path.join(model_dir, layout.MODEL_CARD), "model card")
-    if card.get("schema") != layout.MODEL_SCHEMA:
-        raise PublishError(f"{model_dir}/{layout.MODEL_CARD} is not a Faceplate model card")
-    return card
+    return load_json(os.path.join(model_dir, layout.MODEL_CARD), "model card",
+                     layout.MODEL_SCHEMA)
 
 
 def alignments(shot_dir: str) -> dict[str, Any]:
-    data = load_json(os.path.join(shot_dir, layout.ALIGNMENTS_FILE), "alignments")
-    if data.get("schema") != layout.ALIGNMENTS_SCHEMA:
-        raise PublishError(f"{shot_dir}/{layout.ALIGNMENTS_FILE} is not a Faceplate alignments "
-                           "file")
-    return data
+    return load_json(os.path.join(shot_dir, layout.ALIGNMENTS_FILE), "alignments file",
+                     layout.ALIGNMENTS_SCHEMA)
