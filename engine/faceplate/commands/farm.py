@@ -155,12 +155,11 @@ def _job_from_args(args: argparse.Namespace):
 def _preflight(job) -> list[str]:
     """What looks wrong from this machine: errors for what cannot work anywhere, warnings for
     paths the farm may see differently."""
-    import json
-
     from faceplate_client.layout import MODEL_CARD
 
     from ..errors import FaceplateError
     from ..io.sequence import SequencePattern
+    from ..model.card import ModelCard
 
     warnings = []
     pattern = SequencePattern.parse(job.plate)
@@ -169,8 +168,7 @@ def _preflight(job) -> list[str]:
                         "(fine if the workers see another path)")
     card_path = os.path.join(job.model_dir, MODEL_CARD)
     if os.path.isfile(card_path):
-        with open(card_path) as fh:
-            identities = json.load(fh).get("identities", [])
+        identities = ModelCard.load(card_path).identities
         if job.identity not in identities and not job.trains:
             raise FaceplateError(f"model {job.model_dir} has no identity {job.identity!r} "
                                  f"(it has {', '.join(identities)}): fix --to")
