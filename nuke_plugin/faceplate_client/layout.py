@@ -32,6 +32,12 @@ MERGE_SETTINGS_FILE = "merge_settings.json"
 # How much of the head an aligned crop holds (faceplate.face.align.CROPS frames each).
 FACE_TYPES = ("face", "whole_face", "head")
 
+# The words of merge_settings.json (faceplate.convert.settings.MergeSettings), which the
+# FaceMerge node's menus offer too.
+MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
+COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
+HULL_KINDS = ("components", "extended")
+
 # The convert output: its matte layer and the metadata prefix of its provenance.
 FACEMASK_LAYER = "facemask"
 FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}" for c in ("face", "learned", "hull"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faceplate_client.layout import FACE_TYPES
+from faceplate_client.layout import COLOUR_MODES, FACE_TYPES, HULL_KINDS, MASK_SOURCES
 
 # The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
@@ -22,12 +22,10 @@ NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
 COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC2873AFF,
            "FaceMerge": 0xB8495EFF}
 
-# Values the engine accepts (faceplate.convert.settings and faceplate.extract).
+# Values the engine accepts (faceplate.extract, the train op); the face types and merge words
+# come from faceplate_client.layout, as the engine takes them.
 DETECTORS = ("fan", "dlib")
 SELECT_MODES = ("all", "track", "index", "reference")
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
-COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
-HULL_KINDS = ("components", "extended")
 TRAIN_PRESETS = ("demo", "standard", "high")
 
 

@@ -13,11 +13,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from ..errors import FaceplateError
+from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES
 
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
-COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
-HULL_KINDS = ("components", "extended")
+from ..errors import FaceplateError
 
 
 def _knob(default, help_text: str, choices: tuple[str, ...] = (),
