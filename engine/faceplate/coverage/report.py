@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from ..errors import FaceplateError
+from ..extract.faceset import FaceSet
 from .descriptors import Descriptor
 from .store import ShotFace
 
@@ -49,7 +50,8 @@ class CoverageSettings:
                 "brow": 0.05 * e, "key_x": self.light_step, "key_y": self.light_step}
 
 
-SPACE = tuple(CoverageSettings().steps())
+DEFAULTS = CoverageSettings()
+SPACE = tuple(DEFAULTS.steps())
 # (positive words, negative words) per measure; angles take their threshold in degrees.
 _WORDS = {
     "yaw": ("turned right more than {}°", "turned left more than {}°", "facing the camera"),
@@ -115,19 +117,20 @@ class IdentityCoverage:
     matches: list[Match]
     gaps: list[Gap]
     notes: list[str]
+    files: list[str]  # the face set's crop files, by entry index
 
     @property
     def covered(self) -> int:
         return len(self.matches) - sum(len(g.frames) for g in self.gaps)
 
-    def to_dict(self, files: list[str]) -> dict:
+    def to_dict(self) -> dict:
         return {"faceset": self.faceset, "faceset_faces": self.faceset_faces,
                 "shot_faces": len(self.matches), "covered": self.covered,
                 "gaps": [{**asdict(g), "first": g.frames[0], "last": g.frames[-1],
                           "text": g.text} for g in self.gaps],
                 "notes": self.notes,
                 "matches": [{"frame": m.frame, "track": m.track,
-                             "distance": round(m.distance, 3), "nearest": files[m.nearest],
+                             "distance": round(m.distance, 3), "nearest": self.files[m.nearest],
                              "mirrored": m.mirrored} for m in self.matches]}
 
 
@@ -141,6 +144,14 @@ class CoverageReport:
     @property
     def covered(self) -> bool:
         return all(not c.gaps for c in self.identities)
+
+    def to_dict(self) -> dict:
+        return {"schema": "faceplate.coverage_report", "version": 1, "shot": self.shot,
+                "covered": self.covered, "settings": asdict(self.settings),
+                "steps": self.settings.steps(),
+                "identities": {c.identity: c.to_dict() for c in self.identities},
+                "shot_descriptors": [{"frame": s.frame, "track": s.track,
+                                      **s.descriptor.to_json()} for s in self.shot_faces]}
 
     def summary(self) -> str:
         lines = []
@@ -156,16 +167,16 @@ class CoverageReport:
 
 
 def coverage(shot_dir: str, shot_faces: list[ShotFace],
-             facesets: dict[str, tuple[str, list[Descriptor]]],
-             settings: CoverageSettings = CoverageSettings()) -> CoverageReport:
-    """The report for a shot's faces against each identity's ``(folder, descriptors)``."""
+             facesets: dict[str, tuple[FaceSet, list[Descriptor]]],
+             settings: CoverageSettings = DEFAULTS) -> CoverageReport:
+    """The report for a shot's faces against each identity's ``(face set, descriptors)``."""
     if not shot_faces:
         raise FaceplateError(f"the shot {shot_dir} has no faces in its alignments.json")
     shot = vectors([s.descriptor for s in shot_faces], settings)
     result = []
-    for identity, (root, descs) in facesets.items():
+    for identity, (faceset, descs) in facesets.items():
         if not descs:
-            raise FaceplateError(f"face set {root} ({identity}) holds no faces")
+            raise FaceplateError(f"face set {faceset.root} ({identity}) holds no faces")
         pool = descs + ([d.mirrored() for d in descs] if settings.mirror else [])
         cand = vectors(pool, settings)
         idx, dist = nearest(shot, cand)
@@ -173,7 +184,8 @@ def coverage(shot_dir: str, shot_faces: list[ShotFace],
                    for s, i, d in zip(shot_faces, idx, dist)]
         gaps = _gaps(identity, shot, cand, idx, dist, shot_faces, settings)
         notes = _notes(identity, [s.descriptor for s in shot_faces], descs)
-        result.append(IdentityCoverage(identity, root, len(descs), matches, gaps, notes))
+        result.append(IdentityCoverage(identity, faceset.root, len(descs), matches, gaps, notes,
+                                       [e.file for e in faceset.entries]))
     return CoverageReport(shot_dir, settings, shot_faces, result)
 
 

@@ -79,6 +79,13 @@ def shot_descriptors(shot_dir: str, progress_stream=None) -> list[ShotFace]:
             for (frame, face), (k, _) in zip(faces, keys)]
 
 
+def save_faceset_descriptors(faceset: FaceSet, descs: list[Descriptor]) -> None:
+    """Write the sidecar of a face set whose descriptors are known (a curated copy)."""
+    _save(os.path.join(faceset.root, SIDECAR),
+          {e.file: {"landmarks": _hash(e.landmarks), **d.to_json()}
+           for e, d in zip(faceset.entries, descs)})
+
+
 class PlateReader:
     """Aligned network-space crops of a shot's faces, read from its plate."""
 
