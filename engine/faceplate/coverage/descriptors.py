@@ -141,16 +141,20 @@ def expression(landmarks: np.ndarray, yaw: float, pitch: float, io: float) -> di
 
 def lighting(crop: np.ndarray, crop_landmarks: np.ndarray) -> tuple[float, float, float]:
     """(key_x, key_y, exposure) of the face in an aligned network-space crop: a plane fitted
-    to log2 luminance over the face matte, its slopes given from centre to edge in stops."""
+    to log2 luminance over the skin (the landmark matte less eyes and mouth), its slopes given
+    from centre to edge in stops."""
     rgb = np.clip(np.asarray(crop, np.float32), 0.0, 1.0)
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     lum = linear @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    matte = landmark_mask(crop_landmarks, lum.shape) > 0.5
+    pts = np.asarray(crop_landmarks, np.float64)
+    matte = (landmark_mask(pts, lum.shape) > 0.5).astype(np.uint8)
+    for part in (pts[36:42], pts[42:48], pts[60:68]):  # eyes and an open mouth are not skin
+        cv2.fillConvexPoly(matte, cv2.convexHull(np.round(part).astype(np.int32)), 0)
+    matte = matte.astype(bool)
     if matte.sum() < 16:
         return 0.0, 0.0, 0.0
     ys, xs = np.nonzero(matte)
     stops = np.log2(np.maximum(lum[ys, xs], 1e-4) / 0.18)
-    pts = np.asarray(crop_landmarks, np.float64)
     half_w = max((pts[:, 0].max() - pts[:, 0].min()) / 2, 1.0)
     half_h = max((pts[:, 1].max() - pts[:, 1].min()) / 2, 1.0)
     cx, cy = xs.mean(), ys.mean()

@@ -24,15 +24,13 @@ WORST = 6
 
 def write_picture(report: CoverageReport, facesets: dict[str, FaceSet],
                   descriptors: dict[str, list[Descriptor]], path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     shot = alignments_file.load(report.shot)
     reader = PlateReader(shot)
     rows = len(report.identities)
-    fig = plt.figure(figsize=(17, 4.4 * rows + 0.4), dpi=100)
+    fig = Figure(figsize=(17, 4.4 * rows + 0.4), dpi=100)
     grid = fig.add_gridspec(rows, 3, width_ratios=[1, 1, 2.6], wspace=0.22, hspace=0.45)
     for r, cov in enumerate(report.identities):
         descs = descriptors[cov.identity]
@@ -49,12 +47,9 @@ def write_picture(report: CoverageReport, facesets: dict[str, FaceSet],
     fig.suptitle(f"Coverage of {report.shot} ({n} faces): "
                  + ", ".join(f"{c.identity} covers {c.covered}/{n}" for c in report.identities)
                  + f"  (limit {report.settings.max_distance:g} steps)", fontsize=12)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
-    plt.close(fig)
     write_image(path, rgba[..., :3].astype(np.float32) / 255.0, ["R", "G", "B"],
                 pixel_type="uint8")
     return path
