@@ -119,8 +119,8 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def expression(landmarks: np.ndarray, yaw: float, pitch: float, io: float) -> dict[str, float]:
-    """Mouth opening and width, each eye's opening and the brows' height, in frontal
-    inter-ocular units; vertical measures are divided by cos(pitch), widths by cos(yaw)."""
+    """Mouth opening and width, each eye's opening and the brows' height above the eye line,
+    in frontal inter-ocular units; vertical measures are divided by cos(pitch), widths by cos(yaw)."""
     pts = np.asarray(landmarks, np.float64)
 
     def gap(pairs) -> float:
@@ -128,8 +128,9 @@ def expression(landmarks: np.ndarray, yaw: float, pitch: float, io: float) -> di
 
     vertical = 1.0 / max(math.cos(math.radians(pitch)), 0.3)
     eye_r, eye_l = pts[RIGHT_EYE].mean(axis=0), pts[LEFT_EYE].mean(axis=0)
-    brow = (np.linalg.norm(pts[17:22] - eye_r, axis=1).mean()
-            + np.linalg.norm(pts[22:27] - eye_l, axis=1).mean()) / 2 / io
+    across = (eye_l - eye_r) / max(float(np.linalg.norm(eye_l - eye_r)), 1e-9)
+    up = np.array([across[1], -across[0]])  # perpendicular to the eye line, towards the brows
+    brow = float(((pts[17:27] - (eye_r + eye_l) / 2) @ up).mean()) / io
     return {
         "mouth_open": gap([(61, 67), (62, 66), (63, 65)]) * vertical,
         "smile": gap([(48, 54)]) / max(math.cos(math.radians(yaw)), 0.3),
