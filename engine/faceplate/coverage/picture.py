@@ -18,8 +18,8 @@ from .descriptors import Descriptor
 from .report import CoverageReport, IdentityCoverage
 from .store import PlateReader
 
-TILE = 112
-WORST = 6
+TILE = 128
+WORST = 8
 
 
 def write_picture(report: CoverageReport, facesets: dict[str, FaceSet],
@@ -30,23 +30,25 @@ def write_picture(report: CoverageReport, facesets: dict[str, FaceSet],
     shot = alignments_file.load(report.shot)
     reader = PlateReader(shot)
     rows = len(report.identities)
-    fig = Figure(figsize=(17, 4.4 * rows + 0.4), dpi=100)
-    grid = fig.add_gridspec(rows, 3, width_ratios=[1, 1, 2.6], wspace=0.22, hspace=0.45)
+    fig = Figure(figsize=(17, 7.6 * rows + 0.4), dpi=100)
+    grid = fig.add_gridspec(2 * rows, 3, width_ratios=[1, 1, 1.35],
+                            height_ratios=[1, 0.62] * rows, wspace=0.25, hspace=0.35)
     for r, cov in enumerate(report.identities):
         descs = descriptors[cov.identity]
-        _scatter(fig.add_subplot(grid[r, 0]), cov, report, descs, "yaw", "pitch",
+        _scatter(fig.add_subplot(grid[2 * r, 0]), cov, report, descs, "yaw", "pitch",
                  "yaw (° screen right)", "pitch (° up)")
-        _scatter(fig.add_subplot(grid[r, 1]), cov, report, descs, "mouth_open", "eyes",
+        _scatter(fig.add_subplot(grid[2 * r, 1]), cov, report, descs, "mouth_open", "eyes",
                  "mouth opening (inter-ocular)", "eye opening (inter-ocular)")
-        ax = fig.add_subplot(grid[r, 2])
+        _gap_list(fig.add_subplot(grid[2 * r, 2]), cov, len(report.shot_faces))
+        ax = fig.add_subplot(grid[2 * r + 1, :])
         ax.imshow(_strip(cov, shot, reader, facesets[cov.identity]))
         ax.set_axis_off()
-        ax.set_title(f"worst-covered shot faces (top) and the nearest face of {cov.identity} "
-                     "(bottom)", fontsize=10)
+        ax.set_title(f"worst-covered shot faces (top: frame, distance in steps) over the "
+                     f"nearest face of {cov.identity} (bottom: its source frame)", fontsize=10)
     n = len(report.shot_faces)
     fig.suptitle(f"Coverage of {report.shot} ({n} faces): "
                  + ", ".join(f"{c.identity} covers {c.covered}/{n}" for c in report.identities)
-                 + f"  (limit {report.settings.max_distance:g} steps)", fontsize=12)
+                 + f"  (limit {report.settings.max_distance:g} steps)", fontsize=13)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
@@ -79,6 +81,24 @@ def _scatter(ax, cov: IdentityCoverage, report: CoverageReport, descs: list[Desc
     ax.legend(fontsize=7, loc="best")
 
 
+def _gap_list(ax, cov: IdentityCoverage, shot_faces: int, most: int = 14) -> None:
+    """The gaps in words, as the report lists them."""
+    import textwrap
+
+    ax.set_axis_off()
+    lines = [(f"{cov.identity}: {cov.covered} of {shot_faces} shot faces covered by "
+             f"{cov.faceset_faces} training faces"), ""]
+    for g in cov.gaps[:most]:
+        lines += textwrap.wrap(g.text, 62, subsequent_indent="    ")
+    if len(cov.gaps) > most:
+        lines.append(f"... and {len(cov.gaps) - most} more gaps (see the JSON report)")
+    if not cov.gaps:
+        lines.append("every shot face has a training face close by")
+    lines += [""] + [f"note: {n}" for n in cov.notes]
+    ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
+            transform=ax.transAxes)
+
+
 def _strip(cov: IdentityCoverage, shot, reader: PlateReader, faceset: FaceSet) -> np.ndarray:
     """Two rows of tiles: the worst shot faces, at least 4 frames apart, over their matches."""
     chosen: list = []
@@ -96,7 +116,8 @@ def _strip(cov: IdentityCoverage, shot, reader: PlateReader, faceset: FaceSet) -
         train = _resize(faceset.image(m.nearest))
         if m.mirrored:
             train = train[:, ::-1]
-        name = faceset.entries[m.nearest].file + (" flip" if m.mirrored else "")
+        entry = faceset.entries[m.nearest]
+        name = f"{cov.identity} frame {entry.frame}" + (" flipped" if m.mirrored else "")
         bottom.append(label(to_uint8(train), name))
     pad = np.zeros((TILE, 4, 3), np.uint8)
     rows = [np.hstack([t for tile in row for t in (tile, pad)]) for row in (top, bottom)]

@@ -203,53 +203,106 @@ def _gaps(identity, shot, cand, idx, dist, shot_faces, settings) -> list[Gap]:
             if far and run and shot_faces[i].frame == shot_faces[run[-1]].frame + 1:
                 run.append(i)
                 continue
-            if run:
-                reason = _reason(identity, shot[run], shot[run] - cand[idx[run]], cand,
-                                 settings.pose_step)
+            for part in _by_reason(run, shot, cand, settings.max_distance) if run else []:
+                reason = _reason(identity, shot[part], cand, settings)
                 if many_tracks:
                     reason = f"track {track}: {reason}"
-                gaps.append(Gap(track, [shot_faces[j].frame for j in run], reason,
-                                round(float(dist[run].max()), 3)))
+                frames = [shot_faces[j].frame for j in part]
+                worst = round(float(dist[part].max()), 3)
+                if gaps and gaps[-1].reason == reason and gaps[-1].frames[-1] + 1 == frames[0]:
+                    gaps[-1].frames += frames
+                    gaps[-1].worst_distance = max(gaps[-1].worst_distance, worst)
+                else:
+                    gaps.append(Gap(track, frames, reason, worst))
             run = [i] if far else []
     return gaps
 
 
-def _reason(identity: str, values: np.ndarray, deltas: np.ndarray, cand: np.ndarray,
-            degrees_per_step: float) -> str:
-    """Words for a run: the measures (and directions) on which the run's faces lie beyond
-    their nearest training face by a step or more, in at least 40% of the run."""
+def _by_reason(run: list[int], shot: np.ndarray, cand: np.ndarray, limit: float,
+               shortest: int = 3) -> list[list[int]]:
+    """Split a run of uncovered faces where what they lack changes (pieces shorter than
+    ``shortest`` frames join the piece before them)."""
+    keys = [frozenset(_missing(shot[i], cand, limit)) for i in run]
+    parts: list[list[int]] = []
+    for i, key in zip(run, keys):
+        if parts and key == keys[run.index(parts[-1][-1])]:
+            parts[-1].append(i)
+        else:
+            parts.append([i])
+    merged: list[list[int]] = []
+    for part in parts:
+        if merged and (len(part) < shortest or len(merged[-1]) < shortest):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return merged
+
+
+def _missing(face: np.ndarray, cand: np.ndarray, limit: float) -> list[tuple[int, bool]]:
+    """What the set lacks for one face: the measure (or pair of measures) that, left out,
+    brings a training face within ``limit``; with the side of it the shot face lies on."""
+    n = len(SPACE)
+    diff = face[None, :] - cand
+    d2 = diff ** 2
+    tries: list[tuple[float, tuple[int, ...]]] = []
+    for k in range(n):
+        tries.append((float(np.delete(d2, k, axis=1).sum(1).min()), (k,)))
+    singles = [t for t in tries if t[0] <= limit ** 2]
+    if not singles:
+        for k in range(n):
+            for m in range(k + 1, n):
+                tries.append((float(np.delete(d2, [k, m], axis=1).sum(1).min()), (k, m)))
+    best = min(singles or tries)[1]
+    j = int(np.delete(d2, list(best), axis=1).sum(1).argmin())
+    return [(k, bool(diff[j, k] > 0)) for k in best]
+
+
+def _reason(identity: str, values: np.ndarray, cand: np.ndarray,
+            settings: CoverageSettings) -> str:
+    """Words for a run: what the set lacks (:func:`_missing`) for at least 40% of its faces."""
     votes: Counter = Counter()
-    for delta in deltas:
-        big = [k for k in range(len(SPACE)) if abs(delta[k]) >= 1.0] or [int(np.abs(delta).argmax())]
-        votes.update((k, bool(delta[k] > 0)) for k in big)
-    chosen = sorted({kd for kd, n in votes.items() if n >= 0.4 * len(deltas)}
+    for face in values:
+        votes.update(_missing(face, cand, settings.max_distance))
+    chosen = sorted({kd for kd, n in votes.items() if n >= 0.4 * len(values)}
                     or {votes.most_common(1)[0][0]})
-    # A candidate "has" the trait when it lies as far out as the run's least extreme face,
-    # less half a step: the claim "no face of B ..." is then checked against the set.
+    # The claim "no face of B ..." is checked against the set: a candidate has a trait when it
+    # lies as far out as the run's least extreme face (or, for an angle range, within the
+    # run's range), give or take half a step.
     has = np.ones(len(cand), bool)
     phrases = []
     for k, positive in chosen:
-        edge = values[:, k].min() if positive else values[:, k].max()
-        has &= cand[:, k] >= edge - 0.5 if positive else cand[:, k] <= edge + 0.5
-        phrases.append(_phrase(SPACE[k], positive, edge * degrees_per_step))
+        text, lo, hi = _phrase(SPACE[k], positive, values[:, k], settings.pose_step)
+        has &= (cand[:, k] >= lo - 0.5) & (cand[:, k] <= hi + 0.5)
+        phrases.append(text)
+    for state in ("wide open", "closed"):  # one phrase for both eyes
+        pair = [f"with the right eye {state}", f"with the left eye {state}"]
+        if all(p in phrases for p in pair):
+            phrases = [p for p in phrases if p not in pair] + [f"with both eyes {state}"]
     head = [p for p in phrases if not p.startswith(("with ", "lit "))]
     rest = [p for p in phrases if p.startswith(("with ", "lit "))]
     rest = rest[:1] + [p.removeprefix("with ") for p in rest[1:]]
     what = " ".join(filter(None, [" and ".join(head), " and ".join(rest)]))
-    return f"no face of {identity} {what}" if not has.any() else \
-        f"no face of {identity} close enough {what}"
+    return f"no face of {identity} {what}" + (" that otherwise matches" if has.any() else "")
 
 
-def _phrase(name: str, positive: bool, edge: float) -> str:
-    """Words for one measure; for angles ``edge`` is the run's least extreme value in degrees
-    (said as "more than" the multiple of 5° below it)."""
+def _phrase(name: str, positive: bool, run: np.ndarray, step: float
+            ) -> tuple[str, float, float]:
+    """Words for one measure of a run (values in steps; ``step`` degrees for angles) and the
+    range, in steps, a training face would need to lie in to have the trait."""
     words = _WORDS[name]
     if name not in ("yaw", "pitch"):
-        return words[0] if positive else words[1]
-    threshold = int(abs(edge) // 5 * 5)
-    if threshold < 5 or (edge > 0) != positive:
-        return words[2]
-    return (words[0] if positive else words[1]).format(threshold)
+        edge = run.min() if positive else run.max()
+        return (words[0], edge, np.inf) if positive else (words[1], -np.inf, edge)
+    deg = run * step
+    if positive and deg.min() >= 5:
+        return words[0].format(int(deg.min() // 5 * 5)), deg.min() / step, np.inf
+    if not positive and deg.max() <= -5:
+        return words[1].format(int(-deg.max() // 5 * 5)), -np.inf, deg.max() / step
+    if np.abs(deg).max() < 5:
+        return words[2], run.min(), run.max()
+    side = words[0 if deg.mean() > 0 else 1].split(" more than")[0]
+    a, b = int(np.abs(deg).min() // 5 * 5), int(-(-np.abs(deg).max() // 5) * 5)
+    return f"{side} {a}–{b}°", run.min(), run.max()
 
 
 def _notes(identity: str, shot: list[Descriptor], faceset: list[Descriptor]) -> list[str]:
