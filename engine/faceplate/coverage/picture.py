@@ -100,13 +100,17 @@ def _gap_list(ax, cov: IdentityCoverage, shot_faces: int, most: int = 14) -> Non
 
 
 def _strip(cov: IdentityCoverage, shot, reader: PlateReader, faceset: FaceSet) -> np.ndarray:
-    """Two rows of tiles: the worst shot faces, at least 4 frames apart, over their matches."""
-    chosen: list = []
+    """Two rows of tiles: the worst shot faces over their matches; each gap's worst face
+    first, then the worst of the rest, a few frames apart where the shot allows."""
+    by_frame = {(m.frame, m.track): m for m in cov.matches}
+    chosen = [max((by_frame[(f, g.track)] for f in g.frames), key=lambda m: m.distance)
+              for g in sorted(cov.gaps, key=lambda g: -g.worst_distance)][:WORST]
+    apart = 3 if len(cov.matches) > 8 * WORST else 0
     for m in sorted(cov.matches, key=lambda m: -m.distance):
-        if all(abs(m.frame - c.frame) > 3 for c in chosen):
-            chosen.append(m)
         if len(chosen) == WORST:
             break
+        if all(abs(m.frame - c.frame) > apart or m.track != c.track for c in chosen):
+            chosen.append(m)
     chosen.sort(key=lambda m: m.frame)
     top, bottom = [], []
     for m in chosen:

@@ -302,7 +302,7 @@ def _phrase(name: str, positive: bool, run: np.ndarray, step: float
         return words[2], run.min(), run.max()
     side = words[0 if deg.mean() > 0 else 1].split(" more than")[0]
     a, b = int(np.abs(deg).min() // 5 * 5), int(-(-np.abs(deg).max() // 5) * 5)
-    return f"{side} {a}–{b}°", run.min(), run.max()
+    return (f"{side} {a}–{b}°" if a else f"{side} as much as {b}°"), run.min(), run.max()
 
 
 def _notes(identity: str, shot: list[Descriptor], faceset: list[Descriptor]) -> list[str]:
