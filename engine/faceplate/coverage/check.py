@@ -23,6 +23,7 @@ def check_shot(shot_dir: str, facesets: dict[str, str],
     faces = shot_descriptors(shot_dir, progress_stream)
     report = coverage(shot_dir, faces, {n: (sets[n], descriptors[n]) for n in sets}, settings)
     json_path = output or os.path.join(shot_dir, REPORT)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     write_json_atomic(json_path, report.to_dict())
     png_path = None
     if picture:

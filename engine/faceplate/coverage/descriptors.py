@@ -107,12 +107,16 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float, float]:
     """
     pts = np.asarray(landmarks, np.float64)
     centre = pts[RIGID].mean(axis=0)
-    focal = FOCAL * float(interocular(pts))
+    io = float(interocular(pts))
+    focal = FOCAL * io
     camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]])
-    ok, rvec, tvec = cv2.solvePnP(MEAN_FACE_3D[RIGID], pts[RIGID], camera, None,
-                                  flags=cv2.SOLVEPNP_SQPNP)
-    if not ok or tvec[2, 0] <= 0:  # degenerate landmarks: read as frontal, size from 2D
-        return 0.0, 0.0, _eye_line_angle(pts), float(interocular(pts))
+    try:
+        ok, rvec, tvec = cv2.solvePnP(MEAN_FACE_3D[RIGID], pts[RIGID], camera, None,
+                                      flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        ok = False
+    if not ok or io < 1e-3 or tvec[2, 0] <= 0:  # degenerate landmarks: frontal, 2D size
+        return 0.0, 0.0, _eye_line_angle(pts), max(io, 1e-3)
     rot, _ = cv2.Rodrigues(rvec)
     yaw, pitch, roll = pose_angles(rot)
     return yaw, pitch, roll, focal * _MODEL_IO / float(tvec[2, 0])

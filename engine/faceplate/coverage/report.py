@@ -73,16 +73,18 @@ def vectors(descriptors: list[Descriptor], settings: CoverageSettings) -> np.nda
                     np.float64).reshape(len(descriptors), len(SPACE))
 
 
-def nearest(queries: np.ndarray, candidates: np.ndarray, chunk: int = 2048
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Index of and distance to each query's nearest candidate (Euclidean, in steps)."""
+def nearest(queries: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and distance to each query's nearest candidate (Euclidean, in steps), in
+    chunks of queries that keep the distance table near 16 MB."""
     index = np.zeros(len(queries), np.int64)
     dist = np.zeros(len(queries))
+    c2 = (candidates ** 2).sum(axis=1)
+    chunk = max(1, 2_000_000 // max(len(candidates), 1))
     for s in range(0, len(queries), chunk):
         q = queries[s:s + chunk]
-        d2 = ((q[:, None, :] - candidates[None, :, :]) ** 2).sum(-1)
+        d2 = (q ** 2).sum(axis=1)[:, None] + c2[None, :] - 2.0 * q @ candidates.T
         index[s:s + chunk] = d2.argmin(axis=1)
-        dist[s:s + chunk] = np.sqrt(d2[np.arange(len(q)), index[s:s + chunk]])
+        dist[s:s + chunk] = np.sqrt(np.maximum(d2[np.arange(len(q)), index[s:s + chunk]], 0.0))
     return index, dist
 
 
@@ -241,19 +243,16 @@ def _by_reason(run: list[int], shot: np.ndarray, cand: np.ndarray, limit: float,
 def _missing(face: np.ndarray, cand: np.ndarray, limit: float) -> list[tuple[int, bool]]:
     """What the set lacks for one face: the measure (or pair of measures) that, left out,
     brings a training face within ``limit``; with the side of it the shot face lies on."""
-    n = len(SPACE)
     diff = face[None, :] - cand
     d2 = diff ** 2
-    tries: list[tuple[float, tuple[int, ...]]] = []
-    for k in range(n):
-        tries.append((float(np.delete(d2, k, axis=1).sum(1).min()), (k,)))
-    singles = [t for t in tries if t[0] <= limit ** 2]
-    if not singles:
-        for k in range(n):
-            for m in range(k + 1, n):
-                tries.append((float(np.delete(d2, [k, m], axis=1).sum(1).min()), (k, m)))
-    best = min(singles or tries)[1]
-    j = int(np.delete(d2, list(best), axis=1).sum(1).argmin())
+    total = d2.sum(axis=1)
+    n = len(SPACE)
+    tries = [(float((total - d2[:, k]).min()), (k,)) for k in range(n)]
+    if min(tries)[0] > limit ** 2:
+        tries += [(float((total - d2[:, k] - d2[:, m]).min()), (k, m))
+                  for k in range(n) for m in range(k + 1, n)]
+    best = min(tries)[1]
+    j = int((total - d2[:, list(best)].sum(axis=1)).argmin())
     return [(k, bool(diff[j, k] > 0)) for k in best]
 
 
