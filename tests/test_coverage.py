@@ -182,6 +182,23 @@ def test_a_face_set_without_a_pose_range_flags_exactly_those_frames(data, capsys
     assert os.stat(sidecar).st_mtime_ns == before
 
 
+def test_a_re_extracted_frame_is_measured_again(data, tmp_path):
+    root, _, _ = data
+    copy = tmp_path / "shot"
+    shutil.copytree(root / "shot", copy)
+    shot_descriptors(str(copy))
+    doc = json.loads((copy / "alignments.json").read_text())
+    first = doc["frames"]["1005"][0]
+    doc["frames"]["1005"] = doc["frames"]["1002"]  # frame 1005 now holds 1002's neutral face
+    (copy / "alignments.json").write_text(json.dumps(doc))
+    before = json.loads((copy / SIDECAR).read_text())["faces"]
+    got = {f.frame: f.descriptor for f in shot_descriptors(str(copy))}
+    after = json.loads((copy / SIDECAR).read_text())["faces"]
+    assert [k for k in before if before[k] != after[k]] == ["1005/0"]
+    assert got[1005].mouth_open < before["1005/0"]["mouth_open"] - 0.15
+    assert first["landmarks"] != doc["frames"]["1005"][0]["landmarks"]
+
+
 def test_a_full_face_set_covers_the_shot(data, capsys):
     root, _, _ = data
     code = main(["coverage", "--shot", str(root / "shot"), "--faceset",
