@@ -184,14 +184,14 @@ def coverage(shot_dir: str, shot_faces: list[ShotFace],
         idx, dist = nearest(shot, cand)
         matches = [Match(s.frame, s.track, float(d), int(i) % len(descs), int(i) >= len(descs))
                    for s, i, d in zip(shot_faces, idx, dist)]
-        gaps = _gaps(identity, shot, cand, idx, dist, shot_faces, settings)
+        gaps = _gaps(identity, shot, cand, dist, shot_faces, settings)
         notes = _notes(identity, [s.descriptor for s in shot_faces], descs)
         result.append(IdentityCoverage(identity, faceset.root, len(descs), matches, gaps, notes,
                                        [e.file for e in faceset.entries]))
     return CoverageReport(shot_dir, settings, shot_faces, result)
 
 
-def _gaps(identity, shot, cand, idx, dist, shot_faces, settings) -> list[Gap]:
+def _gaps(identity, shot, cand, dist, shot_faces, settings) -> list[Gap]:
     """Runs of consecutive frames (per track) whose nearest face is too far, worded."""
     gaps = []
     by_track: dict[int, list[int]] = {}
