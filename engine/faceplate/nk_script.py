@@ -57,7 +57,7 @@ def write_demo_script(path: str, *, plate: str, frames: tuple[int, int], size: t
         "version 13.2 v8",
         _node("Root", {"first_frame": first, "last_frame": last,
                        "format": f"{w} {h} 0 0 {w} {h} 1 faceplate_demo"}, inputs=0),
-        "add_layer {facemask facemask.face facemask.learned facemask.hull}",
+        "add_layer {facemask facemask.face facemask.learned facemask.hull facemask.occlusion}",
         *chain,
         _node("Read", {"file": merged, "first": first, "last": last, "raw": "true",
                        "name": "EngineMerged", "label": "faceplate demo output",

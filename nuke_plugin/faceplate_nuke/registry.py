@@ -16,7 +16,8 @@ STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign
 NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
 
 FACEMASK_LAYER = "facemask"
-FACEMASK_CHANNELS = ("facemask.face", "facemask.learned", "facemask.hull")
+FACEMASK_CHANNELS = ("facemask.face", "facemask.learned", "facemask.hull",
+                     "facemask.occlusion")
 
 # Node colours (0xRRGGBBAA), one family per stage so a chain reads at a glance.
 COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC2873AFF,
@@ -26,7 +27,7 @@ COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC287
 DETECTORS = ("fan", "dlib")
 FACE_TYPES = ("whole_face", "face", "head")
 SELECT_MODES = ("all", "track", "index", "reference")
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
+MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned", "occlusion")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
 HULL_KINDS = ("components", "extended")
 TRAIN_PRESETS = ("demo", "standard", "high")
