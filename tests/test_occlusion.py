@@ -136,3 +136,27 @@ def test_cli_trains_and_predicts(shot, tmp_path):
                          check=False)
     assert bad.returncode == 2 and "no label frames" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_engine_trains_and_predicts_with_progress(shot, tmp_path):
+    """What FaceMerge's Learn Occlusion asks of the engine, over a real socket."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from engine_helpers import running_engine
+    from faceplate_client.protocol import EngineError
+
+    events = []
+    with running_engine(tmp_path) as client:
+        trained = client.call("occlusion_train", {
+            "plate": shot.sample.pattern, "shot_dir": shot.root, "labels": shot.labels.pattern,
+            "label_frames": "1001,1007", "steps": 4, "size": 64, "width": 8},
+            on_progress=events.append)
+        assert trained.params["steps"] == 4 and os.path.isdir(trained.params["version"])
+        assert events and events[-1]["stage"] == "occlusion"
+        predicted = client.call("occlusion_predict", {"plate": shot.sample.pattern,
+                                                      "shot_dir": shot.root,
+                                                      "frames": "1001-1003"})
+        assert predicted.params["frames"] == [1001, 1002, 1003]
+        with pytest.raises(EngineError, match="multiple of 8"):
+            client.call("occlusion_train", {
+                "plate": shot.sample.pattern, "shot_dir": shot.root,
+                "labels": shot.labels.pattern, "label_frames": "1001", "size": 100})

@@ -179,7 +179,7 @@ _add("FaceSwap", "Runs the model: replaces the aligned face with the target iden
     ))
 
 _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
-     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull).",
+     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion).",
      ("merge",), ("swap", "mask"), (
         KnobSpec("mask_source", "enum", "mask", "Mask used to blend: the landmark hull, the "
                  "model's learned mask, their product, or the 'mask' input (e.g. an edited "
@@ -200,5 +200,16 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
                  "(off) to 4.", default="0", stage="merge"),
         KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
                  "about its centre, 0.5 to 2.", default="1", stage="merge"),
+        KnobSpec("occlusion_frames", "string", "painted frames", "Frames where you painted what "
+                 "covers the face into the mask input (white = occluder), e.g. 1001,1020,1044: "
+                 "Learn Occlusion trains on them."),
+        KnobSpec("occlusion_steps", "int", "occlusion steps", "Training steps for Learn "
+                 "Occlusion (a few minutes on a CPU at 600).", default="600"),
+        _button("learn_occlusion", "Learn Occlusion", "Learn the occluder from the painted "
+                "frames, predict it for the node's range and switch mask to 'occlusion'. Your "
+                "painted frames are used as painted.", "learn_occlusion"),
+        KnobSpec("occlusion_matte", "file", "occlusion matte", "Occluder matte sequence for "
+                 "the 'occlusion' mask (set by Learn Occlusion; any plate-sized matte works).",
+                 stage="merge"),
     ))
 

@@ -278,6 +278,7 @@ class Run:
                 "hull": str(graph.value(merge, "hull", f)),
                 "sharpen": float(graph.value(merge, "sharpen", f)),
                 "scale": float(graph.value(merge, "scale", f)),
+                "occlusion_matte": str(graph.value(merge, "occlusion_matte", f)),
                 "compression": CACHE_COMPRESSION}
             if self.uses_mask_input(f):
                 params["mask_image"] = self.cache("mask").frame_file(f)
