@@ -258,7 +258,7 @@ def test_png_dpx_and_face_only_outputs(shot, tmp_path):
     convert_shot(plate, root, model, "plate", str(tmp_path / "o.####.png"), frames="1001")
     png = read_image(str(tmp_path / "o.1001.png"))
     side = read_image(str(tmp_path / "o.facemask.1001.png"))
-    assert png.channels == ["R", "G", "B", "A"] and side.channels == ["R", "G", "B", "A"]
+    assert png.channels == ["R", "G", "B", "A"] and side.channels == ["R", "G", "B"]
     assert side.pixels.max() > 0.99
     assert read_provenance(str(tmp_path / "o.1001.png"))["faceplate/synthetic"] == "1"
 
