@@ -10,6 +10,7 @@ artist never painted. A new version starts from the previous version's weights.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field, fields
@@ -49,7 +50,8 @@ class OcclusionTrainSettings:
     minutes: float = _setting(10.0, "stop at this wall time even before --steps", 0.05,
                               24 * 60)
     batch_size: int = _setting(8, "faces per step", 1, 256)
-    lr: float = _setting(2e-3, "peak learning rate (one-cycle schedule)", 1e-6, 1.0)
+    lr: float = _setting(2e-3, "peak learning rate (warm-up, then cosine to the end of the "
+                         "steps or the time, whichever comes first)", 1e-6, 1.0)
     paste: float = _setting(0.6, "chance a face gets another face's occluder pasted on", 0, 1)
     seed: int = _setting(0, "random seed", 0, 2**31 - 1)
     device: str = _setting("auto", "auto, cpu or cuda[:N]")
@@ -94,12 +96,19 @@ def train_occlusion(plate: str, shot_dir: str, labels: Labels,
             log.info("occlusion: starting from %s", parent)
     net = net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=settings.steps,
-                                                pct_start=0.1)
     gen = torch.Generator().manual_seed(settings.seed)
     progress = Progress("occlusion", settings.steps, "steps", progress_listener, progress_stream)
     start, loss_avg, step = time.monotonic(), 0.0, 0
+    budget_s = settings.minutes * 60
     for step in range(1, settings.steps + 1):
+        # Warm up, then cosine down, over whichever runs out first: the steps or the time.
+        done = max((step - 1) / settings.steps, (time.monotonic() - start) / budget_s)
+        if done >= 1.0:
+            log.info("occlusion: time budget reached at step %d", step)
+            step -= 1
+            break
+        for group in opt.param_groups:
+            group["lr"] = settings.lr * _schedule(done)
         pick = torch.randint(len(faces), (settings.batch_size,), generator=gen)
         batch = make_batch(_paste(faces, pick, gen, settings.paste), torch.arange(len(pick)),
                            gen, AUGMENT)
@@ -108,13 +117,9 @@ def train_occlusion(plate: str, shot_dir: str, labels: Labels,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
         value = float(loss.detach())
         loss_avg = 0.9 * loss_avg + 0.1 * value if step > 1 else value
         progress.advance(1, f"loss {loss_avg:.4f}")
-        if time.monotonic() - start > settings.minutes * 60:
-            log.info("occlusion: time budget reached at step %d", step)
-            break
     net.eval()
     card = store.OcclusionCard(settings.size, settings.width, shot.face_type, labels, step,
                                round(time.monotonic() - start, 1), round(loss_avg, 5),
@@ -122,6 +127,13 @@ def train_occlusion(plate: str, shot_dir: str, labels: Labels,
     version = store.new_version(shot_dir)
     store.save(version, card, net)
     return OcclusionTrainResult(version, card)
+
+
+def _schedule(done: float, warmup: float = 0.1) -> float:
+    """Learning-rate factor at fraction ``done`` of the run: linear warm-up, cosine decay."""
+    if done < warmup:
+        return (done + 0.01) / (warmup + 0.01)
+    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * (done - warmup) / (1.0 - warmup)))
 
 
 def _paste(faces: torch.Tensor, pick: torch.Tensor, gen: torch.Generator,
