@@ -255,7 +255,7 @@ def test_init_and_menu_set_up_nuke():
     nuke = start(gui=True)
     assert "facemask" in nuke.layers()
     assert nuke._state.layers["facemask"] == ["facemask.face", "facemask.learned",
-                                              "facemask.hull"]
+                                              "facemask.hull", "facemask.occlusion"]
     assert any(p.endswith("gizmos") for p in nuke.pluginPath())
     names = [c[0].__name__ for c in nuke._state.callbacks["beforeFrameRender"]]
     assert names == ["before_frame_render"]

@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -116,14 +117,19 @@ def frame_matrix(source: str, t: float, face_px: float, size: tuple[int, int],
     return np.hstack([lin, offset[:, None]])
 
 
+Overlay = Callable[[float, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
+
+
 def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
               size: tuple[int, int] = (960, 540), face_px: float = 160.0,
               colourspace: str = "ACEScg", ext: str = "exr", seed: int = 0,
-              name: str = "plate") -> SampleShot:
+              name: str = "plate", overlay: Overlay | None = None) -> SampleShot:
     """Write ``out_dir/name.####.ext`` and ``out_dir/shot.json`` (the ground-truth transforms).
 
     ``colourspace`` is the plate's space: the sRGB photo is converted into it (e.g. scene-linear
-    ACEScg for EXR). Exposure drifts a little over the shot, as real plates do.
+    ACEScg for EXR). Exposure drifts a little over the shot, as real plates do. ``overlay(t,
+    size)`` returns an object drawn in front of the face, ``(sRGB H×W×3, alpha H×W)``; its alpha
+    is written as the ground-truth matte ``out_dir/name_matte.####.exr`` (channel A).
     """
     os.makedirs(out_dir, exist_ok=True)
     photo = source_image(source)
@@ -135,9 +141,14 @@ def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
         m = frame_matrix(source, t, face_px, size, seed)
         warped = cv2.warpAffine(photo, m, size, flags=cv2.INTER_CUBIC,
                                 borderMode=cv2.BORDER_REPLICATE)  # no mirrored faces
+        frame = first + i
+        if overlay is not None:
+            rgb, alpha = overlay(t, size)
+            warped = warped * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
+            write_image(os.path.join(out_dir, f"{name}_matte.{frame:04d}.exr"),
+                        alpha.astype(np.float32)[..., None], ["A"], pixel_type="half")
         warped = np.clip(warped, 0.0, 1.0) * (1.0 + 0.04 * math.sin(3.0 * t))
         plate = colour.to_plate(warped)
-        frame = first + i
         write_image(pattern % frame, plate, ["R", "G", "B"],
                     {"faceplate/sample_source": source}, pixel_type="half" if ext == "exr" else None)
         matrices[frame] = m
@@ -253,3 +264,63 @@ def make_posed_shot(source: str, out_dir: str, poses: list[dict], *, first: int 
     shot = SampleShot(source, pattern, size, colourspace, matrices)
     shot.save(os.path.join(out_dir, "shot.json"))
     return shot
+
+
+def occluders(t: float, size: tuple[int, int], face_px: float = 160.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Two opaque objects that cross a face of :func:`make_shot` (an :data:`Overlay`): a
+    microphone swinging across the mouth and cheek, and a ball rolling along the jaw line.
+    Drawn at 4× and area-filtered, so the alpha has real anti-aliased edges."""
+    k = 4
+    w, h = size
+    hi_rgb = np.zeros((h * k, w * k, 3), np.float32)
+    hi_a = np.zeros((h * k, w * k), np.float32)
+    centre = np.asarray(motion(t, face_px, size)["centre"])
+    s = face_px * k
+    # Microphone: a dark handle and a lighter meshed head, swinging from side to side.
+    angle = math.radians(-35.0 + 70.0 * t)
+    head = centre * k + s * np.array([-0.55 + 1.1 * t, 0.18 + 0.1 * math.sin(5 * t)])
+    tail = head + s * 1.4 * np.array([math.sin(angle), math.cos(angle)])
+    layer = np.zeros_like(hi_a)
+    cv2.line(layer, tuple(int(v) for v in head), tuple(int(v) for v in tail), 1.0,
+             int(0.14 * s), cv2.LINE_AA)
+    hi_rgb[layer > 0] = (0.08, 0.08, 0.09)
+    hi_a = np.maximum(hi_a, layer)
+    layer = np.zeros_like(hi_a)
+    cv2.circle(layer, tuple(int(v) for v in head), int(0.2 * s), 1.0, -1, cv2.LINE_AA)
+    yy, xx = np.mgrid[0:h * k, 0:w * k]
+    mesh = 0.45 + 0.25 * ((xx // (3 * k) + yy // (3 * k)) % 2)
+    inside = layer > 0
+    hi_rgb[inside] = np.stack([mesh[inside]] * 3, -1) * np.array([1.0, 1.0, 1.05], np.float32)
+    hi_a = np.maximum(hi_a, layer)
+    # A ball along the jaw line: saturated, with a highlight.
+    ball = centre * k + s * np.array([0.55 - 0.9 * t, 0.62 - 0.1 * math.cos(4 * t)])
+    layer = np.zeros_like(hi_a)
+    cv2.circle(layer, tuple(int(v) for v in ball), int(0.16 * s), 1.0, -1, cv2.LINE_AA)
+    shade = np.clip(1.0 - np.hypot(xx - ball[0] + 0.05 * s, yy - ball[1] + 0.05 * s)
+                    / (0.2 * s), 0.3, 1.0)
+    inside = layer > 0
+    hi_rgb[inside] = shade[inside, None] * np.array([0.85, 0.25, 0.1], np.float32)
+    hi_a = np.maximum(hi_a, layer)
+    rgb = cv2.resize(hi_rgb * hi_a[..., None], size, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(hi_a, size, interpolation=cv2.INTER_AREA)
+    rgb = np.where(alpha[..., None] > 1e-4, rgb / np.maximum(alpha[..., None], 1e-4), 0.0)
+    return rgb.astype(np.float32), np.clip(alpha, 0.0, 1.0)
+
+
+def write_true_alignments(sample: SampleShot, shot_dir: str, face_type: str = "whole_face"
+                          ) -> str:
+    """``shot_dir/alignments.json`` from the shot's exact transforms (dlib's landmarks on the
+    source photo, carried into every frame): ground truth for stages after extraction."""
+    from .extract import alignments as alignments_io
+    from .face.align import alignment_matrix
+
+    source = source_landmarks(sample.source)
+    records = {}
+    for f in sample.frames:
+        landmarks = sample.to_plate(f, source)
+        records[f] = [alignments_io.FaceRecord((0, 0, 0, 0), 1.0, landmarks,
+                                               alignment_matrix(landmarks, face_type))]
+    alignments_io.save(alignments_io.Alignments(sample.pattern, sample.colourspace, "dlib",
+                                                face_type, sample.size, 0.0, records), shot_dir)
+    return shot_dir

@@ -34,13 +34,14 @@ FACE_TYPES = ("face", "whole_face", "head")
 
 # The words of merge_settings.json (faceplate.convert.settings.MergeSettings), which the
 # FaceMerge node's menus offer too.
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
+MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned", "occlusion")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
 HULL_KINDS = ("components", "extended")
 
 # The convert output: its matte layer and the metadata prefix of its provenance.
 FACEMASK_LAYER = "facemask"
-FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}" for c in ("face", "learned", "hull"))
+FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}"
+                          for c in ("face", "learned", "hull", "occlusion"))  # ≤ 4: a Nuke layer
 PROVENANCE_PREFIX = "faceplate/"
 
 # Exit status of `faceplate serve` when another engine already serves the address (a client

@@ -177,11 +177,12 @@ _add("FaceSwap", "Runs the model: replaces the aligned face with the target iden
     ))
 
 _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
-     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull).",
+     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion).",
      ("merge",), ("swap", "mask"), (
         KnobSpec("mask_source", "enum", "mask", "Mask used to blend: the landmark hull, the "
-                 "model's learned mask, their product, or the 'mask' input (e.g. an edited "
-                 "Roto from FaceAlign's Export Roto).", items=MASK_SOURCES,
+                 "model's learned mask, their product, the 'mask' input (e.g. an edited Roto "
+                 "from FaceAlign's Export Roto), or hull × learned with the occluder of Learn "
+                 "Occlusion cut out.", items=MASK_SOURCES,
                  default="hull*learned", stage="merge", param="mask"),
         KnobSpec("mask_channel", "string", "mask channel", "Channel of the mask input to use.",
                  default="A", stage="merge", param="mask_channel"),
@@ -200,4 +201,15 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
         KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
                  "about its centre, 0.5 to 2.", default="1", stage="merge", param="scale",
                  min_max=(0.5, 2)),
+        KnobSpec("occlusion_frames", "string", "painted frames", "Frames where you painted what "
+                 "covers the face into the mask input (white = occluder), e.g. 1001,1020,1044: "
+                 "Learn Occlusion trains on them."),
+        KnobSpec("occlusion_steps", "int", "occlusion steps", "Training steps for Learn "
+                 "Occlusion (a few minutes on a CPU at 600).", default="600"),
+        _button("learn_occlusion", "Learn Occlusion", "Learn the occluder from the painted "
+                "frames, predict it for the node's range and switch mask to 'occlusion'. Your "
+                "painted frames are used as painted.", "learn_occlusion"),
+        KnobSpec("occlusion_matte", "file", "occlusion matte", "Occluder matte sequence for "
+                 "the 'occlusion' mask (set by Learn Occlusion; any plate-sized matte works).",
+                 stage="merge", param="occlusion_matte"),
     ))

@@ -31,7 +31,7 @@ def _selection(node: nuke.Node) -> str:
     return "all"
 
 
-def _forward(progress: Progress) -> Callable[[dict[str, Any]], None]:
+def forward_progress(progress: Progress) -> Callable[[dict[str, Any]], None]:
     def on_progress(event: dict[str, Any]) -> None:
         progress(str(event.get("stage", "")), int(event.get("done", 0)),
                  int(event.get("total", 0)))
@@ -55,7 +55,7 @@ def export_faceset(node: nuke.Node, alignments_path: str, progress: Progress) ->
         "face_type": str(graph.value(node, "face_type")),
         "smoothing": float(graph.value(node, "smoothing")),
         "select": _selection(node),
-        "faceset_dir": os.path.abspath(folder)}, on_progress=_forward(progress))
+        "faceset_dir": os.path.abspath(folder)}, on_progress=forward_progress(progress))
     return os.path.abspath(folder)
 
 
@@ -82,7 +82,7 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
         "preset": str(graph.value(node, "train_preset")),
         "consent": str(graph.value(node, "train_consent")),
         "max_steps": int(graph.value(node, "train_iterations"))},
-        on_progress=_forward(progress))
+        on_progress=forward_progress(progress))
     show_preview(node, str(reply.params.get("preview") or
                            os.path.join(os.path.abspath(model), MODEL_PREVIEW)))
     return dict(reply.params)

@@ -49,7 +49,7 @@ class FacePlacement:
 class MergedFrame:
     """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
 
-    pixels: np.ndarray  # H×W×7: premultiplied R, G, B, A, then the facemask layer
+    pixels: np.ndarray  # H×W×8: premultiplied R, G, B, A, then the facemask layer
     layers: MergeLayers  # views of the facemask channels, the box and the face-only image
     matrices: list[np.ndarray]  # the faces that were swapped in
 
@@ -227,7 +227,7 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
     shot = alignments_io.load(shot_dir)
     colour = ColourSpaces(colourspace or shot.colourspace or default_space_for(plate.path))
     run = _ShotRun(plate, shot, model, to_identity, colour, settings,
-                   _check_mattes(settings, plate.frames), FrameWriter(output),
+                   _check_mattes(settings, plate.frames, shot_dir), FrameWriter(output),
                    SwapCache(cache_dir) if cache_dir else None,
                    ConvertSummary(output.pattern, colour.plate_space),
                    batch_size)
@@ -316,8 +316,9 @@ class _ShotRun:
             raise FaceplateError(f"plate frame {frame} is {size[0]}×{size[1]} but the "
                                  f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}: "
                                  "re-run faceplate extract on this plate")
+        channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
         matte = None if self.matte_pattern is None else self._timed(
-            "read", masks.read_matte, matte_path, self.settings.mask_channel, size)
+            "read", masks.read_matte, matte_path, channel, size)
         lookup = self._timed("swap", _lookup, plate_rgb(image), faces, self.model,
                              self.to_identity, self.colour, frame, self.cache,
                              file_stamp(source)) if faces \
@@ -343,18 +344,29 @@ class _ShotRun:
         return FrameReport(p.frame, status, len(p.faces), message)
 
 
-def _check_mattes(settings: MergeSettings, frames: Sequence[int]
+def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str
                   ) -> SequencePattern | str | None:
-    """The matte sequence for the ``image`` mask sources, checked before any work starts."""
-    if not settings.mask.startswith("image"):
+    """The matte sequence of the ``image`` mask sources (the artist's) or of the ``occlusion``
+    source (the occluders), checked before any work starts."""
+    if settings.mask == "occlusion":
+        text = settings.occlusion_matte or _latest_occlusion(shot_dir)
+        advice = f"run faceplate occlusion predict {shot_dir} for them or limit --frames"
+    elif settings.mask.startswith("image"):
+        text, advice = settings.mask_image, "render them or limit --frames"
+    else:
         return None
-    pattern: SequencePattern | str = SequencePattern.parse(settings.mask_image) \
-        or settings.mask_image
+    pattern: SequencePattern | str = SequencePattern.parse(text) or text
     missing = [f for f in frames if not os.path.isfile(_matte_path(pattern, f))]
     if missing:
-        raise FaceplateError(f"matte {settings.mask_image} is missing frames "
-                             f"{format_frame_range(missing)}: render them or limit --frames")
+        raise FaceplateError(f"matte {text} is missing frames {format_frame_range(missing)}: "
+                             f"{advice}")
     return pattern
+
+
+def _latest_occlusion(shot_dir: str) -> str:
+    from ..occlusion import store
+
+    return store.matte_pattern(store.latest(shot_dir))
 
 
 def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:

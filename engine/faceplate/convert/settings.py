@@ -34,11 +34,13 @@ class MergeSettings:
     """How a swapped face is blended back into the plate (pixel sizes are plate pixels)."""
 
     mask: str = _knob("hull*learned", "where the face goes: landmark hull, the model's "
-                      "learned mask, their product, or an artist's matte image",
-                      MASK_SOURCES)
+                      "learned mask, their product, an artist's matte image, or hull × "
+                      "learned with the shot's learned occluders cut out", MASK_SOURCES)
     mask_image: str = _knob("", "plate-sized matte sequence for the image sources, e.g. "
                             "roto.####.exr")
     mask_channel: str = _knob("A", "channel of the matte image (else its first channel)")
+    occlusion_matte: str = _knob("", "occluder matte sequence for the occlusion source "
+                                 "(default: the shot's latest faceplate occlusion predict)")
     hull: str = _knob("components", "landmark hull: brows to chin, or extended to the "
                       "forehead", HULL_KINDS)
     erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it")

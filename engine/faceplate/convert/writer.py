@@ -2,7 +2,8 @@
 
 EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask`` layer.
 PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
-``OUT.facemask.####.ext`` (face, learned, hull as R, G, B). DPX headers cannot hold our
+``OUT.facemask.####.ext`` (face, learned, hull as R, G, B: a fourth channel would be read as
+alpha and premultiplied away; the occluder is the occlusion model's own matte sequence). DPX headers cannot hold our
 metadata, so DPX and TIFF frames get a provenance sidecar ``FRAME.provenance.json``, written
 right after the frame (a frame killed before its sidecar has no job stamp and is redone).
 Every write is atomic (:func:`faceplate.io.images.write_image`).
@@ -109,7 +110,7 @@ class FrameWriter:
                         pixel_type=ptype, compression=self.settings.compression,
                         data_window=face_window)
         if self.mask_pattern is not None:
-            write_image(self.mask_pattern.path(frame), pixels[..., 4:], ["R", "G", "B"], meta)
+            write_image(self.mask_pattern.path(frame), pixels[..., 4:7], ["R", "G", "B"], meta)
             write_image(path, pixels[..., :4], RGBA, meta)
         else:
             write_image(path, pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,

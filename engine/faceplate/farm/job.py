@@ -44,6 +44,7 @@ class ShotJob:
     train_steps: int = 0  # 0 = the trainer's default
     consent: str = ""  # consent note a training step records in the model card
     merge_settings: dict = field(default_factory=dict)  # MergeSettings.to_dict() for convert
+    occlusion: bool = False  # predict the shot's occlusion mattes (faceplate occlusion) first
     nuke_script: str = ""  # render this script's Write node instead of running convert
     nuke_write: str = ""
     faceplate_cmd: str = "faceplate"

@@ -200,7 +200,8 @@ MERGE_SETTINGS = _merge_params()
                    ArraySpec("matrices", _FLOATS, ("N", 2, 3)),
                    ArraySpec("landmarks", _FLOATS, ("N", 68, 2)),
                    ArraySpec("matte", ("float32",), (None, None), required=False,
-                             help="plate-sized artist matte for the image mask sources")),
+                             help="plate-sized matte for the image mask sources (the "
+                                  "artist's) or the occlusion source (the occluders)")),
            one_of=(("image", "path"),), lane="pool", timeout_s=300.0)
 def merge(req) -> Result:
     from ...convert.merge import SwappedFace
@@ -223,6 +224,13 @@ def merge(req) -> Result:
 
         matte = read_matte(values["mask_image"], values["mask_channel"],
                            (image.width, image.height))
+    if matte is None and p["mask"] == "occlusion" and values["occlusion_matte"]:
+        from ...convert.masks import read_matte
+        from ...io.sequence import SequencePattern
+
+        pattern = SequencePattern.parse(values["occlusion_matte"])
+        matte = read_matte(pattern.path(p["frame"]) if pattern else values["occlusion_matte"],
+                           "A", (image.width, image.height))
     swaps = [SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
                          np.asarray(x, np.float64), np.asarray(lm, np.float64))
              for f, m, x, lm in zip(a["faces"], a["masks"], a["matrices"], a["landmarks"])]
@@ -235,7 +243,8 @@ def merge(req) -> Result:
                                   p["frame"], merged.matrices,
                                   "swapped" if swaps else "passthrough: no face"
                                   ).to_metadata()
-    layers = [merged.layers.face, merged.layers.learned, merged.layers.hull]
+    layers = [merged.layers.face, merged.layers.learned, merged.layers.hull,
+              merged.layers.occlusion]
     if p["output"]:
         pixels = np.concatenate([merged.rgb, merged.alpha[..., None],
                                  np.stack(layers, axis=-1)], axis=-1)
