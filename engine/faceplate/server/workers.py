@@ -270,7 +270,8 @@ class Arena:
                 os.ftruncate(self.fd, max(size, 2 * self._size, 1 << 20))
             self._remap()
         except OSError as exc:
-            if exc.errno == errno.ENOMEM:
+            if exc.errno == errno.ENOMEM:  # keep the arena as it was, mapped
+                os.ftruncate(self.fd, self._size)
                 raise MemoryError(str(exc)) from None
             raise
 
