@@ -118,7 +118,8 @@ def read_one(sock: socket.socket) -> p.Message:
 def raw_authed(folder: Path) -> socket.socket:
     sock = raw_connect(folder)
     sock.sendall(raw_hello(folder))
-    assert read_one(sock).kind == p.REPLY
+    answer = read_one(sock)
+    assert answer.kind == p.REPLY, answer.params
     return sock
 
 
