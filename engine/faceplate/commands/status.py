@@ -56,13 +56,13 @@ def _limits(s: dict) -> list[str]:
     lim, pay, w = s.get("limits"), s.get("payloads") or {}, s.get("workers")
     if not lim:
         return []
-    lines = [f"  limits:   {lim['max_connections']} connections ({lim['max_unauthenticated']} "
-             f"before hello, {lim['hello_timeout_s']:g} s to say it), messages up to "
-             f"{lim['max_message_bytes'] / 1e6:.0f} MB, payloads "
-             f"{pay.get('used_bytes', 0) / 1e6:.0f} of {lim['payload_memory_bytes'] / 1e6:.0f} MB"
-             f" held ({pay.get('refused', 0)} refused), answers stalled "
-             f"{lim['send_timeout_s']:g} s are dropped; {s.get('refused_connections', 0)} "
-             "connection(s) refused"]
+    lines = [
+        (f"  limits:   {lim['max_connections']} connections ({lim['max_unauthenticated']} before "
+        f"hello, {lim['hello_timeout_s']:g} s to say it; {s.get('refused_connections', 0)} "
+        f"refused), answers stalled {lim['send_timeout_s']:g} s dropped"),
+        (f"            messages up to {lim['max_message_bytes'] / 1e6:.0f} MB; payloads "
+        f"{pay.get('used_bytes', 0) / 1e6:.0f} of {lim['payload_memory_bytes'] / 1e6:.0f} MB "
+        f"held ({pay.get('refused', 0)} refused)")]
     if w is None:
         lines.append(f"  workers:  {lim['workers']} threads, not isolated (--no-isolation)")
     else:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import __version__
-from ..model.card import ModelCard
 from .settings import MergeSettings
+from .swap import SwapCard
 
 PREFIX = "faceplate/"
 
@@ -55,7 +55,7 @@ class Provenance:
         }
 
 
-def provenance_for(card: ModelCard, to_identity: str, settings: MergeSettings, job: str,
+def provenance_for(card: SwapCard, to_identity: str, settings: MergeSettings, job: str,
                    plate: str, frame: int, matrices: list[np.ndarray], status: str) -> Provenance:
     return Provenance(card.model_id, list(card.identities), to_identity,
                       str(getattr(card, "consent", "")), settings, job, plate, frame,
@@ -63,7 +63,7 @@ def provenance_for(card: ModelCard, to_identity: str, settings: MergeSettings, j
                       status)
 
 
-def job_digest(card: ModelCard, to_identity: str, settings: MergeSettings, colourspace: str,
+def job_digest(card: SwapCard, to_identity: str, settings: MergeSettings, colourspace: str,
                faces: list[dict], extra: str = "") -> str:
     """Changes whenever a re-run would write different pixels for this frame (callers:
     :func:`faceplate.convert.pipeline.frame_job`)."""

@@ -59,6 +59,10 @@ class Param:
         if self.choices and value not in self.choices:
             raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be one of "
                                           f"{', '.join(map(str, self.choices))}, got {value!r}")
+        return self._check_value(value)
+
+    def _check_value(self, value: Any) -> Any:
+        """Bounds of a number, absoluteness of a path."""
         if self.type in (int, float):
             low, high = self.bounds()
             if not (math.isfinite(value) and low <= value <= high):

@@ -286,8 +286,10 @@ class Arena:
             self._map, self._size = (mmap.mmap(self.fd, size) if size else None), size
 
     def _slice(self, at: int, n: int) -> memoryview:
-        assert self._map is not None or n == 0
-        return memoryview(self._map)[at:at + n] if n else memoryview(bytearray())
+        if not n:
+            return memoryview(bytearray())
+        assert self._map is not None
+        return memoryview(self._map)[at:at + n]
 
     def _offset_of(self, view: memoryview) -> int | None:
         if self._map is None or not view.nbytes:
