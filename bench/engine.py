@@ -246,15 +246,16 @@ def _isolation_cost(isolated, tmp, model_dir, from_numpy) -> None:
             "echo": (lambda c: c.call("echo", {"data": {"frame": 1001}}), 300),
             "merge_inline": (lambda c: c.call("merge", common, {**faces,
                                                                 "image": from_numpy(rgba)}),
-                             max(5, REPEATS)),
+                             max(15, REPEATS)),
             "merge_path": (lambda c: c.call("merge", {**common, "path": plate, "output": out,
                                                       "compression": "none"}, faces),
-                           max(5, REPEATS)),
+                           max(15, REPEATS)),
         }
         for op, (call, repeats) in cases.items():
             times: dict[str, list[float]] = {"in_process": [], "isolated": []}
             for name, c in (("in_process", plain), ("isolated", isolated)):
-                call(c)  # warm up (model card, caches, the workers' arenas)
+                for _ in range(2):  # warm up (model card, caches, the workers' arenas)
+                    call(c)
             for _ in range(repeats):  # alternate, so a busy moment hits both alike
                 for name, c in (("in_process", plain), ("isolated", isolated)):
                     times[name] += _timed(lambda c=c, call=call: call(c), 1)

@@ -147,7 +147,11 @@ def test_work_past_the_worker_memory_limit_fails_clearly_and_the_worker_serves_o
                                                   "image": from_numpy(PLATE)})
         assert err.value.code == p.FAILED and "--worker-memory" in err.value.message
         assert _align(client).arrays["crops"].shape == (1, 64, 64, 3)
-        assert client.status()["limits"]["worker_memory_bytes"] == 300_000_000
+        status = client.status()
+        assert status["limits"]["worker_memory_bytes"] == 300_000_000
+        os.kill(status["workers"]["pids"][0], signal.SIGSTOP)  # wedged, then the engine
+        os.kill(status["pid"], signal.SIGKILL)                  # dies without a word:
+        _wait(lambda: _gone(status["workers"]["pids"][0]), 20, "the orphaned worker")
 
 
 def test_clients_that_never_read_their_answers_do_not_block_the_pool(tmp_path):

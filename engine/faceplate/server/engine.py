@@ -161,8 +161,9 @@ class Engine:
         sock.listen(128)
         sock.settimeout(0.5)
         self._listener = sock
-        if self.workers is not None:
-            self.workers.start()
+        if self.workers is not None:  # in the background: the first requests wait for them
+            threading.Thread(target=self.workers.start, name="faceplate-workers-start",
+                             daemon=True).start()
         threading.Thread(target=self._resolve_device, name="faceplate-device-probe",
                          daemon=True).start()
         threading.Thread(target=self._watchdog, name="faceplate-watchdog", daemon=True).start()

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
-from queue import SimpleQueue
+from queue import LifoQueue
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,9 @@ class WorkerPool:
         self.size, self.memory_bytes = size, memory_bytes
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
-        self._idle: SimpleQueue[_Worker] = SimpleQueue()
+        # Last in, first out: the warmest worker (imports done, caches and arenas filled)
+        # takes the next call.
+        self._idle: LifoQueue[_Worker] = LifoQueue()
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
         self.started = self.replaced = 0
@@ -328,6 +330,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     global _outgoing
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine stops us, not the terminal
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     incoming, _outgoing = Arena(recv_handle(conn)), Arena(recv_handle(conn))
     _limit_memory(memory_bytes)
     while True:
@@ -356,6 +359,27 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
 
 def _failure(kind: str, code: str, message: str, text: str = "") -> tuple:
     return ("error", (kind, code, message, text))
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when our parent, the fork server, goes. It ends when the engine does,
+    once no worker holds its keep-alive descriptor (ours is closed here), so an engine killed
+    with SIGKILL leaves no worker spinning in a library call."""
+    from multiprocessing import forkserver
+
+    try:
+        os.close(forkserver._forkserver._forkserver_alive_fd)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, OSError):  # pragma: no cover - another Python
+        pass
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() == 1:  # the parent went before the call above took effect
+        os._exit(0)
 
 
 def _limit_memory(extra: int) -> None:
