@@ -242,11 +242,11 @@ def test_model_cards_are_checked_before_anything_is_trusted(tmp_path):
 # --- 5: connections ----------------------------------------------------------------------------
 
 def test_pre_hello_deadline_counts_from_accept_and_connections_are_capped(tmp_path):
-    with running_engine(tmp_path, "--hello-timeout", "2", "--max-unauthenticated", "4") as client:
+    with running_engine(tmp_path, "--hello-timeout", "5", "--max-unauthenticated", "4") as client:
         folder = tmp_path / "engine"
         trickler = raw_connect(folder)
         idle = [raw_connect(folder) for _ in range(3)]
-        time.sleep(0.3)
+        _wait(lambda: client.status()["connections"] == 5, 4, "the four to be accepted")
         refused = raw_connect(folder)  # the fifth before hello: told why, and closed
         assert [a.params["code"] for a in read_all(refused)] == [p.BUSY]
         _echo_ok(client)  # an authenticated client is not affected
@@ -261,8 +261,8 @@ def test_pre_hello_deadline_counts_from_accept_and_connections_are_capped(tmp_pa
                 pass
             return time.monotonic() - start
 
-        held = trickle()
-        assert held < 15, "trickled bytes must not extend the hello deadline"
+        held = trickle()  # the whole hello would take about a minute
+        assert held < 20, "trickled bytes must not extend the hello deadline"
         for sock in idle:
             assert read_all(sock) == []  # closed by the engine without an answer
         sock = raw_connect(folder)
@@ -299,6 +299,35 @@ def test_accept_backs_off_when_descriptors_run_out(tmp_path):
         _wait(lambda: "accepting again" in (folder / "engine.log").read_text(), 30,
               "accept to recover")
         _echo_ok(client)
+        with EngineClient(str(folder / "engine.sock"), str(folder / "engine.token"),
+                          autostart=False) as fresh:
+            _echo_ok(fresh)
+
+
+def test_connections_whose_thread_cannot_start_are_refused_and_the_engine_serves_on(tmp_path):
+    """Under an address-space limit each new thread's stack is refused: the connection gets
+    ``busy`` and the engine keeps serving the clients it has."""
+    with running_engine(tmp_path, "--workers", "1") as client:
+        folder = tmp_path / "engine"
+        _echo_ok(client)
+        pid = client.hello()["pid"]
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_AS)
+        with open(f"/proc/{pid}/statm") as fh:
+            mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        idle = []
+        resource.prlimit(pid, resource.RLIMIT_AS, (mapped + (64 << 20), hard))
+        try:
+            for _ in range(40):  # 8 MB of stack each: most cannot get a thread
+                idle.append(raw_connect(folder))
+            time.sleep(1)
+            codes = [a.params["code"] for s in idle[-5:] for a in read_all(s)]
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_AS, (soft, hard))
+        assert codes and set(codes) == {p.BUSY}, codes
+        for s in idle:
+            s.close()
+        _echo_ok(client)
+        assert "cannot take a connection" in (folder / "engine.log").read_text()
         with EngineClient(str(folder / "engine.sock"), str(folder / "engine.token"),
                           autostart=False) as fresh:
             _echo_ok(fresh)

@@ -412,6 +412,10 @@ class Engine:
             error = exc
         elif isinstance(exc, FaceplateError):
             error = EngineError(FAILED, str(exc))
+        elif isinstance(exc, MemoryError):
+            log.warning("%s %s ran out of memory", req.op.name, req.id)
+            error = EngineError(FAILED, f"{req.op.name} needs more memory than the engine has "
+                                        "free; try a smaller request")
         else:
             where = stage_traceback(exc)
             if where is not None:

@@ -74,7 +74,11 @@ class WorkerPool:
             return worker.call(fn, arg, watch)
         except _WorkerLost as lost:
             self._replace(worker, what, lost.reason)
-            worker = self._spawn()
+            if not self._closed:
+                try:
+                    worker = self._spawn()
+                except (OSError, RuntimeError) as exc:  # the next call tries again
+                    log.error("cannot start a worker process (%s)", exc)
             raise lost.error from None
         finally:
             if not self._closed:

@@ -197,8 +197,9 @@ def _decode_swap(req) -> SwapInput:
     if crops is None and ("matrices" not in a or "landmarks" not in a):
         raise _bad("swap on a plate needs each face's matrices and landmarks (from align or "
                    "the alignments file)")
-    if crops is not None and not len(crops):
-        raise _bad("swap needs at least one crop (got 0)")
+    faces = crops if crops is not None else a["matrices"]
+    if not len(faces):
+        raise _bad("swap needs at least one face (got 0)")
     return SwapInput(req.params["model"], req.params["identity"], crops, _decode_plate(req),
                      a.get("matrices"), a.get("landmarks"), req.engine)
 
