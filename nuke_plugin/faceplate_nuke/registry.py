@@ -190,9 +190,11 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
                  "extended up to the forehead.", items=HULL_KINDS, default="components",
                  stage="merge", param="hull"),
         KnobSpec("erode", "double", "erode", "Shrink the mask by this many plate pixels "
-                 "(negative grows it).", default="0", stage="merge", param="erode"),
+                 "(negative grows it; the engine takes -400 to 400).", default="0",
+                 stage="merge", param="erode", min_max=(-50, 50)),
         KnobSpec("blur", "double", "blur", "Feather the mask edge (Gaussian sigma, plate "
-                 "pixels).", default="8", stage="merge", param="blur"),
+                 "pixels; the engine takes 0 to 400).", default="8", stage="merge",
+                 param="blur", min_max=(0, 100)),
         KnobSpec("colour_mode", "enum", "colour", "Match the swapped face's colour to the "
                  "plate.", items=COLOUR_MODES, default="reinhard", stage="merge",
                  param="colour"),

@@ -27,11 +27,11 @@ from ..io.sequence import Plate, SequencePattern, format_frame_range, open_plate
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
-from .merge import MergeLayers, SwappedFace, merge_faces
+from .merge import SwappedFace, merge_faces
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import Swapper, swap_crops
-from .writer import OUTPUT_CHANNELS, FrameWriter, OutputSettings, plate_pixel_type
+from .writer import OUTPUT_CHANNELS, FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -43,30 +43,6 @@ class FacePlacement:
 
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the model's face type
     landmarks: np.ndarray  # 68×2 plate pixels
-
-
-@dataclass
-class MergedFrame:
-    """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
-
-    pixels: np.ndarray  # H×W×8: premultiplied R, G, B, A, then the facemask layer
-    layers: MergeLayers  # views of the facemask channels, the box and the face-only image
-    matrices: list[np.ndarray]  # the faces that were swapped in
-
-    channels = OUTPUT_CHANNELS
-
-    @property
-    def rgb(self) -> np.ndarray:
-        return self.pixels[..., :3]
-
-    @property
-    def alpha(self) -> np.ndarray:
-        return self.pixels[..., 3]
-
-    def face_rgba(self) -> np.ndarray | None:
-        if self.layers.face_rgb is None:
-            return None
-        return np.concatenate([self.layers.face_rgb, self.layers.face[..., None]], axis=-1)
 
 
 @dataclass
@@ -300,9 +276,8 @@ class _ShotRun:
         faces = placements(records or [], self.shot.face_type, self.model)
         source = self.plate.frame_path(frame)
         matte_path = _matte_path(self.matte_pattern, frame)
-        job = job_digest(self.model, self.to_identity, self.settings, self.colour.plate_space,
-                         [{"m": f.matrix.tolist(), "l": f.landmarks.tolist()} for f in faces],
-                         file_stamp(source) + file_stamp(matte_path))
+        job = frame_job(self.model.card, self.to_identity, self.settings,
+                        self.colour.plate_space, faces, source, matte_path)
         if self.writer.is_done(frame, job):
             return FrameReport(frame, "skipped", len(faces))
         self.writer.remove_stale_temporaries(frame)
@@ -334,13 +309,11 @@ class _ShotRun:
         else:
             reason = "no face detected" if p.found else "no face in the alignments"
             status, message = "passthrough", f"{reason}: plate written unchanged"
-        provenance = provenance_for(self.model, self.to_identity, self.settings, p.job,
+        provenance = provenance_for(self.model.card, self.to_identity, self.settings, p.job,
                                     p.source, p.frame, merged.matrices,
                                     f"passthrough: {message}" if message else status)
-        b = merged.layers.box
-        self._timed("write", self.writer.write, p.frame, merged.pixels,
-                    provenance.to_metadata(), plate_pixel_type(p.source), merged.face_rgba(),
-                    None if b.empty else (b.x0, b.y0, b.width, b.height))
+        self._timed("write", self.writer.write, p.frame, merged, provenance.to_metadata(),
+                    plate_pixel_type(p.source))
         return FrameReport(p.frame, status, len(p.faces), message)
 
 
@@ -373,6 +346,18 @@ def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:
     if pattern is None:
         return ""
     return pattern if isinstance(pattern, str) else pattern.path(frame)
+
+
+def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
+              faces: Sequence[FacePlacement | SwappedFace], source: str,
+              matte_path: str = "") -> str:
+    """The job digest of one merged frame (written into it; convert skips a frame whose
+    digest on disk matches): model, identity, settings, colourspace, every face's matrix and
+    landmarks, and the plate's and matte's file stamps. The merge op and convert both use it."""
+    return job_digest(card, to_identity, settings, colourspace,
+                      [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist()}
+                       for f in faces],
+                      file_stamp(source) + file_stamp(matte_path))
 
 
 def file_stamp(path: str) -> str:

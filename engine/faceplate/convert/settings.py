@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 
 from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES
@@ -19,10 +18,11 @@ from ..errors import FaceplateError
 
 
 def _knob(default, help_text: str, choices: tuple[str, ...] = (),
-          min_max: tuple[float, float] | None = None):
-    """A setting with the help, choices and bounds that CLI flags and Nuke knobs follow."""
+          bounds: tuple[float, float] | None = None):
+    """A setting with the help, choices and (for numbers) inclusive bounds that CLI flags,
+    Nuke knobs and the engine's op params are generated from."""
     return field(default=default, metadata={"help": help_text, "choices": choices,
-                                            "min_max": min_max})
+                                            "bounds": bounds})
 
 
 class SettingsError(FaceplateError):
@@ -43,14 +43,15 @@ class MergeSettings:
                                  "(default: the shot's latest faceplate occlusion predict)")
     hull: str = _knob("components", "landmark hull: brows to chin, or extended to the "
                       "forehead", HULL_KINDS)
-    erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it")
+    erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it",
+                         bounds=(-400.0, 400.0))
     blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels",
-                        min_max=(0.0, math.inf))
+                        bounds=(0.0, 400.0))
     colour: str = _knob("reinhard", "match the face's colour to the plate", COLOUR_MODES)
     sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4",
-                           min_max=(0.0, 4.0))
+                           bounds=(0.0, 4.0))
     scale: float = _knob(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
-                         "0.5 to 2", min_max=(0.5, 2.0))
+                         "0.5 to 2", bounds=(0.5, 2.0))
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_SOURCES:
@@ -64,11 +65,10 @@ class MergeSettings:
             raise SettingsError(f"colour mode {self.colour!r}: use one of "
                                 f"{', '.join(COLOUR_MODES)}")
         for f in fields(self):
-            value, bounds = getattr(self, f.name), f.metadata["min_max"]
-            if bounds and not bounds[0] <= value <= bounds[1]:
-                allowed = f"{bounds[0]:g} or more" if bounds[1] == math.inf \
-                    else f"between {bounds[0]:g} and {bounds[1]:g}"
-                raise SettingsError(f"{f.name} must be {allowed}, not {value}")
+            bounds, value = f.metadata["bounds"], getattr(self, f.name)
+            if bounds and not (type(value) in (int, float) and bounds[0] <= value <= bounds[1]):
+                raise SettingsError(f"{f.name} must be between {bounds[0]:g} and "
+                                    f"{bounds[1]:g}, not {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,11 +84,13 @@ class MergeSettings:
 
     @classmethod
     def knobs(cls) -> list[dict]:
-        """Every setting as ``{name, type, default, help, choices, min_max}``: the declaration
-        the CLI flags, the FaceMerge knobs and the engine's merge op are built from."""
+        """Every setting as ``{name, type, default, help, choices}``: the declaration the CLI
+        flags, the FaceMerge knobs and the engine's merge op are built from."""
         return [{"name": f.name, "type": type(f.default).__name__, "default": f.default,
                  "help": f.metadata["help"], "choices": list(f.metadata["choices"]),
-                 "min_max": f.metadata["min_max"]} for f in fields(cls)]
+                 **({"min": f.metadata["bounds"][0], "max": f.metadata["bounds"][1]}
+                    if f.metadata["bounds"] else {})}
+                for f in fields(cls)]
 
     def digest(self) -> str:
         """A short stable hash of the settings (written into each frame's metadata)."""

@@ -34,8 +34,10 @@ AUGMENT = Augment(rotation_deg=15.0, scale=0.10, shift=0.08, warp=0.0)
 
 
 def _setting(default, help_text: str, low: float | None = None, high: float | None = None):
-    """A setting with the help and bounds its CLI flag (and engine op) are generated from."""
-    return field(default=default, metadata={"help": help_text, "min_max": (low, high)})
+    """A setting with the help and inclusive bounds its CLI flag and engine op param are
+    generated from (as convert's MergeSettings declares them)."""
+    return field(default=default, metadata={"help": help_text,
+                                            "bounds": None if low is None else (low, high)})
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,10 @@ class OcclusionTrainSettings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            low, high = f.metadata["min_max"]
-            value = getattr(self, f.name)
-            if low is not None and not low <= value <= high:
-                raise FaceplateError(f"occlusion {f.name} must be between {low} and {high}, "
-                                     f"not {value}")
+            bounds, value = f.metadata["bounds"], getattr(self, f.name)
+            if bounds and not bounds[0] <= value <= bounds[1]:
+                raise FaceplateError(f"occlusion {f.name} must be between {bounds[0]:g} and "
+                                     f"{bounds[1]:g}, not {value}")
         if self.size % 8:
             raise FaceplateError(f"occlusion size must be a multiple of 8, not {self.size}")
 

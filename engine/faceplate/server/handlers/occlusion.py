@@ -12,15 +12,18 @@ from ..ops import Param, Result, operation
 _DAY = 24 * 3600.0
 _TYPES = {"str": str, "float": float, "int": int}
 TRAIN_SETTINGS = tuple(
-    Param(f.name, _TYPES[type(f.default).__name__], f.default, f.metadata["help"])
+    Param(f.name, _TYPES[type(f.default).__name__], f.default, f.metadata["help"],
+          **({"min": f.metadata["bounds"][0], "max": f.metadata["bounds"][1]}
+             if f.metadata["bounds"] else {}))
     for f in fields(OcclusionTrainSettings) if f.default is not MISSING and f.name != "device")
 
 
 @operation("occlusion_train", "Learn what covers the face from painted occluder mattes on a "
                               "few frames; writes SHOT_DIR/occlusion/vNNN.",
-           params=(Param("plate", str, help="plate sequence"),
-                   Param("shot_dir", str, help="folder with alignments.json"),
-                   Param("labels", str, help="plate-sized occluder mattes, e.g. roto.####.exr"),
+           params=(Param("plate", str, help="plate sequence", path=True),
+                   Param("shot_dir", str, help="folder with alignments.json", path=True),
+                   Param("labels", str, help="plate-sized occluder mattes, e.g. roto.####.exr",
+                         path=True),
                    Param("label_frames", str, help="the painted frames, e.g. 1001,1020"),
                    Param("label_channel", str, "A", "channel of the label images"))
            + TRAIN_SETTINGS,
@@ -44,10 +47,10 @@ def occlusion_train(req) -> Result:
 
 @operation("occlusion_predict", "Write the occluder matte of every frame with the shot's "
                                 "latest (or a given) occlusion model: vNNN/matte.####.exr.",
-           params=(Param("plate", str, help="plate sequence"),
-                   Param("shot_dir", str, help="folder with alignments.json"),
+           params=(Param("plate", str, help="plate sequence", path=True),
+                   Param("shot_dir", str, help="folder with alignments.json", path=True),
                    Param("frames", str, "", "frame range (default: the plate's)"),
-                   Param("version", str, "", "version folder (default: the latest)")),
+                   Param("version", str, "", "version folder (default: the latest)", path=True)),
            lane="job", progress=True, timeout_s=_DAY)
 def occlusion_predict(req) -> Result:
     from ...occlusion.predict import predict_occlusion
