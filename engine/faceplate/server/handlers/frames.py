@@ -69,19 +69,46 @@ def backend_for(engine, name: str):
     return engine.resource(("backend", name), lambda: get_backend(name, engine.device))
 
 
-@operation("detect", "Find faces and their 68 landmarks in one plate frame.",
+def verifier_for(engine):
+    """dlib's CNN detector, which verifies doubtful faces (started once per engine)."""
+    from ...extract.backends.dlib_backend import DlibCnnDetector
+
+    return engine.resource(("backend", "dlib-cnn"), DlibCnnDetector)
+
+
+def describer_for(engine):
+    from ...extract.track import Describer
+
+    return engine.resource(("describer",), Describer)
+
+
+@operation("detect", "Find faces and their 68 landmarks in one plate frame, each with its "
+                     "confidence and face descriptor, and the frame's cut signature (what "
+                     "the track_faces op needs, so it runs without pixels).",
            params=_PLATE_PARAMS + (
                Param("backend", str, "auto", "fan (studio default), dlib, or auto",
-                     ("auto", "fan", "dlib")),),
+                     ("auto", "fan", "dlib")),
+               Param("verify", bool, True, "verify doubtful faces with the CNN detector")),
            arrays=(_IMAGE,), one_of=(("image", "path"),), lane="device", timeout_s=120.0)
 def detect(req) -> Result:
+    from ...extract.confidence import Judge
+    from ...extract.cuts import scale_for, signature
+    from ...extract.frame import NetworkFrame
+
     image = _plate(req)
     backend = backend_for(req.engine, req.params["backend"])
-    found = backend.detect(_network_rgb(req, image))
+    frame = NetworkFrame(_network_rgb(req, image))
+    found = backend.detect(frame)
+    judge = Judge(verifier_for(req.engine) if req.params["verify"] else None)
+    describer = describer_for(req.engine)
     landmarks = np.array([d.landmarks for d in found], np.float32).reshape(-1, 68, 2)
     return Result({"backend": backend.name, "size": [image.width, image.height],
+                   "signature": signature(frame.downscaled(scale_for(frame.shape))),
                    "faces": [{"bbox": [float(v) for v in d.bbox], "score": float(d.score),
-                              "landmarks": np.asarray(d.landmarks, float).tolist()}
+                              "landmarks": np.asarray(d.landmarks, float).tolist(),
+                              "confidence": round(judge.rate_alone(frame, d), 4),
+                              "descriptor": [round(float(v), 6) for v in
+                                             describer.describe(frame, d.landmarks)]}
                              for d in found]},
                   {"landmarks": landmarks})
 

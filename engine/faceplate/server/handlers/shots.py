@@ -9,9 +9,17 @@ client resends them after an engine restart; training resumes from its last chec
 from __future__ import annotations
 
 from ..ops import Param, Result, operation
-from .frames import FACE_TYPES
 
 _DAY = 24 * 3600.0
+
+
+def _extract_params() -> tuple[Param, ...]:
+    """The extraction settings as op params, generated from ExtractSettings' declaration."""
+    from ...extract.settings import ExtractSettings
+
+    types = {"str": str, "float": float, "int": int, "bool": bool}
+    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
+                       tuple(k["choices"])) for k in ExtractSettings.knobs())
 
 
 @operation("extract_shot", "Detect, track, align and smooth every face of a plate into "
@@ -19,24 +27,22 @@ _DAY = 24 * 3600.0
            params=(Param("plate", str, help="plate sequence (plate.####.exr), still or video"),
                    Param("shot_dir", str, help="where alignments.json goes"),
                    Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
-                   Param("backend", str, "auto", "fan, dlib or auto", ("auto", "fan", "dlib")),
                    Param("colourspace", str, "", "plate colourspace (default: by file type)"),
-                   Param("face_type", str, "whole_face", "crop framing", FACE_TYPES),
-                   Param("smoothing", float, 0.5, "landmark smoothing, 0 (off) to 1"),
-                   Param("select", str, "", "which faces to keep (see faceplate extract)"),
-                   Param("faceset_dir", str, "", "also write a face set here"),
-                   Param("faceset_size", int, 256, "face set crop size")),
+                   Param("faceset_dir", str, "", "also write a face set here"))
+           + _extract_params(),
            lane="job", progress=True, timeout_s=_DAY)
 def extract_shot(req) -> Result:
     from ...extract.pipeline import extract_shot as run
-    from .frames import backend_for
+    from ...extract.settings import ExtractSettings
+    from .frames import backend_for, verifier_for
 
     p = req.params
-    summary = run(p["plate"], p["shot_dir"], frames=p["frames"] or None,
+    settings = ExtractSettings.from_dict({k["name"]: p[k["name"]]
+                                          for k in ExtractSettings.knobs()})
+    summary = run(p["plate"], p["shot_dir"], settings, frames=p["frames"] or None,
                   backend=backend_for(req.engine, p["backend"]),
-                  colourspace=p["colourspace"] or None, face_type=p["face_type"],
-                  smoothing=p["smoothing"], select=p["select"] or None,
-                  faceset_dir=p["faceset_dir"] or None, faceset_size=p["faceset_size"],
+                  verifier=verifier_for(req.engine) if settings.verify else None,
+                  colourspace=p["colourspace"] or None, faceset_dir=p["faceset_dir"] or None,
                   progress_listener=req.progress, device=req.engine.device)
     return Result(summary.to_dict())
 
