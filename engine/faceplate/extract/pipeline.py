@@ -36,7 +36,7 @@ from .frame import NetworkFrame, network_frame
 from .resolve import Found, resolve
 from .select import Selection
 from .settings import ExtractSettings
-from .track import Describer, Tracker, iou
+from .track import Box, Describer, Tracker, iou
 
 log = logging.getLogger(__name__)
 
@@ -287,16 +287,24 @@ def _recover(verifier: Backend, image: NetworkFrame, shot: _Shot, frame: int,
         if _track_confidence(shot, track.id) < 0.5:
             continue  # do not chase what is probably not a face
         box = track.predict(frame)
-        if any(iou(d.bbox, box) > 0.1 for d in detections + found):
+        if any(_near(d.bbox, box) for d in detections + found):
             continue
-        near = [d for d in verifier.detect_near(image, box) if d.width >= min_face]
-        near = [d for d in near if iou(d.bbox, box) > 0.1]
+        near = [d for d in verifier.detect_near(image, box) if d.width >= min_face
+                and _near(d.bbox, box) and not any(iou(d.bbox, e.bbox) > 0.3
+                                                   for e in detections + found)]
         if near:
-            best = max(near, key=lambda d: iou(d.bbox, box))
+            best = max(near, key=lambda d: d.score)
             best.confidence = found_by_verifier(best)
             found.append(best)
             shot.recovered += 1
     return found
+
+
+def _near(a: Box, b: Box) -> bool:
+    """Centres closer than the larger box's size: the same face, however it moved."""
+    size = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
+    return bool(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+                < size)
 
 
 def _track_confidence(shot: _Shot, track: int) -> float:
