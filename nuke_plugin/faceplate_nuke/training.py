@@ -19,17 +19,6 @@ from .stages import Run
 Progress = Callable[[str, int, int], None]
 
 
-def _selection(node: nuke.Node) -> str:
-    mode = str(graph.value(node, "select_mode"))
-    if mode == "track":
-        return f"track:{int(graph.value(node, 'track'))}"
-    if mode == "index":
-        return f"index:{int(graph.value(node, 'face_index'))}"
-    if mode == "reference":
-        return f"ref:{graph.value(node, 'reference_image')}"
-    return "all"
-
-
 def _forward(progress: Progress) -> Callable[[dict[str, Any]], None]:
     def on_progress(event: dict[str, Any]) -> None:
         progress(str(event.get("stage", "")), int(event.get("done", 0)),
@@ -53,7 +42,7 @@ def export_faceset(node: nuke.Node, alignments_path: str, progress: Progress) ->
         "colourspace": run.colourspace(),
         "face_type": str(graph.value(node, "face_type")),
         "smoothing": float(graph.value(node, "smoothing")),
-        "select": _selection(node),
+        "select": selection(node),
         "faceset_dir": os.path.abspath(folder)}, on_progress=_forward(progress))
     return os.path.abspath(folder)
 

@@ -9,17 +9,9 @@ client resends them after an engine restart; training resumes from its last chec
 from __future__ import annotations
 
 from ..ops import Param, Result, operation
+from .tracking import extract_params
 
 _DAY = 24 * 3600.0
-
-
-def _extract_params() -> tuple[Param, ...]:
-    """The extraction settings as op params, generated from ExtractSettings' declaration."""
-    from ...extract.settings import ExtractSettings
-
-    types = {"str": str, "float": float, "int": int, "bool": bool}
-    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
-                       tuple(k["choices"])) for k in ExtractSettings.knobs())
 
 
 @operation("extract_shot", "Detect, track, align and smooth every face of a plate into "
@@ -29,7 +21,7 @@ def _extract_params() -> tuple[Param, ...]:
                    Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
                    Param("colourspace", str, "", "plate colourspace (default: by file type)"),
                    Param("faceset_dir", str, "", "also write a face set here"))
-           + _extract_params(),
+           + extract_params(),
            lane="job", progress=True, timeout_s=_DAY)
 def extract_shot(req) -> Result:
     from ...extract.pipeline import extract_shot as run
