@@ -14,7 +14,7 @@ import nuke
 
 from . import engine, graph
 from .errors import NodeError
-from .stages import Run
+from .stages import Run, selection
 
 Progress = Callable[[str, int, int], None]
 
