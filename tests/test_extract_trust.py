@@ -173,3 +173,44 @@ def test_a_folder_of_stills_of_different_sizes_becomes_a_face_set(backend, verif
     again = extract_shot(str(folder / "000###.jpg"), str(tmp_path / "shot2"), backend=backend,
                          verifier=verifier, preview=False)
     assert again.faces == 3 and not again.errors
+
+
+def test_the_review_tool_lists_cleans_and_merges_tracks(clutter, backend, verifier, tmp_path,
+                                                        capsys):
+    import json
+
+    from faceplate.cli import main
+
+    shot = str(tmp_path / "shot")
+    extract_shot(clutter.pattern, shot, backend=backend, verifier=verifier, preview=False)
+    assert main(["alignments", shot, "--json"]) == 0
+    rows = {r["track"]: r for r in json.loads(capsys.readouterr().out)["tracks"]}
+    held = [t for t, r in rows.items() if r["held_back"]]
+    real = sorted(t for t in rows if t not in held)
+    assert len(held) == 1 and len(real) == 2 and rows[held[0]]["confidence"] < 0.5
+    assert all(rows[t]["frames"] == len(clutter.frames) for t in real)
+    before = alignments.load(shot)
+
+    # the artist restores the decoy, then drops it; splits nothing, merges a person back
+    assert main(["alignments", shot, "--restore", str(held[0])]) == 0
+    assert any(r.track == held[0] for r in alignments.load(shot).faces(1))
+    assert main(["alignments", shot, "--drop-track", str(held[0]),
+                 "--drop-frames", f"{real[1]}:1-3", "--sheet", str(tmp_path / "s.png")]) == 0
+    out = capsys.readouterr().out
+    assert "face(s) dropped" in out and os.path.isfile(tmp_path / "s.png")
+    after = alignments.load(shot)
+    assert not after.held_back and held[0] not in after.tracks()
+    assert [r.track for r in after.faces(2)] == [real[0]]
+    assert after.faces(5) and len(after.faces(5)) == 2
+    # landmarks are untouched by edits
+    assert np.array_equal(after.faces(5)[0].landmarks, before.faces(5)[0].landmarks)
+    # two tracks in the same frame are two people: refused with a message, file unchanged
+    assert main(["alignments", shot, "--merge", str(real[0]), str(real[1])]) == 2
+    assert "both in frame" in capsys.readouterr().err
+    # after dropping the overlap, a merge gives one id
+    assert main(["alignments", shot, "--drop-frames", f"{real[0]}:4-10",
+                 "--merge", str(real[0]), str(real[1])]) == 0
+    merged = alignments.load(shot)
+    assert merged.tracks() == [real[0]]
+    assert main(["alignments", shot, "--drop-track", "99"]) == 2
+    assert "no track 99" in capsys.readouterr().err
