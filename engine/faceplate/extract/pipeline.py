@@ -219,6 +219,17 @@ class _Shot:
     sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     recovered: int = 0  # faces the verifier found where a track had lost its face
+    rated: dict[int, list[float]] = field(default_factory=dict)  # track → sum, count
+
+    def add(self, frame: int, detection: Detection, track: int) -> None:
+        self.found.setdefault(frame, []).append(Found(detection, track, detection.landmarks))
+        total = self.rated.setdefault(track, [0.0, 0.0])
+        total[0] += detection.confidence or 0.0
+        total[1] += 1
+
+    def track_confidence(self, track: int) -> float:
+        total = self.rated.get(track)
+        return total[0] / total[1] if total else 0.0
 
 
 def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
@@ -265,7 +276,9 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
         for d, t in zip(detections, ids):
             if d.confidence is None:
                 d.confidence = shot.judge.rate(image, d, t)
-        shot.found[frame] = [Found(d, t, d.landmarks) for d, t in zip(detections, ids)]
+        shot.found[frame] = []
+        for d, t in zip(detections, ids):
+            shot.add(frame, d, t)
         if full and previous is not None and not cut:
             seen_before = {f.track for f in shot.found.get(previous, [])}
             for face in shot.found[frame]:
@@ -284,7 +297,7 @@ def _recover(verifier: Backend, image: NetworkFrame, shot: _Shot, frame: int,
     stronger detector searches the predicted window."""
     found: list[Detection] = []
     for track in shot.tracker.active(frame):
-        if _track_confidence(shot, track.id) < 0.5:
+        if shot.track_confidence(track.id) < 0.5:
             continue  # do not chase what is probably not a face
         box = track.predict(frame)
         if any(_near(d.bbox, box) for d in detections + found):
@@ -307,12 +320,6 @@ def _near(a: Box, b: Box) -> bool:
                 < size)
 
 
-def _track_confidence(shot: _Shot, track: int) -> float:
-    values = [f.detection.confidence or 0.0 for faces in shot.found.values() for f in faces
-              if f.track == track]
-    return float(np.mean(values)) if values else 0.0
-
-
 def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
               face: Found, index: int, settings: ExtractSettings) -> None:
     """A face that a whole-frame search found first at ``index`` may have entered up to
@@ -330,7 +337,7 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
             return
         best = max(near, key=lambda d: iou(d.bbox, box))
         best.confidence = shot.judge.rate(image, best, face.track)
-        shot.found[frame].append(Found(best, face.track, best.landmarks))
+        shot.add(frame, best, face.track)
         shot.found[frame].sort(key=lambda f: -f.detection.width)
         box = best.bbox
 
