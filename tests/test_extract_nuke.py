@@ -39,10 +39,15 @@ def plate(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine_socket(tmp_path_factory):
+def running(tmp_path_factory):
     folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder):
-        yield str(folder / "engine" / "engine.sock")
+    with running_engine(folder) as client:
+        yield client, str(folder / "engine" / "engine.sock")
+
+
+@pytest.fixture(scope="module")
+def engine_socket(running):
+    return running[1]
 
 
 def _nuke_alignments(pattern, last, socket, cache, **knobs):
@@ -108,3 +113,30 @@ def test_reference_selection_runs_in_the_engine(plate, engine_socket, tmp_path):
                             select_mode="reference", reference_image=reference)
     kept = {f: v for f, v in nuke["frames"].items() if v}
     assert sorted(int(f) for f in kept) == list(range(7, 13))  # Grace Hopper's frames only
+
+
+def test_track_faces_checks_its_input_and_copes_with_old_caches(running):
+    from faceplate.server.arrays import from_numpy
+    from faceplate_client.protocol import EngineError
+
+    client = running[0]
+
+    def call(params, **arrays):
+        return client.call("track_faces", params, {k: from_numpy(v) for k, v in arrays.items()})
+
+    box = np.array([[100, 100, 200, 200]], np.float32)
+    points = np.random.default_rng(0).uniform(100, 200, (1, 68, 2)).astype(np.float32)
+    with pytest.raises(EngineError, match="counts add up to 2 faces"):
+        call({"frames": [1, 2], "counts": [1, 1]}, boxes=box, scores=np.ones(1, np.float32),
+             landmarks=points)
+    with pytest.raises(EngineError, match="smoothing 3.0 is outside"):
+        call({"frames": [1], "counts": [1], "smoothing": 3.0}, boxes=box,
+             scores=np.ones(1, np.float32), landmarks=points)
+    empty = call({"frames": [1, 2], "counts": [0, 0]}, boxes=np.zeros((0, 4), np.float32),
+                 scores=np.zeros(0, np.float32), landmarks=np.zeros((0, 68, 2), np.float32))
+    assert empty.params["faces"] == [] and empty.params["cuts"] == []
+    # detections cached before confidence and descriptors existed: rated here, not re-identified
+    reply = call({"frames": [1], "counts": [1]}, boxes=box, scores=np.full(1, 0.9, np.float32),
+                 landmarks=points, descriptors=np.full((1, 128), np.nan, np.float32))
+    (frame, index, track, confidence, held), = reply.params["faces"]
+    assert (frame, index, track) == (1, 0, 0) and held == 1 and confidence < 0.5  # random points
