@@ -70,6 +70,25 @@ def test_no_decoy_is_kept_and_every_real_face_is(clutter, backend, verifier, tmp
     assert "held back" in summary.report()
     assert os.path.isfile(summary.preview)
 
+    # convert swaps only the kept faces: two per frame, none on the decoy
+    import json
+
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.settings import MergeSettings
+    from faceplate.convert.swap import PassthroughModel
+
+    out = str(tmp_path / "out.####.exr")
+    done = convert_shot(clutter.pattern.replace("%04d", "####"), str(tmp_path / "shot"),
+                        PassthroughModel(256), "plate", out, frames="1-3",
+                        colourspace=NETWORK_SPACE, settings=MergeSettings(colour="none"))
+    assert done.count("swapped") == 3
+    for frame in (1, 2, 3):
+        swapped = json.loads(read_image(out.replace("####", f"{frame:04d}")).metadata[
+            "faceplate/matrix"])
+        assert len(swapped) == 2
+        assert np.allclose(sorted(np.asarray(m).ravel().tolist() for m in swapped),
+                           sorted(r.matrix.ravel().tolist() for r in result.faces(frame)))
+
 
 def test_without_the_cnn_the_same_decoy_would_have_been_kept(clutter, backend, tmp_path):
     """What the verifier is for: on shape and score alone the negative face passes."""
