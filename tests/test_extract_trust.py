@@ -233,3 +233,23 @@ def test_the_review_tool_lists_cleans_and_merges_tracks(clutter, backend, verifi
     assert merged.tracks() == [real[0]]
     assert main(["alignments", shot, "--drop-track", "99"]) == 2
     assert "no track 99" in capsys.readouterr().err
+
+
+def test_settings_are_declared_once_and_checked():
+    import argparse
+
+    from faceplate.extract.settings import ExtractSettings, SettingsError, add_flags, from_flags
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    args = parser.parse_args(["--smoothing", "0.2", "--no-verify", "--redetect-every", "3"])
+    settings = from_flags(args)
+    assert (settings.smoothing, settings.verify, settings.redetect_every) == (0.2, False, 3)
+    assert settings.min_confidence == ExtractSettings().min_confidence
+    assert ExtractSettings.from_dict(settings.to_dict()) == settings
+    for bad, message in (({"smoothing": 2.0}, "outside 0–1"), ({"redetect_every": 0}, "outside"),
+                         ({"face_type": "torso"}, "use one of"), ({"min_face": "big"}, "must be"),
+                         ({"colour": 1}, "unknown extract settings")):
+        with pytest.raises(SettingsError, match=message):
+            ExtractSettings.from_dict(bad)
+    assert ExtractSettings(smoothing=1).smoothing == 1.0

@@ -63,6 +63,12 @@ class ExtractSettings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            kind = type(f.default)
+            if kind is float and type(value) is int:
+                object.__setattr__(self, f.name, float(value))
+                value = float(value)
+            if type(value) is not kind:
+                raise SettingsError(f"{f.name} must be {kind.__name__}, not {value!r}")
             choices, bounds = f.metadata["choices"], f.metadata["min_max"]
             if choices and value not in choices:
                 raise SettingsError(f"{f.name} {value!r}: use one of {', '.join(choices)}")
