@@ -195,7 +195,7 @@ class Run:
             "descriptors": Array.from_values([v for f in faces
                                               for v in f.get("descriptor") or [nan] * 128],
                                              "float32", (n, 128))}
-        signatures = [entries[g].get("signature") for g in frames]
+        signatures: list[list[float]] = [entries[g].get("signature") or [] for g in frames]
         if signatures and all(signatures) and len({len(v) for v in signatures}) == 1:
             arrays["signatures"] = Array.from_values([v for sig in signatures for v in sig],
                                                      "float32", (len(frames), len(signatures[0])))
