@@ -60,6 +60,29 @@ def test_cache_versions_keep_unchanged_frames(tmp_path):
     assert cache.pattern().endswith(os.path.join("v002", "merge.####.exr"))
 
 
+def test_cached_swap_arrays_round_trip_through_atomic_writes(nuke, tmp_path):
+    """The swap stage's arrays and sidecars: written through unique temporary files (none left
+    behind), readable as a plain open() would make them, and read back bit for bit."""
+    from faceplate_client.protocol import Array
+    from faceplate_nuke.cache import StageCache
+    from faceplate_nuke.stages import _load_array, _save_array
+
+    cache = StageCache(str(tmp_path), "FaceSwap1", "swap", "json")
+    cache.prepare([7], new_version=True)
+    faces = Array.from_values([0.25 * i for i in range(2 * 2 * 2 * 3)], "float32", (2, 2, 2, 3))
+    info = _save_array(cache, 7, "faces", faces)
+    cache.record(7, "k", {"faces": info})
+    again = _load_array(cache, cache.entry(7)["faces"])
+    assert (again.dtype, again.shape, bytes(again.data)) == ("float32", (2, 2, 2, 3),
+                                                               bytes(faces.data))
+    umask = os.umask(0)
+    os.umask(umask)
+    names = sorted(os.listdir(cache.version_dir()))
+    assert names == ["swap.0007.faces.bin", "swap.0007.json"]  # no temporary left
+    for name in names:
+        assert os.stat(os.path.join(cache.version_dir(), name)).st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_keys_follow_the_knobs_each_stage_depends_on(nuke, tmp_path):
     from faceplate_nuke.stages import Run
 

@@ -9,6 +9,7 @@ Frames are written as scene-linear ACEScg EXR, like a comp plate, or display-ref
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -223,3 +224,112 @@ def make_cluttered_shot(out_dir: str, *, frames: int = 12, first: int = 1,
         write_image(pattern % frame, np.clip(canvas, 0, 1), ["R", "G", "B"],
                     {"faceplate/sample_source": "clutter"})
     return ClutteredShot(pattern, size, faces, decoys)
+
+
+# Posed samples: the bundled photos with a known head turn and mouth opening, made by moving
+# their landmarks (a 3D rotation of the face using the rough depth of our 3D mean face) and
+# warping the photo piecewise-affinely to follow. Good enough to read as a pose to a landmark
+# detector, which is what coverage tests need; not a render of a real head.
+
+@functools.cache
+def source_landmarks(name: str) -> np.ndarray:
+    """dlib's 68 landmarks of the bundled photo's largest face (source pixels)."""
+    from .extract.backends import get_backend
+
+    faces = get_backend("dlib").detect(source_image(name))
+    if not faces:
+        raise RuntimeError(f"no face found in the sample photo {name}")
+    return faces[0].landmarks.copy()
+
+
+def posed_landmarks(landmarks: np.ndarray, yaw: float = 0.0, pitch: float = 0.0,
+                    mouth: float = 0.0) -> np.ndarray:
+    """Landmarks after turning the head (degrees, coverage conventions) and opening the mouth
+    by ``mouth`` inter-ocular distances (the lower lip and chin drop)."""
+    from .coverage.descriptors import DEPTH, rotation
+    from .extract.smooth import interocular
+
+    pts = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(pts[16] - pts[0]))
+    drop = mouth * float(interocular(pts))
+    pts = pts.copy()
+    pts[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
+    pts[5:12, 1] += drop * np.array([0.3, 0.6, 0.85, 1.0, 0.85, 0.6, 0.3])
+    centre = pts[27:36].mean(axis=0)
+    solid = np.column_stack([pts - centre, -DEPTH * width])
+    turned = solid @ rotation(yaw, pitch, 0.0).T
+    return turned[:, :2] + centre
+
+
+def warp_to_landmarks(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Warp ``image`` so its points ``src`` land on ``dst``: piecewise affine over a Delaunay
+    mesh of the landmarks and a fixed ring around the face (beyond it nothing moves)."""
+    from scipy.spatial import Delaunay
+
+    h, w = image.shape[:2]
+    centre, size = src.mean(axis=0), float(np.ptp(src, axis=0).max())
+    ring = centre + 1.1 * size * np.array([[math.cos(a), math.sin(a)]
+                                           for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)])
+    frame = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+    src_all, dst_all = (np.vstack([p, ring, frame]) for p in (src, dst))
+    triangles = Delaunay(dst_all).simplices
+    owner = np.full((h, w), -1, np.int32)
+    maps = np.zeros((len(triangles), 2, 3))
+    for t, tri in enumerate(triangles):
+        maps[t] = cv2.getAffineTransform(dst_all[tri].astype(np.float32),
+                                         src_all[tri].astype(np.float32))
+        cv2.fillConvexPoly(owner, np.round(dst_all[tri]).astype(np.int32), t)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    m = maps[np.maximum(owner, 0)]
+    map_x = np.where(owner >= 0, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
+    map_y = np.where(owner >= 0, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
+    return cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def posed_face(source: str, yaw: float = 0.0, pitch: float = 0.0, mouth: float = 0.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled photo with the head turned and the mouth opened (a dark mouth inside the
+    lips), and its new landmarks."""
+    photo = source_image(source)
+    src = source_landmarks(source)
+    dst = posed_landmarks(src, yaw, pitch, mouth)
+    out = warp_to_landmarks(photo, src, dst)
+    if mouth > 0:
+        inside = np.zeros(out.shape[:2], np.float32)
+        cv2.fillPoly(inside, [np.round(dst[60:68]).astype(np.int32)], 1.0, cv2.LINE_AA)
+        inside = cv2.GaussianBlur(inside, (0, 0), 1.0)[..., None]
+        out = out * (1 - inside) + np.array([0.12, 0.04, 0.04], np.float32) * inside
+    return out.astype(np.float32), dst
+
+
+def make_posed_shot(source: str, out_dir: str, poses: list[dict], *, first: int = 1001,
+                    size: tuple[int, int] = (640, 360), face_px: float = 150.0,
+                    colourspace: str = "sRGB Encoded Rec.709 (sRGB)", ext: str = "png",
+                    name: str = "plate") -> SampleShot:
+    """A shot of one frame per pose (``{"yaw", "pitch", "mouth", "roll"}``, all optional):
+    the posed photo, scaled to ``face_px`` wide, rolled by ``roll`` degrees (clockwise on
+    screen) about the frame centre. ``shot.json`` holds each frame's source → plate matrix."""
+    os.makedirs(out_dir, exist_ok=True)
+    colour = ColourSpaces(colourspace)
+    pattern = os.path.join(out_dir, f"{name}.%04d.{ext}")
+    src = SOURCES[source]
+    matrices = {}
+    for i, pose in enumerate(poses):
+        face, _ = posed_face(source, pose.get("yaw", 0.0), pose.get("pitch", 0.0),
+                             pose.get("mouth", 0.0))
+        a = math.radians(pose.get("roll", 0.0))
+        lin = face_px / src["face_width"] * np.array([[math.cos(a), -math.sin(a)],
+                                                      [math.sin(a), math.cos(a)]])
+        offset = np.array([size[0] / 2, size[1] / 2]) - lin @ np.asarray(src["centre"])
+        m = np.hstack([lin, offset[:, None]])
+        warped = cv2.warpAffine(face, m, size, flags=cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REPLICATE)
+        frame = first + i
+        write_image(pattern % frame, colour.to_plate(np.clip(warped, 0.0, 1.0)), ["R", "G", "B"],
+                    {"faceplate/sample_source": source},
+                    pixel_type="half" if ext == "exr" else None)
+        matrices[frame] = m
+    shot = SampleShot(source, pattern, size, colourspace, matrices)
+    shot.save(os.path.join(out_dir, "shot.json"))
+    return shot

@@ -20,10 +20,12 @@ import os
 from typing import Any, Callable
 
 import nuke
+from faceplate_client import layout
+from faceplate_client.atomic import write_bytes_atomic, write_json_atomic
 from faceplate_client.protocol import Array
 
 from . import engine, graph
-from .cache import StageCache, key_of, write_json
+from .cache import StageCache, key_of
 from .errors import NodeError
 from .registry import STAGE_NODE
 
@@ -167,9 +169,9 @@ class Run:
     def _detect(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         detect = self.nodes["FaceDetect"]
         for i, f in enumerate(todo):
-            reply = engine.call(self.address, "detect", {
-                "path": self.plate_file(f), "colourspace": self.colourspace(),
-                "backend": str(graph.value(detect, "detector", f))})
+            reply = engine.call(self.address, "detect", dict(
+                graph.op_params(detect, f), path=self.plate_file(f),
+                colourspace=self.colourspace()))
             cache.record(f, keys[f], {"size": reply.params["size"],
                                       "backend": reply.params.get("backend", ""),
                                       "signature": reply.params.get("signature"),
@@ -242,9 +244,9 @@ class Run:
                     cuts.append(f)
                 tracks = entry.get("tracks") or tracks
         first = detect.entry(int(next(iter(frames)))) if frames else None
-        path = os.path.join(cache.version_dir(), "alignments.json")
-        write_json(path, {
-            "schema": "faceplate.alignments", "version": 1,
+        path = os.path.join(cache.version_dir(), layout.ALIGNMENTS_FILE)
+        write_json_atomic(path, {
+            "schema": layout.ALIGNMENTS_SCHEMA, "version": layout.ALIGNMENTS_VERSION,
             "plate": self.cache("plate").pattern().replace("####", "%04d"),
             "colourspace": self.colourspace(),
             "backend": (first or {}).get("backend", ""),
@@ -298,19 +300,10 @@ class Run:
         merge = self.nodes["FaceMerge"]
         for i, f in enumerate(todo):
             model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
-            params: dict[str, Any] = {
-                "path": self.plate_file(f), "colourspace": self.colourspace(),
-                "model": model, "identity": identity, "frame": f,
-                "output": cache.frame_file(f),
-                "mask": str(graph.value(merge, "mask_source", f)),
-                "mask_channel": str(graph.value(merge, "mask_channel", f)),
-                "erode": float(graph.value(merge, "erode", f)),
-                "blur": float(graph.value(merge, "blur", f)),
-                "colour": str(graph.value(merge, "colour_mode", f)),
-                "hull": str(graph.value(merge, "hull", f)),
-                "sharpen": float(graph.value(merge, "sharpen", f)),
-                "scale": float(graph.value(merge, "scale", f)),
-                "compression": CACHE_COMPRESSION}
+            params: dict[str, Any] = dict(
+                graph.op_params(merge, f), path=self.plate_file(f),
+                colourspace=self.colourspace(), model=model, identity=identity, frame=f,
+                output=cache.frame_file(f), compression=CACHE_COMPRESSION)
             if self.uses_mask_input(f):
                 params["mask_image"] = self.cache("mask").frame_file(f)
             engine.call(self.address, "merge", params, self._swapped(f))
@@ -348,7 +341,7 @@ def _runs(frames: list[int]) -> list[tuple[int, int]]:
 def _fingerprint(model: str) -> list[Any]:
     """Changes when the model is retrained: size and time of its weights and card."""
     out: list[Any] = [os.path.abspath(model)]
-    for name in ("model.safetensors", "card.json"):
+    for name in (layout.MODEL_WEIGHTS, layout.MODEL_CARD):
         try:
             st = os.stat(os.path.join(model, name))
             out += [st.st_size, st.st_mtime_ns]
@@ -358,14 +351,14 @@ def _fingerprint(model: str) -> list[Any]:
 
 
 def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
-    model = str(graph.value(swap, "model", frame))
-    identity = str(graph.value(swap, "identity", frame))
+    params = graph.op_params(swap, frame)
+    model, identity = params["model"], params["identity"]
     if not model or not os.path.isdir(model):
         raise NodeError(f"{swap.name()}: set the model knob to a model folder "
                         f"(got {model!r})")
     if not identity:
         raise NodeError(f"{swap.name()}: set the target identity (one of the model's "
-                        "identities, see its card.json)")
+                        f"identities, see its {layout.MODEL_CARD})")
     return os.path.abspath(model), identity
 
 
@@ -387,10 +380,7 @@ def _no_faces() -> dict[str, Array]:
 
 def _save_array(cache: StageCache, frame: int, name: str, array: Array) -> dict[str, Any]:
     path = cache.sidecar(frame)[:-len(".json")] + f".{name}.bin"
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(memoryview(array.data).cast("B"))
-    os.replace(tmp, path)
+    write_bytes_atomic(path, memoryview(array.data).cast("B"))
     return {"file": os.path.basename(path), "dtype": array.dtype, "shape": list(array.shape)}
 
 

@@ -11,6 +11,7 @@ import os
 from typing import Any, Callable
 
 import nuke
+from faceplate_client.layout import FACESET_INDEX, MODEL_PREVIEW
 
 from . import engine, graph
 from .errors import NodeError
@@ -59,8 +60,8 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
         if not v:
             raise NodeError(f"{node.name()}: set the {label} knob before training")
     for folder in (mine, other):
-        if not os.path.isfile(os.path.join(folder, "faceset.json")):
-            raise NodeError(f"{node.name()}: {folder} is not a face set (no faceset.json); "
+        if not os.path.isfile(os.path.join(folder, FACESET_INDEX)):
+            raise NodeError(f"{node.name()}: {folder} is not a face set (no {FACESET_INDEX}); "
                             "press Export Face Set first")
     if identity == other_identity:
         raise NodeError(f"{node.name()}: the two identities need different names")
@@ -72,7 +73,7 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
         "max_steps": int(graph.value(node, "train_iterations"))},
         on_progress=_forward(progress))
     show_preview(node, str(reply.params.get("preview") or
-                           os.path.join(os.path.abspath(model), "preview.png")))
+                           os.path.join(os.path.abspath(model), MODEL_PREVIEW)))
     return dict(reply.params)
 
 

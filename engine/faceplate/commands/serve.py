@@ -16,10 +16,6 @@ import sys
 
 HELP = "run the engine the Nuke nodes talk to"
 
-# Exit status when another engine already serves the address (clients that race to start an
-# engine treat it as success).
-ALREADY_RUNNING = 3
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", metavar="ADDRESS",
@@ -41,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceplate_client.layout import ALREADY_RUNNING
     from faceplate_client.paths import default_log_path, resolve
     from faceplate_client.protocol import Limits
 

@@ -190,16 +190,6 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     return MergedFrame(pixels, layers, [s.matrix for s in swaps])
 
 
-def convert_frame(plate: Image, faces: Sequence[FacePlacement], model: Swapper,
-                  to_identity: str, colour: ColourSpaces, settings: MergeSettings, *,
-                  frame: int = 0, cache: SwapCache | None = None,
-                  matte: np.ndarray | None = None, face_only: bool = False) -> MergedFrame:
-    """Swap and merge one frame held in memory (what the engine serves per frame)."""
-    swaps = swap_frame(plate_rgb(plate), faces, model, to_identity, colour, frame=frame,
-                       cache=cache)
-    return merge_frame(plate, swaps, colour, settings, matte=matte, face_only=face_only)
-
-
 # --- a whole shot -------------------------------------------------------------------------
 
 def placements(records: Sequence, face_type: str, model: Swapper) -> list[FacePlacement]:

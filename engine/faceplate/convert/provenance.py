@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client.layout import PROVENANCE_PREFIX
 
 from .. import __version__
 from .settings import MergeSettings
 from .swap import Swapper
 
-PREFIX = "faceplate/"
+PREFIX = PROVENANCE_PREFIX
 
 
 @dataclass

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
+
+from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES
 
 from ..errors import FaceplateError
 
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
-COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
-HULL_KINDS = ("components", "extended")
 
-
-def _knob(default, help_text: str, choices: tuple[str, ...] = ()):
-    """A setting with the help and choices that CLI flags and Nuke knobs are generated from."""
-    return field(default=default, metadata={"help": help_text, "choices": choices})
+def _knob(default, help_text: str, choices: tuple[str, ...] = (),
+          min_max: tuple[float, float] | None = None):
+    """A setting with the help, choices and bounds that CLI flags and Nuke knobs follow."""
+    return field(default=default, metadata={"help": help_text, "choices": choices,
+                                            "min_max": min_max})
 
 
 class SettingsError(FaceplateError):
@@ -41,11 +42,13 @@ class MergeSettings:
     hull: str = _knob("components", "landmark hull: brows to chin, or extended to the "
                       "forehead", HULL_KINDS)
     erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it")
-    blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels")
+    blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels",
+                        min_max=(0.0, math.inf))
     colour: str = _knob("reinhard", "match the face's colour to the plate", COLOUR_MODES)
-    sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4")
+    sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4",
+                           min_max=(0.0, 4.0))
     scale: float = _knob(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
-                         "0.5 to 2")
+                         "0.5 to 2", min_max=(0.5, 2.0))
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_SOURCES:
@@ -58,12 +61,12 @@ class MergeSettings:
         if self.colour not in COLOUR_MODES:
             raise SettingsError(f"colour mode {self.colour!r}: use one of "
                                 f"{', '.join(COLOUR_MODES)}")
-        if self.blur < 0:
-            raise SettingsError(f"blur must be 0 or more pixels, not {self.blur}")
-        if not 0.0 <= self.sharpen <= 4.0:
-            raise SettingsError(f"sharpen must be between 0 and 4, not {self.sharpen}")
-        if not 0.5 <= self.scale <= 2.0:
-            raise SettingsError(f"face scale must be between 0.5 and 2, not {self.scale}")
+        for f in fields(self):
+            value, bounds = getattr(self, f.name), f.metadata["min_max"]
+            if bounds and not bounds[0] <= value <= bounds[1]:
+                allowed = f"{bounds[0]:g} or more" if bounds[1] == math.inf \
+                    else f"between {bounds[0]:g} and {bounds[1]:g}"
+                raise SettingsError(f"{f.name} must be {allowed}, not {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,11 +82,11 @@ class MergeSettings:
 
     @classmethod
     def knobs(cls) -> list[dict]:
-        """Every setting as ``{name, type, default, help, choices}``: the declaration the CLI
-        flags, the FaceMerge knobs and the engine's merge op are built from."""
+        """Every setting as ``{name, type, default, help, choices, min_max}``: the declaration
+        the CLI flags, the FaceMerge knobs and the engine's merge op are built from."""
         return [{"name": f.name, "type": type(f.default).__name__, "default": f.default,
-                 "help": f.metadata["help"], "choices": list(f.metadata["choices"])}
-                for f in fields(cls)]
+                 "help": f.metadata["help"], "choices": list(f.metadata["choices"]),
+                 "min_max": f.metadata["min_max"]} for f in fields(cls)]
 
     def digest(self) -> str:
         """A short stable hash of the settings (written into each frame's metadata)."""

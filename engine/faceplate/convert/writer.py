@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import OpenImageIO as oiio
+from faceplate_client.layout import FACEMASK_CHANNELS
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
@@ -25,7 +26,7 @@ from ..io.sequence import SequencePattern
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
-MASK_CHANNELS = ["facemask.face", "facemask.learned", "facemask.hull"]
+MASK_CHANNELS = list(FACEMASK_CHANNELS)
 OUTPUT_CHANNELS = RGBA + MASK_CHANNELS
 OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")

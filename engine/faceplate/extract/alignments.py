@@ -16,13 +16,14 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client import layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
-SCHEMA = "faceplate.alignments"
-VERSION = 1
-FILENAME = "alignments.json"
+SCHEMA = layout.ALIGNMENTS_SCHEMA
+VERSION = layout.ALIGNMENTS_VERSION
+FILENAME = layout.ALIGNMENTS_FILE
 
 
 @dataclass

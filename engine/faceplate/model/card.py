@@ -10,11 +10,13 @@ import json
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 
+from faceplate_client import layout
+
 from .. import __version__
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
-SCHEMA = "faceplate.model"
+SCHEMA = layout.MODEL_SCHEMA
 VERSION = 1
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 

@@ -11,6 +11,7 @@ import functools
 import os
 
 import numpy as np
+from faceplate_client.layout import FACE_TYPES
 
 from ...errors import FaceplateError
 from ..ops import ArraySpec, Param, Result, operation
@@ -24,7 +25,6 @@ _PLATE_PARAMS = (
                                        "RGB or RGBA by count)"),
     Param("colourspace", str, "", help="the plate's colourspace (default: by file type)"),
 )
-FACE_TYPES = ("face", "whole_face", "head")  # as faceplate.face.align.FACE_TYPES
 
 
 def _plate(req):
