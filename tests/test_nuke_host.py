@@ -35,36 +35,6 @@ def face(cx, cy, size=100.0, jitter=0.0):
             "score": 0.99, "landmarks": points}
 
 
-# ----------------------------------------------------------------------------- tracks
-
-def test_tracks_follow_faces_across_frames(nuke):
-    from faceplate_nuke import tracks
-
-    frames = {1: [face(100, 100), face(300, 100)], 2: [face(305, 102), face(104, 99)],
-              3: [face(110, 98)]}
-    tracked = tracks.assign_tracks(frames)
-    left = {f: [x["track"] for x in v if x["bbox"][0] < 200] for f, v in tracked.items()}
-    right = {f: [x["track"] for x in v if x["bbox"][0] >= 200] for f, v in tracked.items()}
-    assert left == {1: [0], 2: [0], 3: [0]}
-    assert right == {1: [1], 2: [1], 3: []}
-    assert [len(v) for v in tracks.select(tracked, "track", 1, 0).values()] == [1, 1, 0]
-    assert [v[0]["track"] for v in tracks.select(tracked, "index", 0, 0).values()] == [0, 0, 0]
-
-
-def test_smoothing_removes_jitter_without_lag(nuke):
-    from faceplate_nuke import tracks
-
-    wobble = {f: [dict(face(100 + 2 * f, 100, jitter=3.0 * (-1) ** f), track=0)]
-              for f in range(20)}
-    smoothed = tracks.smooth(wobble, 0.5)
-    truth = {f: face(100 + 2 * f, 100)["landmarks"][0][0] for f in range(20)}
-    x = [smoothed[f][0]["landmarks"][0][0] - truth[f] for f in range(5, 15)]
-    raw = [wobble[f][0]["landmarks"][0][0] - truth[f] for f in range(5, 15)]
-    assert max(map(abs, x)) < 0.3 * max(map(abs, raw))  # jitter gone
-    assert abs(sum(x) / len(x)) < 0.2  # and no drift behind the moving face
-    assert tracks.smooth(wobble, 0.0) is wobble and tracks.radius(0.0) == 0
-
-
 # ----------------------------------------------------------------------------- cache
 
 def test_cache_versions_keep_unchanged_frames(tmp_path):

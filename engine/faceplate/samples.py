@@ -157,6 +157,86 @@ def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
     return shot
 
 
+# Non-faces that look enough like one to fool a first detector: a photographic negative of a
+# face (HOG scores it 0.55–0.8) and the astronaut's own suit at this scale (its mission patch
+# scores ≈0.5, like the embroidered name patch of a real plate), over photo clutter.
+CLUTTER = ("coffee", "chelsea", "gravel", "rocket")
+
+
+@dataclass
+class ClutteredShot:
+    """A written shot with real faces (their source → plate matrices per frame) and boxes of
+    the non-face decoys (a negative of a face) per frame."""
+
+    pattern: str
+    size: tuple[int, int]
+    faces: dict[str, dict[int, np.ndarray]]  # source → frame → 2×3 matrix
+    decoys: dict[int, list[tuple[float, float, float, float]]]
+
+    @property
+    def frames(self) -> list[int]:
+        return sorted(next(iter(self.faces.values())))
+
+
+def _clutter_image(name: str) -> np.ndarray:
+    from skimage import data
+
+    rgb = getattr(data, name)()
+    rgb = np.repeat(rgb[..., None], 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
+    return rgb.astype(np.float32) / 255.0
+
+
+def make_cluttered_shot(out_dir: str, *, frames: int = 12, first: int = 1,
+                        size: tuple[int, int] = (960, 540)) -> ClutteredShot:
+    """Write ``out_dir/clutter.####.png``: the astronaut (suit and all, face ≈180 px) and Grace
+    Hopper (≈110 px) moving over a background of photos (coffee, a cat, gravel, a rocket),
+    with a drifting photographic negative of Grace Hopper's face as a decoy."""
+    os.makedirs(out_dir, exist_ok=True)
+    w, h = size
+    tiles = [cv2.resize(_clutter_image(n), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+             for n in CLUTTER]
+    background = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    background = cv2.resize(background, size)
+    astronaut, grace = source_image("astronaut"), source_image("grace_hopper")
+    negative = 1.0 - grace
+    pattern = os.path.join(out_dir, "clutter.%04d.png")
+    faces: dict[str, dict[int, np.ndarray]] = {"astronaut": {}, "grace_hopper": {}}
+    decoys: dict[int, list[tuple[float, float, float, float]]] = {}
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        frame = first + i
+        canvas = background.copy()
+        placements = (
+            ("astronaut", astronaut, 180.0, (0.25 * w + 20 * t, 0.30 * h)),
+            ("grace_hopper", grace, 110.0, (0.62 * w - 15 * t, 0.30 * h)),
+            ("negative", negative, 120.0, (0.86 * w, 0.62 * h + 10 * t)),
+        )
+        for name, photo, face_px, centre in placements:
+            src = SOURCES["grace_hopper" if name == "negative" else name]
+            s = face_px / src["face_width"]
+            m = np.array([[s, 0, centre[0] - s * src["centre"][0]],
+                          [0, s, centre[1] - s * src["centre"][1]]])
+            if name == "astronaut":  # the whole photo, suit included, down to the frame edge
+                inside = cv2.warpAffine(np.ones(photo.shape[:2], np.float32), m, size)
+            else:  # a head-and-shoulders oval
+                inside = np.zeros((h, w), np.float32)
+                cv2.ellipse(inside, (round(centre[0]), round(centre[1] + 0.1 * face_px)),
+                            (round(0.8 * face_px), round(1.1 * face_px)), 0, 0, 360, 1.0, -1)
+                inside = cv2.GaussianBlur(inside, (0, 0), 3)
+            warped = cv2.warpAffine(photo, m, size, flags=cv2.INTER_AREA,
+                                    borderMode=cv2.BORDER_REPLICATE)
+            canvas = canvas * (1 - inside[..., None]) + warped * inside[..., None]
+            if name == "negative":
+                half = 0.6 * face_px
+                decoys[frame] = [(centre[0] - half, centre[1] - half,
+                                  centre[0] + half, centre[1] + half)]
+            else:
+                faces[name][frame] = m
+        write_image(pattern % frame, np.clip(canvas, 0, 1), ["R", "G", "B"],
+                    {"faceplate/sample_source": "clutter"})
+    return ClutteredShot(pattern, size, faces, decoys)
+
+
 # Posed samples: the bundled photos with a known head turn and mouth opening, made by moving
 # their landmarks (a 3D rotation of the face using the rough depth of our 3D mean face) and
 # warping the photo piecewise-affinely to follow. Good enough to read as a pose to a landmark

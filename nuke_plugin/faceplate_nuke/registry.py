@@ -129,11 +129,12 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                  "to 1 (strong): removes the micro-jitter of per-frame detection.",
                  default="0.5", stage="align"),
         KnobSpec("select_mode", "enum", "select", "Which faces to keep: all; one track; the "
-                 "n-th face from the left in each frame; or the face most like a reference "
-                 "image.", items=SELECT_MODES, default="all", stage="align"),
+                 "n-th largest face in each frame; or the person most like a reference "
+                 "image. Low-confidence tracks (probably not faces) are held back whatever "
+                 "is chosen.", items=SELECT_MODES, default="all", stage="align"),
         KnobSpec("track", "int", "track", "Track number to keep when select is 'track'.",
                  default="0", stage="align"),
-        KnobSpec("face_index", "int", "index", "Face index (0 = leftmost) when select is "
+        KnobSpec("face_index", "int", "index", "Face index (0 = largest) when select is "
                  "'index'.", default="0", stage="align"),
         KnobSpec("reference_image", "file", "reference", "An image of the face to keep when "
                  "select is 'reference'.", stage="align"),

@@ -2,7 +2,8 @@
 
 plate  FaceDetect renders its input through its internal EXR Write (all channels)
 detect engine ``detect`` on each plate frame              → faces and landmarks (JSON)
-align  track ids, selection, smoothing here; engine ``align`` → alignments (JSON, contract)
+align  engine ``track_faces`` over the cached detections (no pixels): track ids, confidence,
+       selection, smoothing and matrices, as ``faceplate extract`` → alignments (JSON, contract)
 swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks
 view   FaceSwap's own picture, only when FaceSwap is viewed or rendered: engine ``merge``
        with the learned mask alone (EXR)
@@ -23,7 +24,7 @@ from faceplate_client import layout
 from faceplate_client.atomic import write_bytes_atomic, write_json_atomic
 from faceplate_client.protocol import Array
 
-from . import engine, graph, tracks
+from . import engine, graph
 from .cache import StageCache, key_of
 from .errors import NodeError
 from .registry import STAGE_NODE
@@ -83,7 +84,7 @@ class Run:
         if stage == "detect":
             return key_of(stage, values, self.key("plate", frame))
         if stage == "align":
-            return key_of(stage, values, [self.key("detect", g) for g in self.window(frame)])
+            return key_of(stage, values, self.detections_key())
         if stage == "swap":
             return key_of(stage, values, _fingerprint(str(values["model"])),
                           self.key("align", frame))
@@ -91,12 +92,15 @@ class Run:
         return key_of(stage, values, self.key("swap", frame), mask)
 
     def window(self, frame: int) -> list[int]:
-        """The detections one aligned frame depends on: its smoothing neighbours, or (to keep
-        track ids stable when one track is selected) every frame from the first."""
-        align = self.nodes["FaceAlign"]
-        r = tracks.radius(float(graph.value(align, "smoothing", frame)))
-        lo = self.bounds[0] if graph.value(align, "select_mode") == "track" else frame - r
-        return [g for g in range(lo, frame + r + 1) if g in self.bounds]
+        """The detections one aligned frame depends on: the whole range, because the engine
+        tracks, rates and smooths over the shot (ids stay with a person across cuts)."""
+        return list(self.bounds)
+
+    def detections_key(self) -> str:
+        memo = ("detections", 0)
+        if memo not in self._keys:
+            self._keys[memo] = key_of("detections", [self.key("detect", g) for g in self.bounds])
+        return self._keys[memo]
 
     def uses_mask_input(self, frame: int) -> bool:
         merge = self.nodes["FaceMerge"]
@@ -170,34 +174,53 @@ class Run:
                 colourspace=self.colourspace()))
             cache.record(f, keys[f], {"size": reply.params["size"],
                                       "backend": reply.params.get("backend", ""),
+                                      "signature": reply.params.get("signature"),
                                       "faces": reply.params["faces"]})
             self.progress("detect", i + 1, len(todo))
 
     def _align(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         align = self.nodes["FaceAlign"]
         detected = self.cache("detect")
-        needed = sorted({g for f in todo for g in self.window(f)})
-        found = {g: (detected.entry(g) or {}).get("faces", []) for g in needed}
-        tracked = tracks.assign_tracks(found)
-        mode = str(graph.value(align, "select_mode"))
-        if mode == "reference":
-            raise NodeError(f"{align.name()}: 'reference' selection runs in the engine's "
-                            "extract (faceplate extract --select reference:IMAGE); pick "
-                            "track or index here")
-        kept = tracks.select(tracked, mode, int(graph.value(align, "track")),
-                             int(graph.value(align, "face_index")))
-        face_type = str(graph.value(align, "face_type"))
+        frames = list(self.bounds)
+        entries = {g: detected.entry(g) or {} for g in frames}
+        found = {g: entries[g].get("faces", []) for g in frames}
+        faces = [face for g in frames for face in found[g]]
+        n = len(faces)
+        nan = float("nan")
+        arrays = {
+            "boxes": Array.from_values([v for f in faces for v in f["bbox"]], "float32", (n, 4)),
+            "scores": Array.from_values([f["score"] for f in faces], "float32", (n,)),
+            "landmarks": Array.from_values([v for f in faces for p in f["landmarks"] for v in p],
+                                           "float32", (n, 68, 2)),
+            "confidences": Array.from_values([f.get("confidence", nan) for f in faces],
+                                             "float32", (n,)),
+            "descriptors": Array.from_values([v for f in faces
+                                              for v in f.get("descriptor") or [nan] * 128],
+                                             "float32", (n, 128))}
+        signatures: list[list[float]] = [entries[g].get("signature") or [] for g in frames]
+        if signatures and all(signatures) and len({len(v) for v in signatures}) == 1:
+            arrays["signatures"] = Array.from_values([v for sig in signatures for v in sig],
+                                                     "float32", (len(frames), len(signatures[0])))
+        reply = engine.call(self.address, "track_faces", {
+            "frames": frames, "counts": [len(found[g]) for g in frames],
+            "sizes": [[int(v) for v in entries[g].get("size") or (0, 0)] for g in frames],
+            "face_type": str(graph.value(align, "face_type")),
+            "smoothing": float(graph.value(align, "smoothing")),
+            "select": selection(align),
+            "backend": str(graph.value(self.nodes["FaceDetect"], "detector"))}, arrays)
+        points = reply.arrays["landmarks"].values()
+        matrices = reply.arrays["matrices"].values()
+        out: dict[int, dict[str, list]] = {g: {"faces": [], "held_back": []} for g in frames}
+        for k, (frame, index, track, confidence, held) in enumerate(reply.params["faces"]):
+            face = {key: found[frame][index][key] for key in ("bbox", "score")}
+            xy = points[136 * k:136 * (k + 1)]
+            m = matrices[6 * k:6 * (k + 1)]
+            face.update(landmarks=[xy[i:i + 2] for i in range(0, 136, 2)],
+                        matrix=[m[:3], m[3:]], track=track, confidence=confidence)
+            out[frame]["held_back" if held else "faces"].append(face)
         for i, f in enumerate(todo):
-            smoothed = tracks.smooth(
-                {g: kept[g] for g in self.window(f)},
-                float(graph.value(align, "smoothing", f)))[f]
-            if smoothed:
-                points = [v for face in smoothed for p in face["landmarks"] for v in p]
-                reply = engine.call(self.address, "align", {"face_type": face_type}, {
-                    "landmarks": Array.from_values(points, "float32", (len(smoothed), 68, 2))})
-                for face, matrix in zip(smoothed, reply.params["matrices"]):
-                    face["matrix"] = matrix
-            cache.record(f, keys[f], {"faces": smoothed})
+            cache.record(f, keys[f], dict(out[f], cut=f in reply.params["cuts"],
+                                          tracks=reply.params["tracks"]))
             self.progress("align", i + 1, len(todo))
         self.write_alignments(cache)
 
@@ -205,12 +228,21 @@ class Run:
         """``alignments.json`` (the contract in docs/architecture.md) of every cached frame."""
         align, detect = self.nodes["FaceAlign"], self.cache("detect")
         frames: dict[str, Any] = {}
+        held: dict[str, Any] = {}
+        cuts: list[int] = []
+        tracks: dict[str, Any] = {}
+        fields = ("bbox", "score", "landmarks", "matrix", "track", "confidence")
         for f in self.bounds:
             entry = cache.entry(f)
             if entry is not None:
-                frames[str(f)] = [{k: face[k] for k in ("bbox", "score", "landmarks", "matrix",
-                                                        "track") if k in face}
+                frames[str(f)] = [{k: face[k] for k in fields if k in face}
                                   for face in entry["faces"]]
+                if entry.get("held_back"):
+                    held[str(f)] = [{k: face[k] for k in fields if k in face}
+                                    for face in entry["held_back"]]
+                if entry.get("cut"):
+                    cuts.append(f)
+                tracks = entry.get("tracks") or tracks
         first = detect.entry(int(next(iter(frames)))) if frames else None
         path = os.path.join(cache.version_dir(), layout.ALIGNMENTS_FILE)
         write_json_atomic(path, {
@@ -221,7 +253,7 @@ class Run:
             "face_type": str(graph.value(align, "face_type")),
             "size": (first or {}).get("size", [0, 0]),
             "smoothing": float(graph.value(align, "smoothing")),
-            "frames": frames})
+            "frames": frames, "tracks": tracks, "held_back": held, "cuts": cuts})
         return path
 
     def _faces(self, frame: int) -> list[dict[str, Any]]:
@@ -277,6 +309,22 @@ class Run:
             engine.call(self.address, "merge", params, self._swapped(f))
             cache.record(f, keys[f])
             self.progress("merge", i + 1, len(todo))
+
+
+def selection(node: nuke.Node) -> str:
+    """FaceAlign's selection knobs in the engine's spelling (``faceplate extract --select``)."""
+    mode = str(graph.value(node, "select_mode"))
+    if mode == "track":
+        return f"track:{int(graph.value(node, 'track'))}"
+    if mode == "index":
+        return f"index:{int(graph.value(node, 'face_index'))}"
+    if mode == "reference":
+        reference = str(graph.value(node, "reference_image"))
+        if not reference:
+            raise NodeError(f"{node.name()}: select is 'reference': set the reference image "
+                            "knob to a photo of the person to keep")
+        return f"ref:{reference}"
+    return "all"
 
 
 def _runs(frames: list[int]) -> list[tuple[int, int]]:

@@ -15,20 +15,9 @@ from faceplate_client.layout import FACESET_INDEX, MODEL_PREVIEW
 
 from . import engine, graph
 from .errors import NodeError
-from .stages import Run
+from .stages import Run, selection
 
 Progress = Callable[[str, int, int], None]
-
-
-def _selection(node: nuke.Node) -> str:
-    mode = str(graph.value(node, "select_mode"))
-    if mode == "track":
-        return f"track:{int(graph.value(node, 'track'))}"
-    if mode == "index":
-        return f"index:{int(graph.value(node, 'face_index'))}"
-    if mode == "reference":
-        return f"ref:{graph.value(node, 'reference_image')}"
-    return "all"
 
 
 def forward_progress(progress: Progress) -> Callable[[dict[str, Any]], None]:
@@ -54,7 +43,7 @@ def export_faceset(node: nuke.Node, alignments_path: str, progress: Progress) ->
         "colourspace": run.colourspace(),
         "face_type": str(graph.value(node, "face_type")),
         "smoothing": float(graph.value(node, "smoothing")),
-        "select": _selection(node),
+        "select": selection(node),
         "faceset_dir": os.path.abspath(folder)}, on_progress=forward_progress(progress))
     return os.path.abspath(folder)
 

@@ -39,12 +39,15 @@ class Plate:
     path: str
     pattern: SequencePattern | None
     frames: tuple[int, ...]
+    files: tuple[str, ...] = ()  # a folder of stills: frame n is files[n - 1]
 
     @property
     def is_video(self) -> bool:
         return os.path.splitext(self.path)[1].lower() in VIDEO_EXTENSIONS
 
     def frame_path(self, frame: int) -> str:
+        if self.files:
+            return self.files[frame - 1]
         if self.pattern is None:
             return self.path
         return self.pattern.path(frame)
@@ -58,6 +61,8 @@ def open_plate(path: str, frames: str | list[int] | None = None) -> Plate:
     numbered from 1, or as given). ``frames`` limits what is processed.
     """
     wanted = parse_frame_range(frames) if isinstance(frames, str) else frames
+    if os.path.isdir(path):
+        return _stills(path, wanted)
     ext = os.path.splitext(path)[1].lower()
     if ext in VIDEO_EXTENSIONS:
         if not os.path.isfile(path):
@@ -85,6 +90,22 @@ def open_plate(path: str, frames: str | list[int] | None = None) -> Plate:
     if not found:
         raise SequenceError(f"no frames on disk match {pattern.hashes}")
     return Plate(path, pattern, tuple(found))
+
+
+def _stills(folder: str, wanted: list[int] | None) -> Plate:
+    """A folder of stills (any sizes), numbered 1… in name order."""
+    files = tuple(sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                         if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+                         and os.path.isfile(os.path.join(folder, n))))
+    if not files:
+        raise SequenceError(f"no images in {folder} (looked for "
+                            f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    available = range(1, len(files) + 1)
+    chosen = tuple(f for f in (wanted or available) if 1 <= f <= len(files))
+    if not chosen:
+        raise SequenceError(f"{folder} has stills 1-{len(files)}; none of "
+                            f"{format_frame_range(wanted or [])}")
+    return Plate(folder, None, chosen, files)
 
 
 def _video_frame_count(path: str) -> int:

@@ -100,35 +100,63 @@ def backend_for(engine, name: str):
     return engine.resource(("backend", name), lambda: get_backend(name, engine.device))
 
 
+def verifier_for(engine):
+    """dlib's CNN detector, which verifies doubtful faces (started once per engine)."""
+    from ...extract.backends.dlib_backend import DlibCnnDetector
+
+    return engine.resource(("backend", "dlib-cnn"), DlibCnnDetector)
+
+
+def describer_for(engine):
+    from ...extract.track import Describer
+
+    return engine.resource(("describer",), Describer)
+
+
 # --- detect --------------------------------------------------------------------------------
 
 @dataclass
 class DetectInput:
     plate: PlateInput
     backend: str
+    verify: bool
     engine: Any  # the backends are the engine's (loaded once, on its device)
 
 
 def _decode_detect(req) -> DetectInput:
     plate = _decode_plate(req)
     assert plate is not None  # one_of: image or path
-    return DetectInput(plate, req.params["backend"], req.engine)
+    return DetectInput(plate, req.params["backend"], req.params["verify"], req.engine)
 
 
-@operation("detect", "Find faces and their 68 landmarks in one plate frame.",
+@operation("detect", "Find faces and their 68 landmarks in one plate frame, each with its "
+                     "confidence and face descriptor, and the frame's cut signature (what "
+                     "the track_faces op needs, so it runs without pixels).",
            params=_PLATE_PARAMS + (
                Param("backend", str, "auto", "fan (studio default), dlib, or auto",
-                     ("auto", "fan", "dlib")),),
+                     ("auto", "fan", "dlib")),
+               Param("verify", bool, True, "verify doubtful faces with the CNN detector")),
            arrays=(_IMAGE,), one_of=(("image", "path"),), lane="device", timeout_s=120.0,
            decode=_decode_detect)
 def detect(inp: DetectInput) -> Result:
+    from ...extract.confidence import Judge
+    from ...extract.cuts import scale_for, signature
+    from ...extract.frame import NetworkFrame
+
     image = inp.plate.image()
     backend = backend_for(inp.engine, inp.backend)
-    found = backend.detect(inp.plate.network_rgb(image))
+    frame = NetworkFrame(inp.plate.network_rgb(image))
+    found = backend.detect(frame)
+    judge = Judge(verifier_for(inp.engine) if inp.verify else None)
+    describer = describer_for(inp.engine)
     landmarks = np.array([d.landmarks for d in found], np.float32).reshape(-1, 68, 2)
     return Result({"backend": backend.name, "size": [image.width, image.height],
+                   "signature": signature(frame.downscaled(scale_for(frame.shape))),
                    "faces": [{"bbox": [float(v) for v in d.bbox], "score": float(d.score),
-                              "landmarks": np.asarray(d.landmarks, float).tolist()}
+                              "landmarks": np.asarray(d.landmarks, float).tolist(),
+                              "confidence": round(judge.rate_alone(frame, d), 4),
+                              "descriptor": [round(float(v), 6) for v in
+                                             describer.describe(frame, d.landmarks)]}
                              for d in found]},
                   {"landmarks": landmarks})
 

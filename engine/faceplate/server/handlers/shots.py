@@ -20,9 +20,8 @@ from typing import Any
 from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
-from ...face.align import MAX_SIZE, MIN_SIZE
 from ..ops import Param, Result, check_absolute, operation
-from .frames import FACE_TYPES
+from .tracking import extract_params
 
 _DAY = 24 * 3600.0
 
@@ -46,20 +45,22 @@ class ExtractInput:
     plate: str
     shot_dir: str
     frames: str | None
-    backend: str
     colourspace: str | None
-    face_type: str
-    smoothing: float
-    select: str | None
     faceset_dir: str | None
-    faceset_size: int
+    settings: Any  # ExtractSettings
 
 
 def _decode_extract(req) -> ExtractInput:
+    from ...extract.settings import ExtractSettings
+
     p = req.params
-    return ExtractInput(_job(req), p["plate"], p["shot_dir"], p["frames"] or None, p["backend"],
-                        p["colourspace"] or None, p["face_type"], p["smoothing"],
-                        p["select"] or None, p["faceset_dir"] or None, p["faceset_size"])
+    try:
+        settings = ExtractSettings.from_dict({k["name"]: p[k["name"]]
+                                              for k in ExtractSettings.knobs()})
+    except FaceplateError as exc:
+        raise EngineError(BAD_PARAMS, str(exc)) from None
+    return ExtractInput(_job(req), p["plate"], p["shot_dir"], p["frames"] or None,
+                        p["colourspace"] or None, p["faceset_dir"] or None, settings)
 
 
 @operation("extract_shot", "Detect, track, align and smooth every face of a plate into "
@@ -68,26 +69,20 @@ def _decode_extract(req) -> ExtractInput:
                          path=True),
                    Param("shot_dir", str, help="where alignments.json goes", path=True),
                    Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
-                   Param("backend", str, "auto", "fan, dlib or auto", ("auto", "fan", "dlib")),
                    Param("colourspace", str, "", "plate colourspace (default: by file type)"),
-                   Param("face_type", str, "whole_face", "crop framing", FACE_TYPES),
-                   Param("smoothing", float, 0.5, "landmark smoothing, 0 (off) to 1",
-                         min=0.0, max=1.0),
-                   Param("select", str, "", "which faces to keep (see faceplate extract)"),
-                   Param("faceset_dir", str, "", "also write a face set here", path=True),
-                   Param("faceset_size", int, 256, "face set crop size", min=MIN_SIZE,
-                         max=MAX_SIZE)),
+                   Param("faceset_dir", str, "", "also write a face set here", path=True))
+           + extract_params(),
            lane="job", progress=True, timeout_s=_DAY, decode=_decode_extract)
 def extract_shot(inp: ExtractInput) -> Result:
     from ...extract.pipeline import extract_shot as run
-    from .frames import backend_for
+    from .frames import backend_for, verifier_for
 
-    summary = run(inp.plate, inp.shot_dir, frames=inp.frames,
-                  backend=backend_for(inp.job.engine, inp.backend),
-                  colourspace=inp.colourspace, face_type=inp.face_type,
-                  smoothing=inp.smoothing, select=inp.select,
-                  faceset_dir=inp.faceset_dir, faceset_size=inp.faceset_size,
-                  progress_listener=inp.job.progress, device=inp.job.engine.device)
+    engine = inp.job.engine
+    summary = run(inp.plate, inp.shot_dir, inp.settings, frames=inp.frames,
+                  backend=backend_for(engine, inp.settings.backend),
+                  verifier=verifier_for(engine) if inp.settings.verify else None,
+                  colourspace=inp.colourspace, faceset_dir=inp.faceset_dir,
+                  progress_listener=inp.job.progress, device=engine.device)
     return Result(summary.to_dict())
 
 
