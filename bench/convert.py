@@ -128,20 +128,10 @@ class _Counting:
 
 def _shot(shot_dir: str, size: tuple[int, int], face_px: float, frames: int) -> str:
     """A sample shot and its alignments from the ground-truth transforms."""
-    from faceplate.extract import alignments as alignments_io
-    from faceplate.extract.backends.dlib_backend import DlibBackend
-    from faceplate.face.align import alignment_matrix
-    from faceplate.samples import make_shot, source_image
+    from faceplate.samples import make_shot, write_true_alignments
 
     sample = make_shot("astronaut", shot_dir, frames=frames, size=size, face_px=face_px)
-    (found,) = DlibBackend().detect(source_image("astronaut"))[:1]
-    records = {}
-    for f in sample.frames:
-        landmarks = sample.to_plate(f, found.landmarks)
-        records[f] = [alignments_io.FaceRecord((0, 0, 0, 0), 1.0, landmarks,
-                                               alignment_matrix(landmarks, "whole_face"))]
-    alignments_io.save(alignments_io.Alignments(sample.pattern, sample.colourspace, "dlib",
-                                                "whole_face", size, 0.0, records), shot_dir)
+    write_true_alignments(sample, shot_dir)
     return sample.pattern.replace("%04d", "####")
 
 

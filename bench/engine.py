@@ -7,6 +7,11 @@ Runs a real ``faceplate serve`` on a private socket and prints one JSON object p
    "protocol_share_of_inline_merge", "protocol_share_of_compute"}
   {"bench": "engine_swap_batching", "clients": 8, "crops_per_s_one_client",
    "crops_per_s_eight_clients", "mean_batch"}
+  {"bench": "engine_isolation", "op": "echo"|"merge_inline"|"merge_path", "resolution",
+   "in_process_ms", "isolated_ms", "cost"}: the price of running merge (and align) in worker
+   processes that can be killed: the same requests against an engine started with
+   --no-isolation (before) and a default one (after), alternating, in the same run; ``cost``
+   is isolated / in-process - 1.
 
 Frames are the bundled astronaut photo placed in half-float ACEScg EXR plates (faceplate.samples);
 faces come from the engine's own detect → align → swap on that plate. ``merge`` is the per-frame
@@ -56,6 +61,7 @@ def main() -> int:
         for name, size in RESOLUTIONS.items():
             _frames(client, tmp, name, size, model_dir, from_numpy, to_numpy)
         _swap_batching(client, sock, token, model_dir, from_numpy)
+        _isolation_cost(client, tmp, model_dir, from_numpy)
     finally:
         try:
             client.call("shutdown")
@@ -196,6 +202,73 @@ def _swap_batching(client, sock, token, model_dir, from_numpy) -> None:
            "crops_per_s_one_client": round(per_client / one, 2),
            "crops_per_s_eight_clients": round(8 * per_client / eight, 2),
            "mean_batch": round(statistics.mean(batches), 2)})
+
+
+def _isolation_cost(isolated, tmp, model_dir, from_numpy) -> None:
+    """Echo and 2K merge round trips: a --no-isolation engine against the default one."""
+    from faceplate.io.images import read_image
+    from faceplate_client.client import EngineClient
+
+    folder = os.path.join(tmp, "inproc")
+    os.makedirs(folder, mode=0o700)
+    sock, token = os.path.join(folder, "engine.sock"), os.path.join(folder, "engine.token")
+    command = [sys.executable, "-m", "faceplate.cli", "serve", "--socket", sock, "--token-file",
+               token, "--log", os.path.join(folder, "engine.log"), "--max-message", "4096",
+               "--no-isolation"]
+    plain = EngineClient(sock, token, start_command=command, client_name="bench")
+    try:
+        plain.connect()
+        while plain.status()["device"] == "starting":
+            time.sleep(0.1)
+        plate = os.path.join(tmp, "2K", "plate.1001.exr")
+        if not os.path.exists(plate):
+            from faceplate.samples import make_shot
+
+            plate = make_shot("astronaut", os.path.join(tmp, "iso"), frames=1,
+                              size=RESOLUTIONS.get("2K", (2048, 1080)),
+                              face_px=270).path(1001)
+        found = isolated.call("detect", {"path": plate, "backend": "dlib"})
+        if not len(found.params["faces"]):
+            _emit({"bench": "engine_isolation", "error": "no face detected"})
+            return
+        landmarks = found.arrays["landmarks"]
+        matrices = isolated.call("align", {}, {"landmarks": landmarks}).arrays["matrices"]
+        swapped = isolated.call("swap", {"path": plate, "model": model_dir, "identity": "b"},
+                                {"matrices": matrices, "landmarks": landmarks})
+        faces = {"faces": swapped.arrays["faces"], "masks": swapped.arrays["masks"],
+                 "matrices": matrices, "landmarks": landmarks}
+        image = read_image(plate)
+        rgba = np.concatenate([image.rgb(), np.ones((*image.pixels.shape[:2], 1), np.float32)],
+                              axis=-1)
+        common = {"model": model_dir, "identity": "b", "colourspace": "ACEScg"}
+        out = os.path.join(folder, "merged.exr")
+        cases = {
+            "echo": (lambda c: c.call("echo", {"data": {"frame": 1001}}), 300),
+            "merge_inline": (lambda c: c.call("merge", common, {**faces,
+                                                                "image": from_numpy(rgba)}),
+                             max(15, REPEATS)),
+            "merge_path": (lambda c: c.call("merge", {**common, "path": plate, "output": out,
+                                                      "compression": "none"}, faces),
+                           max(15, REPEATS)),
+        }
+        for op, (call, repeats) in cases.items():
+            times: dict[str, list[float]] = {"in_process": [], "isolated": []}
+            for name, c in (("in_process", plain), ("isolated", isolated)):
+                for _ in range(2):  # warm up (model card, caches, the workers' arenas)
+                    call(c)
+            for _ in range(repeats):  # alternate, so a busy moment hits both alike
+                for name, c in (("in_process", plain), ("isolated", isolated)):
+                    times[name] += _timed(lambda c=c, call=call: call(c), 1)
+            before, after = (statistics.median(times[k]) for k in ("in_process", "isolated"))
+            _emit({"bench": "engine_isolation", "op": op, "resolution": "2K",
+                   "requests": repeats, "in_process_ms": round(1000 * before, 2),
+                   "isolated_ms": round(1000 * after, 2), "cost": round(after / before - 1, 3)})
+    finally:
+        try:
+            plain.call("shutdown")
+        except Exception as exc:  # noqa: BLE001 - best effort
+            print(f"engine shutdown: {exc}", file=sys.stderr)
+        plain.close()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,23 @@
-"""Extraction speed on CPU: frames/s per backend and plate resolution (1080p, 4K).
+"""Extraction on CPU, this tree beside another revision ("today") in the same run.
 
-Prints one JSON object per measurement to stdout. Plates are sample shots (ACEScg EXR, one
-moving face). ``dlib`` runs the whole ``extract_shot`` pipeline, once searching the whole frame
-on every frame and once with tracking (whole-frame search every 10 frames, otherwise near the
-tracked face); the ratio shows what tracking saves. ``fan`` uses trained weights when they are
-on disk, else face-alignment's networks with random weights (``"weights": "random"``): random
-detectors find arbitrary boxes, so fan is timed per stage (read, colour, detect, landmarks for
-one face) and its frames/s is the one-face sum of those stages.
+Prints one JSON object per measurement to stdout, each with ``"code"``: ``this`` or ``today``
+(the revision given by ``--compare``, default ``main``, exported with ``git archive`` to a
+temporary folder and run in a child process the same way). Measurements:
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/extract.py [--frames 8] [--sizes 1080p,4k]
+- ``nme``: landmark error against exactly known ground truth on sample shots (astronaut,
+  Grace Hopper; dlib's landmarks on the still carried by the shot's matrices), per
+  inter-ocular distance.
+- ``clip``: the real clip (``--clip``, same-person footage; skipped with a reason when absent):
+  recall (frames with a kept face), tracks, frames with more than one face, jitter before and
+  after smoothing, frames/s, and (this tree) held-back tracks, cuts, CNN looks and faces found
+  again by the CNN.
+- ``speed``: frames/s of the whole dlib pipeline (tracked: whole-frame search every 10 frames)
+  on moving sample plates at 720p, 1080p and 4K (ACEScg EXR).
+- ``extract_stages`` (``--backends`` with fan): per-stage times of the fan backend (trained
+  weights when on disk, else random ones: timing only).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/extract.py [--compare main] [--frames 8]
+        [--parts nme,clip,speed] [--backends dlib,fan] [--sizes 720p,1080p,4k]
 """
 
 from __future__ import annotations
@@ -16,17 +25,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-SIZES = {"1080p": ((1920, 1080), 300.0), "4k": ((3840, 2160), 600.0)}
+SIZES = {"720p": ((1280, 720), 200.0), "1080p": ((1920, 1080), 300.0),
+         "4k": ((3840, 2160), 600.0)}
+CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "clips",
+                    "talking_head_1.mp4")
+CODE = os.environ.get("FACEPLATE_BENCH_CODE", "this")
 
 
 def _emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
+    print(json.dumps({"code": CODE, **record}), flush=True)
 
 
 def _timed(fn, repeat: int = 3) -> float:
@@ -38,22 +52,80 @@ def _timed(fn, repeat: int = 3) -> float:
     return best
 
 
-def bench_dlib(shot, label: str, root: str) -> None:
-    from faceplate.extract.backends.dlib_backend import DlibBackend
+def _extract(plate: str, out: str, backend, **kw):
+    """``extract_shot`` as both trees spell it (a started backend, preview off)."""
     from faceplate.extract.pipeline import extract_shot
 
+    return extract_shot(plate, out, backend=backend, preview=False, **kw)
+
+
+def bench_nme(root: str, frames: int) -> None:
+    from faceplate.extract import alignments
+    from faceplate.extract.backends.dlib_backend import DlibBackend
+    from faceplate.extract.smooth import interocular
+    from faceplate.samples import make_shot, source_image
+
     backend = DlibBackend()
-    runs = {}
-    for name, every in (("full_every_frame", 1), ("tracked", 10)):
-        summary = extract_shot(shot.pattern, os.path.join(root, f"dlib_{label}_{name}"),
-                               backend=backend, redetect_every=every)
-        runs[name] = summary
-        _emit({"bench": "extract", "backend": "dlib", "resolution": label, "mode": name,
+    for name in ("astronaut", "grace_hopper"):
+        shot = make_shot(name, os.path.join(root, "nme", name), frames=frames)
+        still = backend.detect(source_image(name))[0].landmarks
+        out = os.path.join(root, "nme", name + "_faces")
+        summary = _extract(shot.pattern, out, backend)
+        result = alignments.load(out)
+        errors = []
+        for f in shot.frames:
+            truth = shot.to_plate(f, still)
+            faces = result.faces(f)
+            if not faces:
+                continue
+            face = min(faces, key=lambda r: np.linalg.norm(r.landmarks.mean(0) - truth.mean(0)))
+            errors.append(float(np.linalg.norm(face.landmarks - truth, axis=1).mean()
+                                / interocular(truth)))
+        _emit({"bench": "nme", "shot": name, "frames": len(shot.frames),
+               "found": len(errors), "nme": round(float(np.mean(errors)), 5),
+               "jitter_smoothed": round(summary.jitter_smoothed, 5)})
+
+
+def bench_clip(root: str, clip: str) -> None:
+    from faceplate.extract import alignments
+    from faceplate.extract.backends.dlib_backend import DlibBackend
+
+    if not os.path.isfile(clip):
+        _emit({"bench": "clip", "skipped": f"no clip at {clip}"})
+        return
+    out = os.path.join(root, "clip")
+    summary = _extract(clip, out, DlibBackend())
+    result = alignments.load(out)
+    with_face = [f for f in summary.frames if result.faces(f)]
+    extra = [f for f in summary.frames if len(result.faces(f)) > 1]
+    record = {"bench": "clip", "frames": len(summary.frames),
+              "recall": round(len(with_face) / len(summary.frames), 4),
+              "no_face_frames": len(summary.frames) - len(with_face),
+              "tracks": len(result.tracks()), "frames_with_2plus_faces": len(extra),
+              "jitter_raw": round(summary.jitter_raw, 5),
+              "jitter_smoothed": round(summary.jitter_smoothed, 5),
+              "frames_per_s": round(summary.fps, 3)}
+    for key in ("held_back", "cuts", "verified", "recovered"):
+        if hasattr(summary, key):
+            value = getattr(summary, key)
+            record[key] = value if isinstance(value, int) else len(value)
+    _emit(record)
+
+
+def bench_speed(root: str, frames: int, sizes: list[str]) -> None:
+    from faceplate.extract.backends.dlib_backend import DlibBackend
+    from faceplate.samples import make_shot
+
+    backend = DlibBackend()
+    for label in sizes:
+        size, face_px = SIZES[label]
+        shot = make_shot("grace_hopper", os.path.join(root, "speed", label), frames=frames,
+                         size=size, face_px=face_px)
+        summary = _extract(shot.pattern, os.path.join(root, "speed", label + "_faces"),
+                           backend, redetect_every=10)
+        _emit({"bench": "speed", "backend": "dlib", "resolution": label, "mode": "tracked",
                "frames": len(summary.frames), "faces": summary.faces,
                "frames_per_s": round(summary.fps, 3), "seconds": round(summary.seconds, 3)})
-    _emit({"bench": "extract", "backend": "dlib", "resolution": label,
-           "tracked_vs_full_speedup": round(runs["tracked"].fps / runs["full_every_frame"].fps,
-                                            3)})
 
 
 def bench_stages(backend, shot, label: str, weights: str) -> None:
@@ -116,27 +188,53 @@ def fan_backend(root: str):
     return fb.FanBackend(device="cpu", weights_dir=folder), "random"
 
 
+def worker(args) -> None:
+    sizes, parts = args.sizes.split(","), args.parts.split(",")
+    with tempfile.TemporaryDirectory() as root:
+        if "nme" in parts:
+            bench_nme(root, 12)
+        if "clip" in parts:
+            bench_clip(root, args.clip)
+        if "speed" in parts and "dlib" in args.backends:
+            bench_speed(root, args.frames, sizes)
+        if "speed" in parts and "fan" in args.backends:
+            from faceplate.samples import make_shot
+
+            fan = fan_backend(root)
+            for label in sizes:
+                size, face_px = SIZES[label]
+                shot = make_shot("grace_hopper", os.path.join(root, "fan", label), frames=1,
+                                 size=size, face_px=face_px)
+                bench_stages(fan[0], shot, label, fan[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--sizes", default="1080p,4k")
+    parser.add_argument("--sizes", default="720p,1080p,4k")
     parser.add_argument("--backends", default="dlib,fan")
+    parser.add_argument("--clip", default=os.path.abspath(CLIP))
+    parser.add_argument("--parts", default="nme,clip,speed", help="what to measure")
+    parser.add_argument("--compare", default="main", metavar="REV",
+                        help="the revision run as 'today' ('' to skip)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from faceplate.extract.backends.dlib_backend import DlibBackend
-    from faceplate.samples import make_shot
-
-    with tempfile.TemporaryDirectory() as root:
-        fan = None
-        for label in args.sizes.split(","):
-            size, face_px = SIZES[label]
-            shot = make_shot("grace_hopper", os.path.join(root, label), frames=args.frames,
-                             size=size, face_px=face_px)
-            if "dlib" in args.backends:
-                bench_dlib(shot, label, root)
-                bench_stages(DlibBackend(), shot, label, "bundled")
-            if "fan" in args.backends:
-                fan = fan or fan_backend(root)
-                bench_stages(fan[0], shot, label, fan[1])
+    if args.worker or not args.compare:
+        worker(args)
+        return 0
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", repo, "archive", args.compare, "engine",
+                                  "nuke_plugin"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        argv = [sys.executable, os.path.abspath(__file__), "--worker", "--frames",
+                str(args.frames), "--sizes", args.sizes, "--backends", args.backends,
+                "--clip", args.clip, "--parts", args.parts]
+        for code, tree in (("today", old), ("this", repo)):
+            env = dict(os.environ, FACEPLATE_BENCH_CODE=code,
+                       PYTHONPATH=os.pathsep.join([os.path.join(tree, "engine"),
+                                                   os.path.join(tree, "nuke_plugin")]))
+            subprocess.run(argv, env=env, check=True)
     return 0
 
 

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from faceplate.convert.merge import SwappedFace, merge_faces
 from faceplate.convert.settings import MergeSettings
-from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
 from faceplate.extract.backends.dlib_backend import DlibBackend
+from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
 from faceplate.face.mask import landmark_mask
 from faceplate.io.colour import ColourSpaces
 from faceplate.samples import source_image

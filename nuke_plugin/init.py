@@ -23,8 +23,9 @@ nuke.pluginAddPath(os.path.join(_HERE, "icons"))
 if _HERE not in sys.path:  # (not pluginAddPath: that would run this init.py again)
     sys.path.insert(0, _HERE)  # faceplate_nuke and faceplate_client become importable
 
-from faceplate_nuke import callbacks  # importable once the path is set
-from faceplate_nuke.registry import FACEMASK_CHANNELS, FACEMASK_LAYER
+# importable once the path is set:
+from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+from faceplate_nuke import callbacks
 
 nuke.Layer(FACEMASK_LAYER, list(FACEMASK_CHANNELS))
 callbacks.register()

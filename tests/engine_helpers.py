@@ -16,13 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from faceplate_client import paths
+from faceplate_client import protocol as p
 from faceplate_client.client import EngineClient
 from faceplate_client.protocol import EngineError
 
@@ -63,6 +67,60 @@ def running_engine(tmp_path: Path, *extra: str, timeout: float = 60.0
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# --- raw sockets, for tests that misbehave on purpose ------------------------------------
+
+def raw_connect(folder: Path, timeout: float = 20) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(str(folder / "engine.sock"))
+    return sock
+
+
+def raw_request(op: str, params: dict | None = None, arrays: dict | None = None,
+                rid: str | None = None) -> bytes:
+    return p.encode_bytes(p.Message(p.REQUEST, rid or uuid.uuid4().hex, op, params or {},
+                                    arrays or {}))
+
+
+def raw_json(text: str) -> bytes:
+    """A message whose JSON header is ``text`` as given (no payload)."""
+    body = text.encode()
+    return p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, len(body), 0) + body
+
+
+def raw_hello(folder: Path, token: str | None = None, **params) -> bytes:
+    token = token if token is not None else paths.read_token(str(folder / "engine.token"))
+    return raw_request("hello", {"token": token, "protocol": p.PROTOCOL_VERSION, **params})
+
+
+def read_all(sock: socket.socket) -> list[p.Message]:
+    """Every message the engine sends until it closes the connection (or goes quiet)."""
+    out = []
+    while True:
+        try:
+            message = p.read_message(sock.recv_into)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if message is None:
+            break
+        out.append(message)
+    return out
+
+
+def read_one(sock: socket.socket) -> p.Message:
+    message = p.read_message(sock.recv_into)
+    assert message is not None, "the engine closed the connection"
+    return message
+
+
+def raw_authed(folder: Path) -> socket.socket:
+    sock = raw_connect(folder)
+    sock.sendall(raw_hello(folder))
+    answer = read_one(sock)
+    assert answer.kind == p.REPLY, answer.params
+    return sock
 
 
 def _wait_until_serving(client: EngineClient, process: subprocess.Popen, folder: Path,

@@ -101,6 +101,32 @@ def test_a_client_starts_an_engine_when_none_runs(tmp_path):
     assert not engine_available(sock, token)
 
 
+def test_the_spawner_waits_out_an_engine_that_lost_the_race(tmp_path):
+    """`faceplate serve` exits ALREADY_RUNNING when another engine holds the address: the
+    spawner keeps waiting for that one to answer; any other exit fails at once, naming the log
+    and showing its tail. The engine is told its address and token file."""
+    import threading
+
+    from faceplate_client.layout import ALREADY_RUNNING
+    from faceplate_client.spawn import EngineStartError, spawn_engine
+
+    log, winner = tmp_path / "engine.start.log", tmp_path / "winner.up"
+    script = ("import os, sys; print('lost the race to', os.environ['FACEPLATE_SOCKET'], "
+              f"os.environ['FACEPLATE_TOKEN_FILE'], flush=True); sys.exit({ALREADY_RUNNING})")
+    lost = [sys.executable, "-c", script]
+    up = threading.Timer(0.5, winner.touch)
+    up.start()
+    try:
+        process = spawn_engine(lost, "/run/e.sock", "/run/e.token", str(log), winner.exists, 60,
+                               still_starting=(ALREADY_RUNNING,))
+    finally:
+        up.join()
+    assert process.wait(60) == ALREADY_RUNNING
+    with pytest.raises(EngineStartError, match=r"exited with code 3 .*its log is") as failed:
+        spawn_engine(lost, "/run/e.sock", "/run/e.token", str(log), lambda: False, 60)
+    assert "lost the race to /run/e.sock /run/e.token" in str(failed.value)
+
+
 def test_shutdown_never_starts_an_engine(tmp_path):
     folder = tmp_path / "engine"
     folder.mkdir(mode=0o700)

@@ -333,24 +333,30 @@ def test_cli_reports_bad_settings_as_a_message(shot, tmp_path, capsys):
     assert (merge["colour"], merge["blur"], merge["erode"]) == ("average", 2, 3.0)
 
 
-def test_the_engine_path_swap_then_merge_equals_convert_frame(shot, tmp_path):
+def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
+    """The nodes' path (swap_frame, its cache, then merge_frame) gives the frame convert_shot
+    writes for the shot."""
     from faceplate.convert.cache import SwapCache
-    from faceplate.convert.pipeline import convert_frame, merge_frame, placements, swap_frame
+    from faceplate.convert.pipeline import merge_frame, placements, swap_frame
 
-    sample, root, _ = shot
+    sample, root, pattern = shot
     aligned = alignments_io.load(root)
     model, colour = CountingModel(128), ColourSpaces(sample.colourspace)
     plate = read_image(sample.path(1004))
     faces = placements(aligned.frames[1004], aligned.face_type, model)
     settings = MergeSettings(colour="seamless", erode=2)
-    whole = convert_frame(plate, faces, model, "plate", colour, settings, frame=1004)
+    out = str(tmp_path / "o.####.exr")
+    convert_shot(pattern, root, model, "plate", OutputSettings(out, pixel_type="float"),
+                 frames=[1004], settings=settings, colourspace=sample.colourspace)
+    whole = read_image(out.replace("####", "1004"))
     cache = SwapCache(str(tmp_path / "cache"))
     swaps = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
     again = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
-    assert model.batches == [1, 1]  # convert_frame, then the first swap_frame; then the cache
+    assert model.batches == [1, 1]  # convert_shot, then the first swap_frame; then the cache
     split = merge_frame(plate, again, colour, settings)
     assert split.channels == ["R", "G", "B", "A", *MASK_CHANNELS]
-    np.testing.assert_allclose(split.pixels, whole.pixels, atol=1e-3)  # float16 cache entries
+    written = np.stack([whole.channel(c) for c in split.channels], axis=-1)
+    np.testing.assert_allclose(split.pixels, written, atol=1e-3)  # float16 cache entries
     np.testing.assert_array_equal(swaps[0].matrix, faces[0].matrix)
     assert np.array_equal(plate.rgb(), read_image(sample.path(1004)).rgb())  # plate untouched
 

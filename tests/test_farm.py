@@ -38,9 +38,10 @@ def _openjd(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           cwd=cwd, check=False)
 
 
-@pytest.mark.parametrize("variant", ["convert", "train+nuke"])
+@pytest.mark.parametrize("variant", ["convert", "train+nuke", "occlusion"])
 def test_bundle_passes_openjd_check(tmp_path, variant):
-    extra = {} if variant == "convert" else {
+    extra = {"occlusion": True, "merge_settings": {"mask": "occlusion"}} \
+        if variant == "occlusion" else {} if variant == "convert" else {
         "facesets": {"A": str(tmp_path / "fa"), "B": str(tmp_path / "fb")}, "consent": "both agreed",
         "train_steps": 50, "nuke_script": str(tmp_path / "comp.nk"), "nuke_write": "Write1",
         "torch_home": str(tmp_path / "weights"), "ocio": str(tmp_path / "config.ocio"),
@@ -54,24 +55,31 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     doc = yaml.safe_load(Path(template).read_text())
     assert doc["extensions"] == ["TASK_CHUNKING"]
     steps = {s["name"]: s for s in doc["steps"]}
-    render = "Convert" if variant == "convert" else "NukeRender"
-    assert list(steps) == (["Extract", "Convert"] if variant == "convert"
-                           else ["Extract", "Train", "NukeRender"])
+    render = "NukeRender" if variant == "train+nuke" else "Convert"
+    assert list(steps) == {"convert": ["Extract", "Convert"],
+                           "train+nuke": ["Extract", "Train", "NukeRender"],
+                           "occlusion": ["Extract", "OcclusionPredict", "Convert"]}[variant]
     chunk = steps[render]["parameterSpace"]["taskParameterDefinitions"][0]
     assert chunk["type"] == "CHUNK[INT]" and chunk["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     assert "parameterSpace" not in steps["Extract"]  # tracking needs the whole shot in one task
     deps = [d["dependsOn"] for d in steps[render]["dependencies"]]
-    assert deps == (["Extract"] if variant == "convert" else ["Extract", "Train"])
+    assert deps == {"convert": ["Extract"], "train+nuke": ["Extract", "Train"],
+                    "occlusion": ["Extract", "OcclusionPredict"]}[variant]
     gpu = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
-    assert all(s.get("hostRequirements") == (None if variant == "convert" else gpu)
+    assert all(s.get("hostRequirements") == (gpu if variant == "train+nuke" else None)
                for s in doc["steps"])
     model_flow = next(p for p in doc["parameterDefinitions"] if p["name"] == "ModelDir")
-    assert model_flow["dataFlow"] == ("IN" if variant == "convert" else "INOUT")
+    assert model_flow["dataFlow"] == ("INOUT" if variant == "train+nuke" else "IN")
     envs = {e["name"]: e for e in doc["jobEnvironments"]}
     engine = envs["FaceplateEngine"]["script"]["actions"]
     assert engine["onEnter"]["args"] == ["farm", "engine", "start"]
     assert engine["onExit"]["args"] == ["farm", "engine", "stop"]
-    if variant != "convert":
+    if variant == "occlusion":
+        predict = steps["OcclusionPredict"]
+        assert predict["script"]["actions"]["onRun"]["args"][:3] == [
+            "occlusion", "predict", "{{Param.ShotDir}}"]
+        assert [d["dependsOn"] for d in predict["dependencies"]] == ["Extract"]
+    if variant == "train+nuke":
         assert envs["FaceplateSettings"]["variables"] == {"TORCH_HOME": "{{Param.TorchHome}}",
                                                           "OCIO": "{{Param.OcioConfig}}"}
         nuke = steps["NukeRender"]["script"]["actions"]["onRun"]
@@ -253,7 +261,8 @@ def test_step_commands_parse_with_the_real_subcommands(tmp_path):
     from faceplate.farm.steps import literal_values, plan
 
     job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"}, consent="ok",
-               train_steps=100, colourspace="ACEScg", merge_settings={"colour": "none"})
+               train_steps=100, colourspace="ACEScg", merge_settings={"colour": "none"},
+               occlusion=True)
     for step in plan(job, literal_values(job), "1001-1004"):
         argv = list(step.argv)
         if argv[1:3] == ["farm", "step"]:  # the exit-code wrapper, then the real command

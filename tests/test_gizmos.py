@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.join(HERE, "nuke_standin"))
 sys.path.insert(0, os.path.join(REPO, "nuke_plugin"))
 
 import nkscript
+from faceplate_client.layout import FACEMASK_CHANNELS
 from faceplate_nuke import gizmo_build
-from faceplate_nuke.registry import FACEMASK_CHANNELS, NODE_CLASSES, NODES
+from faceplate_nuke.registry import NODE_CLASSES, NODES
 
 GIZMOS = os.path.join(REPO, "gizmos")
 PACKAGE = os.path.join(REPO, "nuke_plugin", "faceplate_nuke")
@@ -49,6 +50,7 @@ def test_gizmo_knobs_have_tooltips_and_defaults(cls):
         knob = knobs[spec.name]
         assert knob.tooltip, f"{cls}.{spec.name} has no tooltip"
         assert knob.label
+        assert knob.slider == spec.min_max
         if spec.kind == "enum":
             assert knob.items == list(spec.items)
             assert gizmo.knobs[spec.name] in spec.items
@@ -145,26 +147,49 @@ def test_parser_rejects_broken_scripts(bad):
 
 def test_facemerge_offers_every_merge_setting_of_the_engine():
     """FaceMerge's knobs follow the engine's MergeSettings declaration (the host cannot import
-    it: the two are kept in step here). mask_image is the node's mask input."""
+    it: the two are kept in step here), each sent as the setting its ``param`` names.
+    mask_image is the node's mask input."""
     from faceplate.convert.settings import MergeSettings
 
-    knob_of = {"mask": "mask_source", "colour": "colour_mode", "mask_image": None}
-    spec = {k.name: k for k in NODES["FaceMerge"].knobs}
+    spec = {k.param: k for k in NODES["FaceMerge"].knobs if k.param}
+    assert set(spec) == {s["name"] for s in MergeSettings.knobs()} - {"mask_image"}
     for setting in MergeSettings.knobs():
-        name = knob_of.get(setting["name"], setting["name"])
-        if name is None:
+        if setting["name"] == "mask_image":
             continue
-        knob = spec[name]
+        knob = spec[setting["name"]]
         assert knob.stage == "merge"
         assert list(knob.items) == setting["choices"]
+        # A bounded number gets a slider, and the slider never offers what the engine refuses.
+        bounds = (setting["min"], setting["max"]) if "min" in setting else None
+        assert (knob.min_max is None) == (bounds is None), knob.name
+        if bounds and knob.min_max:
+            assert bounds[0] <= knob.min_max[0] < knob.min_max[1] <= bounds[1], knob.name
         default = setting["default"]
         assert (float(knob.default) == default) if isinstance(default, float) \
             else knob.default == default
 
 
+def test_every_knob_param_is_a_parameter_of_its_stages_op():
+    """A knob's ``param`` is sent to the op its stage calls: the op declares it, with the knob's
+    type and (for menus) the knob's items among its choices."""
+    from faceplate.server.engine import REGISTRY
+    from faceplate_nuke.graph import PARAM_TYPES
+
+    sent = [(cls, k) for cls in NODE_CLASSES for k in NODES[cls].knobs if k.param]
+    assert {k.stage for _, k in sent} == {"detect", "swap", "merge"}  # stage name = op name
+    for cls, knob in sent:
+        declared = {p.name: p for p in REGISTRY[knob.stage].params}
+        assert knob.param in declared, f"{cls}.{knob.name}: op {knob.stage} has no {knob.param}"
+        param = declared[knob.param]
+        assert param.type is PARAM_TYPES[knob.kind], f"{cls}.{knob.name}"
+        assert set(knob.items) <= set(param.choices or knob.items), f"{cls}.{knob.name}"
+
+
 def test_face_types_and_detectors_are_the_engines():
-    from faceplate.face.align import FACE_TYPES
+    from faceplate.face.align import CROPS, FACE_TYPES
+    from faceplate_client import layout
     from faceplate_nuke import registry
 
     assert set(registry.FACE_TYPES) == set(FACE_TYPES)
+    assert tuple(CROPS) == layout.FACE_TYPES  # a crop framing for every face type, in order
     assert set(registry.DETECTORS) <= {"auto", "fan", "dlib"}

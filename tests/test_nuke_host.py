@@ -35,36 +35,6 @@ def face(cx, cy, size=100.0, jitter=0.0):
             "score": 0.99, "landmarks": points}
 
 
-# ----------------------------------------------------------------------------- tracks
-
-def test_tracks_follow_faces_across_frames(nuke):
-    from faceplate_nuke import tracks
-
-    frames = {1: [face(100, 100), face(300, 100)], 2: [face(305, 102), face(104, 99)],
-              3: [face(110, 98)]}
-    tracked = tracks.assign_tracks(frames)
-    left = {f: [x["track"] for x in v if x["bbox"][0] < 200] for f, v in tracked.items()}
-    right = {f: [x["track"] for x in v if x["bbox"][0] >= 200] for f, v in tracked.items()}
-    assert left == {1: [0], 2: [0], 3: [0]}
-    assert right == {1: [1], 2: [1], 3: []}
-    assert [len(v) for v in tracks.select(tracked, "track", 1, 0).values()] == [1, 1, 0]
-    assert [v[0]["track"] for v in tracks.select(tracked, "index", 0, 0).values()] == [0, 0, 0]
-
-
-def test_smoothing_removes_jitter_without_lag(nuke):
-    from faceplate_nuke import tracks
-
-    wobble = {f: [dict(face(100 + 2 * f, 100, jitter=3.0 * (-1) ** f), track=0)]
-              for f in range(20)}
-    smoothed = tracks.smooth(wobble, 0.5)
-    truth = {f: face(100 + 2 * f, 100)["landmarks"][0][0] for f in range(20)}
-    x = [smoothed[f][0]["landmarks"][0][0] - truth[f] for f in range(5, 15)]
-    raw = [wobble[f][0]["landmarks"][0][0] - truth[f] for f in range(5, 15)]
-    assert max(map(abs, x)) < 0.3 * max(map(abs, raw))  # jitter gone
-    assert abs(sum(x) / len(x)) < 0.2  # and no drift behind the moving face
-    assert tracks.smooth(wobble, 0.0) is wobble and tracks.radius(0.0) == 0
-
-
 # ----------------------------------------------------------------------------- cache
 
 def test_cache_versions_keep_unchanged_frames(tmp_path):
@@ -88,6 +58,29 @@ def test_cache_versions_keep_unchanged_frames(tmp_path):
     cache.prepare([3], new_version=True)  # only adding a frame: same version
     assert cache.versions() == [1, 2]
     assert cache.pattern().endswith(os.path.join("v002", "merge.####.exr"))
+
+
+def test_cached_swap_arrays_round_trip_through_atomic_writes(nuke, tmp_path):
+    """The swap stage's arrays and sidecars: written through unique temporary files (none left
+    behind), readable as a plain open() would make them, and read back bit for bit."""
+    from faceplate_client.protocol import Array
+    from faceplate_nuke.cache import StageCache
+    from faceplate_nuke.stages import _load_array, _save_array
+
+    cache = StageCache(str(tmp_path), "FaceSwap1", "swap", "json")
+    cache.prepare([7], new_version=True)
+    faces = Array.from_values([0.25 * i for i in range(2 * 2 * 2 * 3)], "float32", (2, 2, 2, 3))
+    info = _save_array(cache, 7, "faces", faces)
+    cache.record(7, "k", {"faces": info})
+    again = _load_array(cache, cache.entry(7)["faces"])
+    assert (again.dtype, again.shape, bytes(again.data)) == ("float32", (2, 2, 2, 3),
+                                                               bytes(faces.data))
+    umask = os.umask(0)
+    os.umask(umask)
+    names = sorted(os.listdir(cache.version_dir()))
+    assert names == ["swap.0007.faces.bin", "swap.0007.json"]  # no temporary left
+    for name in names:
+        assert os.stat(os.path.join(cache.version_dir(), name)).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_keys_follow_the_knobs_each_stage_depends_on(nuke, tmp_path):
@@ -232,7 +225,7 @@ def test_init_and_menu_set_up_nuke():
     nuke = start(gui=True)
     assert "facemask" in nuke.layers()
     assert nuke._state.layers["facemask"] == ["facemask.face", "facemask.learned",
-                                              "facemask.hull"]
+                                              "facemask.hull", "facemask.occlusion"]
     assert any(p.endswith("gizmos") for p in nuke.pluginPath())
     names = [c[0].__name__ for c in nuke._state.callbacks["beforeFrameRender"]]
     assert names == ["before_frame_render"]

@@ -20,9 +20,10 @@ from faceplate.io.images import read_image, write_image
 from faceplate.model.card import ModelCard
 from faceplate.model.store import create_model
 from faceplate.publish.run import publish
+from faceplate_client.layout import FACEMASK_CHANNELS
 
 FRAMES = range(1001, 1005)
-CHANNELS = ["R", "G", "B", "A", "facemask.face", "facemask.learned", "facemask.hull"]
+CHANNELS = ["R", "G", "B", "A", *FACEMASK_CHANNELS]  # what convert writes
 CHECK = {  # validator labels, as the report names them
     "model": "Validate model fits the shot",
     "consent": "Validate model consent note",
@@ -64,7 +65,7 @@ def shot(tmp_path, model_dir):
         write_image(str(tmp_path / f"plate.{f}.exr"), rng.random((48, 64, 3), np.float32),
                     ["R", "G", "B"])
         write_image(str(tmp_path / "out" / f"swap.{f}.exr"),
-                    rng.random((48, 64, 7), dtype=np.float32), CHANNELS, _metadata(card, f))
+                    rng.random((48, 64, len(CHANNELS)), dtype=np.float32), CHANNELS, _metadata(card, f))
     ShotJob(str(shot_dir), str(tmp_path / "plate.####.exr"), model_dir, "B",
             str(tmp_path / "out" / "swap.####.exr"), "1001-1004", name="sh010").save()
     return shot_dir

@@ -17,13 +17,14 @@ from faceplate.convert.settings import MergeSettings
 from faceplate.io.images import write_image
 from faceplate.model.card import ModelCard
 from faceplate.model.store import create_model
+from faceplate_client.layout import FACEMASK_CHANNELS
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 
 from session import start
 
 FRAMES = range(1, 4)
-CHANNELS = ["R", "G", "B", "A", "facemask.face", "facemask.learned", "facemask.hull"]
+CHANNELS = ["R", "G", "B", "A", *FACEMASK_CHANNELS]  # what convert writes
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def comp(tmp_path):
         meta = Provenance(card.model_id, ["A", "B"], "B", card.consent, MergeSettings(), "t",
                           frame=f, matrices=[[[0.01, 0, -0.2], [0, 0.01, -0.1]]]).to_metadata()
         write_image(str(tmp_path / "out" / f"comp.{f:04d}.exr"),
-                    np.full((48, 64, 7), 0.25, np.float32), CHANNELS, meta)
+                    np.full((48, 64, len(CHANNELS)), 0.25, np.float32), CHANNELS, meta)
     return nuke, chain
 
 

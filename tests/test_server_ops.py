@@ -87,7 +87,8 @@ def test_one_frame_through_detect_align_swap_merge_inline_and_by_path(shot, mode
                          {**arrays, "image": from_numpy(image.pixels)})
     on_disk = read_image(out)
     assert sorted(on_disk.channels) == sorted(["R", "G", "B", "A", "facemask.face",
-                                               "facemask.learned", "facemask.hull"])
+                                               "facemask.learned", "facemask.hull",
+                                               "facemask.occlusion"])
     assert on_disk.metadata["faceplate/synthetic"] == "1"
     assert on_disk.metadata["faceplate/identities"] == "astronaut,other"
     assert written.params["metadata"]["faceplate/to_identity"] == "other"

@@ -13,12 +13,20 @@ import struct
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from engine_helpers import running_engine
+from engine_helpers import (
+    raw_authed,
+    raw_connect,
+    raw_hello,
+    raw_json,
+    raw_request,
+    read_all,
+    read_one,
+    running_engine,
+)
 from faceplate.server.arrays import from_numpy, to_numpy
 from faceplate_client import paths
 from faceplate_client import protocol as p
@@ -34,55 +42,6 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("robust")
     with running_engine(tmp, "--max-message", str(MAX_MESSAGE_MB)) as client:
         yield client, tmp / "engine"
-
-
-def _connect(folder) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(20)
-    sock.connect(str(folder / "engine.sock"))
-    return sock
-
-
-def _request(op, params=None, arrays=None, rid=None) -> bytes:
-    return p.encode_bytes(p.Message(p.REQUEST, rid or uuid.uuid4().hex, op, params or {},
-                                    arrays or {}))
-
-
-def _raw_json(text: str) -> bytes:
-    body = text.encode()
-    return p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, len(body), 0) + body
-
-
-def _hello(folder, token=None) -> bytes:
-    token = token if token is not None else paths.read_token(str(folder / "engine.token"))
-    return _request("hello", {"token": token, "protocol": p.PROTOCOL_VERSION})
-
-
-def _answers(sock) -> list[p.Message]:
-    """Every message the engine sends until it closes the connection (or goes quiet)."""
-    out = []
-    while True:
-        try:
-            message = p.read_message(sock.recv_into)
-        except (TimeoutError, ConnectionResetError):
-            break
-        if message is None:
-            break
-        out.append(message)
-    return out
-
-
-def _one(sock) -> p.Message:
-    message = p.read_message(sock.recv_into)
-    assert message is not None, "the engine closed the connection"
-    return message
-
-
-def _authed(folder) -> socket.socket:
-    sock = _connect(folder)
-    sock.sendall(_hello(folder))
-    assert _one(sock).kind == p.REPLY
-    return sock
 
 
 def _still_serves(client: EngineClient) -> None:
@@ -131,8 +90,8 @@ def test_tcp_engine_listens_on_loopback_and_wants_the_token(tmp_path):
     with EngineClient(address, token, start_command=command) as client:  # starts it
         assert client.status()["address"] == address
         stranger = socket.create_connection(("127.0.0.1", port), timeout=5)
-        stranger.sendall(_request("status"))
-        assert [a.params["code"] for a in _answers(stranger)] == [p.AUTH]
+        stranger.sendall(raw_request("status"))
+        assert [a.params["code"] for a in read_all(stranger)] == [p.AUTH]
         pid = client.hello()["pid"]
         client.call("shutdown")
     deadline = time.monotonic() + 30
@@ -144,19 +103,19 @@ def test_tcp_engine_listens_on_loopback_and_wants_the_token(tmp_path):
 def test_a_client_without_the_token_is_refused(served, tmp_path):
     client, folder = served
     # no hello at all: refused and disconnected
-    sock = _connect(folder)
-    sock.sendall(_request("status"))
-    answers = _answers(sock)
+    sock = raw_connect(folder)
+    sock.sendall(raw_request("status"))
+    answers = read_all(sock)
     assert [a.params["code"] for a in answers] == [p.AUTH]
     # the wrong token
-    sock = _connect(folder)
-    sock.sendall(_hello(folder, token="0" * 64))
-    answers = _answers(sock)
+    sock = raw_connect(folder)
+    sock.sendall(raw_hello(folder, token="0" * 64))
+    answers = read_all(sock)
     assert [a.params["code"] for a in answers] == [p.AUTH]
     # a stranger cannot send arrays before the handshake: the limit is 0 bytes of payload
-    sock = _connect(folder)
-    sock.sendall(_request("hello", {"token": "x"}, {"a": p.Array.from_values([1.0] * 8)}))
-    assert [a.params["code"] for a in _answers(sock)] == [p.TOO_LARGE]
+    sock = raw_connect(folder)
+    sock.sendall(raw_request("hello", {"token": "x"}, {"a": p.Array.from_values([1.0] * 8)}))
+    assert [a.params["code"] for a in read_all(sock)] == [p.TOO_LARGE]
     # the client library with a wrong token file
     wrong = tmp_path / "wrong.token"
     paths.create_token(str(wrong))
@@ -174,11 +133,11 @@ def test_a_client_without_the_token_is_refused(served, tmp_path):
 
 def test_another_protocol_version_is_refused_with_a_clear_error(served):
     client, folder = served
-    frame = bytearray(_hello(folder))
+    frame = bytearray(raw_hello(folder))
     struct.pack_into("<H", frame, 4, p.PROTOCOL_VERSION + 1)
-    sock = _connect(folder)
+    sock = raw_connect(folder)
     sock.sendall(bytes(frame))
-    answers = _answers(sock)
+    answers = read_all(sock)
     assert [a.params["code"] for a in answers] == [p.PROTOCOL_MISMATCH]
     assert "matching versions" in answers[0].params["message"]
     _still_serves(client)
@@ -186,69 +145,69 @@ def test_another_protocol_version_is_refused_with_a_clear_error(served):
 
 def test_bad_requests_get_structured_errors_on_a_connection_that_stays(served):
     _client, folder = served
-    sock = _authed(folder)
+    sock = raw_authed(folder)
     landmarks = np.random.default_rng(0).uniform(50, 150, (2, 68, 2))
     cases = [
-        (_request("no_such_op"), p.UNKNOWN_OP),
-        (_request("align", {"face_type": 3}, {"landmarks": from_numpy(landmarks)}),
+        (raw_request("no_such_op"), p.UNKNOWN_OP),
+        (raw_request("align", {"face_type": 3}, {"landmarks": from_numpy(landmarks)}),
          p.BAD_PARAMS),
-        (_request("align", {"face_type": "sideways"}, {"landmarks": from_numpy(landmarks)}),
+        (raw_request("align", {"face_type": "sideways"}, {"landmarks": from_numpy(landmarks)}),
          p.BAD_PARAMS),
-        (_request("align", {}, {"landmarks": from_numpy(landmarks.astype(np.uint8))}),
+        (raw_request("align", {}, {"landmarks": from_numpy(landmarks.astype(np.uint8))}),
          p.BAD_PARAMS),  # wrong dtype
-        (_request("align", {}, {"landmarks": from_numpy(landmarks[:, :67])}),
+        (raw_request("align", {}, {"landmarks": from_numpy(landmarks[:, :67])}),
          p.BAD_PARAMS),  # wrong shape
-        (_request("align", {}), p.BAD_PARAMS),  # missing array
-        (_request("align", {"bogus": 1}, {"landmarks": from_numpy(landmarks)}), p.BAD_PARAMS),
-        (_request("echo", {"timeout_s": -1}), p.BAD_PARAMS),
-        (_request("swap", {"model": "/nonexistent", "identity": "a"}), p.BAD_PARAMS),
-        (_request("swap", {"model": "/nonexistent", "identity": "a"},
+        (raw_request("align", {}), p.BAD_PARAMS),  # missing array
+        (raw_request("align", {"bogus": 1}, {"landmarks": from_numpy(landmarks)}), p.BAD_PARAMS),
+        (raw_request("echo", {"timeout_s": -1}), p.BAD_PARAMS),
+        (raw_request("swap", {"model": "/nonexistent", "identity": "a"}), p.BAD_PARAMS),
+        (raw_request("swap", {"model": "/nonexistent", "identity": "a"},
                   {"crops": from_numpy(np.zeros((1, 8, 8, 3), np.float32))}), p.FAILED),
         (p.encode_bytes(p.Message(p.REPLY, "x", "echo")), p.BAD_REQUEST),
-        (_raw_json('{"kind":"request","id":"inf","op":"echo","params":{"data":{"x":1e999}}}'),
+        (raw_json('{"kind":"request","id":"inf","op":"echo","params":{"data":{"x":1e999}}}'),
          p.BAD_REQUEST),  # a number JSON cannot carry back
-        (_raw_json('{"kind":"request","id":"deep","op":"echo","params":' + "[" * 100_000
+        (raw_json('{"kind":"request","id":"deep","op":"echo","params":' + "[" * 100_000
                    + "]" * 100_000 + "}"), p.BAD_REQUEST),
     ]
     for frame, code in cases:
         sock.sendall(frame)
-        answer = _one(sock)
+        answer = read_one(sock)
         assert answer.kind == p.ERROR and answer.params["code"] == code, answer.params
         assert answer.params["message"]
     # a broken JSON header with sane lengths: answered, and the stream stays in step
     body = b'{"kind": "request", "id": '
     sock.sendall(p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, len(body), 0) + body)
-    assert _one(sock).params["code"] == p.BAD_REQUEST
-    sock.sendall(_request("align", {}, {"landmarks": from_numpy(landmarks)}, rid="fine"))
-    answer = _one(sock)
+    assert read_one(sock).params["code"] == p.BAD_REQUEST
+    sock.sendall(raw_request("align", {}, {"landmarks": from_numpy(landmarks)}, rid="fine"))
+    answer = read_one(sock)
     assert (answer.kind, answer.id) == (p.REPLY, "fine")
     assert to_numpy(answer.arrays["matrices"]).shape == (2, 2, 3)
 
 
 def test_oversized_messages_are_refused_before_they_are_read(served):
     client, folder = served
-    sock = _authed(folder)
+    sock = raw_authed(folder)
     body = b'{"kind":"request","id":"big","op":"echo","arrays":[]}'
     too_big = MAX_MESSAGE_MB * 1_000_000 + 1
     sock.sendall(p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, len(body), too_big) + body)
-    answers = _answers(sock)  # nothing more was sent: the engine must not wait for it
+    answers = read_all(sock)  # nothing more was sent: the engine must not wait for it
     assert [a.params["code"] for a in answers] == [p.TOO_LARGE]
-    sock = _authed(folder)
+    sock = raw_authed(folder)
     sock.sendall(p.HEADER.pack(p.MAGIC, p.PROTOCOL_VERSION, 0, 1 << 31, 0))
-    assert [a.params["code"] for a in _answers(sock)] == [p.TOO_LARGE]
+    assert [a.params["code"] for a in read_all(sock)] == [p.TOO_LARGE]
     _still_serves(client)
 
 
 def test_clients_vanishing_mid_message_or_mid_request_do_not_hurt_others(served):
     client, folder = served
     image = from_numpy(np.ones((256, 256, 3), np.float32))
-    frame = _request("echo", {}, {"data": image})
+    frame = raw_request("echo", {}, {"data": image})
     for cut in (3, p.HEADER.size + 10, len(frame) // 2, len(frame) - 1):
-        sock = _authed(folder)
+        sock = raw_authed(folder)
         sock.sendall(frame[:cut])
         sock.close()
     for _ in range(5):  # gone before the answer is written
-        sock = _authed(folder)
+        sock = raw_authed(folder)
         sock.sendall(frame)
         sock.close()
     _still_serves(client)
@@ -257,13 +216,13 @@ def test_clients_vanishing_mid_message_or_mid_request_do_not_hurt_others(served)
 
 
 def _fuzz_one(folder, token: str, data: bytes) -> list[p.Message]:
-    sock = _connect(folder)
+    sock = raw_connect(folder)
     try:
-        sock.sendall(_request("hello", {"token": token, "protocol": p.PROTOCOL_VERSION}) + data)
+        sock.sendall(raw_request("hello", {"token": token, "protocol": p.PROTOCOL_VERSION}) + data)
         sock.shutdown(socket.SHUT_WR)
     except OSError:  # the engine already hung up on a bad frame
         pass
-    answers = _answers(sock)
+    answers = read_all(sock)
     sock.close()
     return answers
 

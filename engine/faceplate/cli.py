@@ -17,7 +17,7 @@ from . import __version__, commands
 from .errors import FaceplateError
 
 # The order ``faceplate --help`` lists them in: the data path, then service and pipeline.
-_ORDER = ("demo", "extract", "train", "evaluate", "convert", "serve", "status", "farm")
+_ORDER = ("demo", "extract", "coverage", "train", "evaluate", "convert", "serve", "status", "farm")
 COMMANDS = tuple(sorted((m.name for m in pkgutil.iter_modules(commands.__path__)),
                         key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n)))
 

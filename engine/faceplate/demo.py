@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from faceplate_client.client import EngineClient
+from faceplate_client.layout import ALIGNMENTS_FILE
 
 from .errors import FaceplateError
 from .progress import terminal_progress
@@ -77,7 +78,7 @@ class DemoReport:
         p = self.paths
         return {"timings_s": {k: round(v, 2) for k, v in self.timings.items()},
                 "outputs": {"merged": p.merged, "contact_sheet": p.sheet, "nuke_script": p.nk,
-                            "alignments": os.path.join(p.shot_a, "alignments.json"),
+                            "alignments": os.path.join(p.shot_a, ALIGNMENTS_FILE),
                             "model": p.model,
                             "training_preview": self.results.get("train", {}).get("preview"),
                             "loss_plot": self.results.get("train", {}).get("loss_plot")},

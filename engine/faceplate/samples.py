@@ -9,9 +9,11 @@ Frames are written as scene-linear ACEScg EXR, like a comp plate, or display-ref
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -115,14 +117,19 @@ def frame_matrix(source: str, t: float, face_px: float, size: tuple[int, int],
     return np.hstack([lin, offset[:, None]])
 
 
+Overlay = Callable[[float, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
+
+
 def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
               size: tuple[int, int] = (960, 540), face_px: float = 160.0,
               colourspace: str = "ACEScg", ext: str = "exr", seed: int = 0,
-              name: str = "plate") -> SampleShot:
+              name: str = "plate", overlay: Overlay | None = None) -> SampleShot:
     """Write ``out_dir/name.####.ext`` and ``out_dir/shot.json`` (the ground-truth transforms).
 
     ``colourspace`` is the plate's space: the sRGB photo is converted into it (e.g. scene-linear
-    ACEScg for EXR). Exposure drifts a little over the shot, as real plates do.
+    ACEScg for EXR). Exposure drifts a little over the shot, as real plates do. ``overlay(t,
+    size)`` returns an object drawn in front of the face, ``(sRGB H×W×3, alpha H×W)``; its alpha
+    is written as the ground-truth matte ``out_dir/name_matte.####.exr`` (channel A).
     """
     os.makedirs(out_dir, exist_ok=True)
     photo = source_image(source)
@@ -134,12 +141,266 @@ def make_shot(source: str, out_dir: str, *, frames: int = 24, first: int = 1001,
         m = frame_matrix(source, t, face_px, size, seed)
         warped = cv2.warpAffine(photo, m, size, flags=cv2.INTER_CUBIC,
                                 borderMode=cv2.BORDER_REPLICATE)  # no mirrored faces
+        frame = first + i
+        if overlay is not None:
+            rgb, alpha = overlay(t, size)
+            warped = warped * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
+            write_image(os.path.join(out_dir, f"{name}_matte.{frame:04d}.exr"),
+                        alpha.astype(np.float32)[..., None], ["A"], pixel_type="half")
         warped = np.clip(warped, 0.0, 1.0) * (1.0 + 0.04 * math.sin(3.0 * t))
         plate = colour.to_plate(warped)
-        frame = first + i
         write_image(pattern % frame, plate, ["R", "G", "B"],
                     {"faceplate/sample_source": source}, pixel_type="half" if ext == "exr" else None)
         matrices[frame] = m
     shot = SampleShot(source, pattern, size, colourspace, matrices)
     shot.save(os.path.join(out_dir, "shot.json"))
     return shot
+
+
+# Non-faces that look enough like one to fool a first detector: a photographic negative of a
+# face (HOG scores it 0.55–0.8) and the astronaut's own suit at this scale (its mission patch
+# scores ≈0.5, like the embroidered name patch of a real plate), over photo clutter.
+CLUTTER = ("coffee", "chelsea", "gravel", "rocket")
+
+
+@dataclass
+class ClutteredShot:
+    """A written shot with real faces (their source → plate matrices per frame) and boxes of
+    the non-face decoys (a negative of a face) per frame."""
+
+    pattern: str
+    size: tuple[int, int]
+    faces: dict[str, dict[int, np.ndarray]]  # source → frame → 2×3 matrix
+    decoys: dict[int, list[tuple[float, float, float, float]]]
+
+    @property
+    def frames(self) -> list[int]:
+        return sorted(next(iter(self.faces.values())))
+
+
+def _clutter_image(name: str) -> np.ndarray:
+    from skimage import data
+
+    rgb = getattr(data, name)()
+    rgb = np.repeat(rgb[..., None], 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
+    return rgb.astype(np.float32) / 255.0
+
+
+def make_cluttered_shot(out_dir: str, *, frames: int = 12, first: int = 1,
+                        size: tuple[int, int] = (960, 540)) -> ClutteredShot:
+    """Write ``out_dir/clutter.####.png``: the astronaut (suit and all, face ≈180 px) and Grace
+    Hopper (≈110 px) moving over a background of photos (coffee, a cat, gravel, a rocket),
+    with a drifting photographic negative of Grace Hopper's face as a decoy."""
+    os.makedirs(out_dir, exist_ok=True)
+    w, h = size
+    tiles = [cv2.resize(_clutter_image(n), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+             for n in CLUTTER]
+    background = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    background = cv2.resize(background, size)
+    astronaut, grace = source_image("astronaut"), source_image("grace_hopper")
+    negative = 1.0 - grace
+    pattern = os.path.join(out_dir, "clutter.%04d.png")
+    faces: dict[str, dict[int, np.ndarray]] = {"astronaut": {}, "grace_hopper": {}}
+    decoys: dict[int, list[tuple[float, float, float, float]]] = {}
+    for i in range(frames):
+        t = i / max(frames - 1, 1)
+        frame = first + i
+        canvas = background.copy()
+        placements = (
+            ("astronaut", astronaut, 180.0, (0.25 * w + 20 * t, 0.30 * h)),
+            ("grace_hopper", grace, 110.0, (0.62 * w - 15 * t, 0.30 * h)),
+            ("negative", negative, 120.0, (0.86 * w, 0.62 * h + 10 * t)),
+        )
+        for name, photo, face_px, centre in placements:
+            src = SOURCES["grace_hopper" if name == "negative" else name]
+            s = face_px / src["face_width"]
+            m = np.array([[s, 0, centre[0] - s * src["centre"][0]],
+                          [0, s, centre[1] - s * src["centre"][1]]])
+            if name == "astronaut":  # the whole photo, suit included, down to the frame edge
+                inside = cv2.warpAffine(np.ones(photo.shape[:2], np.float32), m, size)
+            else:  # a head-and-shoulders oval
+                inside = np.zeros((h, w), np.float32)
+                cv2.ellipse(inside, (round(centre[0]), round(centre[1] + 0.1 * face_px)),
+                            (round(0.8 * face_px), round(1.1 * face_px)), 0, 0, 360, 1.0, -1)
+                inside = cv2.GaussianBlur(inside, (0, 0), 3)
+            warped = cv2.warpAffine(photo, m, size, flags=cv2.INTER_AREA,
+                                    borderMode=cv2.BORDER_REPLICATE)
+            canvas = canvas * (1 - inside[..., None]) + warped * inside[..., None]
+            if name == "negative":
+                half = 0.6 * face_px
+                decoys[frame] = [(centre[0] - half, centre[1] - half,
+                                  centre[0] + half, centre[1] + half)]
+            else:
+                faces[name][frame] = m
+        write_image(pattern % frame, np.clip(canvas, 0, 1), ["R", "G", "B"],
+                    {"faceplate/sample_source": "clutter"})
+    return ClutteredShot(pattern, size, faces, decoys)
+
+
+# Posed samples: the bundled photos with a known head turn and mouth opening, made by moving
+# their landmarks (a 3D rotation of the face using the rough depth of our 3D mean face) and
+# warping the photo piecewise-affinely to follow. Good enough to read as a pose to a landmark
+# detector, which is what coverage tests need; not a render of a real head.
+
+@functools.cache
+def source_landmarks(name: str) -> np.ndarray:
+    """dlib's 68 landmarks of the bundled photo's largest face (source pixels)."""
+    from .extract.backends import get_backend
+
+    faces = get_backend("dlib").detect(source_image(name))
+    if not faces:
+        raise RuntimeError(f"no face found in the sample photo {name}")
+    return faces[0].landmarks.copy()
+
+
+def posed_landmarks(landmarks: np.ndarray, yaw: float = 0.0, pitch: float = 0.0,
+                    mouth: float = 0.0) -> np.ndarray:
+    """Landmarks after turning the head (degrees, coverage conventions) and opening the mouth
+    by ``mouth`` inter-ocular distances (the lower lip and chin drop)."""
+    from .coverage.descriptors import DEPTH, rotation
+    from .extract.smooth import interocular
+
+    pts = np.asarray(landmarks, np.float64)
+    width = float(np.linalg.norm(pts[16] - pts[0]))
+    drop = mouth * float(interocular(pts))
+    pts = pts.copy()
+    pts[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
+    pts[5:12, 1] += drop * np.array([0.3, 0.6, 0.85, 1.0, 0.85, 0.6, 0.3])
+    centre = pts[27:36].mean(axis=0)
+    solid = np.column_stack([pts - centre, -DEPTH * width])
+    turned = solid @ rotation(yaw, pitch, 0.0).T
+    return turned[:, :2] + centre
+
+
+def warp_to_landmarks(image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Warp ``image`` so its points ``src`` land on ``dst``: piecewise affine over a Delaunay
+    mesh of the landmarks and a fixed ring around the face (beyond it nothing moves)."""
+    from scipy.spatial import Delaunay
+
+    h, w = image.shape[:2]
+    centre, size = src.mean(axis=0), float(np.ptp(src, axis=0).max())
+    ring = centre + 1.1 * size * np.array([[math.cos(a), math.sin(a)]
+                                           for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)])
+    frame = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+    src_all, dst_all = (np.vstack([p, ring, frame]) for p in (src, dst))
+    triangles = Delaunay(dst_all).simplices
+    owner = np.full((h, w), -1, np.int32)
+    maps = np.zeros((len(triangles), 2, 3))
+    for t, tri in enumerate(triangles):
+        maps[t] = cv2.getAffineTransform(dst_all[tri].astype(np.float32),
+                                         src_all[tri].astype(np.float32))
+        cv2.fillConvexPoly(owner, np.round(dst_all[tri]).astype(np.int32), t)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    m = maps[np.maximum(owner, 0)]
+    map_x = np.where(owner >= 0, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
+    map_y = np.where(owner >= 0, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
+    return cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def posed_face(source: str, yaw: float = 0.0, pitch: float = 0.0, mouth: float = 0.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled photo with the head turned and the mouth opened (a dark mouth inside the
+    lips), and its new landmarks."""
+    photo = source_image(source)
+    src = source_landmarks(source)
+    dst = posed_landmarks(src, yaw, pitch, mouth)
+    out = warp_to_landmarks(photo, src, dst)
+    if mouth > 0:
+        inside = np.zeros(out.shape[:2], np.float32)
+        cv2.fillPoly(inside, [np.round(dst[60:68]).astype(np.int32)], 1.0, cv2.LINE_AA)
+        inside = cv2.GaussianBlur(inside, (0, 0), 1.0)[..., None]
+        out = out * (1 - inside) + np.array([0.12, 0.04, 0.04], np.float32) * inside
+    return out.astype(np.float32), dst
+
+
+def make_posed_shot(source: str, out_dir: str, poses: list[dict], *, first: int = 1001,
+                    size: tuple[int, int] = (640, 360), face_px: float = 150.0,
+                    colourspace: str = "sRGB Encoded Rec.709 (sRGB)", ext: str = "png",
+                    name: str = "plate") -> SampleShot:
+    """A shot of one frame per pose (``{"yaw", "pitch", "mouth", "roll"}``, all optional):
+    the posed photo, scaled to ``face_px`` wide, rolled by ``roll`` degrees (clockwise on
+    screen) about the frame centre. ``shot.json`` holds each frame's source → plate matrix."""
+    os.makedirs(out_dir, exist_ok=True)
+    colour = ColourSpaces(colourspace)
+    pattern = os.path.join(out_dir, f"{name}.%04d.{ext}")
+    src = SOURCES[source]
+    matrices = {}
+    for i, pose in enumerate(poses):
+        face, _ = posed_face(source, pose.get("yaw", 0.0), pose.get("pitch", 0.0),
+                             pose.get("mouth", 0.0))
+        a = math.radians(pose.get("roll", 0.0))
+        lin = face_px / src["face_width"] * np.array([[math.cos(a), -math.sin(a)],
+                                                      [math.sin(a), math.cos(a)]])
+        offset = np.array([size[0] / 2, size[1] / 2]) - lin @ np.asarray(src["centre"])
+        m = np.hstack([lin, offset[:, None]])
+        warped = cv2.warpAffine(face, m, size, flags=cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REPLICATE)
+        frame = first + i
+        write_image(pattern % frame, colour.to_plate(np.clip(warped, 0.0, 1.0)), ["R", "G", "B"],
+                    {"faceplate/sample_source": source},
+                    pixel_type="half" if ext == "exr" else None)
+        matrices[frame] = m
+    shot = SampleShot(source, pattern, size, colourspace, matrices)
+    shot.save(os.path.join(out_dir, "shot.json"))
+    return shot
+
+
+def occluders(t: float, size: tuple[int, int], face_px: float = 160.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Two opaque objects that cross a face of :func:`make_shot` (an :data:`Overlay`): a
+    microphone swinging across the mouth and cheek, and a ball rolling along the jaw line.
+    Drawn at 4× and area-filtered, so the alpha has real anti-aliased edges."""
+    k = 4
+    w, h = size
+    hi_rgb = np.zeros((h * k, w * k, 3), np.float32)
+    hi_a = np.zeros((h * k, w * k), np.float32)
+    centre = np.asarray(motion(t, face_px, size)["centre"])
+    s = face_px * k
+    # Microphone: a dark handle and a lighter meshed head, swinging from side to side.
+    angle = math.radians(-35.0 + 70.0 * t)
+    head = centre * k + s * np.array([-0.55 + 1.1 * t, 0.18 + 0.1 * math.sin(5 * t)])
+    tail = head + s * 1.4 * np.array([math.sin(angle), math.cos(angle)])
+    layer = np.zeros_like(hi_a)
+    cv2.line(layer, tuple(int(v) for v in head), tuple(int(v) for v in tail), 1.0,
+             int(0.14 * s), cv2.LINE_AA)
+    hi_rgb[layer > 0] = (0.08, 0.08, 0.09)
+    hi_a = np.maximum(hi_a, layer)
+    layer = np.zeros_like(hi_a)
+    cv2.circle(layer, tuple(int(v) for v in head), int(0.2 * s), 1.0, -1, cv2.LINE_AA)
+    yy, xx = np.mgrid[0:h * k, 0:w * k]
+    mesh = 0.45 + 0.25 * ((xx // (3 * k) + yy // (3 * k)) % 2)
+    inside = layer > 0
+    hi_rgb[inside] = np.stack([mesh[inside]] * 3, -1) * np.array([1.0, 1.0, 1.05], np.float32)
+    hi_a = np.maximum(hi_a, layer)
+    # A ball along the jaw line: saturated, with a highlight.
+    ball = centre * k + s * np.array([0.55 - 0.9 * t, 0.62 - 0.1 * math.cos(4 * t)])
+    layer = np.zeros_like(hi_a)
+    cv2.circle(layer, tuple(int(v) for v in ball), int(0.16 * s), 1.0, -1, cv2.LINE_AA)
+    shade = np.clip(1.0 - np.hypot(xx - ball[0] + 0.05 * s, yy - ball[1] + 0.05 * s)
+                    / (0.2 * s), 0.3, 1.0)
+    inside = layer > 0
+    hi_rgb[inside] = shade[inside, None] * np.array([0.85, 0.25, 0.1], np.float32)
+    hi_a = np.maximum(hi_a, layer)
+    rgb = cv2.resize(hi_rgb * hi_a[..., None], size, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(hi_a, size, interpolation=cv2.INTER_AREA)
+    rgb = np.where(alpha[..., None] > 1e-4, rgb / np.maximum(alpha[..., None], 1e-4), 0.0)
+    return rgb.astype(np.float32), np.clip(alpha, 0.0, 1.0)
+
+
+def write_true_alignments(sample: SampleShot, shot_dir: str, face_type: str = "whole_face"
+                          ) -> str:
+    """``shot_dir/alignments.json`` from the shot's exact transforms (dlib's landmarks on the
+    source photo, carried into every frame): ground truth for stages after extraction."""
+    from .extract import alignments as alignments_io
+    from .face.align import alignment_matrix
+
+    source = source_landmarks(sample.source)
+    records = {}
+    for f in sample.frames:
+        landmarks = sample.to_plate(f, source)
+        records[f] = [alignments_io.FaceRecord((0, 0, 0, 0), 1.0, landmarks,
+                                               alignment_matrix(landmarks, face_type))]
+    alignments_io.save(alignments_io.Alignments(sample.pattern, sample.colourspace, "dlib",
+                                                face_type, sample.size, 0.0, records), shot_dir)
+    return shot_dir

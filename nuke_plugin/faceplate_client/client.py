@@ -20,13 +20,13 @@ import shlex
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import paths
+from .layout import ALREADY_RUNNING
 from .protocol import (
     AUTH,
     CONNECTION_LOST,
@@ -46,11 +46,11 @@ from .protocol import (
     read_message,
     send_message,
 )
+from .spawn import EngineStartError, spawn_engine
 
 log = logging.getLogger("faceplate_client")
 
 DEFAULT_ENGINE_CMD = "faceplate serve"
-ALREADY_RUNNING = 3  # exit status of `faceplate serve` when another engine holds the socket
 _REPLY_LIMITS = Limits(max_json=64 << 20, max_payload=1 << 36)
 _GRACE_S = 30.0  # how much longer than the request's time limit we wait for the engine
 
@@ -214,39 +214,32 @@ class EngineClient:
 
     def _start_engine(self) -> None:
         command = self._engine_command()
-        env = dict(os.environ, **{paths.SOCKET_ENV: str(self.address),
-                                  paths.TOKEN_ENV: self.token_path})
         start_log = os.path.splitext(self.token_path)[0] + ".start.log"
         if self._started is not None:
             self._started.poll()  # reap an engine we started before
         log.info("starting the engine: %s", " ".join(command))
-        with open(start_log, "ab") as out:
-            try:
-                process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True, close_fds=True)
-            except OSError as exc:
-                raise EngineError(UNAVAILABLE, f"cannot start the engine with {command!r}: "
-                                               f"{exc.strerror or exc}; set "
-                                               f"{paths.ENGINE_CMD_ENV}") from None
-        self._started = process
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            try:
-                self._open()
-                return
-            except EngineError as exc:
-                if exc.code != AUTH:  # AUTH: a token from an engine that is being replaced
-                    raise
-            except OSError:
-                pass  # not listening yet
-            code = process.poll()
-            if code is not None and code != ALREADY_RUNNING:
-                raise EngineError(UNAVAILABLE, f"the engine exited with status {code} before "
-                                               f"listening:\n{_tail(start_log)}")
-            time.sleep(0.05)
-        raise EngineError(UNAVAILABLE, f"the engine did not answer at {self.address} within "
-                                       f"{self.start_timeout:.0f} s; see {start_log}")
+        try:
+            self._started = spawn_engine(command, str(self.address), self.token_path, start_log,
+                                         self._answers, self.start_timeout,
+                                         still_starting=(ALREADY_RUNNING,))
+        except OSError as exc:
+            raise EngineError(UNAVAILABLE, f"cannot start the engine with {command!r}: "
+                                           f"{exc.strerror or exc}; set "
+                                           f"{paths.ENGINE_CMD_ENV}") from None
+        except EngineStartError as exc:
+            raise EngineError(UNAVAILABLE, str(exc)) from None
+
+    def _answers(self) -> bool:
+        """Connected and said hello; False while the engine is not listening yet."""
+        try:
+            self._open()
+            return True
+        except EngineError as exc:
+            if exc.code != AUTH:  # AUTH: a token from an engine that is being replaced
+                raise
+        except OSError:
+            pass  # not listening yet
+        return False
 
     def _engine_command(self) -> list[str]:
         command = self.start_command or os.environ.get(paths.ENGINE_CMD_ENV) \
@@ -333,9 +326,3 @@ def engine_available(socket_path: str | None = None, token_path: str | None = No
         return False
 
 
-def _tail(path: str, lines: int = 15) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return f"(no output in {path})"

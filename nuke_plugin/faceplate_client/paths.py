@@ -16,6 +16,8 @@ import stat
 import tempfile
 from dataclasses import dataclass
 
+from .atomic import replacing
+
 SOCKET_ENV = "FACEPLATE_SOCKET"
 TOKEN_ENV = "FACEPLATE_TOKEN_FILE"
 ENGINE_CMD_ENV = "FACEPLATE_ENGINE_CMD"
@@ -92,6 +94,12 @@ def _beside(address: Address, env: str, ext: str) -> str:
     configured = os.environ.get(env)
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
+    return beside_socket(address, ext)
+
+
+def beside_socket(address: Address, ext: str) -> str:
+    """A file named after the socket (or the TCP port) with ``ext``, whatever the environment
+    says (a farm session's engine keeps its token and log to itself)."""
     if address.is_tcp:
         return os.path.join(runtime_dir(), f"engine-{address.port}{ext}")
     return os.path.splitext(address.path)[0] + ext
@@ -117,13 +125,6 @@ def create_token(path: str) -> str:
     """Write a fresh random token to ``path`` with mode 0600 (atomically) and return it."""
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     token = secrets.token_hex(32)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(token + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(path, mode=0o600) as tmp, open(tmp, "w", encoding="ascii") as f:
+        f.write(token + "\n")
     return token

@@ -39,6 +39,8 @@ DTYPES: dict[str, tuple[int, str]] = {
 MAX_NDIM = 8
 MAX_ARRAYS = 32
 MAX_ID_LENGTH = 128
+MAX_ELEMENTS = 1 << 40  # the product of an array's non-zero dimensions (so [0, 2**39, 2**39]
+                        # cannot stand for an absurd empty array)
 
 # Error codes (``EngineError.code``); docs/protocol.md explains each.
 BAD_FRAME = "bad_frame"              # framing broken: the connection is closed
@@ -74,11 +76,13 @@ class EngineError(Exception):
 
 
 class ProtocolError(EngineError):
-    """A message that breaks the protocol. ``fatal`` ones end the connection (no resync)."""
+    """A message that breaks the protocol. ``fatal`` ones end the connection (no resync).
+    ``request_id`` is the message's id when its header was read, else ``"-"``."""
 
-    def __init__(self, code: str, message: str, fatal: bool = False):
+    def __init__(self, code: str, message: str, fatal: bool = False, request_id: str = "-"):
         super().__init__(code, message)
         self.fatal = fatal
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,9 @@ def _parse_descriptor(d: Any) -> tuple[str, str, tuple[int, ...]]:
             or not all(type(s) is int and 0 <= s < 1 << 40 for s in shape)):
         raise ProtocolError(BAD_REQUEST, f"array {name!r}: shape must be a list of at most "
                                          f"{MAX_NDIM} non-negative integers")
+    if math.prod(s for s in shape if s) > MAX_ELEMENTS:
+        raise ProtocolError(BAD_REQUEST, f"array {name!r}: shape {shape} has more than "
+                                         f"2**40 elements")
     return name, dtype, tuple(shape)
 
 
@@ -334,11 +341,18 @@ def read_exactly(recv_into: RecvInto, size: int) -> bytearray | None:
     return buf
 
 
-def read_message(recv_into: RecvInto, limits: Limits = Limits()) -> Message | None:
+# Where a reader stores a payload: given the validated header and the size, a writable buffer
+# of that size; it may refuse by raising EngineError (e.g. a memory budget).
+Allocate = Callable[[Head, int], Any]
+
+
+def read_message(recv_into: RecvInto, limits: Limits = Limits(),
+                 allocate: Allocate | None = None) -> Message | None:
     """Read one message; None when the peer closed the stream between messages.
 
     A malformed JSON header with sane lengths raises a non-fatal :class:`ProtocolError` after
-    the payload has been consumed, so the connection stays in step.
+    the payload has been consumed, so the connection stays in step; so does a payload that
+    ``allocate`` refuses (its error's code, the message's id).
     """
     fixed = read_exactly(recv_into, HEADER.size)
     if fixed is None:
@@ -350,7 +364,14 @@ def read_message(recv_into: RecvInto, limits: Limits = Limits()) -> Message | No
     except ProtocolError:
         _discard(recv_into, payload_len)
         raise
-    payload = _read_required(recv_into, payload_len) if payload_len else bytearray()
+    payload: Any = bytearray()
+    if payload_len:
+        try:
+            payload = allocate(head, payload_len) if allocate else bytearray(payload_len)
+        except EngineError as exc:
+            _discard(recv_into, payload_len)
+            raise ProtocolError(exc.code, exc.message, request_id=head.id) from None
+        _fill(recv_into, memoryview(payload).cast("B"))
     return Message(head.kind, head.id, head.op, head.params, split_payload(head, payload))
 
 
@@ -359,6 +380,15 @@ def _read_required(recv_into: RecvInto, size: int) -> bytearray:
     if data is None:
         raise ProtocolError(BAD_FRAME, "connection closed inside a message", fatal=True)
     return data
+
+
+def _fill(recv_into: RecvInto, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = recv_into(view[got:])
+        if n == 0:
+            raise ProtocolError(BAD_FRAME, "connection closed inside a message", fatal=True)
+        got += n
 
 
 def _discard(recv_into: RecvInto, size: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import nuke
 
-from . import engine, graph, roto, training
+from . import engine, graph, occlusion, roto, training
 from .cache import StageCache
 from .errors import NodeError
 from .stages import Run
@@ -111,6 +111,11 @@ def export_faceset(node: nuke.Node) -> str:
 @on_node
 def train(node: nuke.Node) -> dict:
     return training.train(node, _Progress(f"Faceplate training {node.name()}"))
+
+
+@on_node
+def learn_occlusion(node: nuke.Node) -> str:
+    return occlusion.learn(node, _Progress(f"Faceplate occlusion {node.name()}"))
 
 
 def _alignments(node: nuke.Node) -> str:

@@ -4,7 +4,8 @@
 ``<stage>.1001.json`` its sidecar: ``{"key": ...}`` plus any data (faces, landmarks). A frame
 is cached when its sidecar's key equals the key computed from the knobs that stage depends on
 (at that frame) and the upstream stage's key for that frame; so changing a knob recomputes only
-the stages and frames it affects. Every file is written atomically, the sidecar last.
+the stages and frames it affects. Every file is written atomically (``faceplate_client.atomic``),
+the sidecar last.
 
 When an interactive Process has to replace frames of the current version, it starts a new
 version folder (unchanged frames are hard-linked in): Nuke's Read caches pixels by file name,
@@ -18,8 +19,9 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from typing import Any
+
+from faceplate_client.atomic import write_json_atomic
 
 KEEP_VERSIONS = 3
 
@@ -30,18 +32,6 @@ def key_of(*parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def write_json(path: str, data: Any) -> None:
-    """Atomic JSON write: readers (other farm tasks) never see half a file."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_json(path: str) -> Any | None:
@@ -99,7 +89,7 @@ class StageCache:
 
     def record(self, frame: int, key: str, data: dict[str, Any] | None = None) -> None:
         """Mark ``frame`` as made from ``key`` (call after its result file is in place)."""
-        write_json(self.sidecar(frame), dict(data or {}, key=key))
+        write_json_atomic(self.sidecar(frame), dict(data or {}, key=key))
 
     def prepare(self, stale: list[int], new_version: bool) -> str:
         """Make the folder that the frames in ``stale`` will be written to.

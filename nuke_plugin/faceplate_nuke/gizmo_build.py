@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import COLOURS, FACEMASK_CHANNELS, FACEMASK_LAYER, KIND_IDS, NODES, NodeSpec
+from faceplate_client.atomic import write_text_atomic
+from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+
+from .registry import COLOURS, KIND_IDS, NODES, NodeSpec
 
 NUKE_VERSION = "13.2 v8"
 
@@ -28,6 +31,8 @@ def _user_knob(spec) -> str:
     parts = [str(KIND_IDS[spec.kind]), spec.name, "l", quote(spec.label)]
     if spec.kind == "enum":
         parts += ["M", "{" + " ".join(quote(i) for i in spec.items) + "}"]
+    if spec.min_max:
+        parts += ["R", *(f"{v:g}" for v in spec.min_max)]
     if spec.kind == "button":
         parts += ["T", quote(spec.script)]
     if spec.kind == "text":
@@ -87,10 +92,7 @@ def write_gizmos(folder: str) -> list[str]:
     paths = []
     for spec in NODES.values():
         path = os.path.join(folder, spec.cls + ".gizmo")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(gizmo_text(spec))
-        os.replace(tmp, path)
+        write_text_atomic(path, gizmo_text(spec))
         paths.append(path)
     return paths
 

@@ -11,6 +11,9 @@ from .errors import NodeError
 from .registry import NODE_CLASSES, NODES
 
 PASS_THROUGH = ("Dot", "NoOp")
+# The Python type an engine op parameter gets from each knob kind.
+PARAM_TYPES: dict[str, type] = {"string": str, "file": str, "enum": str, "int": int,
+                                 "double": float, "bool": bool}
 
 
 def is_faceplate(node: nuke.Node | None) -> bool:
@@ -66,6 +69,12 @@ def stage_values(node: nuke.Node, stage: str, frame: int) -> dict[str, Any]:
               if k.stage == stage}
     return {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
             for k, v in values.items()}
+
+
+def op_params(node: nuke.Node, frame: int) -> dict[str, Any]:
+    """The engine op parameters the node's knobs declare (``KnobSpec.param``), at ``frame``."""
+    return {k.param: PARAM_TYPES[k.kind](value(node, k.name, frame))
+            for k in NODES[node.Class()].knobs if k.param}
 
 
 def signature(node: nuke.Node | None, seen: set[str] | None = None) -> list[str]:

@@ -3,32 +3,29 @@
 The gizmo files are generated from these declarations (``python -m faceplate_nuke.gizmo_build``)
 and the tests check that the committed gizmos match, so a knob the Python reads always exists.
 Each knob names the *stage* whose cache key it feeds: changing it invalidates that stage and
-the stages after it, and nothing before.
+the stages after it, and nothing before; and the engine op *param* its value is sent as
+(``graph.op_params``), so a knob is mapped to the engine in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faceplate_client.layout import COLOUR_MODES, FACE_TYPES, HULL_KINDS, MASK_SOURCES
+
 # The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
               "swap": "FaceSwap", "merge": "FaceMerge"}
 NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
 
-FACEMASK_LAYER = "facemask"
-FACEMASK_CHANNELS = ("facemask.face", "facemask.learned", "facemask.hull")
-
 # Node colours (0xRRGGBBAA), one family per stage so a chain reads at a glance.
 COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC2873AFF,
            "FaceMerge": 0xB8495EFF}
 
-# Values the engine accepts (faceplate.convert.settings and faceplate.extract).
+# Values the engine accepts (faceplate.extract, the train op); the face types and merge words
+# come from faceplate_client.layout, as the engine takes them.
 DETECTORS = ("fan", "dlib")
-FACE_TYPES = ("whole_face", "face", "head")
 SELECT_MODES = ("all", "track", "index", "reference")
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
-COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
-HULL_KINDS = ("components", "extended")
 TRAIN_PRESETS = ("demo", "standard", "high")
 
 
@@ -45,6 +42,8 @@ class KnobSpec:
     script: str = ""  # Python run by a button
     stage: str = ""  # the cache stage this knob changes ("" = none)
     flags: tuple[str, ...] = ()
+    param: str = ""  # the engine op parameter the knob's value is sent as ("" = none)
+    min_max: tuple[float, float] | None = None  # a number knob's slider (the engine's bounds)
 
 
 KIND_IDS = {"string": 1, "file": 2, "int": 3, "enum": 4, "bool": 6, "double": 7, "tab": 20,
@@ -117,7 +116,7 @@ _add("FaceDetect", "Finds faces and their 68 landmarks in the plate. Its output 
                  stage="detect"),
         KnobSpec("detector", "enum", "detector", "Face finder. fan: accurate, the studio "
                  "default. dlib: fast, but its landmark model is not for commercial use.",
-                 items=DETECTORS, default="fan", stage="detect"),
+                 items=DETECTORS, default="fan", stage="detect", param="backend"),
     ))
 
 _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time and aligns it. "
@@ -130,11 +129,12 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                  "to 1 (strong): removes the micro-jitter of per-frame detection.",
                  default="0.5", stage="align"),
         KnobSpec("select_mode", "enum", "select", "Which faces to keep: all; one track; the "
-                 "n-th face from the left in each frame; or the face most like a reference "
-                 "image.", items=SELECT_MODES, default="all", stage="align"),
+                 "n-th largest face in each frame; or the person most like a reference "
+                 "image. Low-confidence tracks (probably not faces) are held back whatever "
+                 "is chosen.", items=SELECT_MODES, default="all", stage="align"),
         KnobSpec("track", "int", "track", "Track number to keep when select is 'track'.",
                  default="0", stage="align"),
-        KnobSpec("face_index", "int", "index", "Face index (0 = leftmost) when select is "
+        KnobSpec("face_index", "int", "index", "Face index (0 = largest) when select is "
                  "'index'.", default="0", stage="align"),
         KnobSpec("reference_image", "file", "reference", "An image of the face to keep when "
                  "select is 'reference'.", stage="align"),
@@ -172,32 +172,47 @@ _add("FaceSwap", "Runs the model: replaces the aligned face with the target iden
      "warps it back into the plate (unblended; alpha is the model's learned mask).",
      ("swap",), ("faces",), (
         KnobSpec("model", "file", "model", "Model folder (model.safetensors + card.json).",
-                 stage="swap"),
+                 stage="swap", param="model"),
         KnobSpec("identity", "string", "target identity", "Identity to swap in: one of the "
-                 "model's identities (see its card).", stage="swap"),
+                 "model's identities (see its card).", stage="swap", param="identity"),
     ))
 
 _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
-     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull).",
+     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion).",
      ("merge",), ("swap", "mask"), (
         KnobSpec("mask_source", "enum", "mask", "Mask used to blend: the landmark hull, the "
-                 "model's learned mask, their product, or the 'mask' input (e.g. an edited "
-                 "Roto from FaceAlign's Export Roto).", items=MASK_SOURCES,
-                 default="hull*learned", stage="merge"),
+                 "model's learned mask, their product, the 'mask' input (e.g. an edited Roto "
+                 "from FaceAlign's Export Roto), or hull × learned with the occluder of Learn "
+                 "Occlusion cut out.", items=MASK_SOURCES,
+                 default="hull*learned", stage="merge", param="mask"),
         KnobSpec("mask_channel", "string", "mask channel", "Channel of the mask input to use.",
-                 default="A", stage="merge"),
+                 default="A", stage="merge", param="mask_channel"),
         KnobSpec("hull", "enum", "hull", "The landmark hull: brows to chin (components), or "
                  "extended up to the forehead.", items=HULL_KINDS, default="components",
-                 stage="merge"),
+                 stage="merge", param="hull"),
         KnobSpec("erode", "double", "erode", "Shrink the mask by this many plate pixels "
-                 "(negative grows it).", default="0", stage="merge"),
+                 "(negative grows it; the engine takes -400 to 400).", default="0",
+                 stage="merge", param="erode", min_max=(-50, 50)),
         KnobSpec("blur", "double", "blur", "Feather the mask edge (Gaussian sigma, plate "
-                 "pixels).", default="8", stage="merge"),
+                 "pixels; the engine takes 0 to 400).", default="8", stage="merge",
+                 param="blur", min_max=(0, 100)),
         KnobSpec("colour_mode", "enum", "colour", "Match the swapped face's colour to the "
-                 "plate.", items=COLOUR_MODES, default="reinhard", stage="merge"),
+                 "plate.", items=COLOUR_MODES, default="reinhard", stage="merge",
+                 param="colour"),
         KnobSpec("sharpen", "double", "sharpen", "Unsharp-mask amount on the swapped face, 0 "
-                 "(off) to 4.", default="0", stage="merge"),
+                 "(off) to 4.", default="0", stage="merge", param="sharpen", min_max=(0, 4)),
         KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
-                 "about its centre, 0.5 to 2.", default="1", stage="merge"),
+                 "about its centre, 0.5 to 2.", default="1", stage="merge", param="scale",
+                 min_max=(0.5, 2)),
+        KnobSpec("occlusion_frames", "string", "painted frames", "Frames where you painted what "
+                 "covers the face into the mask input (white = occluder), e.g. 1001,1020,1044: "
+                 "Learn Occlusion trains on them."),
+        KnobSpec("occlusion_steps", "int", "occlusion steps", "Training steps for Learn "
+                 "Occlusion (a few minutes on a CPU at 600).", default="600"),
+        _button("learn_occlusion", "Learn Occlusion", "Learn the occluder from the painted "
+                "frames, predict it for the node's range and switch mask to 'occlusion'. Your "
+                "painted frames are used as painted.", "learn_occlusion"),
+        KnobSpec("occlusion_matte", "file", "occlusion matte", "Occluder matte sequence for "
+                 "the 'occlusion' mask (set by Learn Occlusion; any plate-sized matte works).",
+                 stage="merge", param="occlusion_matte"),
     ))
-

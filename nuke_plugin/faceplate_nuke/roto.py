@@ -6,12 +6,12 @@ coordinates (y up: ``y = height - y_image``), keyed on every frame that has the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import nuke
 import nuke.rotopaint as rp
+from faceplate_client.layout import ALIGNMENTS_SCHEMA, read_document
 
 from .errors import NodeError
 
@@ -35,13 +35,9 @@ TRACK_COLUMNS = 31  # Tracker4's tracks table: columns per track; 2 = track_x, 3
 
 def load(path: str) -> dict[str, Any]:
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise NodeError(f"cannot read alignments {path}: {exc}") from None
-    if data.get("schema") != "faceplate.alignments":
-        raise NodeError(f"{path} is not a Faceplate alignments file")
-    return data
+        return read_document(path, "alignments file", ALIGNMENTS_SCHEMA)
+    except ValueError as exc:
+        raise NodeError(str(exc)) from None
 
 
 def tracks_of(alignments: dict[str, Any]) -> dict[int, dict[int, dict[str, Any]]]:
@@ -59,15 +55,16 @@ def to_nuke(point: Sequence[float], height: float) -> tuple[float, float]:
     return float(point[0]), float(height) - float(point[1])
 
 
-def _create(beside: nuke.Node, cls: str, inpanel: bool = False) -> nuke.Node:
-    """A new node in the same group as ``beside`` (a button on a gizmo would otherwise create
-    it inside the gizmo)."""
+def _create(beside: nuke.Node, cls: str, label: str, dx: int, wired: bool = True) -> nuke.Node:
+    """A new labelled node below and ``dx`` right of ``beside``, in its group (a button on a
+    gizmo would otherwise create it inside the gizmo), fed by its input when ``wired``."""
     with beside.parent():
-        return nuke.createNode(cls, inpanel=inpanel)
-
-
-def _place(new: nuke.Node, source: nuke.Node, dx: int) -> None:
-    new.setXYpos(source.xpos() + dx, source.ypos() + 60)
+        new = nuke.createNode(cls, inpanel=False)
+    if wired:
+        new.setInput(0, beside.input(0))
+    new["label"].setValue(label)
+    new.setXYpos(beside.xpos() + dx, beside.ypos() + 60)
+    return new
 
 
 def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
@@ -75,10 +72,7 @@ def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     view = nuke.views()[0]
-    roto_node = _create(node, "Roto")
-    roto_node.setInput(0, node.input(0))
-    roto_node["label"].setValue(f"from {node.name()}")
-    _place(roto_node, node, 150)
+    roto_node = _create(node, "Roto", f"from {node.name()}", 150)
     curves = roto_node["curves"]
     assert isinstance(curves, rp.CurveKnob)
     frames = sorted(int(f) for f in data["frames"])
@@ -109,10 +103,7 @@ def export_tracker(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    tracker = _create(node, "Tracker4")
-    tracker.setInput(0, node.input(0))
-    tracker["label"].setValue(f"face{track}: {', '.join(TRACK_POINTS)}")
-    _place(tracker, node, 300)
+    tracker = _create(node, "Tracker4", f"face{track}: {', '.join(TRACK_POINTS)}", 300)
     table = tracker["tracks"]
     for t, index in enumerate(TRACK_POINTS.values()):
         add = tracker["add_track"]
@@ -143,9 +134,7 @@ def export_cornerpin(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    pin = _create(node, "CornerPin2D")
-    pin["label"].setValue(f"face{track} box from {node.name()}")
-    _place(pin, node, 450)
+    pin = _create(node, "CornerPin2D", f"face{track} box from {node.name()}", 450, wired=False)
     first = min(faces)
     for frame, face in sorted(faces.items()):
         # Crop (0,1) is its bottom-left in Nuke's y-up terms: corners run as CornerPin's 1-4.

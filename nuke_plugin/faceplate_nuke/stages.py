@@ -2,7 +2,8 @@
 
 plate  FaceDetect renders its input through its internal EXR Write (all channels)
 detect engine ``detect`` on each plate frame              → faces and landmarks (JSON)
-align  track ids, selection, smoothing here; engine ``align`` → alignments (JSON, contract)
+align  engine ``track_faces`` over the cached detections (no pixels): track ids, confidence,
+       selection, smoothing and matrices, as ``faceplate extract`` → alignments (JSON, contract)
 swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks
 view   FaceSwap's own picture, only when FaceSwap is viewed or rendered: engine ``merge``
        with the learned mask alone (EXR)
@@ -19,10 +20,12 @@ import os
 from typing import Any, Callable
 
 import nuke
+from faceplate_client import layout
+from faceplate_client.atomic import write_bytes_atomic, write_json_atomic
 from faceplate_client.protocol import Array
 
-from . import engine, graph, tracks
-from .cache import StageCache, key_of, write_json
+from . import engine, graph
+from .cache import StageCache, key_of
 from .errors import NodeError
 from .registry import STAGE_NODE
 
@@ -81,7 +84,7 @@ class Run:
         if stage == "detect":
             return key_of(stage, values, self.key("plate", frame))
         if stage == "align":
-            return key_of(stage, values, [self.key("detect", g) for g in self.window(frame)])
+            return key_of(stage, values, self.detections_key())
         if stage == "swap":
             return key_of(stage, values, _fingerprint(str(values["model"])),
                           self.key("align", frame))
@@ -89,12 +92,15 @@ class Run:
         return key_of(stage, values, self.key("swap", frame), mask)
 
     def window(self, frame: int) -> list[int]:
-        """The detections one aligned frame depends on: its smoothing neighbours, or (to keep
-        track ids stable when one track is selected) every frame from the first."""
-        align = self.nodes["FaceAlign"]
-        r = tracks.radius(float(graph.value(align, "smoothing", frame)))
-        lo = self.bounds[0] if graph.value(align, "select_mode") == "track" else frame - r
-        return [g for g in range(lo, frame + r + 1) if g in self.bounds]
+        """The detections one aligned frame depends on: the whole range, because the engine
+        tracks, rates and smooths over the shot (ids stay with a person across cuts)."""
+        return list(self.bounds)
+
+    def detections_key(self) -> str:
+        memo = ("detections", 0)
+        if memo not in self._keys:
+            self._keys[memo] = key_of("detections", [self.key("detect", g) for g in self.bounds])
+        return self._keys[memo]
 
     def uses_mask_input(self, frame: int) -> bool:
         merge = self.nodes["FaceMerge"]
@@ -163,39 +169,58 @@ class Run:
     def _detect(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         detect = self.nodes["FaceDetect"]
         for i, f in enumerate(todo):
-            reply = engine.call(self.address, "detect", {
-                "path": self.plate_file(f), "colourspace": self.colourspace(),
-                "backend": str(graph.value(detect, "detector", f))})
+            reply = engine.call(self.address, "detect", dict(
+                graph.op_params(detect, f), path=self.plate_file(f),
+                colourspace=self.colourspace()))
             cache.record(f, keys[f], {"size": reply.params["size"],
                                       "backend": reply.params.get("backend", ""),
+                                      "signature": reply.params.get("signature"),
                                       "faces": reply.params["faces"]})
             self.progress("detect", i + 1, len(todo))
 
     def _align(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         align = self.nodes["FaceAlign"]
         detected = self.cache("detect")
-        needed = sorted({g for f in todo for g in self.window(f)})
-        found = {g: (detected.entry(g) or {}).get("faces", []) for g in needed}
-        tracked = tracks.assign_tracks(found)
-        mode = str(graph.value(align, "select_mode"))
-        if mode == "reference":
-            raise NodeError(f"{align.name()}: 'reference' selection runs in the engine's "
-                            "extract (faceplate extract --select reference:IMAGE); pick "
-                            "track or index here")
-        kept = tracks.select(tracked, mode, int(graph.value(align, "track")),
-                             int(graph.value(align, "face_index")))
-        face_type = str(graph.value(align, "face_type"))
+        frames = list(self.bounds)
+        entries = {g: detected.entry(g) or {} for g in frames}
+        found = {g: entries[g].get("faces", []) for g in frames}
+        faces = [face for g in frames for face in found[g]]
+        n = len(faces)
+        nan = float("nan")
+        arrays = {
+            "boxes": Array.from_values([v for f in faces for v in f["bbox"]], "float32", (n, 4)),
+            "scores": Array.from_values([f["score"] for f in faces], "float32", (n,)),
+            "landmarks": Array.from_values([v for f in faces for p in f["landmarks"] for v in p],
+                                           "float32", (n, 68, 2)),
+            "confidences": Array.from_values([f.get("confidence", nan) for f in faces],
+                                             "float32", (n,)),
+            "descriptors": Array.from_values([v for f in faces
+                                              for v in f.get("descriptor") or [nan] * 128],
+                                             "float32", (n, 128))}
+        signatures: list[list[float]] = [entries[g].get("signature") or [] for g in frames]
+        if signatures and all(signatures) and len({len(v) for v in signatures}) == 1:
+            arrays["signatures"] = Array.from_values([v for sig in signatures for v in sig],
+                                                     "float32", (len(frames), len(signatures[0])))
+        reply = engine.call(self.address, "track_faces", {
+            "frames": frames, "counts": [len(found[g]) for g in frames],
+            "sizes": [[int(v) for v in entries[g].get("size") or (0, 0)] for g in frames],
+            "face_type": str(graph.value(align, "face_type")),
+            "smoothing": float(graph.value(align, "smoothing")),
+            "select": selection(align),
+            "backend": str(graph.value(self.nodes["FaceDetect"], "detector"))}, arrays)
+        points = reply.arrays["landmarks"].values()
+        matrices = reply.arrays["matrices"].values()
+        out: dict[int, dict[str, list]] = {g: {"faces": [], "held_back": []} for g in frames}
+        for k, (frame, index, track, confidence, held) in enumerate(reply.params["faces"]):
+            face = {key: found[frame][index][key] for key in ("bbox", "score")}
+            xy = points[136 * k:136 * (k + 1)]
+            m = matrices[6 * k:6 * (k + 1)]
+            face.update(landmarks=[xy[i:i + 2] for i in range(0, 136, 2)],
+                        matrix=[m[:3], m[3:]], track=track, confidence=confidence)
+            out[frame]["held_back" if held else "faces"].append(face)
         for i, f in enumerate(todo):
-            smoothed = tracks.smooth(
-                {g: kept[g] for g in self.window(f)},
-                float(graph.value(align, "smoothing", f)))[f]
-            if smoothed:
-                points = [v for face in smoothed for p in face["landmarks"] for v in p]
-                reply = engine.call(self.address, "align", {"face_type": face_type}, {
-                    "landmarks": Array.from_values(points, "float32", (len(smoothed), 68, 2))})
-                for face, matrix in zip(smoothed, reply.params["matrices"]):
-                    face["matrix"] = matrix
-            cache.record(f, keys[f], {"faces": smoothed})
+            cache.record(f, keys[f], dict(out[f], cut=f in reply.params["cuts"],
+                                          tracks=reply.params["tracks"]))
             self.progress("align", i + 1, len(todo))
         self.write_alignments(cache)
 
@@ -203,23 +228,32 @@ class Run:
         """``alignments.json`` (the contract in docs/architecture.md) of every cached frame."""
         align, detect = self.nodes["FaceAlign"], self.cache("detect")
         frames: dict[str, Any] = {}
+        held: dict[str, Any] = {}
+        cuts: list[int] = []
+        tracks: dict[str, Any] = {}
+        fields = ("bbox", "score", "landmarks", "matrix", "track", "confidence")
         for f in self.bounds:
             entry = cache.entry(f)
             if entry is not None:
-                frames[str(f)] = [{k: face[k] for k in ("bbox", "score", "landmarks", "matrix",
-                                                        "track") if k in face}
+                frames[str(f)] = [{k: face[k] for k in fields if k in face}
                                   for face in entry["faces"]]
+                if entry.get("held_back"):
+                    held[str(f)] = [{k: face[k] for k in fields if k in face}
+                                    for face in entry["held_back"]]
+                if entry.get("cut"):
+                    cuts.append(f)
+                tracks = entry.get("tracks") or tracks
         first = detect.entry(int(next(iter(frames)))) if frames else None
-        path = os.path.join(cache.version_dir(), "alignments.json")
-        write_json(path, {
-            "schema": "faceplate.alignments", "version": 1,
+        path = os.path.join(cache.version_dir(), layout.ALIGNMENTS_FILE)
+        write_json_atomic(path, {
+            "schema": layout.ALIGNMENTS_SCHEMA, "version": layout.ALIGNMENTS_VERSION,
             "plate": self.cache("plate").pattern().replace("####", "%04d"),
             "colourspace": self.colourspace(),
             "backend": (first or {}).get("backend", ""),
             "face_type": str(graph.value(align, "face_type")),
             "size": (first or {}).get("size", [0, 0]),
             "smoothing": float(graph.value(align, "smoothing")),
-            "frames": frames})
+            "frames": frames, "tracks": tracks, "held_back": held, "cuts": cuts})
         return path
 
     def _faces(self, frame: int) -> list[dict[str, Any]]:
@@ -266,24 +300,31 @@ class Run:
         merge = self.nodes["FaceMerge"]
         for i, f in enumerate(todo):
             model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
-            params: dict[str, Any] = {
-                "path": self.plate_file(f), "colourspace": self.colourspace(),
-                "model": model, "identity": identity, "frame": f,
-                "output": cache.frame_file(f),
-                "mask": str(graph.value(merge, "mask_source", f)),
-                "mask_channel": str(graph.value(merge, "mask_channel", f)),
-                "erode": float(graph.value(merge, "erode", f)),
-                "blur": float(graph.value(merge, "blur", f)),
-                "colour": str(graph.value(merge, "colour_mode", f)),
-                "hull": str(graph.value(merge, "hull", f)),
-                "sharpen": float(graph.value(merge, "sharpen", f)),
-                "scale": float(graph.value(merge, "scale", f)),
-                "compression": CACHE_COMPRESSION}
+            params: dict[str, Any] = dict(
+                graph.op_params(merge, f), path=self.plate_file(f),
+                colourspace=self.colourspace(), model=model, identity=identity, frame=f,
+                output=cache.frame_file(f), compression=CACHE_COMPRESSION)
             if self.uses_mask_input(f):
                 params["mask_image"] = self.cache("mask").frame_file(f)
             engine.call(self.address, "merge", params, self._swapped(f))
             cache.record(f, keys[f])
             self.progress("merge", i + 1, len(todo))
+
+
+def selection(node: nuke.Node) -> str:
+    """FaceAlign's selection knobs in the engine's spelling (``faceplate extract --select``)."""
+    mode = str(graph.value(node, "select_mode"))
+    if mode == "track":
+        return f"track:{int(graph.value(node, 'track'))}"
+    if mode == "index":
+        return f"index:{int(graph.value(node, 'face_index'))}"
+    if mode == "reference":
+        reference = str(graph.value(node, "reference_image"))
+        if not reference:
+            raise NodeError(f"{node.name()}: select is 'reference': set the reference image "
+                            "knob to a photo of the person to keep")
+        return f"ref:{reference}"
+    return "all"
 
 
 def _runs(frames: list[int]) -> list[tuple[int, int]]:
@@ -300,7 +341,7 @@ def _runs(frames: list[int]) -> list[tuple[int, int]]:
 def _fingerprint(model: str) -> list[Any]:
     """Changes when the model is retrained: size and time of its weights and card."""
     out: list[Any] = [os.path.abspath(model)]
-    for name in ("model.safetensors", "card.json"):
+    for name in (layout.MODEL_WEIGHTS, layout.MODEL_CARD):
         try:
             st = os.stat(os.path.join(model, name))
             out += [st.st_size, st.st_mtime_ns]
@@ -310,14 +351,14 @@ def _fingerprint(model: str) -> list[Any]:
 
 
 def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
-    model = str(graph.value(swap, "model", frame))
-    identity = str(graph.value(swap, "identity", frame))
+    params = graph.op_params(swap, frame)
+    model, identity = params["model"], params["identity"]
     if not model or not os.path.isdir(model):
         raise NodeError(f"{swap.name()}: set the model knob to a model folder "
                         f"(got {model!r})")
     if not identity:
         raise NodeError(f"{swap.name()}: set the target identity (one of the model's "
-                        "identities, see its card.json)")
+                        f"identities, see its {layout.MODEL_CARD})")
     return os.path.abspath(model), identity
 
 
@@ -339,10 +380,7 @@ def _no_faces() -> dict[str, Array]:
 
 def _save_array(cache: StageCache, frame: int, name: str, array: Array) -> dict[str, Any]:
     path = cache.sidecar(frame)[:-len(".json")] + f".{name}.bin"
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(memoryview(array.data).cast("B"))
-    os.replace(tmp, path)
+    write_bytes_atomic(path, memoryview(array.data).cast("B"))
     return {"file": os.path.basename(path), "dtype": array.dtype, "shape": list(array.shape)}
 
 

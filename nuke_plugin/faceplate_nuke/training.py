@@ -11,26 +11,16 @@ import os
 from typing import Any, Callable
 
 import nuke
+from faceplate_client.layout import FACESET_INDEX, MODEL_PREVIEW
 
 from . import engine, graph
 from .errors import NodeError
-from .stages import Run
+from .stages import Run, selection
 
 Progress = Callable[[str, int, int], None]
 
 
-def _selection(node: nuke.Node) -> str:
-    mode = str(graph.value(node, "select_mode"))
-    if mode == "track":
-        return f"track:{int(graph.value(node, 'track'))}"
-    if mode == "index":
-        return f"index:{int(graph.value(node, 'face_index'))}"
-    if mode == "reference":
-        return f"ref:{graph.value(node, 'reference_image')}"
-    return "all"
-
-
-def _forward(progress: Progress) -> Callable[[dict[str, Any]], None]:
+def forward_progress(progress: Progress) -> Callable[[dict[str, Any]], None]:
     def on_progress(event: dict[str, Any]) -> None:
         progress(str(event.get("stage", "")), int(event.get("done", 0)),
                  int(event.get("total", 0)))
@@ -53,8 +43,8 @@ def export_faceset(node: nuke.Node, alignments_path: str, progress: Progress) ->
         "colourspace": run.colourspace(),
         "face_type": str(graph.value(node, "face_type")),
         "smoothing": float(graph.value(node, "smoothing")),
-        "select": _selection(node),
-        "faceset_dir": os.path.abspath(folder)}, on_progress=_forward(progress))
+        "select": selection(node),
+        "faceset_dir": os.path.abspath(folder)}, on_progress=forward_progress(progress))
     return os.path.abspath(folder)
 
 
@@ -70,8 +60,8 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
         if not v:
             raise NodeError(f"{node.name()}: set the {label} knob before training")
     for folder in (mine, other):
-        if not os.path.isfile(os.path.join(folder, "faceset.json")):
-            raise NodeError(f"{node.name()}: {folder} is not a face set (no faceset.json); "
+        if not os.path.isfile(os.path.join(folder, FACESET_INDEX)):
+            raise NodeError(f"{node.name()}: {folder} is not a face set (no {FACESET_INDEX}); "
                             "press Export Face Set first")
     if identity == other_identity:
         raise NodeError(f"{node.name()}: the two identities need different names")
@@ -81,9 +71,9 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
         "preset": str(graph.value(node, "train_preset")),
         "consent": str(graph.value(node, "train_consent")),
         "max_steps": int(graph.value(node, "train_iterations"))},
-        on_progress=_forward(progress))
+        on_progress=forward_progress(progress))
     show_preview(node, str(reply.params.get("preview") or
-                           os.path.join(os.path.abspath(model), "preview.png")))
+                           os.path.join(os.path.abspath(model), MODEL_PREVIEW)))
     return dict(reply.params)
 
 

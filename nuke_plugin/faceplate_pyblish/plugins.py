@@ -29,6 +29,7 @@ import socket
 from typing import Any, ClassVar
 
 import pyblish.api  # type: ignore[import-untyped]
+from faceplate_client import layout
 from faceplate_client.frames import format_frame_range
 
 from .exr import ExrError, read_exr
@@ -60,9 +61,8 @@ class CollectShotFolders(pyblish.api.ContextPlugin):
 
     def process(self, context):
         for shot_dir in context.data.get("faceplateShots", []):
-            job = load_json(os.path.join(shot_dir, JOB_FILE), "shot job description")
-            if job.get("schema") != "faceplate.job":
-                raise PublishError(f"{shot_dir}/{JOB_FILE} is not a Faceplate job description")
+            job = load_json(os.path.join(shot_dir, JOB_FILE), "job description",
+                            layout.JOB_SCHEMA)
             instance = context.create_instance(job["name"], family=FAMILY)
             instance.data.update(
                 job=job, shotDir=job["shot_dir"], modelDir=job["model_dir"],
@@ -86,8 +86,8 @@ class ValidateModel(pyblish.api.InstancePlugin):
     def process(self, instance):
         model_dir = instance.data["modelDir"]
         card = model_card(model_dir)
-        if not os.path.isfile(os.path.join(model_dir, "model.safetensors")):
-            raise PublishError(f"model {model_dir} has no model.safetensors: train it or point "
+        if not os.path.isfile(os.path.join(model_dir, layout.MODEL_WEIGHTS)):
+            raise PublishError(f"model {model_dir} has no {layout.MODEL_WEIGHTS}: train it or point "
                                "the job at a complete model folder")
         problems = []
         if instance.data["identity"] not in card.get("identities", []):

@@ -2,57 +2,44 @@
 
 The layouts are the engine's contracts (docs/architecture.md): ``SHOTDIR/alignments.json``,
 the model folder's ``card.json`` and ``model.safetensors``, and the convert output's channels
-and ``faceplate/*`` metadata. Frame patterns are parsed here in a few lines because the Nuke
-side cannot import the engine's ``faceplate.io.sequence``; frame ranges come from the shared
-``faceplate_client.frames``.
+and ``faceplate/*`` metadata, with file names from ``faceplate_client.layout``; frame patterns
+and ranges come from the shared ``faceplate_client.frames``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from typing import Any
 
-from faceplate_client.frames import parse_frame_range
+from faceplate_client import layout
+from faceplate_client.frames import SequencePattern, parse_frame_range
 
 FAMILY = "faceplate.render"
 RGBA = ("R", "G", "B", "A")
-FACEMASK = ("facemask.face", "facemask.learned", "facemask.hull")
-PROVENANCE = ("faceplate/version", "faceplate/model", "faceplate/identities",
-              "faceplate/synthetic")
-JOB_FILE = "faceplate_job.json"
+FACEMASK = layout.FACEMASK_CHANNELS
+PROVENANCE = tuple(layout.PROVENANCE_PREFIX + k
+                   for k in ("version", "model", "identities", "synthetic"))
+JOB_FILE = layout.JOB_FILE
 
 
 class PublishError(Exception):
     """A check failed; the message says what is wrong and what to do."""
 
 
-def load_json(path: str, what: str) -> dict[str, Any]:
+def load_json(path: str, what: str, schema: str = "") -> dict[str, Any]:
+    """``layout.read_document`` with its message as a :class:`PublishError`."""
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise PublishError(f"{what} not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise PublishError(f"{what} {path} cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise PublishError(f"{what} {path} is not a JSON object")
-    return data
+        return layout.read_document(path, what, schema)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
 
 
 def frame_path(pattern: str, frame: int) -> str:
     """``name.####.exr``, ``name.%04d.exr`` or ``name.@@@@.exr`` for one frame."""
-    head, name = os.path.split(pattern)
-    m = re.search(r"%0?(\d*)d", name)
-    if m:
-        return os.path.join(head, name[:m.start()] + f"{frame:0{int(m.group(1) or 1)}d}"
-                            + name[m.end():])
-    runs = list(re.finditer(r"#+|@+", name))
-    if not runs:
+    found = SequencePattern.parse(pattern)
+    if found is None:
         raise PublishError(f"{pattern} has no frame number pattern (#### or %04d)")
-    m = runs[-1]
-    return os.path.join(head, name[:m.start()] + f"{frame:0{len(m.group(0))}d}" + name[m.end():])
+    return found.path(frame)
 
 
 def parse_frames(text: str) -> list[int]:
@@ -65,14 +52,10 @@ def parse_frames(text: str) -> list[int]:
 
 
 def model_card(model_dir: str) -> dict[str, Any]:
-    card = load_json(os.path.join(model_dir, "card.json"), "model card")
-    if card.get("schema") != "faceplate.model":
-        raise PublishError(f"{model_dir}/card.json is not a Faceplate model card")
-    return card
+    return load_json(os.path.join(model_dir, layout.MODEL_CARD), "model card",
+                     layout.MODEL_SCHEMA)
 
 
 def alignments(shot_dir: str) -> dict[str, Any]:
-    data = load_json(os.path.join(shot_dir, "alignments.json"), "alignments")
-    if data.get("schema") != "faceplate.alignments":
-        raise PublishError(f"{shot_dir}/alignments.json is not a Faceplate alignments file")
-    return data
+    return load_json(os.path.join(shot_dir, layout.ALIGNMENTS_FILE), "alignments file",
+                     layout.ALIGNMENTS_SCHEMA)

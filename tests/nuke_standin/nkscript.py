@@ -35,6 +35,7 @@ class UserKnob:
     script: str = ""  # T: the Python of a button, or a Text knob's text
     items: list[str] = field(default_factory=list)  # M: enumeration items
     flags: list[str] = field(default_factory=list)
+    slider: tuple[float, float] | None = None  # R: a number knob's slider range
 
     @property
     def knob_class(self) -> str:
@@ -139,6 +140,12 @@ def parse_user_knob(body: str) -> UserKnob:
         if i + 1 >= len(w):
             raise ScriptSyntaxError(f"addUserKnob {knob.name}: '{key}' has no value")
         value = w[i + 1]
+        if key == "R":  # two values: the slider's low and high ends
+            if i + 2 >= len(w):
+                raise ScriptSyntaxError(f"addUserKnob {knob.name}: 'R' needs two values")
+            knob.slider = (float(w[i + 1]), float(w[i + 2]))
+            i += 3
+            continue
         if key == "l":
             knob.label = value
         elif key == "t":
@@ -147,7 +154,7 @@ def parse_user_knob(body: str) -> UserKnob:
             knob.script = value
         elif key == "M":
             knob.items = words(value)
-        # other keys (R range, n, etc.) are kept by Nuke; we need none of them
+        # other keys (n, etc.) are kept by Nuke; we need none of them
         i += 2
     return knob
 

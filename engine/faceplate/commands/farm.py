@@ -49,6 +49,9 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", metavar="JSON",
                    help="merge settings for convert (a MergeSettings file, as `faceplate "
                         "convert --settings` reads)")
+    p.add_argument("--occlusion", action="store_true", default=None,
+                   help="predict the shot's occlusion mattes (faceplate occlusion) before the "
+                        "render, for the 'occlusion' mask source")
     p.add_argument("--nuke-script", help="render this Nuke script instead of running convert")
     p.add_argument("--nuke-write", help="the Write node the Nuke render executes")
     p.add_argument("--gpus", type=int, help="GPUs each task needs on a worker (default 0: any)")
@@ -128,18 +131,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _job_from_args(args: argparse.Namespace):
     from ..errors import FaceplateError
-    from ..farm.job import JOB_FILE, ShotJob
+    from ..farm.job import JOB_FILE, SCHEMA, ShotJob
 
     shot_dir = os.path.abspath(args.shot_dir)
     existing = os.path.join(shot_dir, JOB_FILE)
     fields = ShotJob.load(existing).to_dict() if os.path.isfile(existing) else {}
-    fields.update(shot_dir=shot_dir, schema="faceplate.job")
+    fields.update(shot_dir=shot_dir, schema=SCHEMA)
     for flag, name in _JOB_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
             fields[name] = os.path.abspath(value) if name in _PATH_FIELDS and value else value
     if args.extract is not None:
         fields["extract"] = args.extract
+    if args.occlusion:
+        fields["occlusion"] = True
     if args.settings:
         fields["merge_settings"] = _merge_settings(args.settings)
     if args.faceset:
@@ -155,20 +160,20 @@ def _job_from_args(args: argparse.Namespace):
 def _preflight(job) -> list[str]:
     """What looks wrong from this machine: errors for what cannot work anywhere, warnings for
     paths the farm may see differently."""
-    import json
+    from faceplate_client.layout import MODEL_CARD
 
     from ..errors import FaceplateError
     from ..io.sequence import SequencePattern
+    from ..model.card import ModelCard
 
     warnings = []
     pattern = SequencePattern.parse(job.plate)
     if pattern is not None and not pattern.existing_frames():
         warnings.append(f"no plate frames at {pattern.hashes} on this machine "
                         "(fine if the workers see another path)")
-    card_path = os.path.join(job.model_dir, "card.json")
+    card_path = os.path.join(job.model_dir, MODEL_CARD)
     if os.path.isfile(card_path):
-        with open(card_path) as fh:
-            identities = json.load(fh).get("identities", [])
+        identities = ModelCard.load(card_path).identities
         if job.identity not in identities and not job.trains:
             raise FaceplateError(f"model {job.model_dir} has no identity {job.identity!r} "
                                  f"(it has {', '.join(identities)}): fix --to")

@@ -16,10 +16,6 @@ import sys
 
 HELP = "run the engine the Nuke nodes talk to"
 
-# Exit status when another engine already serves the address (clients that race to start an
-# engine treat it as success).
-ALREADY_RUNNING = 3
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", metavar="ADDRESS",
@@ -37,10 +33,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message", type=float, default=1024, metavar="MB",
                         help="largest array payload a request may carry (default 1024 MB)")
     parser.add_argument("--workers", type=int, default=4,
-                        help="threads for file and CPU work (default 4)")
+                        help="threads (and worker processes) for file and CPU work (default 4)")
+    limits = parser.add_argument_group("limits (docs/protocol.md, 'Limits')")
+    limits.add_argument("--worker-memory", type=float, default=8192, metavar="MB",
+                        help="memory a worker process may add for one request (default 8192)")
+    limits.add_argument("--no-isolation", action="store_true",
+                        help="run align and merge in the engine process itself: no worker "
+                             "processes, so an overrunning request cannot be stopped (for "
+                             "debugging and benchmarks)")
+    limits.add_argument("--payload-memory", type=float, default=4096, metavar="MB",
+                        help="request payloads held at once across all clients (default 4096)")
+    limits.add_argument("--max-connections", type=int, default=256,
+                        help="open client connections (default 256)")
+    limits.add_argument("--max-unauthenticated", type=int, default=64,
+                        help="connections still waiting to say hello (default 64)")
+    limits.add_argument("--hello-timeout", type=float, default=10, metavar="S",
+                        help="seconds from connecting to a valid hello (default 10)")
+    limits.add_argument("--send-timeout", type=float, default=60, metavar="S",
+                        help="seconds a client may stall reading an answer before it is "
+                             "dropped (default 60)")
+    limits.add_argument("--log-size", type=float, default=10, metavar="MB",
+                        help="rotate the log at this size, keeping five (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceplate_client.layout import ALREADY_RUNNING
     from faceplate_client.paths import default_log_path, resolve
     from faceplate_client.protocol import Limits
 
@@ -53,10 +70,20 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, PermissionError) as exc:
         raise FaceplateError(str(exc)) from None
     log_path = args.log or default_log_path(address)
+    if min(args.workers, args.max_connections, args.max_unauthenticated) < 1 or min(
+            args.worker_memory, args.payload_memory, args.hello_timeout, args.send_timeout,
+            args.log_size, args.max_message) <= 0:
+        raise FaceplateError("limits must be positive numbers")
     config = EngineConfig(address, token_path, log_path, args.device,
                           int(args.model_memory * 1e6),
-                          Limits(max_payload=int(args.max_message * 1e6)), args.workers)
-    log_to_file(log_path, args.verbose)
+                          Limits(max_payload=int(args.max_message * 1e6)), args.workers,
+                          isolate=not args.no_isolation,
+                          worker_memory_bytes=int(args.worker_memory * 1e6),
+                          payload_budget_bytes=int(args.payload_memory * 1e6),
+                          max_connections=args.max_connections,
+                          max_unauthenticated=args.max_unauthenticated,
+                          hello_timeout_s=args.hello_timeout, send_timeout_s=args.send_timeout)
+    log_to_file(log_path, args.verbose, max_bytes=int(args.log_size * 1e6))
     engine = Engine(config)
     try:
         engine.bind()

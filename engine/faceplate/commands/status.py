@@ -51,6 +51,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits(s: dict) -> list[str]:
+    """The limits every client is held to, and what the worker processes went through."""
+    lim, pay, w = s.get("limits"), s.get("payloads") or {}, s.get("workers")
+    if not lim:
+        return []
+    lines = [
+        (f"  limits:   {lim['max_connections']} connections ({lim['max_unauthenticated']} before "
+        f"hello, {lim['hello_timeout_s']:g} s to say it; {s.get('refused_connections', 0)} "
+        f"refused), answers stalled {lim['send_timeout_s']:g} s dropped"),
+        (f"            messages up to {lim['max_message_bytes'] / 1e6:.0f} MB; payloads "
+        f"{pay.get('used_bytes', 0) / 1e6:.0f} of {lim['payload_memory_bytes'] / 1e6:.0f} MB "
+        f"held ({pay.get('refused', 0)} refused)")]
+    if w is None:
+        lines.append(f"  workers:  {lim['workers']} threads, not isolated (--no-isolation)")
+    else:
+        lines.append(f"  workers:  {w['processes']} processes (pids "
+                     f"{', '.join(map(str, w['pids']))}), {w['memory_bytes'] / 1e6:.0f} MB "
+                     f"each; {w['replaced']} killed and replaced")
+        lines += [f"    replaced pid {r['pid']}: {r['request']} ({r['reason']})"
+                  for r in w["last_replaced"]]
+    return lines
+
+
 def _render(s: dict, stopping: bool) -> str:
     lines = [f"faceplate engine {s['version']} (protocol {s['protocol']}, pid {s['pid']}) on "
              + s["address"]]
@@ -67,6 +90,7 @@ def _render(s: dict, stopping: bool) -> str:
         done = f"  {p.get('done')}/{p.get('total')} {p.get('stage', '')}" if p else ""
         lines.append(f"    {r['op']:<12} {r['state']:<8} {r['age_s']:>7.1f} s  "
                      f"{r['client']}{done}")
+    lines += _limits(s)
     lines.append(f"  log:      {s['log']}")
     if stopping:
         lines.append("  shutting down")

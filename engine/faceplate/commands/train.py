@@ -118,6 +118,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--log-every", type=int, metavar="STEPS",
                      help="steps averaged into each loss.csv row")
     out.add_argument("--json", action="store_true", help="print the result as JSON")
+    cov = p.add_argument_group("coverage (faceplate coverage, run before training)")
+    cov.add_argument("--shot", action="append", metavar="SHOTDIR",
+                     help="a shot this model will serve: report first whether the face sets "
+                          "cover its poses and expressions (repeatable)")
+    cov.add_argument("--require-coverage", action="store_true",
+                     help="stop instead of training when a --shot is not covered")
 
 
 OPTIONS = ("max_steps", "time_budget_s", "loss_target", "clock", "resolution", "encoder_widths",
@@ -136,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     facesets = dict(args.faceset)
     if len(facesets) != len(args.faceset):
         raise FaceplateError("each identity may be given only one --faceset")
+    if args.shot:
+        from faceplate.coverage.check import preflight
+
+        preflight(args.shot, facesets, require=args.require_coverage, stream=sys.stderr)
     overrides = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     config = TrainConfig.from_preset(args.preset, facesets=facesets, model_dir=args.model,
                                      consent=args.consent, **overrides)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.atomic import write_atomic
+from ..model.card import check_plain_name
 from .swap import Swapper
 
 
@@ -50,13 +51,15 @@ class SwapKey:
 
 
 class SwapCache:
-    """``ROOT/<model id>/<identity>/<frame>.<face>.<key digest>.npz``."""
+    """``ROOT/<model id>/<identity>/<frame>.<face>.<key digest>.npz``; both names must be
+    plain names (a card's ``model_id`` is data: it must not lead out of ROOT)."""
 
     def __init__(self, root: str):
         self.root = root
 
     def path(self, key: SwapKey) -> str:
-        return os.path.join(self.root, key.model_id, key.identity, key.filename())
+        return os.path.join(self.root, check_plain_name(key.model_id, "model_id"),
+                            check_plain_name(key.identity, "identity"), key.filename())
 
     def get(self, key: SwapKey) -> tuple[np.ndarray, np.ndarray] | None:
         path = self.path(key)

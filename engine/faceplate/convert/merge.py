@@ -38,6 +38,7 @@ class MergeLayers:
     face: np.ndarray  # the final matte the face was blended with
     learned: np.ndarray  # the model's mask, warped to the plate
     hull: np.ndarray  # the landmark hull, unshaped
+    occlusion: np.ndarray  # the occluder matte cut out of the face (occlusion source)
     box: Box  # union of the face boxes that were touched
     face_rgb: np.ndarray | None = None  # premultiplied swapped face over black (face-only out)
 
@@ -46,14 +47,15 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
                 colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None = None,
                 face_only: bool = False, layers: np.ndarray | None = None) -> MergeLayers:
     """Merge ``faces`` into ``rgb`` (H×W×3, plate colourspace) **in place**; ``alpha`` (H×W)
-    is updated in place too when given. ``matte`` is the artist's plate-sized matte for the
-    ``image`` mask sources. ``layers`` (H×W×3, zeros) receives face, learned and hull when
-    given (e.g. channels of the output buffer), else it is allocated."""
+    is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
+    mask sources (the artist's) or of the ``occlusion`` source (the occluders). ``layers``
+    (H×W×4, zeros) receives face, learned, hull and occlusion when given (e.g. channels of
+    the output buffer), else it is allocated."""
     h, w = rgb.shape[:2]
     if layers is None:
-        layers = np.zeros((h, w, 3), np.float32)
-    out = MergeLayers(layers[..., 0], layers[..., 1], layers[..., 2], Box(0, 0, 0, 0),
-                      np.zeros((h, w, 3), np.float32) if face_only else None)
+        layers = np.zeros((h, w, 4), np.float32)
+    out = MergeLayers(layers[..., 0], layers[..., 1], layers[..., 2], layers[..., 3],
+                      Box(0, 0, 0, 0), np.zeros((h, w, 3), np.float32) if face_only else None)
     for face in faces:
         _merge_one(rgb, alpha, face, colour, settings, matte, out)
     return out
@@ -122,6 +124,9 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
     learned = learned_box[local.slices] * coverage
     hull = masks.hull_in_box(points, work, settings.hull)
     np.maximum(layers.hull[work.slices], hull, out=layers.hull[work.slices])
+    if settings.mask == "occlusion" and matte is not None:
+        occluder = masks.matte_in_box(matte, work) * coverage
+        np.maximum(layers.occlusion[work.slices], occluder, out=layers.occlusion[work.slices])
     raw = _mask_source(settings.mask, hull, learned, matte, work) * coverage
     final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
     final[final < masks.MASK_FLOOR] = 0.0
@@ -169,6 +174,10 @@ def _mask_source(source: str, hull: np.ndarray, learned: np.ndarray,
         return learned
     if source == "hull*learned":
         return hull * learned
+    if source == "occlusion":
+        if matte is None:
+            return hull * learned
+        return hull * learned * (1.0 - masks.matte_in_box(matte, box))
     if matte is None:
         return np.zeros_like(hull)
     image = masks.matte_in_box(matte, box)

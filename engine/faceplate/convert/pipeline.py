@@ -27,11 +27,11 @@ from ..io.sequence import Plate, SequencePattern, format_frame_range, open_plate
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
-from .merge import MergeLayers, SwappedFace, merge_faces
+from .merge import SwappedFace, merge_faces
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import Swapper, swap_crops
-from .writer import OUTPUT_CHANNELS, FrameWriter, OutputSettings, plate_pixel_type
+from .writer import OUTPUT_CHANNELS, FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -43,30 +43,6 @@ class FacePlacement:
 
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the model's face type
     landmarks: np.ndarray  # 68×2 plate pixels
-
-
-@dataclass
-class MergedFrame:
-    """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
-
-    pixels: np.ndarray  # H×W×7: premultiplied R, G, B, A, then the facemask layer
-    layers: MergeLayers  # views of the facemask channels, the box and the face-only image
-    matrices: list[np.ndarray]  # the faces that were swapped in
-
-    channels = OUTPUT_CHANNELS
-
-    @property
-    def rgb(self) -> np.ndarray:
-        return self.pixels[..., :3]
-
-    @property
-    def alpha(self) -> np.ndarray:
-        return self.pixels[..., 3]
-
-    def face_rgba(self) -> np.ndarray | None:
-        if self.layers.face_rgb is None:
-            return None
-        return np.concatenate([self.layers.face_rgb, self.layers.face[..., None]], axis=-1)
 
 
 @dataclass
@@ -190,16 +166,6 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     return MergedFrame(pixels, layers, [s.matrix for s in swaps])
 
 
-def convert_frame(plate: Image, faces: Sequence[FacePlacement], model: Swapper,
-                  to_identity: str, colour: ColourSpaces, settings: MergeSettings, *,
-                  frame: int = 0, cache: SwapCache | None = None,
-                  matte: np.ndarray | None = None, face_only: bool = False) -> MergedFrame:
-    """Swap and merge one frame held in memory (what the engine serves per frame)."""
-    swaps = swap_frame(plate_rgb(plate), faces, model, to_identity, colour, frame=frame,
-                       cache=cache)
-    return merge_frame(plate, swaps, colour, settings, matte=matte, face_only=face_only)
-
-
 # --- a whole shot -------------------------------------------------------------------------
 
 def placements(records: Sequence, face_type: str, model: Swapper) -> list[FacePlacement]:
@@ -237,7 +203,7 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
     shot = alignments_io.load(shot_dir)
     colour = ColourSpaces(colourspace or shot.colourspace or default_space_for(plate.path))
     run = _ShotRun(plate, shot, model, to_identity, colour, settings,
-                   _check_mattes(settings, plate.frames), FrameWriter(output),
+                   _check_mattes(settings, plate.frames, shot_dir), FrameWriter(output),
                    SwapCache(cache_dir) if cache_dir else None,
                    ConvertSummary(output.pattern, colour.plate_space),
                    batch_size)
@@ -310,9 +276,8 @@ class _ShotRun:
         faces = placements(records or [], self.shot.face_type, self.model)
         source = self.plate.frame_path(frame)
         matte_path = _matte_path(self.matte_pattern, frame)
-        job = job_digest(self.model, self.to_identity, self.settings, self.colour.plate_space,
-                         [{"m": f.matrix.tolist(), "l": f.landmarks.tolist()} for f in faces],
-                         file_stamp(source) + file_stamp(matte_path))
+        job = frame_job(self.model.card, self.to_identity, self.settings,
+                        self.colour.plate_space, faces, source, matte_path)
         if self.writer.is_done(frame, job):
             return FrameReport(frame, "skipped", len(faces))
         self.writer.remove_stale_temporaries(frame)
@@ -326,8 +291,9 @@ class _ShotRun:
             raise FaceplateError(f"plate frame {frame} is {size[0]}×{size[1]} but the "
                                  f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}: "
                                  "re-run faceplate extract on this plate")
+        channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
         matte = None if self.matte_pattern is None else self._timed(
-            "read", masks.read_matte, matte_path, self.settings.mask_channel, size)
+            "read", masks.read_matte, matte_path, channel, size)
         lookup = self._timed("swap", _lookup, plate_rgb(image), faces, self.model,
                              self.to_identity, self.colour, frame, self.cache,
                              file_stamp(source)) if faces \
@@ -343,34 +309,55 @@ class _ShotRun:
         else:
             reason = "no face detected" if p.found else "no face in the alignments"
             status, message = "passthrough", f"{reason}: plate written unchanged"
-        provenance = provenance_for(self.model, self.to_identity, self.settings, p.job,
+        provenance = provenance_for(self.model.card, self.to_identity, self.settings, p.job,
                                     p.source, p.frame, merged.matrices,
                                     f"passthrough: {message}" if message else status)
-        b = merged.layers.box
-        self._timed("write", self.writer.write, p.frame, merged.pixels,
-                    provenance.to_metadata(), plate_pixel_type(p.source), merged.face_rgba(),
-                    None if b.empty else (b.x0, b.y0, b.width, b.height))
+        self._timed("write", self.writer.write, p.frame, merged, provenance.to_metadata(),
+                    plate_pixel_type(p.source))
         return FrameReport(p.frame, status, len(p.faces), message)
 
 
-def _check_mattes(settings: MergeSettings, frames: Sequence[int]
+def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str
                   ) -> SequencePattern | str | None:
-    """The matte sequence for the ``image`` mask sources, checked before any work starts."""
-    if not settings.mask.startswith("image"):
+    """The matte sequence of the ``image`` mask sources (the artist's) or of the ``occlusion``
+    source (the occluders), checked before any work starts."""
+    if settings.mask == "occlusion":
+        text = settings.occlusion_matte or _latest_occlusion(shot_dir)
+        advice = f"run faceplate occlusion predict {shot_dir} for them or limit --frames"
+    elif settings.mask.startswith("image"):
+        text, advice = settings.mask_image, "render them or limit --frames"
+    else:
         return None
-    pattern: SequencePattern | str = SequencePattern.parse(settings.mask_image) \
-        or settings.mask_image
+    pattern: SequencePattern | str = SequencePattern.parse(text) or text
     missing = [f for f in frames if not os.path.isfile(_matte_path(pattern, f))]
     if missing:
-        raise FaceplateError(f"matte {settings.mask_image} is missing frames "
-                             f"{format_frame_range(missing)}: render them or limit --frames")
+        raise FaceplateError(f"matte {text} is missing frames {format_frame_range(missing)}: "
+                             f"{advice}")
     return pattern
+
+
+def _latest_occlusion(shot_dir: str) -> str:
+    from ..occlusion import store
+
+    return store.matte_pattern(store.latest(shot_dir))
 
 
 def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:
     if pattern is None:
         return ""
     return pattern if isinstance(pattern, str) else pattern.path(frame)
+
+
+def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
+              faces: Sequence[FacePlacement | SwappedFace], source: str,
+              matte_path: str = "") -> str:
+    """The job digest of one merged frame (written into it; convert skips a frame whose
+    digest on disk matches): model, identity, settings, colourspace, every face's matrix and
+    landmarks, and the plate's and matte's file stamps. The merge op and convert both use it."""
+    return job_digest(card, to_identity, settings, colourspace,
+                      [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist()}
+                       for f in faces],
+                      file_stamp(source) + file_stamp(matte_path))
 
 
 def file_stamp(path: str) -> str:

@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client.layout import PROVENANCE_PREFIX
 
 from .. import __version__
 from .settings import MergeSettings
-from .swap import Swapper
+from .swap import SwapCard
 
-PREFIX = "faceplate/"
+PREFIX = PROVENANCE_PREFIX
 
 
 @dataclass
@@ -55,19 +56,18 @@ class Provenance:
         }
 
 
-def provenance_for(model: Swapper, to_identity: str, settings: MergeSettings, job: str,
+def provenance_for(card: SwapCard, to_identity: str, settings: MergeSettings, job: str,
                    plate: str, frame: int, matrices: list[np.ndarray], status: str) -> Provenance:
-    card = model.card
     return Provenance(card.model_id, list(card.identities), to_identity,
                       str(getattr(card, "consent", "")), settings, job, plate, frame,
                       [np.round(np.asarray(m, dtype=np.float64), 9).tolist() for m in matrices],
                       status)
 
 
-def job_digest(model: Swapper, to_identity: str, settings: MergeSettings, colourspace: str,
+def job_digest(card: SwapCard, to_identity: str, settings: MergeSettings, colourspace: str,
                faces: list[dict], extra: str = "") -> str:
-    """Changes whenever a re-run would write different pixels for this frame."""
-    card = model.card
+    """Changes whenever a re-run would write different pixels for this frame (callers:
+    :func:`faceplate.convert.pipeline.frame_job`)."""
     text = json.dumps({"model": card.model_id, "iterations": getattr(card, "iterations", 0),
                        "to": to_identity, "settings": settings.to_dict(),
                        "colourspace": colourspace, "faces": faces, "extra": extra,

@@ -12,16 +12,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES
+
 from ..errors import FaceplateError
 
-MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned")
-COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
-HULL_KINDS = ("components", "extended")
 
-
-def _knob(default, help_text: str, choices: tuple[str, ...] = ()):
-    """A setting with the help and choices that CLI flags and Nuke knobs are generated from."""
-    return field(default=default, metadata={"help": help_text, "choices": choices})
+def _knob(default, help_text: str, choices: tuple[str, ...] = (),
+          bounds: tuple[float, float] | None = None):
+    """A setting with the help, choices and (for numbers) inclusive bounds that CLI flags,
+    Nuke knobs and the engine's op params are generated from."""
+    return field(default=default, metadata={"help": help_text, "choices": choices,
+                                            "bounds": bounds})
 
 
 class SettingsError(FaceplateError):
@@ -33,19 +34,24 @@ class MergeSettings:
     """How a swapped face is blended back into the plate (pixel sizes are plate pixels)."""
 
     mask: str = _knob("hull*learned", "where the face goes: landmark hull, the model's "
-                      "learned mask, their product, or an artist's matte image",
-                      MASK_SOURCES)
+                      "learned mask, their product, an artist's matte image, or hull × "
+                      "learned with the shot's learned occluders cut out", MASK_SOURCES)
     mask_image: str = _knob("", "plate-sized matte sequence for the image sources, e.g. "
                             "roto.####.exr")
     mask_channel: str = _knob("A", "channel of the matte image (else its first channel)")
+    occlusion_matte: str = _knob("", "occluder matte sequence for the occlusion source "
+                                 "(default: the shot's latest faceplate occlusion predict)")
     hull: str = _knob("components", "landmark hull: brows to chin, or extended to the "
                       "forehead", HULL_KINDS)
-    erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it")
-    blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels")
+    erode: float = _knob(0.0, "shrink the mask by this many plate pixels; negative grows it",
+                         bounds=(-400.0, 400.0))
+    blur: float = _knob(8.0, "feather the mask edge: Gaussian sigma in plate pixels",
+                        bounds=(0.0, 400.0))
     colour: str = _knob("reinhard", "match the face's colour to the plate", COLOUR_MODES)
-    sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4")
+    sharpen: float = _knob(0.0, "unsharp-mask amount on the swapped face, 0 (off) to 4",
+                           bounds=(0.0, 4.0))
     scale: float = _knob(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
-                         "0.5 to 2")
+                         "0.5 to 2", bounds=(0.5, 2.0))
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_SOURCES:
@@ -58,12 +64,11 @@ class MergeSettings:
         if self.colour not in COLOUR_MODES:
             raise SettingsError(f"colour mode {self.colour!r}: use one of "
                                 f"{', '.join(COLOUR_MODES)}")
-        if self.blur < 0:
-            raise SettingsError(f"blur must be 0 or more pixels, not {self.blur}")
-        if not 0.0 <= self.sharpen <= 4.0:
-            raise SettingsError(f"sharpen must be between 0 and 4, not {self.sharpen}")
-        if not 0.5 <= self.scale <= 2.0:
-            raise SettingsError(f"face scale must be between 0.5 and 2, not {self.scale}")
+        for f in fields(self):
+            bounds, value = f.metadata["bounds"], getattr(self, f.name)
+            if bounds and not (type(value) in (int, float) and bounds[0] <= value <= bounds[1]):
+                raise SettingsError(f"{f.name} must be between {bounds[0]:g} and "
+                                    f"{bounds[1]:g}, not {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +87,9 @@ class MergeSettings:
         """Every setting as ``{name, type, default, help, choices}``: the declaration the CLI
         flags, the FaceMerge knobs and the engine's merge op are built from."""
         return [{"name": f.name, "type": type(f.default).__name__, "default": f.default,
-                 "help": f.metadata["help"], "choices": list(f.metadata["choices"])}
+                 "help": f.metadata["help"], "choices": list(f.metadata["choices"]),
+                 **({"min": f.metadata["bounds"][0], "max": f.metadata["bounds"][1]}
+                    if f.metadata["bounds"] else {})}
                 for f in fields(cls)]
 
     def digest(self) -> str:

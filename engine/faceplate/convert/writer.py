@@ -2,7 +2,8 @@
 
 EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask`` layer.
 PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
-``OUT.facemask.####.ext`` (face, learned, hull as R, G, B). DPX headers cannot hold our
+``OUT.facemask.####.ext`` (face, learned, hull as R, G, B: a fourth channel would be read as
+alpha and premultiplied away; the occluder is the occlusion model's own matte sequence). DPX headers cannot hold our
 metadata, so DPX and TIFF frames get a provenance sidecar ``FRAME.provenance.json``, written
 right after the frame (a frame killed before its sidecar has no job stamp and is redone).
 Every write is atomic (:func:`faceplate.io.images.write_image`).
@@ -17,20 +18,81 @@ from dataclasses import dataclass
 
 import numpy as np
 import OpenImageIO as oiio
+from faceplate_client.layout import FACEMASK_CHANNELS
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..io.images import write_image
 from ..io.sequence import SequencePattern
+from .merge import MergeLayers
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
-MASK_CHANNELS = ["facemask.face", "facemask.learned", "facemask.hull"]
+MASK_CHANNELS = list(FACEMASK_CHANNELS)
 OUTPUT_CHANNELS = RGBA + MASK_CHANNELS
 OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")
 # Containers whose headers keep our string metadata.
 _METADATA_FORMATS = (".exr", ".png")
+
+
+@dataclass
+class MergedFrame:
+    """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
+
+    pixels: np.ndarray  # H×W×8: premultiplied R, G, B, A, then the facemask layer
+    layers: MergeLayers  # views of the facemask channels, the box and the face-only image
+    matrices: list[np.ndarray]  # the faces that were swapped in
+
+    channels = OUTPUT_CHANNELS
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.pixels[..., :3]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.pixels[..., 3]
+
+    def face_rgba(self) -> np.ndarray | None:
+        if self.layers.face_rgb is None:
+            return None
+        return np.concatenate([self.layers.face_rgb, self.layers.face[..., None]], axis=-1)
+
+
+def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
+                 pixel_type: str | None, *, compression: str = "zip", mask_path: str = "",
+                 face_path: str = "") -> str:
+    """Write one merged frame and its sidecars, each atomically; returns ``path``.
+
+    EXR gets every channel of :data:`OUTPUT_CHANNELS`; other formats get RGBA and the facemask
+    layer goes to ``mask_path``. ``face_path`` (EXR) also gets the face alone, its box as the
+    data window. DPX and TIFF get a provenance sidecar, written after the frame (a frame killed
+    before its sidecar has no job stamp and is redone). The engine's merge op and convert's
+    :class:`FrameWriter` both write through here.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
+    ptype = pixel_type if ext == ".exr" else None
+    face = merged.face_rgba() if face_path else None
+    if face is not None:
+        b = merged.layers.box
+        write_image(face_path, face, RGBA, meta, pixel_type=ptype, compression=compression,
+                    data_window=None if b.empty else (b.x0, b.y0, b.width, b.height))
+    if ext != ".exr":
+        if not mask_path:
+            raise FaceplateError(f"{path}: only EXR holds the facemask layer; other formats "
+                                 "need a facemask sidecar path")
+        # face, learned, hull: a fourth channel would read back as alpha and be premultiplied
+        # away; the occluder is the occlusion model's own matte sequence.
+        write_image(mask_path, merged.pixels[..., 4:7], ["R", "G", "B"], meta)
+        write_image(path, merged.pixels[..., :4], RGBA, meta)
+    else:
+        write_image(path, merged.pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
+                    compression=compression)
+    if ext not in _METADATA_FORMATS:
+        write_json_atomic(path + ".provenance.json", meta)
+    return path
 
 
 @dataclass(frozen=True)
@@ -96,26 +158,14 @@ class FrameWriter:
                                               f".{glob.escape(name)}.*.tmp{ext}")):
                 os.unlink(tmp)
 
-    def write(self, frame: int, pixels: np.ndarray, metadata: dict[str, str | int],
-              pixel_type: str | None, face_rgba: np.ndarray | None = None,
-              face_window: tuple[int, int, int, int] | None = None) -> str:
-        """Write one frame of :data:`OUTPUT_CHANNELS` (and its sidecars); returns its path."""
-        path = self.path(frame)
-        meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
-        ptype = self.settings.pixel_type or pixel_type if self.ext == ".exr" else None
-        if self.face_pattern is not None and face_rgba is not None:
-            write_image(self.face_pattern.path(frame), face_rgba, RGBA, meta,
-                        pixel_type=ptype, compression=self.settings.compression,
-                        data_window=face_window)
-        if self.mask_pattern is not None:
-            write_image(self.mask_pattern.path(frame), pixels[..., 4:], ["R", "G", "B"], meta)
-            write_image(path, pixels[..., :4], RGBA, meta)
-        else:
-            write_image(path, pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
-                        compression=self.settings.compression)
-        if self.ext not in _METADATA_FORMATS:  # after the frame: a killed write is redone
-            write_json_atomic(path + ".provenance.json", meta)
-        return path
+    def write(self, frame: int, merged: MergedFrame, metadata: dict[str, str | int],
+              pixel_type: str | None) -> str:
+        """Write one frame (and its sidecars) through :func:`write_merged`."""
+        return write_merged(
+            self.path(frame), merged, metadata, self.settings.pixel_type or pixel_type,
+            compression=self.settings.compression,
+            mask_path=self.mask_pattern.path(frame) if self.mask_pattern else "",
+            face_path=self.face_pattern.path(frame) if self.face_pattern else "")
 
 
 def is_whole(path: str) -> bool:

@@ -2,7 +2,11 @@
 
 The schema is documented in docs/extraction.md. The file is written atomically (temporary
 file, then rename). Re-running a frame range replaces only those frames: :func:`save` merges
-into the file on disk unless told to replace it.
+into the file on disk unless told to replace it. Later additions are optional fields, so
+older files load unchanged: a face's ``confidence``; the shot's ``tracks`` (confidence and
+frame count per track), ``held_back`` (faces of low-confidence tracks, kept out of
+``frames`` so nothing swaps them), ``cuts`` (frames that start a new shot) and ``sizes``
+(frames whose size differs from ``size``: a set of stills).
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client import layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
-SCHEMA = "faceplate.alignments"
-VERSION = 1
-FILENAME = "alignments.json"
+SCHEMA = layout.ALIGNMENTS_SCHEMA
+VERSION = layout.ALIGNMENTS_VERSION
+FILENAME = layout.ALIGNMENTS_FILE
 
 
 @dataclass
@@ -30,12 +35,16 @@ class FaceRecord:
     landmarks: np.ndarray  # 68×2 plate pixels (smoothed when smoothing > 0)
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the shot's face_type
     track: int = 0
+    confidence: float | None = None  # is it a face, 0–1 (None in files from before it)
 
     def to_json(self) -> dict:
-        return {"bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),
-                "landmarks": np.round(self.landmarks, 3).tolist(),
-                "matrix": [[float(v) for v in row] for row in self.matrix],
-                "track": int(self.track)}
+        out = {"bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),
+               "landmarks": np.round(self.landmarks, 3).tolist(),
+               "matrix": [[float(v) for v in row] for row in self.matrix],
+               "track": int(self.track)}
+        if self.confidence is not None:
+            out["confidence"] = round(float(self.confidence), 4)
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> FaceRecord:
@@ -44,7 +53,26 @@ class FaceRecord:
         if landmarks.shape != (68, 2) or matrix.shape != (2, 3):
             raise ValueError(f"landmarks {landmarks.shape} / matrix {matrix.shape}")
         x0, y0, x1, y1 = (float(v) for v in d["bbox"])
-        return cls((x0, y0, x1, y1), float(d["score"]), landmarks, matrix, int(d.get("track", 0)))
+        confidence = d.get("confidence")
+        return cls((x0, y0, x1, y1), float(d["score"]), landmarks, matrix, int(d.get("track", 0)),
+                   None if confidence is None else float(confidence))
+
+
+@dataclass
+class TrackInfo:
+    """What the shot knows about one track (one person): how sure, how long, kept or not."""
+
+    confidence: float
+    frames: int
+    held_back: bool = False
+
+    def to_json(self) -> dict:
+        return {"confidence": round(self.confidence, 4), "frames": self.frames,
+                "held_back": self.held_back}
+
+    @classmethod
+    def from_json(cls, d: dict) -> TrackInfo:
+        return cls(float(d["confidence"]), int(d["frames"]), bool(d.get("held_back", False)))
 
 
 @dataclass
@@ -56,6 +84,10 @@ class Alignments:
     size: tuple[int, int]  # plate width, height
     smoothing: float = 0.0
     frames: dict[int, list[FaceRecord]] = field(default_factory=dict)
+    track_info: dict[int, TrackInfo] = field(default_factory=dict)
+    held_back: dict[int, list[FaceRecord]] = field(default_factory=dict)
+    cuts: list[int] = field(default_factory=list)
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def faces(self, frame: int) -> list[FaceRecord]:
         return self.frames.get(frame, [])
@@ -63,13 +95,24 @@ class Alignments:
     def tracks(self) -> list[int]:
         return sorted({f.track for faces in self.frames.values() for f in faces})
 
+    def frame_size(self, frame: int) -> tuple[int, int]:
+        return self.sizes.get(frame, self.size)
+
     def to_json(self) -> dict:
-        return {"schema": SCHEMA, "version": VERSION, "plate": self.plate,
-                "colourspace": self.colourspace, "backend": self.backend,
-                "face_type": self.face_type, "size": list(self.size),
-                "smoothing": self.smoothing,
-                "frames": {str(k): [f.to_json() for f in v]
-                           for k, v in sorted(self.frames.items())}}
+        out = {"schema": SCHEMA, "version": VERSION, "plate": self.plate,
+               "colourspace": self.colourspace, "backend": self.backend,
+               "face_type": self.face_type, "size": list(self.size),
+               "smoothing": self.smoothing,
+               "frames": _frames_json(self.frames)}
+        if self.track_info:
+            out["tracks"] = {str(k): v.to_json() for k, v in sorted(self.track_info.items())}
+        if self.held_back:
+            out["held_back"] = _frames_json(self.held_back)
+        if self.cuts:
+            out["cuts"] = sorted(self.cuts)
+        if self.sizes:
+            out["sizes"] = {str(k): list(v) for k, v in sorted(self.sizes.items())}
+        return out
 
     @classmethod
     def from_json(cls, d: dict, source: str = "alignments") -> Alignments:
@@ -79,13 +122,23 @@ class Alignments:
             raise FaceplateError(f"{source} has schema version {d.get('version')}; this "
                                  f"faceplate reads version {VERSION}: re-run faceplate extract")
         try:
-            frames = {int(k): [FaceRecord.from_json(f) for f in v]
-                      for k, v in d["frames"].items()}
+            w, h = (int(v) for v in d["size"])
             return cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
-                       tuple(d["size"]), float(d.get("smoothing", 0.0)), frames)
+                       (w, h), float(d.get("smoothing", 0.0)), _frames(d["frames"]),
+                       {int(k): TrackInfo.from_json(v) for k, v in d.get("tracks", {}).items()},
+                       _frames(d.get("held_back", {})), [int(f) for f in d.get("cuts", [])],
+                       {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()})
         except (KeyError, TypeError, ValueError) as exc:
             raise FaceplateError(f"{source} is damaged ({exc}): re-run faceplate extract") \
                 from None
+
+
+def _frames_json(frames: dict[int, list[FaceRecord]]) -> dict:
+    return {str(k): [f.to_json() for f in v] for k, v in sorted(frames.items())}
+
+
+def _frames(d: dict) -> dict[int, list[FaceRecord]]:
+    return {int(k): [FaceRecord.from_json(f) for f in v] for k, v in d.items()}
 
 
 def path_for(shot_dir: str) -> str:
@@ -118,10 +171,22 @@ def save(alignments: Alignments, shot_dir: str, *, merge: bool = True) -> str:
         except FaceplateError:
             old = None  # a damaged file is replaced, not merged
         if old is not None and old.face_type == alignments.face_type:
-            frames = dict(old.frames)
-            frames.update(alignments.frames)
-            out = Alignments(alignments.plate, alignments.colourspace, alignments.backend,
-                             alignments.face_type, alignments.size, alignments.smoothing, frames)
+            out = merged(old, alignments)
     write_json_atomic(path, out.to_json())
     return path
+
+
+def merged(old: Alignments, new: Alignments) -> Alignments:
+    """``old`` with the frames ``new`` processed replaced by ``new``'s."""
+    redone = set(new.frames)
+    frames = {f: v for f, v in old.frames.items() if f not in redone}
+    frames.update(new.frames)
+    held = {f: v for f, v in old.held_back.items() if f not in redone}
+    held.update(new.held_back)
+    sizes = {f: v for f, v in old.sizes.items() if f not in redone}
+    sizes.update(new.sizes)
+    cuts = sorted({c for c in old.cuts if c not in redone} | set(new.cuts))
+    return Alignments(new.plate, new.colourspace, new.backend, new.face_type, new.size,
+                      new.smoothing, frames, {**old.track_info, **new.track_info}, held, cuts,
+                      sizes)
 

@@ -13,9 +13,8 @@ import cv2
 import numpy as np
 
 from ..errors import FaceplateError
-from ..face.align import mean_face, transform_points, umeyama
+from .confidence import shape_distance
 from .faceset import FaceEntry, FaceSet
-from .smooth import interocular
 
 SORT_KEYS = ("blur", "yaw")
 REJECTED = "rejected"
@@ -38,15 +37,6 @@ def yaw_score(landmarks: np.ndarray) -> float:
         return 0.0
     offset = np.dot(nose - (left + right) / 2, axis / (2 * half))
     return float(np.degrees(np.arcsin(np.clip(offset / half, -1.0, 1.0))))
-
-
-def shape_distance(landmarks: np.ndarray, face_type: str) -> float:
-    """How far a face's landmark shape is from the mean face once pose is removed: RMS
-    residual after the best similarity fit, in inter-ocular distances."""
-    target = mean_face(face_type)
-    pts = np.asarray(landmarks, np.float64)
-    fitted = transform_points(pts, umeyama(pts, target))
-    return float(np.sqrt(((fitted - target) ** 2).sum(axis=1).mean()) / interocular(target))
 
 
 def sort_faceset(faceset: FaceSet, key: str = "blur") -> FaceSet:

@@ -14,14 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client import layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..io.images import read_image, write_image
 
-SCHEMA = "faceplate.faceset"
+SCHEMA = layout.FACESET_SCHEMA
 VERSION = 1
-INDEX = "faceset.json"
+INDEX = layout.FACESET_INDEX
 METADATA_KEY = "faceplate/face"
 
 

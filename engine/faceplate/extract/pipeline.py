@@ -1,9 +1,13 @@
-"""A whole shot: read → network space → detect/track → select → smooth → align → write.
+"""A whole shot: read → network space → detect/track/judge → select → smooth → align → write.
 
 A face the tracker follows is searched for only near where it is expected, with a whole-frame
-search every ``redetect_every`` frames (for new faces), on the last frame, and whenever every
-tracked face is lost. A face that a whole-frame search finds for the first time is then followed backwards
-over the frames searched only near other faces, so it is found from the frame it entered. Smoothing runs after the last frame, when the whole shot is known.
+search every ``redetect_every`` frames (for new faces), on the last frame, at a cut, and
+whenever every tracked face is lost. A face that a whole-frame search finds for the first time
+is then followed backwards over the frames searched only near other faces, so it is found
+from the frame it entered. Where a confident track finds no face, the CNN detector searches
+its predicted window. Each detection gets a confidence (extract.confidence); low-confidence
+tracks are held back. Cuts (extract.cuts, and every change of frame size, as in a folder of
+stills) stop tracking by overlap and smoothing. Smoothing runs after the last frame.
 Problems with one frame (unreadable, no RGB, NaN pixels, no face, a face too small) are noted
 for that frame and the shot continues; :class:`ExtractSummary` reports them and its
 ``exit_code`` says whether every frame had a face (0), some had none (1) or some failed (2).
@@ -14,36 +18,29 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import FaceplateError
-from ..face.align import (
-    FACE_TYPES,
-    alignment_matrix,
-    check_size,
-    crop_box,
-    crop_matrix,
-    transform_points,
-    warp_to_crop,
-)
+from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import read_image
 from ..io.sequence import Plate, open_plate
 from ..progress import Listener, Progress
 from . import alignments as alignments_file
 from .backends import Backend, Detection, get_backend
+from .confidence import Judge, found_by_verifier
+from .cuts import is_cut, scale_for, signature
 from .frame import NetworkFrame, network_frame
-from .select import Selection, keep_tracks
-from .smooth import jitter, smooth_track
-from .track import Describer, Tracker, iou
+from .resolve import Found, resolve
+from .select import Selection
+from .settings import ExtractSettings
+from .track import Box, Describer, Tracker, iou
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SMOOTHING = 0.5
 PREVIEW = "preview.png"
-DEFAULT_MIN_FACE = 32  # px: smaller faces carry too little detail to align or train on
 
 
 @dataclass
@@ -63,6 +60,11 @@ class ExtractSummary:
     faceset: str | None = None
     faceset_faces: int = 0
     preview: str | None = None
+    held_back: list[int] = field(default_factory=list)  # low-confidence tracks, not swapped
+    track_confidence: dict[int, float] = field(default_factory=dict)
+    cuts: list[int] = field(default_factory=list)
+    verified: int = 0  # doubtful detections looked at again by the CNN detector
+    recovered: int = 0  # faces the CNN detector found where a track had lost its face
 
     @property
     def exit_code(self) -> int:
@@ -82,7 +84,10 @@ class ExtractSummary:
                 "jitter_raw": round(self.jitter_raw, 5),
                 "jitter_smoothed": round(self.jitter_smoothed, 5),
                 "faceset": self.faceset, "faceset_faces": self.faceset_faces,
-                "preview": self.preview, "exit_code": self.exit_code}
+                "preview": self.preview, "held_back": self.held_back,
+                "track_confidence": {str(k): v for k, v in self.track_confidence.items()},
+                "cuts": self.cuts, "verified": self.verified, "recovered": self.recovered,
+                "exit_code": self.exit_code}
 
     def report(self) -> str:
         from ..io.sequence import format_frame_range
@@ -92,6 +97,15 @@ class ExtractSummary:
                  f"alignments: {self.alignments_path}"]
         if self.preview:
             lines.append(f"preview: {self.preview}")
+        if self.track_confidence:
+            lines.append("track confidence: " + ", ".join(
+                f"{t}: {c:.2f}" + (" (held back)" if t in self.held_back else "")
+                for t, c in sorted(self.track_confidence.items())))
+        if self.held_back:
+            lines.append(f"held back (not swapped; review with faceplate alignments): tracks "
+                         f"{', '.join(map(str, self.held_back))}")
+        if self.cuts:
+            lines.append(f"{len(self.cuts)} cut(s), at frames {', '.join(map(str, self.cuts))}")
         if self.jitter_raw:
             lines.append(f"landmark jitter {self.jitter_raw:.4f} → {self.jitter_smoothed:.4f} "
                          "(inter-ocular units) after smoothing")
@@ -107,142 +121,224 @@ class ExtractSummary:
         return "\n".join(lines)
 
 
-@dataclass
-class _Found:
-    detection: Detection
-    track: int
-    landmarks: np.ndarray  # smoothed later
-
-
 def extract_shot(
     plate: str,
     shot_dir: str,
+    settings: ExtractSettings | None = None,
     *,
     frames: str | list[int] | None = None,
-    backend: str | Backend = "auto",
     colourspace: str | None = None,
-    face_type: str = "whole_face",
-    smoothing: float = DEFAULT_SMOOTHING,
-    select: str | Selection | None = None,
     faceset_dir: str | None = None,
-    faceset_size: int = 256,
+    backend: str | Backend | None = None,
+    verifier: Backend | None = None,
     progress_listener: Listener | None = None,
     progress_stream=None,
     device: str = "auto",
     weights_dir: str | None = None,
     download_weights: bool = False,
-    detect_size: int | None = None,
-    min_face: float = DEFAULT_MIN_FACE,
-    redetect_every: int = 10,
-    preview: bool = True,
+    **changes,
 ) -> ExtractSummary:
     """Extract every face of ``plate`` into ``shot_dir/alignments.json`` (and a face set), with
-    a picture of a few frames' faces in ``shot_dir/preview.png`` unless ``preview`` is off."""
-    if face_type not in FACE_TYPES:
-        raise FaceplateError(f"unknown face type {face_type!r}: use one of {', '.join(FACE_TYPES)}")
-    if faceset_dir:
-        check_size(faceset_size)
-    if not 0.0 <= smoothing <= 1.0:
-        raise FaceplateError(f"smoothing {smoothing} is outside 0–1 (0 = off, 1 = strongest)")
-    selection = select if isinstance(select, Selection) else Selection.parse(select)
+    a picture of the faces in ``shot_dir/preview.png`` unless the settings turn it off.
+
+    ``changes`` are :class:`ExtractSettings` fields that override ``settings``; ``backend``
+    is a started backend or a backend name, ``verifier`` a started CNN detector (started
+    here when the settings verify and none is given)."""
+    if isinstance(backend, str):
+        changes["backend"] = backend
+    settings = replace(settings or ExtractSettings(), **changes)
+    selection = Selection.parse(settings.select)
     source = open_plate(plate, frames)
     colour = ColourSpaces(colourspace or default_space_for(source.path))
     engine = backend if isinstance(backend, Backend) else get_backend(
-        backend, device, weights_dir, detect_size=detect_size, download=download_weights)
+        settings.backend, device, weights_dir, detect_size=settings.detect_size or None,
+        download=download_weights)
+    if settings.verify and verifier is None:
+        from .backends.dlib_backend import DlibCnnDetector
+
+        verifier = DlibCnnDetector()
+    if not settings.verify:
+        verifier = None
     log.info("backend %s, colourspace %s → network", engine.name, colour.plate_space)
     started = time.monotonic()
 
     summary = ExtractSummary(shot_dir, alignments_file.path_for(shot_dir), engine.name,
                              list(source.frames), 0, [])
-    found, size, tracker = _detect_shot(source, colour, engine, summary, min_face,
-                                        redetect_every, progress_listener, progress_stream)
-    found = _apply_selection(found, selection, engine, tracker)
-    summary.jitter_raw, summary.jitter_smoothed = _smooth(found, smoothing)
+    shot = _detect_shot(source, colour, engine, verifier, settings, summary,
+                        progress_listener, progress_stream)
+    tracker = shot.tracker
 
-    records = {frame: [alignments_file.FaceRecord(
-        f.detection.bbox, f.detection.score, f.landmarks,
-        alignment_matrix(f.landmarks, face_type), f.track) for f in faces]
-        for frame, faces in found.items()}
+    def distances(tracks: list[int]) -> dict[int, float]:
+        reference = reference_descriptor(str(selection.reference), engine,
+                                         tracker.describer or Describer())
+        found = {t: float(np.linalg.norm(d - reference)) for t in tracks
+                 if (d := tracker.descriptor(t)) is not None}
+        log.info("descriptor distance to %s per track: %s", selection.reference,
+                 {t: round(d, 3) for t, d in found.items()})
+        return found
+
+    resolved = resolve(shot.found, shot.cuts, face_type=settings.face_type,
+                       smoothing=settings.smoothing, selection=selection,
+                       min_confidence=settings.min_confidence, distances=distances)
+    summary.jitter_raw, summary.jitter_smoothed = resolved.jitter_raw, resolved.jitter_smoothed
+    records = resolved.frames
     summary.faces = sum(len(v) for v in records.values())
     summary.tracks = sorted({r.track for v in records.values() for r in v})
+    summary.held_back = sorted(t for t, i in resolved.tracks.items() if i.held_back)
+    summary.track_confidence = {t: round(i.confidence, 3) for t, i in resolved.tracks.items()}
+    summary.cuts = shot.cuts
+    summary.verified = shot.judge.looks
+    summary.recovered = shot.recovered
     summary.no_face = sorted(f for f, v in records.items() if not v)
+    size = shot.size or (0, 0)
     result = alignments_file.Alignments(
-        os.path.abspath(source.path), colour.plate_space, engine.name, face_type,
-        size or (0, 0), smoothing, records)
+        os.path.abspath(source.path), colour.plate_space, engine.name, settings.face_type,
+        size, settings.smoothing, records, resolved.tracks, resolved.held_back, shot.cuts,
+        {f: s for f, s in shot.sizes.items() if s != size})
     summary.alignments_path = alignments_file.save(result, shot_dir)
 
-    if preview:
+    if settings.preview:
         from .preview import write_preview
 
         summary.preview = write_preview(result, os.path.join(shot_dir, PREVIEW)) or None
     if faceset_dir:
         summary.faceset = faceset_dir
         summary.faceset_faces = _write_faceset(source, colour, result, faceset_dir,
-                                               faceset_size, progress_listener, progress_stream)
+                                               settings.faceset_size, progress_listener,
+                                               progress_stream)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend, summary: ExtractSummary,
-                 min_face: float, redetect_every: int, listener, stream):
-    """First pass: every frame's faces with their track ids, the frame size and the tracker
-    (which holds each track's face descriptor); problems are noted in ``summary``."""
-    tracker = Tracker(Describer())
-    found: dict[int, list[_Found]] = {}
-    size: tuple[int, int] | None = None
+@dataclass
+class _Shot:
+    found: dict[int, list[Found]]
+    tracker: Tracker
+    judge: Judge
+    size: tuple[int, int] | None = None  # the first frame's
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    cuts: list[int] = field(default_factory=list)
+    recovered: int = 0  # faces the verifier found where a track had lost its face
+    rated: dict[int, list[float]] = field(default_factory=dict)  # track → sum, count
+
+    def add(self, frame: int, detection: Detection, track: int) -> None:
+        self.found.setdefault(frame, []).append(Found(detection, track, detection.landmarks))
+        total = self.rated.setdefault(track, [0.0, 0.0])
+        total[0] += detection.confidence or 0.0
+        total[1] += 1
+
+    def track_confidence(self, track: int) -> float:
+        total = self.rated.get(track)
+        return total[0] / total[1] if total else 0.0
+
+
+def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
+                 verifier: Backend | None, settings: ExtractSettings, summary: ExtractSummary,
+                 listener, stream) -> _Shot:
+    """First pass: every frame's faces with their track ids and confidence, the cuts, the
+    frame sizes and the tracker (which holds each track's face descriptor); problems are
+    noted in ``summary``."""
+    shot = _Shot({}, Tracker(Describer()), Judge(verifier))
+    signatures: dict[int, list[float]] = {}
+    previous: int | None = None
     progress = Progress("extract", len(source.frames), listener=listener, stream=stream)
     for i, frame in enumerate(source.frames):
         try:
             image, warnings = network_frame(source, frame, colour)
-            h, w = image.shape[:2]
-            if size is None:
-                size = (w, h)
-            elif size != (w, h):
-                raise FaceplateError(f"frame is {w}×{h} but the shot is {size[0]}×{size[1]}")
         except FaceplateError as exc:
             summary.errors[frame] = str(exc)
             progress.advance(message=f"frame {frame}: error")
             continue
-        full = (i % redetect_every == 0 or i == len(source.frames) - 1
-                or not tracker.active(frame))
-        detections = _find_faces(engine, image, tracker, frame, full)
+        h, w = image.shape[:2]
+        shot.size = shot.size or (w, h)
+        shot.sizes[frame] = (w, h)
+        if (w, h) != shot.size and (previous is None or shot.sizes[previous] == shot.size):
+            warnings.append(f"frame is {w}×{h}, the shot's first frame {shot.size[0]}×"
+                            f"{shot.size[1]}: taken as a separate still (a cut)")
+        signatures[frame] = signature(image.downscaled(scale_for(image.shape)))
+        cut = previous is not None and (shot.sizes[previous] != (w, h) or is_cut(
+            signatures[previous], signatures[frame], settings.cut_threshold))
+        if cut:
+            shot.cuts.append(frame)
+            shot.tracker.cut(frame)
+        full = (i % settings.redetect_every == 0 or i == len(source.frames) - 1 or cut
+                or not shot.tracker.active(frame))
+        detections = _find_faces(engine, image, shot.tracker, frame, full)
         for d in detections:
-            if d.width < min_face:
+            if d.width < settings.min_face:
                 warnings.append(f"a face of {d.width:.0f} px at ({d.bbox[0]:.0f}, "
-                                f"{d.bbox[1]:.0f}) is below the {min_face:.0f} px minimum; "
-                                "skipped")
-        detections = [d for d in detections if d.width >= min_face]
-        ids = tracker.update(frame, detections, image)
-        found[frame] = [_Found(d, t, d.landmarks) for d, t in zip(detections, ids)]
-        if full and i > 0:
-            seen_before = {f.track for f in found.get(source.frames[i - 1], [])}
-            for face in found[frame]:
+                                f"{d.bbox[1]:.0f}) is below the {settings.min_face:.0f} px "
+                                "minimum; skipped")
+        detections = [d for d in detections if d.width >= settings.min_face]
+        if verifier is not None:
+            detections += _recover(verifier, image, shot, frame, detections, settings.min_face)
+        ids = shot.tracker.update(frame, detections, image)
+        for d, t in zip(detections, ids):
+            if d.confidence is None:
+                d.confidence = shot.judge.rate(image, d, t)
+        shot.found[frame] = []
+        for d, t in zip(detections, ids):
+            shot.add(frame, d, t)
+        if full and previous is not None and not cut:
+            seen_before = {f.track for f in shot.found.get(previous, [])}
+            for face in shot.found[frame]:
                 if face.track not in seen_before:
-                    _backfill(source, colour, engine, found, face, i, redetect_every, min_face)
+                    _backfill(source, colour, engine, shot, face, i, settings)
         if warnings:
             summary.warnings[frame] = warnings
+        previous = frame
         progress.advance(message=f"frame {frame}: {len(detections)} face(s)")
-    return found, size, tracker
+    return shot
 
 
-def _backfill(source: Plate, colour: ColourSpaces, engine: Backend,
-              found: dict[int, list[_Found]], face: _Found, index: int, reach: int,
-              min_face: float) -> None:
+def _recover(verifier: Backend, image: NetworkFrame, shot: _Shot, frame: int,
+             detections: list[Detection], min_face: float) -> list[Detection]:
+    """Where a confident track expected a face and the first detector found none near, the
+    stronger detector searches the predicted window."""
+    found: list[Detection] = []
+    for track in shot.tracker.active(frame):
+        if shot.track_confidence(track.id) < 0.5:
+            continue  # do not chase what is probably not a face
+        box = track.predict(frame)
+        if any(_near(d.bbox, box) for d in detections + found):
+            continue
+        near = [d for d in verifier.detect_near(image, box) if d.width >= min_face
+                and _near(d.bbox, box) and not any(iou(d.bbox, e.bbox) > 0.3
+                                                   for e in detections + found)]
+        if near:
+            best = max(near, key=lambda d: d.score)
+            best.confidence = found_by_verifier(best)
+            found.append(best)
+            shot.recovered += 1
+    return found
+
+
+def _near(a: Box, b: Box) -> bool:
+    """Centres closer than the larger box's size: the same face, however it moved."""
+    size = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
+    return bool(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+                < size)
+
+
+def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
+              face: Found, index: int, settings: ExtractSettings) -> None:
     """A face that a whole-frame search found first at ``index`` may have entered up to
-    ``reach`` frames earlier, while only tracked faces were searched for: walk back near it."""
+    ``redetect_every`` frames earlier, while only tracked faces were searched for: walk back
+    near it (never across a cut)."""
     box = face.detection.bbox
-    for j in range(index - 1, max(index - reach, 0) - 1, -1):
+    for j in range(index - 1, max(index - settings.redetect_every, 0) - 1, -1):
         frame = source.frames[j]
-        if frame not in found:
-            return  # the frame failed to read
+        if frame not in shot.found or source.frames[j + 1] in shot.cuts:
+            return  # the frame failed to read, or the shot starts after it
         image, _ = network_frame(source, frame, colour)
-        near = [d for d in engine.detect_near(image, box) if d.width >= min_face
-                and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in found[frame])]
+        near = [d for d in engine.detect_near(image, box) if d.width >= settings.min_face
+                and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in shot.found[frame])]
         if not near:
             return
         best = max(near, key=lambda d: iou(d.bbox, box))
-        found[frame].append(_Found(best, face.track, best.landmarks))
-        found[frame].sort(key=lambda f: -f.detection.width)
+        best.confidence = shot.judge.rate(image, best, face.track)
+        shot.add(frame, best, face.track)
+        shot.found[frame].sort(key=lambda f: -f.detection.width)
         box = best.bbox
 
 
@@ -262,26 +358,6 @@ def _find_faces(engine: Backend, image: NetworkFrame, tracker: Tracker, frame: i
     return sorted(found, key=lambda d: -d.width)
 
 
-def _apply_selection(found: dict[int, list[_Found]], selection: Selection, engine: Backend,
-                     tracker: Tracker) -> dict[int, list[_Found]]:
-    if selection.everything:
-        return found
-    if selection.indices is not None:
-        return {frame: [f for k, f in enumerate(faces) if k in selection.indices]
-                for frame, faces in found.items()}
-    tracks = sorted({f.track for faces in found.values() for f in faces})
-    distances = None
-    if selection.reference is not None:
-        reference = reference_descriptor(selection.reference, engine,
-                                         tracker.describer or Describer())
-        distances = {t: float(np.linalg.norm(tracker.descriptor(t) - reference))
-                     for t in tracks if tracker.descriptor(t) is not None}
-        log.info("descriptor distance to %s per track: %s", selection.reference,
-                 {t: round(d, 3) for t, d in distances.items()})
-    keep = keep_tracks(selection, tracks, distances)
-    return {frame: [f for f in faces if f.track in keep] for frame, faces in found.items()}
-
-
 def reference_descriptor(path: str, engine: Backend, describer: Describer) -> np.ndarray:
     """Descriptor of the largest face in a reference photo (any format OpenImageIO reads)."""
     image = read_image(path)
@@ -291,27 +367,6 @@ def reference_descriptor(path: str, engine: Backend, describer: Describer) -> np
         raise FaceplateError(f"no face found in the reference image {path}: use a clear, "
                              "frontal photo of the person to select")
     return describer.describe(rgb, faces[0].landmarks)
-
-
-def _smooth(found: dict[int, list[_Found]], strength: float) -> tuple[float, float]:
-    """Smooth every track over the shot in place; returns the jitter before and after."""
-    by_track: dict[int, list[_Found]] = {}
-    frames_of: dict[int, list[int]] = {}
-    for frame in sorted(found):
-        for f in found[frame]:
-            by_track.setdefault(f.track, []).append(f)
-            frames_of.setdefault(f.track, []).append(frame)
-    raw, smoothed, weight = 0.0, 0.0, 0
-    for track, faces in by_track.items():
-        pts = np.stack([f.landmarks for f in faces])
-        out = smooth_track(frames_of[track], pts, strength)
-        for f, lm in zip(faces, out):
-            f.landmarks = lm
-        if len(faces) >= 3:
-            raw += jitter(pts) * len(faces)
-            smoothed += jitter(out) * len(faces)
-            weight += len(faces)
-    return (raw / weight, smoothed / weight) if weight else (0.0, 0.0)
 
 
 def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.Alignments,

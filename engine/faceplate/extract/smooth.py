@@ -8,7 +8,8 @@ without the lag of a moving average and needs no padding at the ends of a shot.
 that best predicts the landmarks from their neighbours, which is large for a slow, noisy
 face and small for a fast, clean one. ``strength`` scales it: 0 is off, 0.5 uses the GCV
 choice, 1 smooths twice as wide. Gaps (frames where a track was not seen) split a track into
-segments smoothed separately, so a face never drifts across a cut or an occlusion.
+segments smoothed separately, and so do shot cuts (``cuts``: the frames that start a new shot),
+so a face never drifts across a cut or an occlusion.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from ..face.meanface import LEFT_EYE, RIGHT_EYE
 SIGMAS = (0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # GCV candidates, frames
 
 
-def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float) -> np.ndarray:
+def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
+                 cuts: frozenset[int] | set[int] = frozenset()) -> np.ndarray:
     """Smoothed copy of ``landmarks`` (N×68×2) of one track at sorted ``frames``."""
     if not 0.0 <= strength <= 1.0:
         raise FaceplateError(f"smoothing strength {strength} is outside 0–1")
@@ -29,7 +31,7 @@ def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float) -> n
     if strength == 0.0 or len(frames) < 3:
         return pts.copy()
     out = pts.copy()
-    for seg in _segments(frames):
+    for seg in _segments(frames, cuts):
         if len(seg) >= 5:
             t = np.asarray([frames[i] for i in seg], float)
             flat = pts[seg].reshape(len(seg), -1)
@@ -86,11 +88,12 @@ def interocular(landmarks: np.ndarray) -> np.ndarray:
                           axis=-1)
 
 
-def _segments(frames: list[int]) -> list[list[int]]:
-    """Indices of runs of consecutive frame numbers."""
+def _segments(frames: list[int], cuts: frozenset[int] | set[int] = frozenset()
+              ) -> list[list[int]]:
+    """Indices of runs of consecutive frame numbers that no cut interrupts."""
     runs: list[list[int]] = []
     for i, f in enumerate(frames):
-        if runs and f == frames[runs[-1][-1]] + 1:
+        if runs and f == frames[runs[-1][-1]] + 1 and f not in cuts:
             runs[-1].append(i)
         else:
             runs.append([i])

@@ -3,8 +3,11 @@
 Each detection joins the track whose predicted box (last box moved by its recent velocity)
 overlaps it most. A detection no track claims is compared,
 by dlib's 128-d face descriptor, with tracks that were lost, so a face that leaves frame or is
-occluded keeps its track when it returns; otherwise it starts a new track. Descriptors cost
-80–200 ms a face, so they are computed only when an unclaimed face has a track to compare with.
+occluded keeps its track when it returns; otherwise it starts a new track. After a shot cut
+(:meth:`Tracker.cut`) no track continues by overlap: every face is re-identified by descriptor,
+so one person keeps one id over the whole sequence. Descriptors cost 80–200 ms a face; from
+pixels they are computed only when an unclaimed face has a track to compare with, while
+detections that carry one (the engine's ``detect`` op computes it) are tracked without pixels.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Track:
     bbox: Box
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     chips: list[np.ndarray] = field(default_factory=list)  # aligned face chips, for descriptors
+    descriptors: list[np.ndarray] = field(default_factory=list)  # given with the detections
     length: int = 1
 
     def predict(self, frame: int) -> Box:
@@ -60,23 +64,36 @@ class Tracker:
         self.describer = describer
         self.max_gap = max_gap  # frames a track may miss and still continue by overlap
         self._chip_descriptors: dict[int, np.ndarray] = {}  # id(chip) → descriptor
+        self._shot_start: int | None = None  # first frame after the latest cut
+
+    def cut(self, frame: int) -> None:
+        """``frame`` starts a new shot: no track continues into it by overlap."""
+        self._shot_start = frame
 
     def active(self, frame: int) -> list[Track]:
-        """Tracks seen within ``max_gap`` frames before ``frame``."""
-        return [t for t in self.tracks.values() if 0 < frame - t.last_frame <= self.max_gap]
+        """Tracks seen within ``max_gap`` frames before ``frame`` (and in its shot)."""
+        start = self._shot_start if self._shot_start is not None else frame - self.max_gap
+        return [t for t in self.tracks.values()
+                if 0 < frame - t.last_frame <= self.max_gap and t.last_frame >= start]
+
+    def _describable(self, track: Track) -> bool:
+        return bool(track.descriptors or (track.chips and self.describer is not None))
 
     def descriptor(self, track_id: int) -> np.ndarray | None:
-        """The track's face descriptor (mean over its chips; each chip is described once)."""
-        if not self.tracks[track_id].chips or self.describer is None:
+        """The track's face descriptor (mean over its samples; each chip is described once)."""
+        if not self._describable(self.tracks[track_id]):
             return None
-        return self._describe_track(self.describer, track_id)
+        return self._describe_track(track_id)
 
-    def _describe_track(self, describer: Describer, track_id: int) -> np.ndarray:
-        chips = self.tracks[track_id].chips
-        for chip in chips:
+    def _describe_track(self, track_id: int) -> np.ndarray:
+        track = self.tracks[track_id]
+        if track.descriptors:
+            return np.mean(track.descriptors, axis=0)
+        assert self.describer is not None
+        for chip in track.chips:
             if id(chip) not in self._chip_descriptors:
-                self._chip_descriptors[id(chip)] = describer.describe_chip(chip)
-        return np.mean([self._chip_descriptors[id(c)] for c in chips], axis=0)
+                self._chip_descriptors[id(chip)] = self.describer.describe_chip(chip)
+        return np.mean([self._chip_descriptors[id(c)] for c in track.chips], axis=0)
 
     def update(self, frame: int, detections: list[Detection], image=None) -> list[int]:
         """Track id of each detection, in order; ``image`` (the frame) feeds descriptors."""
@@ -96,14 +113,18 @@ class Tracker:
         for k, det in enumerate(detections):
             track_id = ids[k]
             chip = None
-            if track_id is None and self.describer is not None and image is not None:
+            if track_id is None and det.descriptor is not None:
+                track_id = self._reidentify(det.descriptor, claimed)
+            elif track_id is None and self.describer is not None and image is not None:
                 chip = self.describer.chip(image, det.landmarks)
-                track_id = self._reidentify(self.describer, chip, claimed)
+                track_id = self._reidentify(chip, claimed)
             if track_id is None:
                 track_id = len(self.tracks)
                 self.tracks[track_id] = Track(track_id, frame, det.bbox)
             track = self.tracks[track_id]
-            if chip is not None and len(track.chips) < self.MAX_CHIPS:
+            if det.descriptor is not None and len(track.descriptors) < self.MAX_CHIPS:
+                track.descriptors.append(np.asarray(det.descriptor, np.float64))
+            elif chip is not None and len(track.chips) < self.MAX_CHIPS:
                 track.chips.append(chip)
             claimed.add(track_id)
             assigned.append(track_id)
@@ -111,16 +132,21 @@ class Tracker:
             self._advance(self.tracks[track_id], frame, det.bbox)
         return assigned
 
-    def _reidentify(self, describer: Describer, chip: np.ndarray, claimed: set[int]
-                    ) -> int | None:
-        candidates = [t.id for t in self.tracks.values() if t.id not in claimed and t.chips]
+    def _reidentify(self, sample: np.ndarray, claimed: set[int]) -> int | None:
+        """The lost track of the same person: ``sample`` is a descriptor or a face chip."""
+        candidates = [t.id for t in self.tracks.values()
+                      if t.id not in claimed and self._describable(t)]
         if not candidates:
             return None  # nobody to compare with: no descriptor needed yet
-        descriptor = describer.describe_chip(chip)
-        self._chip_descriptors[id(chip)] = descriptor
+        if sample.ndim == 1:
+            descriptor = sample
+        else:
+            assert self.describer is not None
+            descriptor = self.describer.describe_chip(sample)
+            self._chip_descriptors[id(sample)] = descriptor
         best, best_d = None, SAME_PERSON
         for track_id in candidates:
-            d = float(np.linalg.norm(self._describe_track(describer, track_id) - descriptor))
+            d = float(np.linalg.norm(self._describe_track(track_id) - descriptor))
             if d < best_d:
                 best, best_d = track_id, d
         return best

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from faceplate_client.layout import FACE_TYPES
 
 from ..errors import FaceplateError
 from .meanface import INNER, MEAN_FACE
@@ -21,8 +22,7 @@ CROPS = {
     "face": (0.5, 0.5, 1.25),
     "whole_face": (0.5, 0.42, 1.55),
     "head": (0.5, 0.36, 2.2),
-}
-FACE_TYPES = tuple(CROPS)
+}  # one per layout.FACE_TYPES, in its order (tests/test_gizmos.py checks)
 MIN_SIZE, MAX_SIZE = 64, 1024
 
 

@@ -14,11 +14,11 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
-from faceplate_client.paths import SOCKET_ENV, TOKEN_ENV, runtime_dir
+from faceplate_client.paths import Address, beside_socket, runtime_dir
+from faceplate_client.spawn import EngineStartError, spawn_engine
 
 from ..errors import FaceplateError
 
@@ -36,7 +36,7 @@ def session_socket() -> str:
 
 def token_path(sock: str) -> str:
     """The session engine's token file (exported beside ``FACEPLATE_SOCKET``)."""
-    return os.path.splitext(sock)[0] + ".token"
+    return beside_socket(Address(path=sock), ".token")
 
 
 def _pid_file(sock: str) -> str:
@@ -60,27 +60,20 @@ def start(sock: str | None = None, timeout_s: float = 120.0,
     """Start an engine listening on ``sock`` and wait until it accepts; return the socket."""
     sock = sock or session_socket()
     command = command or [sys.executable, "-m", "faceplate.cli", "serve", "--socket", sock]
+    log_path = beside_socket(Address(path=sock), ".serve.log")
     # The token beside the socket, whatever the host's own FACEPLATE_TOKEN_FILE says: two
-    # sessions on one worker must not share (or overwrite) a token file.
-    env = {**os.environ, SOCKET_ENV: sock, TOKEN_ENV: token_path(sock)}
-    log_path = os.path.splitext(sock)[0] + ".serve.log"
-    with open(log_path, "ab") as log:
-        # Its own session, stdout away from the action's pipe: the action can end while the
-        # engine runs on, and a cancelled action's signal does not reach the engine.
-        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    # sessions on one worker must not share (or overwrite) a token file. Its output goes to
+    # the log, away from the action's pipe: the action can end while the engine runs on.
+    try:
+        proc = spawn_engine(command, sock, token_path(sock), log_path, lambda: _accepts(sock),
+                            timeout_s, stop_on_timeout=True, poll_s=0.1)
+    except OSError as exc:
+        raise EngineHostError(f"cannot start the engine with {command!r}: "
+                              f"{exc.strerror or exc}") from None
+    except EngineStartError as exc:
+        raise EngineHostError(str(exc)) from None
     with open(_pid_file(sock), "w") as fh:
         fh.write(str(proc.pid))
-    deadline = time.monotonic() + timeout_s
-    while not _accepts(sock):
-        if proc.poll() is not None:
-            raise EngineHostError(f"the engine exited with code {proc.returncode} before it "
-                                  f"listened on {sock}; its log is {log_path}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise EngineHostError(f"the engine did not listen on {sock} within {timeout_s:.0f} s;"
-                                  f" its log is {log_path}")
-        time.sleep(0.1)
     return sock
 
 

@@ -12,14 +12,16 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 
+from faceplate_client import layout
+
 from ..errors import FaceplateError
 from ..io.atomic import write_text_atomic
 from ..io.sequence import SequencePattern, format_frame_range, parse_frame_range
 
-SCHEMA = "faceplate.job"
+SCHEMA = layout.JOB_SCHEMA
 VERSION = 1
-JOB_FILE = "faceplate_job.json"
-SETTINGS_FILE = "merge_settings.json"  # beside it: what `faceplate convert --settings` reads
+JOB_FILE = layout.JOB_FILE
+SETTINGS_FILE = layout.MERGE_SETTINGS_FILE  # beside it: what `faceplate convert --settings` reads
 
 
 class JobError(FaceplateError):
@@ -42,6 +44,7 @@ class ShotJob:
     train_steps: int = 0  # 0 = the trainer's default
     consent: str = ""  # consent note a training step records in the model card
     merge_settings: dict = field(default_factory=dict)  # MergeSettings.to_dict() for convert
+    occlusion: bool = False  # predict the shot's occlusion mattes (faceplate occlusion) first
     nuke_script: str = ""  # render this script's Write node instead of running convert
     nuke_write: str = ""
     faceplate_cmd: str = "faceplate"

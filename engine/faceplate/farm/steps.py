@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .job import SETTINGS_FILE, ShotJob
 
-EXTRACT, TRAIN, CONVERT, NUKE = "Extract", "Train", "Convert", "NukeRender"
+EXTRACT, TRAIN, OCCLUSION, CONVERT, NUKE = ("Extract", "Train", "OcclusionPredict", "Convert",
+                                            "NukeRender")
 
 # The job fields a writer may replace with references to its own parameters.
 VALUE_FIELDS = ("plate", "shot_dir", "model_dir", "identity", "output", "frames",
@@ -52,6 +53,12 @@ def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Ste
         if job.train_steps:
             argv += ["--steps", str(job.train_steps)]
         steps.append(Step(TRAIN, tuple(argv), chunked=False))
+    if job.occlusion:
+        # The shot's latest occlusion model (trained by the artist) → its matte sequence.
+        argv = [v["faceplate_cmd"], "occlusion", "predict", v["shot_dir"], "--plate",
+                v["plate"], "--frames", chunk_frames]
+        steps.append(Step(OCCLUSION, tuple(argv), chunked=True,
+                          depends_on=tuple(s.name for s in steps)))
     before = tuple(s.name for s in steps)
     if job.renders_with_nuke:
         argv = [v["nuke_cmd"], "-x", "-X", v["nuke_write"], "-F", chunk_frames, v["nuke_script"]]

@@ -1,27 +1,23 @@
 """Frame sequences: ``plate.####.exr``, ``plate.%04d.exr``, ``plate.@@@@.exr`` and frame ranges.
 
 A plate is either an image sequence or a single video file. Both are seen as an ordered
-mapping *frame number → source* so the rest of the pipeline never cares which it was.
+mapping *frame number → source* so the rest of the pipeline never cares which it was. Patterns
+(:class:`SequencePattern`) and ranges are the stdlib ``faceplate_client.frames``, shared with
+the Nuke side.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import re
 from dataclasses import dataclass
 
 from faceplate_client import frames
-from faceplate_client.frames import format_frame_range
+from faceplate_client.frames import SequencePattern, format_frame_range
 
 from ..errors import FaceplateError
 
 VIDEO_EXTENSIONS = {".mov", ".mp4", ".m4v", ".avi", ".mkv", ".webm", ".mxf"}
 IMAGE_EXTENSIONS = {".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
-
-_HASHES = re.compile(r"#+")
-_ATS = re.compile(r"@+")
-_PRINTF = re.compile(r"%(0?)(\d*)d")
 
 
 class SequenceError(FaceplateError):
@@ -37,68 +33,21 @@ def parse_frame_range(text: str) -> list[int]:
 
 
 @dataclass(frozen=True)
-class SequencePattern:
-    """A frame-numbered path with its padding: ``prefix + frame(zero-padded) + suffix``."""
-
-    prefix: str
-    padding: int
-    suffix: str
-
-    @classmethod
-    def parse(cls, path: str) -> SequencePattern | None:
-        """Recognise ``####``, ``@@@@`` or ``%04d`` in the file name; None for a plain path."""
-        head, name = os.path.split(path)
-        for rx, pad in ((_HASHES, None), (_ATS, None), (_PRINTF, "printf")):
-            matches = list(rx.finditer(name))
-            if not matches:
-                continue
-            m = matches[-1]
-            if pad == "printf":
-                padding = int(m.group(2) or 1)
-            else:
-                padding = len(m.group(0))
-            return cls(os.path.join(head, name[: m.start()]), padding, name[m.end():])
-        return None
-
-    def path(self, frame: int) -> str:
-        sign = "-" if frame < 0 else ""
-        return f"{self.prefix}{sign}{abs(frame):0{self.padding}d}{self.suffix}"
-
-    @property
-    def hashes(self) -> str:
-        """Nuke-style spelling, ``plate.####.exr``."""
-        return f"{self.prefix}{'#' * self.padding}{self.suffix}"
-
-    @property
-    def printf(self) -> str:
-        return f"{self.prefix}%0{self.padding}d{self.suffix}"
-
-    def existing_frames(self) -> list[int]:
-        """Frames present on disk (numbers at least ``padding`` digits wide, as Nuke reads them)."""
-        rx = re.compile(
-            re.escape(os.path.basename(self.prefix)) + r"(-?\d+)" + re.escape(self.suffix) + "$"
-        )
-        found = set()
-        for p in glob.glob(glob.escape(self.prefix) + "*" + glob.escape(self.suffix)):
-            m = rx.match(os.path.basename(p))
-            if m and len(m.group(1).lstrip("-")) >= self.padding:
-                found.add(int(m.group(1)))
-        return sorted(found)
-
-
-@dataclass(frozen=True)
 class Plate:
     """A source of frames: an image sequence or a video file, with the frames to process."""
 
     path: str
     pattern: SequencePattern | None
     frames: tuple[int, ...]
+    files: tuple[str, ...] = ()  # a folder of stills: frame n is files[n - 1]
 
     @property
     def is_video(self) -> bool:
         return os.path.splitext(self.path)[1].lower() in VIDEO_EXTENSIONS
 
     def frame_path(self, frame: int) -> str:
+        if self.files:
+            return self.files[frame - 1]
         if self.pattern is None:
             return self.path
         return self.pattern.path(frame)
@@ -112,6 +61,8 @@ def open_plate(path: str, frames: str | list[int] | None = None) -> Plate:
     numbered from 1, or as given). ``frames`` limits what is processed.
     """
     wanted = parse_frame_range(frames) if isinstance(frames, str) else frames
+    if os.path.isdir(path):
+        return _stills(path, wanted)
     ext = os.path.splitext(path)[1].lower()
     if ext in VIDEO_EXTENSIONS:
         if not os.path.isfile(path):
@@ -139,6 +90,22 @@ def open_plate(path: str, frames: str | list[int] | None = None) -> Plate:
     if not found:
         raise SequenceError(f"no frames on disk match {pattern.hashes}")
     return Plate(path, pattern, tuple(found))
+
+
+def _stills(folder: str, wanted: list[int] | None) -> Plate:
+    """A folder of stills (any sizes), numbered 1… in name order."""
+    files = tuple(sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                         if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+                         and os.path.isfile(os.path.join(folder, n))))
+    if not files:
+        raise SequenceError(f"no images in {folder} (looked for "
+                            f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    available = range(1, len(files) + 1)
+    chosen = tuple(f for f in (wanted or available) if 1 <= f <= len(files))
+    if not chosen:
+        raise SequenceError(f"{folder} has stills 1-{len(files)}; none of "
+                            f"{format_frame_range(wanted or [])}")
+    return Plate(folder, None, chosen, files)
 
 
 def _video_frame_count(path: str) -> int:

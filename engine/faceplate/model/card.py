@@ -7,20 +7,80 @@ sets' fingerprints and the identities, and is copied into every swapped frame's 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field, fields
+
+from faceplate_client import layout
 
 from .. import __version__
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
-SCHEMA = "faceplate.model"
+SCHEMA = layout.MODEL_SCHEMA
 VERSION = 2  # 2: decoder_blocks, ema, holdout; a version-1 card reads as decoder_blocks 0
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 
 
 class ModelError(FaceplateError):
     """A model folder is missing, damaged or does not fit the request."""
+
+
+# Bounds on what a card may declare, checked before anything is allocated for it.
+MAX_IDENTITIES = 64
+MAX_STAGES = 8
+MAX_WIDTH = 4096  # channels of any layer, the latent and the bridge
+MAX_PARAMETERS = 1_000_000_000  # the network a card describes, estimated (4 GB of float32)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_plain_name(value, what: str) -> str:
+    """``value`` if it is a plain file name (letters, digits, ``._-``, at most 64, not
+    starting with a dot), else :class:`ModelError`: names like ``model_id`` become folders."""
+    if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
+        raise ModelError(f"{what} {str(value)[:80]!r} is not a plain name: use up to 64 "
+                         "letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def check_card_values(card: ModelCard) -> None:
+    """Types and bounds of every value a card declares, and the size of the network it
+    describes, before any of it is trusted (a card is a file anyone could have edited)."""
+    ints = {"resolution": [card.resolution], "latent": [card.latent], "bridge": [card.bridge],
+            "iterations": [card.iterations], "decoder_blocks": [card.decoder_blocks]}
+    for name in ("encoder_widths", "decoder_widths"):
+        widths = getattr(card, name)
+        if not isinstance(widths, list) or not 0 < len(widths) <= MAX_STAGES:
+            raise ModelError(f"{name} must be a list of 1 to {MAX_STAGES} layer widths")
+        ints[name] = widths
+    for name, values in ints.items():
+        if not all(type(v) is int for v in values):
+            raise ModelError(f"{name} must be whole numbers, got {values!r:.80}")
+    if card.iterations < 0:
+        raise ModelError(f"iterations cannot be negative ({card.iterations})")
+    for v in [*card.encoder_widths, *card.decoder_widths, card.latent, card.bridge]:
+        if not 1 <= v <= MAX_WIDTH:
+            raise ModelError(f"layer width {v} is outside 1 to {MAX_WIDTH}")
+    if not isinstance(card.identities, list) or not all(isinstance(i, str)
+                                                        for i in card.identities):
+        raise ModelError("identities must be a list of names")
+    if len(card.identities) > MAX_IDENTITIES:
+        raise ModelError(f"{len(card.identities)} identities; a model holds at most "
+                         f"{MAX_IDENTITIES}")
+    for identity in card.identities:
+        check_plain_name(identity, "identity")
+    check_plain_name(card.model_id, "model_id")
+    if not MIN_RESOLUTION <= card.resolution <= MAX_RESOLUTION:
+        return  # validate() names the supported resolutions
+    grid = card.resolution // 2 ** len(card.encoder_widths)
+    enc, dec = card.encoder_widths, card.decoder_widths
+    estimate = (grid * grid * (enc[-1] + card.bridge) * card.latent
+                + 25 * sum(a * b for a, b in zip([3, *enc], enc))
+                + len(card.identities) * 36 * sum(a * b for a, b in zip([card.bridge, *dec], dec)))
+    if estimate > MAX_PARAMETERS:
+        raise ModelError(f"the card describes a network of about {estimate / 1e9:.1f} billion "
+                         f"parameters (at most {MAX_PARAMETERS / 1e9:.0f} billion): is it "
+                         "damaged?")
 
 
 def default_widths(resolution: int) -> dict:
@@ -66,6 +126,7 @@ class ModelCard:
                    **{**default_widths(resolution), **kw})
 
     def validate(self) -> ModelCard:
+        check_card_values(self)
         r = self.resolution
         if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r % RESOLUTION_STEP == 0):
             raise ModelError(f"resolution {r} is not supported: use {MIN_RESOLUTION} to "
@@ -117,6 +178,6 @@ class ModelCard:
                 return cls.from_dict(json.load(fh))
         except FileNotFoundError:
             raise ModelError(f"{path} not found: is this a Faceplate model folder?") from None
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
             raise ModelError(f"model card {path} is damaged ({exc})") from None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from faceplate_client import layout
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -19,8 +20,8 @@ from ..io.atomic import replacing
 from .card import ModelCard, ModelError
 from .network import AutoEncoder
 
-WEIGHTS = "model.safetensors"
-CARD = "card.json"
+WEIGHTS = layout.MODEL_WEIGHTS
+CARD = layout.MODEL_CARD
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -1,12 +1,16 @@
 """The engine process: listens on a private socket, authenticates clients, validates each
 request against its op's declaration and runs it on the op's lane.
 
-Threads: one accept loop, one reader per connection, a small pool for CPU and file work, one
-device worker (batched), a few long-job threads, and a watchdog that enforces time limits.
+Threads: one accept loop, a reader and a writer per connection, a small pool for CPU and file
+work (whose isolated stages run in worker processes, ``.workers``), one device worker
+(batched), a few long-job threads, and a watchdog that enforces time limits. Every limit a
+client could otherwise push (connections, payload memory, time, worker memory) is a field of
+:class:`EngineConfig`, set by ``faceplate serve`` flags and shown by ``faceplate status``.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hmac
 import logging
@@ -26,6 +30,7 @@ from faceplate_client.protocol import (
     BAD_REQUEST,
     BUSY,
     CANCELLED,
+    ERROR,
     FAILED,
     INTERNAL,
     PROTOCOL_MISMATCH,
@@ -36,6 +41,7 @@ from faceplate_client.protocol import (
     EngineError,
     Limits,
     Message,
+    encode_bytes,
 )
 
 from .. import __version__
@@ -44,14 +50,23 @@ from . import handlers  # noqa: F401  (registers the ops)
 from .connection import Connection
 from .device_queue import DeviceQueue
 from .jobs import Request
+from .logs import printable
 from .model_cache import ModelCache
 from .ops import REGISTRY, Result
+from .payloads import Payload, PayloadBudget
+from .workers import WorkerPool, stage_traceback, watch_request
 
 log = logging.getLogger("faceplate.server")
 
 MAX_IN_FLIGHT_PER_CONNECTION = 256
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 SHUTDOWN_GRACE_S = 30.0  # how long cancelled requests get to stop before the process exits
+
+
+# Accept errors that mean "out of descriptors or memory": back off instead of spinning.
+_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_BACKOFF_MAX_S = 1.0
+_BURST_LOG_S = 10.0  # while accept keeps failing, one log line per this many seconds
 
 
 @dataclass
@@ -62,8 +77,25 @@ class EngineConfig:
     device: str = "auto"
     model_budget_bytes: int = 4 << 30
     limits: Limits = field(default_factory=Limits)
-    pool_workers: int = 4
+    pool_workers: int = 4  # threads (and worker processes) for pool-lane work
     job_workers: int = 2
+    isolate: bool = True  # run isolated stages in worker processes (off: in the engine)
+    worker_memory_bytes: int = 8 << 30  # address space a worker may add after start-up
+    payload_budget_bytes: int = 4 << 30  # declared payloads held at once, all connections
+    max_connections: int = 256  # open connections, authenticated or not
+    max_unauthenticated: int = 64  # of those, ones that have not said hello yet
+    hello_timeout_s: float = 10.0  # from accept to a good hello
+    send_timeout_s: float = 60.0  # a client that stops reading an answer is dropped
+
+    def limits_dict(self) -> dict:
+        return {"max_message_bytes": self.limits.max_payload,
+                "payload_memory_bytes": self.payload_budget_bytes,
+                "max_connections": self.max_connections,
+                "max_unauthenticated": self.max_unauthenticated,
+                "hello_timeout_s": self.hello_timeout_s, "send_timeout_s": self.send_timeout_s,
+                "max_in_flight_per_connection": MAX_IN_FLIGHT_PER_CONNECTION,
+                "workers": self.pool_workers, "isolated": self.isolate,
+                "worker_memory_bytes": self.worker_memory_bytes}
 
 
 class AlreadyRunning(FaceplateError):
@@ -82,6 +114,10 @@ class Engine:
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(config.pool_workers, thread_name_prefix="faceplate-pool")
+        self.workers = WorkerPool(config.pool_workers, config.worker_memory_bytes) \
+            if config.isolate else None
+        self.payloads = PayloadBudget(config.payload_budget_bytes)
+        self.refused_connections = 0
         self._jobs = ThreadPoolExecutor(config.job_workers, thread_name_prefix="faceplate-job")
         self._device_queue = DeviceQueue(self._run, self._run_batch)
         self._device: str | None = None
@@ -122,9 +158,12 @@ class Engine:
             finally:
                 os.umask(old_umask)
             os.chmod(address.path, 0o600)
-        sock.listen(64)
+        sock.listen(128)
         sock.settimeout(0.5)
         self._listener = sock
+        if self.workers is not None:  # in the background: the first requests wait for them
+            threading.Thread(target=self.workers.start, name="faceplate-workers-start",
+                             daemon=True).start()
         threading.Thread(target=self._resolve_device, name="faceplate-device-probe",
                          daemon=True).start()
         threading.Thread(target=self._watchdog, name="faceplate-watchdog", daemon=True).start()
@@ -133,25 +172,62 @@ class Engine:
         assert self._listener is not None, "bind() first"
         log.info("engine %s (pid %d) listening on %s", __version__, os.getpid(),
                  self.config.address)
+        failures = _FailureBurst()
         try:
             while not self.stopping.is_set():
                 try:
                     sock, _ = self._listener.accept()
                 except TimeoutError:
+                    failures.ended()
                     continue
                 except OSError as exc:
                     if self.stopping.is_set():
                         break
-                    log.warning("accept failed: %s", exc)
+                    failures.failed(f"accept failed: {exc.strerror or exc}")
+                    if exc.errno in _EXHAUSTED:  # descriptors or memory run out: wait for
+                        self.stopping.wait(failures.backoff())  # connections to close
                     continue
+                if not self._admit(sock, failures):
+                    continue
+                failures.ended()
+        finally:
+            self._shutdown()
+
+    def _admit(self, sock: socket.socket, failures: _FailureBurst) -> bool:
+        """Serve a new connection in its own thread, or refuse it (over the caps, or no
+        thread can start): refused peers get a ``busy`` answer and the engine goes on."""
+        with self._lock:
+            total = len(self._connections)
+            waiting = sum(not c.authenticated for c in self._connections)
+        refusal = None
+        if total >= self.config.max_connections:
+            refusal = f"the engine has its limit of {self.config.max_connections} connections"
+        elif waiting >= self.config.max_unauthenticated:
+            refusal = (f"{waiting} connections are waiting to say hello (limit "
+                       f"{self.config.max_unauthenticated})")
+        conn = None
+        if refusal is None:
+            try:
                 if self.config.address.is_tcp:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = Connection(sock, self, self.config.limits)
+                conn = Connection(sock, self, self.config.limits, self.config.hello_timeout_s,
+                                  self.config.send_timeout_s)
                 with self._lock:
                     self._connections.add(conn)
                 threading.Thread(target=conn.serve, name=conn.name, daemon=True).start()
-        finally:
-            self._shutdown()
+                return True
+            except (RuntimeError, OSError) as exc:  # no thread (or descriptor) to spare
+                refusal = f"the engine cannot take a connection now ({exc})"
+                if conn is not None:
+                    with self._lock:
+                        self._connections.discard(conn)
+                failures.failed(refusal)
+                self.stopping.wait(failures.backoff())
+        self.refused_connections += 1
+        _refuse(sock, refusal)
+        if failures.count == 0:
+            log.warning("refused a connection: %s", refusal)
+        return False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -169,6 +245,8 @@ class Engine:
             req.fail(EngineError(BUSY, "the engine is shutting down"))
         for conn in connections:
             conn.close()
+        if self.workers is not None:  # work in a worker process ends now, not at a check
+            self.workers.close()
         self._device_queue.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._jobs.shutdown(wait=False, cancel_futures=True)
@@ -187,8 +265,18 @@ class Engine:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def dispatch(self, conn: Connection, msg: Message) -> bool:
-        """Validate and start one request; False closes the connection."""
+    def dispatch(self, conn: Connection, msg: Message, payload: Payload | None = None) -> bool:
+        """Validate and start one request; False closes the connection. ``payload`` holds the
+        request's arrays: released once its answer is out (or now, if it never runs)."""
+        started: list[Request] = []
+        try:
+            return self._dispatch(conn, msg, payload, started)
+        finally:
+            if payload is not None and not started:
+                payload.release()
+
+    def _dispatch(self, conn: Connection, msg: Message, payload: Payload | None,
+                  started: list[Request]) -> bool:
         if msg.kind != REQUEST:
             conn.send_error(msg.id, EngineError(BAD_REQUEST, f"expected a request, got a "
                                                              f"{msg.kind}"), msg.op)
@@ -212,7 +300,17 @@ class Engine:
             conn.send_error(msg.id, exc, msg.op)
             return True
         req = Request(msg.id, op, params, arrays, conn.send, self, conn.name,
-                      deadline=time.monotonic() + timeout)
+                      deadline=time.monotonic() + timeout,
+                      release=payload.release if payload is not None else None)
+        if op.decode is not None:
+            try:
+                req.input = op.decode(req)
+            except EngineError as exc:
+                conn.send_error(msg.id, exc, msg.op)
+                return True
+            except FaceplateError as exc:
+                conn.send_error(msg.id, EngineError(BAD_PARAMS, str(exc)), msg.op)
+                return True
         with self._lock:
             error = None
             if self.stopping.is_set():
@@ -225,6 +323,7 @@ class Engine:
                                           "in flight on one connection")
             else:
                 self._requests[msg.id] = req
+                started.append(req)  # the request now releases the payload once answered
         if error is not None:
             conn.send_error(msg.id, error, msg.op)
             return True
@@ -233,7 +332,11 @@ class Engine:
         elif op.lane == "device":
             self._device_queue.put(req)
         else:
-            (self._jobs if op.lane == "job" else self._pool).submit(self._run, req)
+            try:
+                (self._jobs if op.lane == "job" else self._pool).submit(self._run, req)
+            except RuntimeError as exc:  # no thread to spare (or shutting down)
+                req.fail(EngineError(BUSY, f"the engine cannot start {op.name} now ({exc})"))
+                self._finish(req, "busy")
         return True
 
     def _authenticate(self, conn: Connection, msg: Message) -> EngineError | None:
@@ -243,14 +346,17 @@ class Engine:
         if protocol != PROTOCOL_VERSION:
             return EngineError(PROTOCOL_MISMATCH, f"engine speaks protocol {PROTOCOL_VERSION}, "
                                                   f"client {protocol}: update the older side")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(),
-                                                                 self._token.encode()):
+        if not isinstance(token, str) or not hmac.compare_digest(
+                token.encode("utf-8", "replace"), self._token.encode()):
             return EngineError(AUTH, f"wrong or missing token: read it from "
                                      f"{self.config.token_path}")
+        if not conn.start_writer():
+            return EngineError(BUSY, "the engine cannot start a thread for this connection "
+                                     "now; try again shortly")
         conn.authenticated = True
         name = msg.params.get("client")
         if isinstance(name, str) and name:
-            conn.name = f"{name[:48]}#{conn.number}"
+            conn.name = f"{printable(name[:48])}#{conn.number}"
         return None
 
     def _run(self, req: Request) -> None:
@@ -261,7 +367,13 @@ class Engine:
         outcome = "ok"
         try:
             req.check()
-            result = req.op.handler(req)
+            arg = req if req.op.decode is None else req.input
+            if req.op.isolated and self.workers is not None:
+                result = self.workers.run(req.op.handler, arg,
+                                          watch_request(req, self.stopping),
+                                          f"{req.op.name} {req.id}")
+            else:
+                result = req.op.handler(arg)
             req.check()
             req.reply(result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured answer
@@ -300,8 +412,16 @@ class Engine:
             error = exc
         elif isinstance(exc, FaceplateError):
             error = EngineError(FAILED, str(exc))
+        elif isinstance(exc, MemoryError):
+            log.warning("%s %s ran out of memory", req.op.name, req.id)
+            error = EngineError(FAILED, f"{req.op.name} needs more memory than the engine has "
+                                        "free; try a smaller request")
         else:
-            log.exception("%s %s failed", req.op.name, req.id, exc_info=exc)
+            where = stage_traceback(exc)
+            if where is not None:
+                log.error("%s %s failed in a worker process:\n%s", req.op.name, req.id, where)
+            else:
+                log.exception("%s %s failed", req.op.name, req.id, exc_info=exc)
             error = EngineError(INTERNAL, f"{req.op.name} failed inside the engine "
                                           f"({type(exc).__name__}: {exc}); the traceback is in "
                                           f"{self.config.log_path or 'the engine log'}")
@@ -387,7 +507,44 @@ class Engine:
             "model_bytes": self.models.used_bytes(),
             "queue": queue, "device_queue": self._device_queue.pending(),
             "connections": connections, "requests_served": served,
+            "refused_connections": self.refused_connections,
+            "limits": self.config.limits_dict(), "payloads": self.payloads.describe(),
+            "workers": self.workers.describe() if self.workers is not None else None,
         }
+
+
+class _FailureBurst:
+    """Accept failures in a row: an exponential backoff, and one log line per burst (then one
+    every few seconds while it lasts), so a flood cannot fill the log or spin the CPU."""
+
+    def __init__(self):
+        self.count, self._logged_at, self._last = 0, 0.0, ""
+
+    def failed(self, what: str) -> None:
+        self.count += 1
+        now, self._last = time.monotonic(), what
+        if self.count == 1 or now - self._logged_at >= _BURST_LOG_S:
+            log.warning("%s (%d in a row; backing off)", what, self.count)
+            self._logged_at = now
+
+    def backoff(self) -> float:
+        return min(_BACKOFF_MAX_S, 0.01 * 2 ** min(self.count, 10))
+
+    def ended(self) -> None:
+        if self.count > 1:
+            log.warning("accepting again after %d failures (last: %s)", self.count, self._last)
+        self.count = 0
+
+
+def _refuse(sock: socket.socket, why: str) -> None:
+    """Tell a refused peer why (best effort, never blocking) and close."""
+    try:
+        sock.setblocking(False)
+        sock.send(encode_bytes(Message(ERROR, "-", "", EngineError(BUSY, why).to_params())))
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _timeout(value, default: float) -> float:

@@ -34,10 +34,14 @@ class Request:
     op: Op
     params: dict
     arrays: dict[str, np.ndarray]
-    send: Callable[[Message], bool]  # writes to the client's connection; False once it is gone
+    # Queues a message for the client's connection (False once it is gone); the callback runs
+    # once the message has been written or dropped.
+    send: Callable[..., bool]
     engine: Any
     client: str = ""
     deadline: float = 0.0
+    input: Any = None  # the op's stage input (from its decode), or None
+    release: Callable[[], None] | None = None  # frees the payload once the answer is out
     state: str = "queued"  # queued → running → done
     created: float = field(default_factory=time.monotonic)
     started: float = 0.0
@@ -89,7 +93,7 @@ class Request:
             if self._answered:
                 return False
             self._answered = True
-        self.send(message)
+        self.send(message, self.release)
         return True
 
     def describe(self) -> dict:

@@ -1,13 +1,21 @@
 """Operations as data: each op declares its parameters and arrays, generic code validates them.
 
 A handler module registers its ops with :func:`operation`; the engine validates every request
-against the declaration before the handler runs, and ``hello`` sends the declarations to the
-client (so a new op needs no new client code). Handlers receive a :class:`~.jobs.Request` and
-return a :class:`Result`.
+against the declaration (types, choices, bounds, shapes) in the connection's thread, and
+``hello`` sends the declarations to the client (so a new op needs no new client code).
+
+An op is request → stage input → stage → reply: its ``decode`` turns the validated request into
+a stage-input dataclass (checks that need more than the declaration answer ``bad_params``
+here), the handler is the stage (stage input → :class:`Result`), and the engine encodes the
+result. An ``isolated`` op's stage runs in a worker process (``.workers``) that is killed and
+replaced when the request overruns. Ops without ``decode`` (the service ops, which are about
+the engine itself) receive the :class:`~.jobs.Request`.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +35,10 @@ _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", 
 LANES = ("control", "pool", "device", "job")
 
 
+# Integers without declared bounds stay within 32 bits (frame numbers, sizes, counts).
+INT_BOUND = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -34,9 +46,12 @@ class Param:
     default: Any = REQUIRED
     help: str = ""
     choices: tuple = ()
+    min: float | None = None  # numbers: inclusive bounds
+    max: float | None = None
+    path: bool = False  # a file or folder: must be absolute (the engine's cwd is not the client's)
 
     def validate(self, value: Any) -> Any:
-        if self.type is float and type(value) is int:
+        if self.type is float and type(value) is int and abs(value) <= 2**53:
             value = float(value)
         if type(value) is not self.type:
             raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be a "
@@ -44,7 +59,23 @@ class Param:
         if self.choices and value not in self.choices:
             raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be one of "
                                           f"{', '.join(map(str, self.choices))}, got {value!r}")
+        return self._check_value(value)
+
+    def _check_value(self, value: Any) -> Any:
+        """Bounds of a number, absoluteness of a path."""
+        if self.type in (int, float):
+            low, high = self.bounds()
+            if not (math.isfinite(value) and low <= value <= high):
+                raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be between "
+                                              f"{_number(low)} and {_number(high)}, got "
+                                              f"{_number(value)}")
+        if self.path and value:
+            check_absolute(self.name, value)
         return value
+
+    def bounds(self) -> tuple[float, float]:
+        wide = INT_BOUND if self.type is int else math.inf
+        return (-wide if self.min is None else self.min, wide if self.max is None else self.max)
 
     def describe(self) -> dict:
         d: dict[str, Any] = {"name": self.name, "type": _JSON_TYPES[self.type], "help": self.help,
@@ -53,7 +84,26 @@ class Param:
             d["default"] = self.default
         if self.choices:
             d["choices"] = list(self.choices)
+        if self.min is not None:
+            d["min"] = self.min
+        if self.max is not None:
+            d["max"] = self.max
+        if self.path:
+            d["path"] = True
         return d
+
+
+def check_absolute(name: str, value: str) -> str:
+    """``value`` if it is an absolute path, else ``bad_params`` naming the parameter."""
+    if "\0" in value or not os.path.isabs(value):
+        raise EngineError(BAD_PARAMS, f"parameter {name!r} must be an absolute path, got "
+                                      f"{value[:200]!r}: the engine runs in its own folder, so "
+                                      "the client resolves paths before sending them")
+    return value
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # A shape entry: an int (exact), None (any), a str (a size that must agree across the op's
@@ -68,12 +118,21 @@ class ArraySpec:
     shape: tuple[Dim, ...] | None  # None: any shape
     required: bool = True
     help: str = ""
+    # Per-dimension inclusive bounds (None: no bound), checked with the shape.
+    min_shape: tuple[int | None, ...] | None = None
+    max_shape: tuple[int | None, ...] | None = None
+    finite: bool = False  # no NaN or infinity (matrices, landmarks: not plate pixels)
 
     def describe(self) -> dict:
-        return {"name": self.name, "dtypes": list(self.dtypes), "required": self.required,
-                "shape": None if self.shape is None
-                else [list(d) if isinstance(d, tuple) else d for d in self.shape],
-                "help": self.help}
+        d = {"name": self.name, "dtypes": list(self.dtypes), "required": self.required,
+             "shape": None if self.shape is None
+             else [list(d) if isinstance(d, tuple) else d for d in self.shape],
+             "help": self.help}
+        if self.min_shape:
+            d["min_shape"] = list(self.min_shape)
+        if self.max_shape:
+            d["max_shape"] = list(self.max_shape)
+        return d
 
 
 @dataclass
@@ -89,11 +148,13 @@ Handler = Callable[[Any], Result]
 class Op:
     name: str
     help: str
-    handler: Handler
+    handler: Handler  # the stage: decode's output (or the request) → Result
     params: tuple[Param, ...] = ()
     arrays: tuple[ArraySpec, ...] = ()
     one_of: tuple[tuple[str, ...], ...] = ()  # exactly one of these params/arrays is given
     lane: str = "pool"
+    decode: Callable[[Any], Any] | None = None  # request → stage input (raises bad_params)
+    isolated: bool = False  # the stage runs in a worker process that can be killed
     idempotent: bool = True   # safe for a client to resend after an engine restart
     timeout_s: float = 120.0  # default per-request time limit (a request may lower or raise it)
     progress: bool = False    # streams progress messages
@@ -144,6 +205,10 @@ class Op:
                                               f"{' or '.join(spec.dtypes)}, got {a.dtype}")
             _check_shape(spec, a.shape, sizes)
             out[spec.name] = to_numpy(a)
+            if spec.finite and out[spec.name].dtype.kind == "f" \
+                    and not np.isfinite(out[spec.name]).all():
+                raise EngineError(BAD_PARAMS, f"array {spec.name!r} holds NaN or infinite "
+                                              "values")
         for group in self.one_of:
             given = [n for n in group if n in arrays or params.get(n) is not None]
             if len(given) != 1:
@@ -167,6 +232,14 @@ def _check_shape(spec: ArraySpec, shape: tuple[int, ...], sizes: dict[str, int])
         if not ok or (size == 0 and not isinstance(dim, str)):  # "N" faces may be 0
             raise EngineError(BAD_PARAMS, f"array {spec.name!r} must have shape {wanted}, got "
                                           f"{'×'.join(map(str, shape))}")
+    for bounds, small in ((spec.min_shape, True), (spec.max_shape, False)):
+        for axis, (limit, size) in enumerate(zip(bounds or (), shape)):
+            if limit is not None and (size < limit if small else size > limit):
+                raise EngineError(BAD_PARAMS, f"array {spec.name!r} is too "
+                                              f"{'small' if small else 'large'}: dimension "
+                                              f"{axis} is {size}, the "
+                                              f"{'least' if small else 'most'} allowed is "
+                                              f"{limit}")
 
 
 def _json_name(value: Any) -> str:

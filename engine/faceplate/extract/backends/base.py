@@ -37,6 +37,8 @@ class Detection:
     bbox: Box  # x0, y0, x1, y1
     score: float
     landmarks: np.ndarray = field(repr=False)  # 68×2 float, iBUG 300-W order
+    confidence: float | None = None  # is it a face, 0–1 (extract.confidence); None: not rated
+    descriptor: np.ndarray | None = field(default=None, repr=False)  # 128-d, when computed
 
     @property
     def width(self) -> float:
@@ -101,8 +103,6 @@ class Backend:
     def _refine(self, frame: NetworkFrame, boxes) -> list[Detection]:
         found = [Detection(_box(b), float(s), self.landmarks_in_box(frame, b)) for b, s in boxes]
         return sorted(found, key=lambda d: -d.width)
-
-
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:

@@ -16,6 +16,7 @@ from .base import Backend, BackendError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+CNN_FILE = "mmod_human_face_detector.dat"
 
 
 def models_dir() -> str:
@@ -64,6 +65,25 @@ class DlibBackend(Backend):
         rect = self._dlib.rectangle(round(x0), round(y0), round(x1) - 1, round(y1) - 1)
         shape = self._predictor(to_uint8(window), rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+class DlibCnnDetector(DlibBackend):
+    """dlib's CNN (MMOD) face detector with the same 68-point predictor: far fewer false
+    faces than HOG and better on turned heads, but ≈0.3 s for a 160 px window on one core, so
+    it searches only windows (:meth:`detect_near`): to verify a doubtful face, or where a
+    track lost its face."""
+
+    name = "dlib-cnn"
+
+    def __init__(self):
+        super().__init__(detect_size=640)
+        self.min_face_px = 40.0  # the window is resampled so a face is ≈80 px, MMOD's window
+        self._cnn = self._dlib.cnn_face_detection_model_v1(model_path(CNN_FILE))
+
+    def find_boxes(self, rgb):
+        found = self._cnn(to_uint8(rgb), 0)
+        return [((d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1),
+                 _score(d.confidence)) for d in found]
 
 
 def _score(svm_margin: float) -> float:

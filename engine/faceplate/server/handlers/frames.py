@@ -1,45 +1,88 @@
 """Per-frame ops of the four nodes: detect, align, swap, merge.
 
 Each takes its plate either inline (``image`` array, the plate's colourspace) or as a ``path``
-the engine reads itself (the fast path for large EXR plates), and calls the stage functions
-(``faceplate.extract``, ``faceplate.model``, ``faceplate.convert``): no pixel logic lives here.
+the engine reads itself (the fast path for large EXR plates). Each op is decode (the request
+→ a stage-input dataclass; values the declaration cannot check answer ``bad_params`` here) →
+stage (calls ``faceplate.extract``, ``faceplate.model``, ``faceplate.convert``: no pixel logic
+lives here) → reply. ``align`` and ``merge`` are isolated: their stage runs in a worker process
+that is replaced if the request overruns; ``detect`` and ``swap`` run on the device worker,
+which owns the loaded models.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from faceplate_client.layout import FACE_TYPES
+from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
+from ...face.align import MAX_SIZE, MIN_SIZE
 from ..ops import ArraySpec, Param, Result, operation
+from ..workers import shared_array
 
 _FLOATS = ("float32", "float64")
+MIN_PLATE = 16  # pixels a side: smaller plates hold no face and stall OpenCV's warps
+MAX_FACES = 256  # faces in one frame
 _IMAGE = ArraySpec("image", ("float32", "float16"), (None, None, (1, 2, 3, 4)), required=False,
-                   help="the plate frame, H×W×C in the plate's colourspace")
+                   help="the plate frame, H×W×C in the plate's colourspace",
+                   min_shape=(MIN_PLATE, MIN_PLATE, 1))
 _PLATE_PARAMS = (
-    Param("path", str, None, help="plate frame the engine reads (instead of the image array)"),
+    Param("path", str, None, help="plate frame the engine reads (instead of the image array)",
+          path=True),
     Param("channels", list, None, help="channel names of the image array (default Y, YA, "
                                        "RGB or RGBA by count)"),
     Param("colourspace", str, "", help="the plate's colourspace (default: by file type)"),
 )
-FACE_TYPES = ("face", "whole_face", "head")  # as faceplate.face.align.FACE_TYPES
+_DEFAULT_CHANNELS = {1: ["Y"], 2: ["Y", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}
 
 
-def _plate(req):
-    """The plate frame of a request as an :class:`~faceplate.io.images.Image`."""
-    from ...io.images import Image, read_image
+def _bad(message: str) -> EngineError:
+    return EngineError(BAD_PARAMS, message)
 
-    if req.params["path"] is not None:
-        return read_image(req.params["path"])
-    pixels = np.asarray(req.arrays["image"], np.float32)
-    names = req.params["channels"] or {1: ["Y"], 2: ["Y", "A"], 3: ["R", "G", "B"],
-                                       4: ["R", "G", "B", "A"]}[pixels.shape[2]]
-    if len(names) != pixels.shape[2] or not all(isinstance(n, str) for n in names):
-        raise FaceplateError(f"{len(names)} channel names for an image of {pixels.shape[2]} "
-                             "channels")
-    return Image(pixels, list(names), {}, "<inline image>")  # stages never write to it
+
+@dataclass
+class PlateInput:
+    """A plate frame as a request gives it: a file to read, or inline pixels."""
+
+    path: str | None
+    pixels: np.ndarray | None  # H×W×C, float16 or float32
+    channels: list[str]
+    colourspace: str
+
+    def image(self):
+        """The plate as an :class:`~faceplate.io.images.Image` (read now for a path)."""
+        from ...io.images import Image, read_image
+
+        if self.path is not None:
+            return read_image(self.path)
+        assert self.pixels is not None
+        return Image(np.asarray(self.pixels, np.float32), list(self.channels), {},
+                     "<inline image>")  # stages never write to it
+
+    def colour(self):
+        from ...io.colour import default_space_for
+
+        return _colour_spaces(self.colourspace or default_space_for(self.path or "inline.exr"))
+
+    def network_rgb(self, image) -> np.ndarray:
+        rgb = np.nan_to_num(image.rgb(), nan=0.0, posinf=0.0, neginf=0.0)
+        return np.clip(self.colour().to_network(rgb), 0.0, 1.0).astype(np.float32)
+
+
+def _decode_plate(req) -> PlateInput | None:
+    """The request's plate, or None when it gives neither ``path`` nor ``image``."""
+    p, pixels = req.params, req.arrays.get("image")
+    if pixels is None:
+        return None if p["path"] is None else PlateInput(p["path"], None, [], p["colourspace"])
+    names = p["channels"] or _DEFAULT_CHANNELS[pixels.shape[2]]
+    if len(names) != pixels.shape[2] or not all(isinstance(n, str) and n for n in names):
+        raise _bad(f"channels: {len(names)} names for an image of {pixels.shape[2]} channels")
+    return PlateInput(None, pixels, list(names), p["colourspace"])
 
 
 @functools.lru_cache(maxsize=16)
@@ -47,18 +90,6 @@ def _colour_spaces(space: str):
     from ...io.colour import ColourSpaces
 
     return ColourSpaces(space)
-
-
-def _colour(req, image):
-    from ...io.colour import default_space_for
-
-    return _colour_spaces(req.params["colourspace"] or default_space_for(
-        req.params["path"] or "inline.exr"))
-
-
-def _network_rgb(req, image) -> np.ndarray:
-    rgb = np.nan_to_num(image.rgb(), nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(_colour(req, image).to_network(rgb), 0.0, 1.0).astype(np.float32)
 
 
 def backend_for(engine, name: str):
@@ -69,21 +100,85 @@ def backend_for(engine, name: str):
     return engine.resource(("backend", name), lambda: get_backend(name, engine.device))
 
 
-@operation("detect", "Find faces and their 68 landmarks in one plate frame.",
+def verifier_for(engine):
+    """dlib's CNN detector, which verifies doubtful faces (started once per engine)."""
+    from ...extract.backends.dlib_backend import DlibCnnDetector
+
+    return engine.resource(("backend", "dlib-cnn"), DlibCnnDetector)
+
+
+def describer_for(engine):
+    from ...extract.track import Describer
+
+    return engine.resource(("describer",), Describer)
+
+
+# --- detect --------------------------------------------------------------------------------
+
+@dataclass
+class DetectInput:
+    plate: PlateInput
+    backend: str
+    verify: bool
+    engine: Any  # the backends are the engine's (loaded once, on its device)
+
+
+def _decode_detect(req) -> DetectInput:
+    plate = _decode_plate(req)
+    assert plate is not None  # one_of: image or path
+    return DetectInput(plate, req.params["backend"], req.params["verify"], req.engine)
+
+
+@operation("detect", "Find faces and their 68 landmarks in one plate frame, each with its "
+                     "confidence and face descriptor, and the frame's cut signature (what "
+                     "the track_faces op needs, so it runs without pixels).",
            params=_PLATE_PARAMS + (
                Param("backend", str, "auto", "fan (studio default), dlib, or auto",
-                     ("auto", "fan", "dlib")),),
-           arrays=(_IMAGE,), one_of=(("image", "path"),), lane="device", timeout_s=120.0)
-def detect(req) -> Result:
-    image = _plate(req)
-    backend = backend_for(req.engine, req.params["backend"])
-    found = backend.detect(_network_rgb(req, image))
+                     ("auto", "fan", "dlib")),
+               Param("verify", bool, True, "verify doubtful faces with the CNN detector")),
+           arrays=(_IMAGE,), one_of=(("image", "path"),), lane="device", timeout_s=120.0,
+           decode=_decode_detect)
+def detect(inp: DetectInput) -> Result:
+    from ...extract.confidence import Judge
+    from ...extract.cuts import scale_for, signature
+    from ...extract.frame import NetworkFrame
+
+    image = inp.plate.image()
+    backend = backend_for(inp.engine, inp.backend)
+    frame = NetworkFrame(inp.plate.network_rgb(image))
+    found = backend.detect(frame)
+    judge = Judge(verifier_for(inp.engine) if inp.verify else None)
+    describer = describer_for(inp.engine)
     landmarks = np.array([d.landmarks for d in found], np.float32).reshape(-1, 68, 2)
     return Result({"backend": backend.name, "size": [image.width, image.height],
+                   "signature": signature(frame.downscaled(scale_for(frame.shape))),
                    "faces": [{"bbox": [float(v) for v in d.bbox], "score": float(d.score),
-                              "landmarks": np.asarray(d.landmarks, float).tolist()}
+                              "landmarks": np.asarray(d.landmarks, float).tolist(),
+                              "confidence": round(judge.rate_alone(frame, d), 4),
+                              "descriptor": [round(float(v), 6) for v in
+                                             describer.describe(frame, d.landmarks)]}
                              for d in found]},
                   {"landmarks": landmarks})
+
+
+# --- align ---------------------------------------------------------------------------------
+
+@dataclass
+class AlignInput:
+    landmarks: np.ndarray  # N×68×2 plate pixels, N ≥ 1
+    face_type: str
+    size: int  # crop size, 0 for matrices only
+    plate: PlateInput | None  # crops are cut from it when given with a size
+
+
+def _decode_align(req) -> AlignInput:
+    landmarks, size = req.arrays["landmarks"], req.params["size"]
+    if not len(landmarks):
+        raise _bad("align needs the landmarks of at least one face (got 0)")
+    if size and not MIN_SIZE <= size <= MAX_SIZE:
+        raise _bad(f"size must be 0 (matrices only) or {MIN_SIZE} to {MAX_SIZE} pixels, "
+                   f"got {size}")
+    return AlignInput(landmarks, req.params["face_type"], size, _decode_plate(req))
 
 
 @operation("align", "Alignment matrices (plate pixels → unit crop) for given landmarks, and "
@@ -91,47 +186,75 @@ def detect(req) -> Result:
            params=_PLATE_PARAMS + (
                Param("face_type", str, "whole_face", "how much of the head the crop holds",
                      FACE_TYPES),
-               Param("size", int, 0, "crop size in pixels (0: matrices only)")),
-           arrays=(ArraySpec("landmarks", _FLOATS, ("N", 68, 2), help="68 points a face"),
+               Param("size", int, 0, f"crop size in pixels, {MIN_SIZE}–{MAX_SIZE} (0: "
+                     "matrices only)", min=0, max=MAX_SIZE)),
+           arrays=(ArraySpec("landmarks", _FLOATS, ("N", 68, 2), help="68 points a face",
+                             max_shape=(MAX_FACES, None, None), finite=True),
                    _IMAGE),
-           lane="pool", timeout_s=60.0)
-def align(req) -> Result:
+           lane="pool", timeout_s=60.0, decode=_decode_align, isolated=True)
+def align(inp: AlignInput) -> Result:
     from ...face.align import alignment_matrix, warp_to_crop
 
-    face_type = req.params["face_type"]
-    matrices = np.stack([alignment_matrix(points, face_type)
-                         for points in req.arrays["landmarks"]])
+    matrices = np.stack([alignment_matrix(points, inp.face_type) for points in inp.landmarks])
     arrays = {"matrices": matrices}
-    size = req.params["size"]
-    if size and (req.params["path"] is not None or "image" in req.arrays):
-        rgb = _network_rgb(req, _plate(req))
-        arrays["crops"] = np.stack([warp_to_crop(rgb, m, size) for m in matrices])
-    return Result({"face_type": face_type, "matrices": matrices.tolist()}, arrays)
+    if inp.size and inp.plate is not None:
+        rgb = inp.plate.network_rgb(inp.plate.image())
+        crops = shared_array((len(matrices), inp.size, inp.size, 3), np.float32)
+        for crop, m in zip(crops, matrices):
+            crop[...] = warp_to_crop(rgb, m, inp.size)
+        arrays["crops"] = crops
+    return Result({"face_type": inp.face_type, "matrices": matrices.tolist()}, arrays)
+
+
+# --- swap ----------------------------------------------------------------------------------
+
+@dataclass
+class SwapInput:
+    model: str
+    identity: str
+    crops: np.ndarray | None  # N×S×S×3 network space, or:
+    plate: PlateInput | None  # a plate frame with each face's matrix and landmarks
+    matrices: np.ndarray | None
+    landmarks: np.ndarray | None
+    engine: Any  # the model cache and device are the engine's
+
+
+def _decode_swap(req) -> SwapInput:
+    a = req.arrays
+    crops = a.get("crops")
+    if crops is None and ("matrices" not in a or "landmarks" not in a):
+        raise _bad("swap on a plate needs each face's matrices and landmarks (from align or "
+                   "the alignments file)")
+    faces = crops if crops is not None else a["matrices"]
+    if not len(faces):
+        raise _bad("swap needs at least one face (got 0)")
+    return SwapInput(req.params["model"], req.params["identity"], crops, _decode_plate(req),
+                     a.get("matrices"), a.get("landmarks"), req.engine)
 
 
 def _swap_key(req):
-    crops = req.arrays.get("crops")
+    crops = req.input.crops
     if crops is None:
         return None
-    return os.path.realpath(req.params["model"]), req.params["identity"], crops.shape[1:]
+    return os.path.realpath(req.input.model), req.input.identity, crops.shape[1:]
 
 
-def _check_identity(model, identity: str) -> None:
-    if identity not in model.card.identities:
+def _check_identity(card, identity: str) -> None:
+    if identity not in card.identities:
         raise FaceplateError(f"the model has no identity {identity!r}; it has "
-                             f"{', '.join(model.card.identities)}")
+                             f"{', '.join(card.identities)}")
 
 
 def swap_batch(requests: list) -> list:
     """Requests for the same model, identity and crop size share one network pass."""
-    first = requests[0]
-    crops = np.concatenate([r.arrays["crops"] for r in requests])
-    with first.engine.models.use(first.params["model"], first.engine.device) as model:
-        _check_identity(model, first.params["identity"])
-        faces, masks = model.swap(crops, first.params["identity"])
+    first: SwapInput = requests[0].input
+    crops = np.concatenate([r.input.crops for r in requests])
+    with first.engine.models.use(first.model, first.engine.device) as model:
+        _check_identity(model.card, first.identity)
+        faces, masks = model.swap(crops, first.identity)
     results, start = [], 0
     for r in requests:
-        n = len(r.arrays["crops"])
+        n = len(r.input.crops)
         results.append(Result({"faces": n, "batched_with": len(requests)},
                               {"faces": faces[start:start + n], "masks": masks[start:start + n]}))
         start += n
@@ -142,34 +265,42 @@ def swap_batch(requests: list) -> list:
                    "(network space) inline, or a plate frame plus each face's matrix and "
                    "landmarks.",
            params=_PLATE_PARAMS + (
-               Param("model", str, help="model folder"),
+               Param("model", str, help="model folder", path=True),
                Param("identity", str, help="the identity to swap in")),
            arrays=(ArraySpec("crops", ("float32",), ("N", "S", "S", 3), required=False,
-                             help="aligned crops, network space 0–1, at the model's size"),
+                             help="aligned crops, network space 0–1, at the model's size",
+                             max_shape=(MAX_FACES, None, None, None), finite=True),
                    _IMAGE,
-                   ArraySpec("matrices", _FLOATS, ("N", 2, 3), required=False),
-                   ArraySpec("landmarks", _FLOATS, ("N", 68, 2), required=False)),
+                   ArraySpec("matrices", _FLOATS, ("N", 2, 3), required=False,
+                             max_shape=(MAX_FACES, None, None), finite=True),
+                   ArraySpec("landmarks", _FLOATS, ("N", 68, 2), required=False,
+                             max_shape=(MAX_FACES, None, None), finite=True)),
            one_of=(("crops", "image", "path"),), lane="device", timeout_s=300.0,
-           batch_key=_swap_key, batch=swap_batch)
-def swap(req) -> Result:
-    if "crops" in req.arrays:
-        return swap_batch([req])[0]
+           batch_key=_swap_key, batch=swap_batch, decode=_decode_swap)
+def swap(inp: SwapInput) -> Result:
+    if inp.crops is not None:
+        return _swap_crops_alone(inp)
     from ...convert.pipeline import FacePlacement, swap_frame
 
-    if "matrices" not in req.arrays or "landmarks" not in req.arrays:
-        raise FaceplateError("swap on a plate needs each face's matrices and landmarks (from "
-                             "align or the alignments file)")
-    image = _plate(req)
+    assert inp.plate is not None and inp.matrices is not None and inp.landmarks is not None
+    image = inp.plate.image()
     faces = [FacePlacement(np.asarray(m, np.float64), np.asarray(p, np.float64))
-             for m, p in zip(req.arrays["matrices"], req.arrays["landmarks"])]
-    with req.engine.models.use(req.params["model"], req.engine.device) as model:
-        _check_identity(model, req.params["identity"])
-        swapped = swap_frame(image.rgb(), faces, model, req.params["identity"],
-                             _colour(req, image))
+             for m, p in zip(inp.matrices, inp.landmarks)]
+    with inp.engine.models.use(inp.model, inp.engine.device) as model:
+        _check_identity(model.card, inp.identity)
+        swapped = swap_frame(image.rgb(), faces, model, inp.identity, inp.plate.colour())
     return Result({"faces": len(swapped)},
                   {"faces": np.stack([s.face for s in swapped]),
                    "masks": np.stack([s.learned for s in swapped])})
 
+
+def _swap_crops_alone(inp: SwapInput) -> Result:
+    class _One:  # swap_batch's view of a request
+        input = inp
+    return swap_batch([_One()])[0]
+
+
+# --- merge ---------------------------------------------------------------------------------
 
 def _merge_params() -> tuple[Param, ...]:
     """The merge settings as op params, generated from MergeSettings' own declaration."""
@@ -177,73 +308,126 @@ def _merge_params() -> tuple[Param, ...]:
 
     types = {"str": str, "float": float, "int": int, "bool": bool}
     return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
-                       tuple(k["choices"])) for k in MergeSettings.knobs())
+                       tuple(k["choices"]), k.get("min"), k.get("max"),
+                       path=k["name"] in ("mask_image", "occlusion_matte"))
+                 for k in MergeSettings.knobs())
 
 
 MERGE_SETTINGS = _merge_params()
 
 
+@dataclass
+class MergeInput:
+    plate: PlateInput
+    model: str  # folder whose card goes into the provenance
+    identity: str
+    frame: int
+    output: str  # an EXR to write, or "" to answer with the pixels
+    compression: str
+    settings: Any  # MergeSettings
+    matte: np.ndarray | None  # inline H×W matte for the image mask sources
+    faces: np.ndarray
+    masks: np.ndarray
+    matrices: np.ndarray
+    landmarks: np.ndarray
+
+
+def _decode_merge(req) -> MergeInput:
+    from ...convert.settings import MergeSettings, SettingsError
+
+    p, a = req.params, req.arrays
+    values = {s.name: p[s.name] for s in MERGE_SETTINGS}
+    matte = a.get("matte")
+    if p["mask"].startswith("image") and matte is not None and not values["mask_image"]:
+        values["mask_image"] = "<inline matte>"
+    try:
+        settings = MergeSettings.from_dict(values)
+    except SettingsError as exc:
+        raise _bad(str(exc)) from None
+    plate = _decode_plate(req)
+    assert plate is not None  # one_of: image or path
+    if matte is not None and plate.pixels is not None \
+            and matte.shape != plate.pixels.shape[:2]:
+        raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the image is "
+                   f"{plate.pixels.shape[1]}×{plate.pixels.shape[0]}")
+    if len(a["faces"]) and a["faces"].shape[1] < MIN_PLATE:
+        raise _bad(f"faces of {a['faces'].shape[1]} px are too small (at least {MIN_PLATE})")
+    if p["output"] and not p["output"].lower().endswith(".exr"):
+        raise _bad(f"output {p['output']!r} must be an .exr file (it holds the facemask "
+                   "layer)")
+    return MergeInput(plate, p["model"], p["identity"], p["frame"], p["output"],
+                      p["compression"], settings, matte, a["faces"], a["masks"],
+                      a["matrices"], a["landmarks"])
+
+
 @operation("merge", "Blend swapped faces into a plate frame; returns the merged RGBA and the "
                     "facemask layer, or writes them with provenance to ``output`` (EXR).",
            params=_PLATE_PARAMS + (
-               Param("model", str, help="model folder the faces came from (provenance)"),
+               Param("model", str, help="model folder the faces came from (provenance)",
+                     path=True),
                Param("identity", str, help="the identity swapped in (provenance)"),
-               Param("frame", int, 0, "frame number (provenance)"),
-               Param("output", str, "", "write the merged frame here (atomically)"),
+               Param("frame", int, 0, "frame number (provenance)", min=-10**9, max=10**9),
+               Param("output", str, "", "write the merged frame here (atomically)", path=True),
                Param("compression", str, "zip", "EXR compression of output: none writes "
                      "fastest (for caches), zip is what convert writes",
                      ("zip", "zips", "piz", "dwaa", "dwab", "none"))) +
            MERGE_SETTINGS,
            arrays=(_IMAGE,
-                   ArraySpec("faces", _FLOATS, ("N", "S", "S", 3), help="from swap"),
-                   ArraySpec("masks", _FLOATS, ("N", "S", "S"), help="from swap"),
-                   ArraySpec("matrices", _FLOATS, ("N", 2, 3)),
-                   ArraySpec("landmarks", _FLOATS, ("N", 68, 2)),
+                   ArraySpec("faces", _FLOATS, ("N", "S", "S", 3), help="from swap",
+                             max_shape=(MAX_FACES, MAX_SIZE, MAX_SIZE, None), finite=True),
+                   ArraySpec("masks", _FLOATS, ("N", "S", "S"), help="from swap", finite=True),
+                   ArraySpec("matrices", _FLOATS, ("N", 2, 3), finite=True),
+                   ArraySpec("landmarks", _FLOATS, ("N", 68, 2), finite=True),
                    ArraySpec("matte", ("float32",), (None, None), required=False,
-                             help="plate-sized artist matte for the image mask sources")),
-           one_of=(("image", "path"),), lane="pool", timeout_s=300.0)
-def merge(req) -> Result:
+                             help="plate-sized matte for the image mask sources (the "
+                                  "artist's) or the occlusion source (the occluders)")),
+           one_of=(("image", "path"),), lane="pool", timeout_s=300.0, decode=_decode_merge,
+           isolated=True)
+def merge(inp: MergeInput) -> Result:
+    from ...convert.masks import read_matte
     from ...convert.merge import SwappedFace
-    from ...convert.pipeline import merge_frame
-    from ...convert.provenance import job_digest, provenance_for
-    from ...convert.settings import MergeSettings
-    from ...convert.writer import OUTPUT_CHANNELS, plate_pixel_type
-    from ...io.images import write_image
+    from ...convert.pipeline import frame_job, merge_frame
+    from ...convert.provenance import provenance_for
+    from ...convert.writer import OUTPUT_CHANNELS, plate_pixel_type, write_merged
+    from ...io.sequence import SequencePattern
+    from ...model.card import ModelCard
+    from ...model.store import CARD
 
-    p, a = req.params, req.arrays
-    values = {s.name: p[s.name] for s in MERGE_SETTINGS}
-    if p["mask"].startswith("image") and "matte" in a and not values["mask_image"]:
-        values["mask_image"] = "<inline matte>"
-    settings = MergeSettings.from_dict(values)
-    image = _plate(req)
-    colour = _colour(req, image)
-    matte = a.get("matte")
-    if matte is None and p["mask"].startswith("image") and values["mask_image"]:
-        from ...convert.masks import read_matte
-
-        matte = read_matte(values["mask_image"], values["mask_channel"],
-                           (image.width, image.height))
+    card = ModelCard.load(os.path.join(inp.model, CARD))
+    _check_identity(card, inp.identity)
+    image = inp.plate.image()
+    colour = inp.plate.colour()
+    settings, matte, matte_path = inp.settings, inp.matte, ""
+    if matte is None and settings.mask.startswith("image"):
+        matte_path = settings.mask_image
+        matte = read_matte(matte_path, settings.mask_channel, (image.width, image.height))
+    elif matte is None and settings.mask == "occlusion" and settings.occlusion_matte:
+        pattern = SequencePattern.parse(settings.occlusion_matte)
+        matte_path = pattern.path(inp.frame) if pattern else settings.occlusion_matte
+        matte = read_matte(matte_path, "A", (image.width, image.height))
+    elif matte is not None and matte.shape != (image.height, image.width):
+        raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
+                   f"{image.width}×{image.height}")
     swaps = [SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
                          np.asarray(x, np.float64), np.asarray(lm, np.float64))
-             for f, m, x, lm in zip(a["faces"], a["masks"], a["matrices"], a["landmarks"])]
+             for f, m, x, lm in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks)]
     merged = merge_frame(image, swaps, colour, settings, matte=matte)
-    with req.engine.models.use(p["model"], req.engine.device) as model:
-        _check_identity(model, p["identity"])
-        job = job_digest(model, p["identity"], settings, colour.plate_space,
-                         [{"m": s.matrix.tolist()} for s in swaps])
-        metadata = provenance_for(model, p["identity"], settings, job, image.source,
-                                  p["frame"], merged.matrices,
-                                  "swapped" if swaps else "passthrough: no face"
-                                  ).to_metadata()
-    layers = [merged.layers.face, merged.layers.learned, merged.layers.hull]
-    if p["output"]:
-        pixels = np.concatenate([merged.rgb, merged.alpha[..., None],
-                                 np.stack(layers, axis=-1)], axis=-1)
-        write_image(p["output"], pixels, OUTPUT_CHANNELS,
-                    metadata, pixel_type=plate_pixel_type(p["path"]) if p["path"] else "half",
-                    compression=p["compression"])
-        return Result({"output": p["output"], "metadata": metadata})
-    rgba = np.concatenate([merged.rgb, merged.alpha[..., None]], axis=-1)
+    job = frame_job(card, inp.identity, settings, colour.plate_space, swaps,
+                    inp.plate.path or "", matte_path)
+    metadata = provenance_for(card, inp.identity, settings, job, image.source, inp.frame,
+                              merged.matrices, "swapped" if swaps else "passthrough: no face"
+                              ).to_metadata()
+    if inp.output:
+        write_merged(inp.output, merged, metadata,
+                     plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
+                     compression=inp.compression)
+        return Result({"output": inp.output, "metadata": metadata})
+    rgba = shared_array(merged.pixels.shape[:2] + (4,), np.float32)
+    facemask = shared_array(merged.pixels.shape[:2] + (len(OUTPUT_CHANNELS) - 4,),
+                            np.float32)
+    rgba[...] = merged.pixels[..., :4]
+    facemask[...] = merged.pixels[..., 4:]
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
-                  {"rgba": rgba.astype(np.float32, copy=False),
-                   "facemask": np.stack(layers, axis=-1).astype(np.float32, copy=False)})
+                  {"rgba": rgba, "facemask": facemask})
+
+

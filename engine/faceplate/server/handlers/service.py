@@ -30,7 +30,7 @@ def status(req) -> Result:
 
 
 @operation("load", "Load a model into the cache (the frame ops also load on first use).",
-           params=(Param("model", str, help="model folder"),),
+           params=(Param("model", str, help="model folder", path=True),),
            lane="pool", timeout_s=600.0)
 def load(req) -> Result:
     entry = req.engine.models.load(req.params["model"], req.engine.device)
@@ -39,7 +39,7 @@ def load(req) -> Result:
 
 
 @operation("unload", "Drop a model from the cache.",
-           params=(Param("model", str, help="model folder"),),
+           params=(Param("model", str, help="model folder", path=True),),
            lane="control", timeout_s=10.0)
 def unload(req) -> Result:
     return Result({"unloaded": req.engine.models.unload(req.params["model"])})

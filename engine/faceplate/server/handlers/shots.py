@@ -4,98 +4,191 @@ Long, streamed progress, cancellable: extract and convert stop at the next frame
 progress listener raises), training stops at the next step through its stop event and saves.
 Re-running extract or convert replaces or skips the same frames, so both are idempotent and a
 client resends them after an engine restart; training resumes from its last checkpoint.
+Each op is decode (request → stage input, bad values answer ``bad_params``) → stage → reply;
+the stages run in the engine process (they use its device and loaded models) and stop at
+their cancellation points.
 """
 
 from __future__ import annotations
 
-from ..ops import Param, Result, operation
-from .frames import FACE_TYPES
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faceplate_client.protocol import BAD_PARAMS, EngineError
+
+from ...errors import FaceplateError
+from ..ops import Param, Result, check_absolute, operation
+from .tracking import extract_params
 
 _DAY = 24 * 3600.0
 
 
-@operation("extract_shot", "Detect, track, align and smooth every face of a plate into "
-                           "SHOT_DIR/alignments.json (and optionally a face set).",
-           params=(Param("plate", str, help="plate sequence (plate.####.exr), still or video"),
-                   Param("shot_dir", str, help="where alignments.json goes"),
-                   Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
-                   Param("backend", str, "auto", "fan, dlib or auto", ("auto", "fan", "dlib")),
-                   Param("colourspace", str, "", "plate colourspace (default: by file type)"),
-                   Param("face_type", str, "whole_face", "crop framing", FACE_TYPES),
-                   Param("smoothing", float, 0.5, "landmark smoothing, 0 (off) to 1"),
-                   Param("select", str, "", "which faces to keep (see faceplate extract)"),
-                   Param("faceset_dir", str, "", "also write a face set here"),
-                   Param("faceset_size", int, 256, "face set crop size")),
-           lane="job", progress=True, timeout_s=_DAY)
-def extract_shot(req) -> Result:
-    from ...extract.pipeline import extract_shot as run
-    from .frames import backend_for
+@dataclass
+class JobInput:
+    """What every whole-shot stage gets besides its own settings."""
+
+    engine: Any
+    progress: Callable
+    cancel: Any  # threading.Event
+
+
+def _job(req) -> JobInput:
+    return JobInput(req.engine, req.progress, req.cancel_event)
+
+
+@dataclass
+class ExtractInput:
+    job: JobInput
+    plate: str
+    shot_dir: str
+    frames: str | None
+    colourspace: str | None
+    faceset_dir: str | None
+    settings: Any  # ExtractSettings
+
+
+def _decode_extract(req) -> ExtractInput:
+    from ...extract.settings import ExtractSettings
 
     p = req.params
-    summary = run(p["plate"], p["shot_dir"], frames=p["frames"] or None,
-                  backend=backend_for(req.engine, p["backend"]),
-                  colourspace=p["colourspace"] or None, face_type=p["face_type"],
-                  smoothing=p["smoothing"], select=p["select"] or None,
-                  faceset_dir=p["faceset_dir"] or None, faceset_size=p["faceset_size"],
-                  progress_listener=req.progress, device=req.engine.device)
+    try:
+        settings = ExtractSettings.from_dict({k["name"]: p[k["name"]]
+                                              for k in ExtractSettings.knobs()})
+    except FaceplateError as exc:
+        raise EngineError(BAD_PARAMS, str(exc)) from None
+    return ExtractInput(_job(req), p["plate"], p["shot_dir"], p["frames"] or None,
+                        p["colourspace"] or None, p["faceset_dir"] or None, settings)
+
+
+@operation("extract_shot", "Detect, track, align and smooth every face of a plate into "
+                           "SHOT_DIR/alignments.json (and optionally a face set).",
+           params=(Param("plate", str, help="plate sequence (plate.####.exr), still or video",
+                         path=True),
+                   Param("shot_dir", str, help="where alignments.json goes", path=True),
+                   Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
+                   Param("colourspace", str, "", "plate colourspace (default: by file type)"),
+                   Param("faceset_dir", str, "", "also write a face set here", path=True))
+           + extract_params(),
+           lane="job", progress=True, timeout_s=_DAY, decode=_decode_extract)
+def extract_shot(inp: ExtractInput) -> Result:
+    from ...extract.pipeline import extract_shot as run
+    from .frames import backend_for, verifier_for
+
+    engine = inp.job.engine
+    summary = run(inp.plate, inp.shot_dir, inp.settings, frames=inp.frames,
+                  backend=backend_for(engine, inp.settings.backend),
+                  verifier=verifier_for(engine) if inp.settings.verify else None,
+                  colourspace=inp.colourspace, faceset_dir=inp.faceset_dir,
+                  progress_listener=inp.job.progress, device=engine.device)
     return Result(summary.to_dict())
 
 
-@operation("train", "Train (or resume) a model on one face set per identity; stops at "
-                    "max_steps, the time budget, or when cancelled (after saving).",
-           params=(Param("facesets", dict, help="identity name → face set folder"),
-                   Param("model_dir", str, help="model folder (resumed when it exists)"),
-                   Param("preset", str, "standard", "a TrainConfig preset"),
-                   Param("consent", str, "", "consent note, required for a new model"),
-                   Param("max_steps", int, 0, "stop after this many steps (0: no limit)"),
-                   Param("time_budget_s", float, 0.0, "stop after this long (0: no limit)"),
-                   Param("overrides", dict, {}, "other TrainConfig fields")),
-           lane="job", idempotent=False, progress=True, timeout_s=7 * _DAY)
-def train(req) -> Result:
+@dataclass
+class TrainInput:
+    job: JobInput
+    config: Any  # TrainConfig without its device (the engine's, resolved when training starts)
+
+
+def _decode_train(req) -> TrainInput:
     from ...train.trainer import TrainConfig
-    from ...train.trainer import train as run
 
     p = req.params
+    for name, folder in p["facesets"].items():
+        if not isinstance(folder, str):
+            raise EngineError(BAD_PARAMS, f"facesets: the face set of {name!r} must be a path")
+        check_absolute(f"facesets.{name}", folder)
     options = {**p["overrides"], "facesets": p["facesets"], "model_dir": p["model_dir"],
-               "consent": p["consent"], "device": req.engine.device}
+               "consent": p["consent"]}
     if p["max_steps"]:
         options["max_steps"] = p["max_steps"]
     if p["time_budget_s"]:
         options["time_budget_s"] = p["time_budget_s"]
     try:
         config = TrainConfig.from_preset(p["preset"], **options)
-    except TypeError as exc:
-        from ...errors import FaceplateError
+        if not os.path.exists(os.path.join(p["model_dir"], "card.json")):
+            config.new_card()  # a new model's widths, resolution and identities, checked now
+    except (TypeError, ValueError, FaceplateError) as exc:
+        raise EngineError(BAD_PARAMS, f"bad training option: {exc}") from None
+    return TrainInput(_job(req), config)
 
-        raise FaceplateError(f"bad training option: {exc}") from None
-    result = run(config, lambda event: req.progress(event, check=False), req.cancel_event)
+
+@operation("train", "Train (or resume) a model on one face set per identity; stops at "
+                    "max_steps, the time budget, or when cancelled (after saving).",
+           params=(Param("facesets", dict, help="identity name → face set folder"),
+                   Param("model_dir", str, help="model folder (resumed when it exists)",
+                         path=True),
+                   Param("preset", str, "standard", "a TrainConfig preset"),
+                   Param("consent", str, "", "consent note, required for a new model"),
+                   Param("max_steps", int, 0, "stop after this many steps (0: no limit)",
+                         min=0),
+                   Param("time_budget_s", float, 0.0, "stop after this long (0: no limit)",
+                         min=0.0),
+                   Param("overrides", dict, {}, "other TrainConfig fields")),
+           lane="job", idempotent=False, progress=True, timeout_s=7 * _DAY,
+           decode=_decode_train)
+def train(inp: TrainInput) -> Result:
+    from ...train.trainer import train as run
+
+    config = dataclasses.replace(inp.config, device=inp.job.engine.device)
+    result = run(config, lambda event: inp.job.progress(event, check=False), inp.job.cancel)
     return Result(result.to_dict())
 
 
-@operation("convert_shot", "Swap and merge every frame of a shot and write OUT.####.exr with "
-                           "the facemask layer and provenance; finished frames are skipped.",
-           params=(Param("plate", str, help="plate sequence"),
-                   Param("shot_dir", str, help="folder with alignments.json"),
-                   Param("model", str, help="model folder"),
-                   Param("identity", str, help="identity to swap in"),
-                   Param("out", str, help="output sequence, e.g. out.####.exr"),
-                   Param("frames", str, "", "frame range (default: all)"),
-                   Param("settings", dict, {}, "merge settings (see the merge op)"),
-                   Param("colourspace", str, "", "plate colourspace"),
-                   Param("cache_dir", str, "", "swap cache folder (re-merges skip the model)"),
-                   Param("face_out", str, "", "also write the face alone, face.####.exr"),
-                   Param("overwrite", bool, False, "rewrite finished frames")),
-           lane="job", progress=True, timeout_s=_DAY)
-def convert_shot(req) -> Result:
-    from ...convert.pipeline import convert_shot as run
+@dataclass
+class ConvertInput:
+    job: JobInput
+    plate: str
+    shot_dir: str
+    model: str
+    identity: str
+    output: Any  # OutputSettings
+    frames: str | None
+    settings: Any  # MergeSettings
+    colourspace: str | None
+    cache_dir: str | None
+
+
+def _decode_convert(req) -> ConvertInput:
     from ...convert.settings import MergeSettings
     from ...convert.writer import OutputSettings
 
     p = req.params
-    output = OutputSettings(p["out"], face_pattern=p["face_out"], overwrite=p["overwrite"])
-    with req.engine.models.use(p["model"], req.engine.device) as model:
-        summary = run(p["plate"], p["shot_dir"], model, p["identity"], output,
-                      frames=p["frames"] or None, settings=MergeSettings.from_dict(p["settings"]),
-                      colourspace=p["colourspace"] or None, cache_dir=p["cache_dir"] or None,
-                      progress_listener=req.progress)
+    try:
+        output = OutputSettings(p["out"], face_pattern=p["face_out"], overwrite=p["overwrite"])
+        settings = MergeSettings.from_dict(p["settings"])
+    except (TypeError, FaceplateError) as exc:
+        raise EngineError(BAD_PARAMS, str(exc)) from None
+    if settings.mask_image:
+        check_absolute("settings.mask_image", settings.mask_image)
+    return ConvertInput(_job(req), p["plate"], p["shot_dir"], p["model"], p["identity"], output,
+                        p["frames"] or None, settings, p["colourspace"] or None,
+                        p["cache_dir"] or None)
+
+
+@operation("convert_shot", "Swap and merge every frame of a shot and write OUT.####.exr with "
+                           "the facemask layer and provenance; finished frames are skipped.",
+           params=(Param("plate", str, help="plate sequence", path=True),
+                   Param("shot_dir", str, help="folder with alignments.json", path=True),
+                   Param("model", str, help="model folder", path=True),
+                   Param("identity", str, help="identity to swap in"),
+                   Param("out", str, help="output sequence, e.g. out.####.exr", path=True),
+                   Param("frames", str, "", "frame range (default: all)"),
+                   Param("settings", dict, {}, "merge settings (see the merge op)"),
+                   Param("colourspace", str, "", "plate colourspace"),
+                   Param("cache_dir", str, "", "swap cache folder (re-merges skip the model)",
+                         path=True),
+                   Param("face_out", str, "", "also write the face alone, face.####.exr",
+                         path=True),
+                   Param("overwrite", bool, False, "rewrite finished frames")),
+           lane="job", progress=True, timeout_s=_DAY, decode=_decode_convert)
+def convert_shot(inp: ConvertInput) -> Result:
+    from ...convert.pipeline import convert_shot as run
+
+    with inp.job.engine.models.use(inp.model, inp.job.engine.device) as model:
+        summary = run(inp.plate, inp.shot_dir, model, inp.identity, inp.output,
+                      frames=inp.frames, settings=inp.settings, colourspace=inp.colourspace,
+                      cache_dir=inp.cache_dir, progress_listener=inp.job.progress)
     return Result(summary.to_dict())

@@ -1,0 +1,143 @@
+"""Review and clean a shot's alignments: list tracks, drop a track or frames, merge two
+tracks, hold a track back or restore one (``faceplate alignments``).
+
+Edits change only which faces are in ``frames`` (swapped) or ``held_back`` (not swapped) and
+their track ids; landmarks and matrices stay as extraction smoothed them (re-run ``faceplate
+extract`` over a range to recompute it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import FaceplateError
+from .alignments import Alignments, FaceRecord, TrackInfo
+
+
+def track_table(result: Alignments) -> list[dict]:
+    """One row per track: frames, first and last frame, mean detector score, confidence."""
+    rows = []
+    for track in _all_tracks(result):
+        faces = [(f, r) for f, r in _faces_of(result, track)]
+        frames = sorted({f for f, _ in faces})
+        info = result.track_info.get(track)
+        confidences = [r.confidence for _, r in faces if r.confidence is not None]
+        rows.append({"track": track, "frames": len(frames), "first": frames[0],
+                     "last": frames[-1],
+                     "mean_score": round(float(np.mean([r.score for _, r in faces])), 3),
+                     "confidence": round(info.confidence if info else float(np.mean(
+                         confidences)) if confidences else 1.0, 3),
+                     "held_back": any(track == r.track for v in result.held_back.values()
+                                      for r in v)})
+    return rows
+
+
+def drop_track(result: Alignments, track: int) -> int:
+    """Remove every face of ``track``; returns how many were removed."""
+    _check(result, track)
+    removed = _remove(result, lambda frame, r: r.track == track)
+    result.track_info.pop(track, None)
+    return removed
+
+
+def drop_frames(result: Alignments, track: int | None, frames: list[int]) -> int:
+    """Remove the faces of ``track`` (every track when None) on ``frames``; the frames stay
+    processed (an empty list means: no face there)."""
+    if track is not None:
+        _check(result, track)
+    wanted = set(frames)
+    removed = _remove(result, lambda frame, r: frame in wanted and track in (None, r.track))
+    _refresh(result)
+    return removed
+
+
+def merge_tracks(result: Alignments, keep: int, other: int) -> int:
+    """Give ``other``'s faces ``keep``'s id (one person split in two); returns faces moved."""
+    _check(result, keep)
+    _check(result, other)
+    if keep == other:
+        raise FaceplateError(f"cannot merge track {keep} into itself")
+    both = sorted({f for f, _ in _faces_of(result, keep)} & {f for f, _ in _faces_of(result, other)})
+    if both:
+        raise FaceplateError(f"tracks {keep} and {other} are both in frame(s) "
+                             f"{', '.join(map(str, both[:10]))}: two faces in one frame are "
+                             "two people, not one track; drop those frames of one track first")
+    moved = 0
+    held = any(r.track == keep for v in result.held_back.values() for r in v)
+    for frame, record in list(_faces_of(result, other)):
+        record.track = keep
+        moved += 1
+    # one person is swapped or not as a whole: follow the track that is kept
+    _set_held(result, keep, held)
+    result.track_info.pop(other, None)
+    _refresh(result)
+    return moved
+
+
+def set_held_back(result: Alignments, track: int, held: bool) -> int:
+    """Hold a track back (never swapped) or restore it; returns its face count."""
+    _check(result, track)
+    count = _set_held(result, track, held)
+    _refresh(result)
+    return count
+
+
+def _set_held(result: Alignments, track: int, held: bool) -> int:
+    source, target = (result.frames, result.held_back) if held else (result.held_back,
+                                                                       result.frames)
+    count = 0
+    for frame in list(source):
+        moving = [r for r in source[frame] if r.track == track]
+        if moving:
+            source[frame] = [r for r in source[frame] if r.track != track]
+            target.setdefault(frame, []).extend(moving)
+            target[frame].sort(key=lambda r: -(r.bbox[2] - r.bbox[0]))
+            count += len(moving)
+    for frame in [f for f, v in result.held_back.items() if not v]:
+        del result.held_back[frame]  # frames (not held_back) keep [] for "processed, no face"
+    return count
+
+
+def _all_tracks(result: Alignments) -> list[int]:
+    return sorted({r.track for v in list(result.frames.values()) +
+                   list(result.held_back.values()) for r in v})
+
+
+def _faces_of(result: Alignments, track: int):
+    for store in (result.frames, result.held_back):
+        for frame in sorted(store):
+            for record in store[frame]:
+                if record.track == track:
+                    yield frame, record
+
+
+def _check(result: Alignments, track: int) -> None:
+    tracks = _all_tracks(result)
+    if track not in tracks:
+        raise FaceplateError(f"no track {track} in this shot; it has tracks "
+                             f"{', '.join(map(str, tracks)) or 'none'}")
+
+
+def _remove(result: Alignments, doomed) -> int:
+    removed = 0
+    for store in (result.frames, result.held_back):
+        for frame in list(store):
+            keep = [r for r in store[frame] if not doomed(frame, r)]
+            removed += len(store[frame]) - len(keep)
+            store[frame] = keep
+    for frame in [f for f, v in result.held_back.items() if not v]:
+        del result.held_back[frame]
+    return removed
+
+
+def _refresh(result: Alignments) -> None:
+    """Track infos recomputed from the faces (confidence from the faces' own, when known)."""
+    info: dict[int, TrackInfo] = {}
+    for track in _all_tracks(result):
+        faces: list[FaceRecord] = [r for _, r in _faces_of(result, track)]
+        known = [r.confidence for r in faces if r.confidence is not None]
+        old = result.track_info.get(track)
+        confidence = float(np.mean(known)) if known else old.confidence if old else 1.0
+        held = any(r.track == track for v in result.held_back.values() for r in v)
+        info[track] = TrackInfo(confidence, len(faces), held)
+    result.track_info = info

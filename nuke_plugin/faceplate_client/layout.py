@@ -1,0 +1,66 @@
+"""The names of Faceplate's files and formats, spelt once for the engine and the host side.
+
+Standard library only (the Nuke nodes and pyblish plugins read these files without the engine,
+through :func:`read_document`). The layouts themselves are documented in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# SHOTDIR/alignments.json: every face of every frame of a shot.
+ALIGNMENTS_FILE = "alignments.json"
+ALIGNMENTS_SCHEMA = "faceplate.alignments"
+ALIGNMENTS_VERSION = 1
+
+# A model folder: weights, card, and the preview training refreshes.
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_CARD = "card.json"
+MODEL_SCHEMA = "faceplate.model"
+MODEL_PREVIEW = "preview.png"
+
+# A face set folder: aligned crops plus this index.
+FACESET_INDEX = "faceset.json"
+FACESET_SCHEMA = "faceplate.faceset"
+
+# SHOTDIR/faceplate_job.json (a shot's farm job) and the merge settings beside it.
+JOB_FILE = "faceplate_job.json"
+JOB_SCHEMA = "faceplate.job"
+MERGE_SETTINGS_FILE = "merge_settings.json"
+
+# How much of the head an aligned crop holds (faceplate.face.align.CROPS frames each).
+FACE_TYPES = ("face", "whole_face", "head")
+
+# The words of merge_settings.json (faceplate.convert.settings.MergeSettings), which the
+# FaceMerge node's menus offer too.
+MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned", "occlusion")
+COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
+HULL_KINDS = ("components", "extended")
+
+# The convert output: its matte layer and the metadata prefix of its provenance.
+FACEMASK_LAYER = "facemask"
+FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}"
+                          for c in ("face", "learned", "hull", "occlusion"))  # ≤ 4: a Nuke layer
+PROVENANCE_PREFIX = "faceplate/"
+
+# Exit status of `faceplate serve` when another engine already serves the address (a client
+# racing to start an engine treats it as success and connects to that one).
+ALREADY_RUNNING = 3
+
+
+def read_document(path: str, what: str, schema: str = "") -> dict[str, Any]:
+    """A JSON object file, checked for ``schema`` when given; ``ValueError`` (with ``what`` and
+    the path, for the user) when it is missing, unreadable, not an object or another format."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"{what} not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {path} cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} is not a JSON object")  # noqa: TRY004 - one error type
+    if schema and data.get("schema") != schema:
+        raise ValueError(f"{path} is not a Faceplate {what}")
+    return data
