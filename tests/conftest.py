@@ -2,7 +2,8 @@
 
 Torch and OpenMP get one thread: two cores are shared by everything here. The engine's default
 socket folder moves to a private temporary one, and the engine variables of the calling shell
-are dropped, so no test can reach (or stop) an engine a user is running.
+are dropped, so no test can reach (or stop) an engine a user is running. The user cache
+(precision measurements) is a temporary one too.
 """
 
 import os
@@ -11,5 +12,6 @@ import tempfile
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="faceplate-tests-run-")
+os.environ["FACEPLATE_CACHE"] = tempfile.mkdtemp(prefix="faceplate-tests-cache-")
 for name in ("FACEPLATE_SOCKET", "FACEPLATE_TOKEN_FILE", "FACEPLATE_ENGINE_CMD"):
     os.environ.pop(name, None)

@@ -193,3 +193,11 @@ def test_face_types_and_detectors_are_the_engines():
     assert set(registry.FACE_TYPES) == set(FACE_TYPES)
     assert tuple(CROPS) == layout.FACE_TYPES  # a crop framing for every face type, in order
     assert set(registry.DETECTORS) <= {"auto", "fan", "dlib"}
+
+
+def test_facealign_offers_every_training_preset():
+    """The host cannot import the engine's preset table: the two are kept in step here."""
+    from faceplate.train.presets import PRESETS
+    from faceplate_nuke.registry import TRAIN_PRESETS
+
+    assert set(TRAIN_PRESETS) == {"auto", *PRESETS}

@@ -84,3 +84,36 @@ def test_damaged_or_mismatched_weights_give_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_model(str(tmp_path / "missing"))
     assert not [f for f in os.listdir(folder) if f.endswith(".tmp")]
+
+
+def test_a_version_1_model_folder_still_loads_and_swaps(tmp_path):
+    """Folders written before card version 2 have no decoder_blocks/ema/holdout fields: they
+    read as the network they were (no residual blocks) and every 10th face held out."""
+    folder = tmp_path / "old"
+    made = create_model(str(folder), tiny_card(), seed=1)
+    card = json.loads((folder / "card.json").read_text())
+    for key in ("decoder_blocks", "ema", "holdout", "held_out"):
+        card.pop(key)
+    card["version"] = 1
+    (folder / "card.json").write_text(json.dumps(card))
+    loaded = load_model(str(folder), device="cpu")
+    assert loaded.card.decoder_blocks == 0 and loaded.card.holdout == 0.1
+    crops = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.swap(crops, 1)[0], made.swap(crops, 1)[0])
+
+
+def test_residual_decoder_blocks_are_in_the_card_and_the_weights(tmp_path):
+    plain, deep = tiny_card(), tiny_card(decoder_blocks=2)
+    assert not any(k.count("body.") == 2 for k in AutoEncoder(plain).state_dict())
+    assert any(k.count("body.") == 2 for k in AutoEncoder(deep).state_dict())
+    model = create_model(str(tmp_path / "m"), deep)
+    assert load_model(str(tmp_path / "m"), device="cpu").card.decoder_blocks == 2
+    assert sum(p.numel() for p in model.network.parameters()) > \
+        sum(p.numel() for p in AutoEncoder(plain).parameters())
+    with pytest.raises(ModelError, match="decoder_blocks 9"):
+        tiny_card(decoder_blocks=9)
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    card["version"] = 3
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="newer than this Faceplate"):
+        load_model(str(tmp_path / "m"), device="cpu")

@@ -18,7 +18,7 @@ import torch
 from faceplate.errors import FaceplateError
 from faceplate.train.checkpoint import CheckpointError, latest_checkpoint
 from faceplate.train.data import load_faceset
-from faceplate.train.trainer import TrainConfig, train
+from faceplate.train.trainer import TrainConfig, learning_rate, train
 from safetensors.torch import load_file
 from test_train_data import sample_facesets
 
@@ -109,12 +109,16 @@ def test_loss_plot_draws_one_falling_line_per_identity(trained):
 
 
 def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    # A run stopped by a smaller --steps follows another cosine: compare at a constant rate.
     straight = tmp_path / "straight"
-    train(config(straight, max_steps=6, checkpoint_every=3, preview_every=0, log_every=2))
+    train(config(straight, max_steps=6, checkpoint_every=3, preview_every=0, log_every=2,
+                 schedule="constant"))
     resumed = tmp_path / "resumed"
-    first = train(config(resumed, max_steps=3, preview_every=0, log_every=2))
+    first = train(config(resumed, max_steps=3, preview_every=0, log_every=2,
+                         schedule="constant"))
     assert first.steps == 3  # stopped mid-way through a loss-history window
-    second = train(config(resumed, max_steps=6, preview_every=0, log_every=2))
+    second = train(config(resumed, max_steps=6, preview_every=0, log_every=2,
+                          schedule="constant"))
     assert second.steps == 6 and second.steps_this_run == 3
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
@@ -137,7 +141,8 @@ def test_damaged_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capl
     assert latest_checkpoint(str(folder / "checkpoints")).step == 2
     assert "step_00000004 is damaged" in caplog.text
     result = train(config(folder, max_steps=5, preview_every=0, log_every=1,
-                          learning_rate=2e-4))  # a resumed run may lower the rate
+                          learning_rate=2e-4, schedule="constant", warmup_steps=0))
+    # (a resumed run may lower the rate)
     assert result.steps == 5 and result.steps_this_run == 3
     meta = json.loads((folder / "checkpoints" / "step_00000005" / "state.json").read_text())
     assert meta["param_groups"][0]["lr"] == 2e-4
@@ -182,3 +187,82 @@ def test_new_model_needs_consent_and_matching_identities(tmp_path):
         TrainConfig.from_preset("demo", facesets=sets, model_dir="x", lr=1.0)
     demo = TrainConfig.from_preset("demo", facesets=sets, model_dir="x", augment={"flip": 0.0})
     assert demo.preset == "demo" and demo.resolution == 64 and demo.augment.flip == 0.0
+
+
+def test_interrupted_run_resumes_on_its_schedule_and_weight_average(tmp_path):
+    """Warm-up, cosine and the weight average (what model.safetensors holds) all resume
+    exactly: a run stopped after 3 of 6 steps ends where an unbroken one does."""
+    straight = tmp_path / "straight"
+    kw = {"max_steps": 6, "preview_every": 0, "log_every": 2, "warmup_steps": 2, "ema": 0.9}
+    train(config(straight, **kw))
+    stop = threading.Event()
+    resumed = tmp_path / "resumed"
+    first = train(config(resumed, **kw),
+                  progress_listener=lambda e: stop.set() if e.done == 3 else None,
+                  stop_event=stop)
+    assert first.stopped_by == "stop_event" and first.steps == 3
+    assert train(config(resumed, **kw)).steps == 6
+    a, b = weights(straight), weights(resumed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_saved_weights_are_the_weight_average_and_load_back(tmp_path):
+    from faceplate.model.store import load_model
+
+    folder = tmp_path / "m"
+    train(config(folder, max_steps=4, preview_every=0, ema=0.5, warmup_steps=0))
+    state = load_file(str(folder / "checkpoints" / "step_00000004" / "state.safetensors"))
+    saved = weights(folder)
+    assert all(torch.equal(saved[k], state[f"ema.{k}"]) for k in saved)
+    assert any(not torch.equal(saved[k], state[f"model.{k}"]) for k in saved)
+    model = load_model(str(folder), device="cpu")
+    assert model.card.ema == 0.5
+    assert all(torch.equal(v, saved[k]) for k, v in model.network.state_dict().items())
+    plain = tmp_path / "plain"
+    train(config(plain, max_steps=2, preview_every=0, ema=0.0))
+    state = load_file(str(plain / "checkpoints" / "step_00000002" / "state.safetensors"))
+    assert not any(k.startswith("ema.") for k in state)
+    assert all(torch.equal(v, state[f"model.{k}"]) for k, v in weights(plain).items())
+
+
+def test_holdout_is_chosen_recorded_and_said(tmp_path, caplog):
+    caplog.set_level("INFO")
+    folder = tmp_path / "m"
+    result = train(config(folder, max_steps=1, preview_every=0, holdout=5))
+    assert result.held_out == {"grace_hopper": 5, "astronaut": 5}
+    card = json.loads((folder / "card.json").read_text())
+    assert card["holdout"] == 5 and card["held_out"] == {"grace_hopper": 5, "astronaut": 5}
+    assert "grace_hopper: training on 19 faces, holding 5 out for evaluation" in caplog.text
+    none = train(config(tmp_path / "none", max_steps=1, preview_every=0, holdout=0))
+    assert none.held_out == {"grace_hopper": 0, "astronaut": 0}
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine():
+    c = TrainConfig(facesets={}, model_dir="x", learning_rate=1e-3, warmup_steps=10,
+                    schedule="cosine", min_lr=0.1)
+    assert learning_rate(c, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(c, 9, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(c, 500, 0.5) == pytest.approx(0.55e-3)
+    assert learning_rate(c, 900, 1.0) == pytest.approx(1e-4)
+    assert learning_rate(c, 900, 3.0) == pytest.approx(1e-4)  # past the end: the floor
+    c.schedule = "constant"
+    assert learning_rate(c, 900, 1.0) == pytest.approx(1e-3)
+    c.schedule = "linear"
+    with pytest.raises(FaceplateError, match="unknown schedule"):
+        learning_rate(c, 0, 0.0)
+
+
+def test_auto_preset_is_chosen_from_device_and_time_budget(caplog):
+    from faceplate.train.presets import choose_preset
+
+    assert choose_preset("cpu", 360.0)[0] == "fast"
+    assert choose_preset("cpu", None)[0] == "fast"
+    assert choose_preset("cpu", 5 * 3600.0)[0] == "standard"
+    assert choose_preset("cuda", 3600.0)[0] == "standard"
+    assert choose_preset("cuda", None)[0] == "high"
+    caplog.set_level("INFO")
+    chosen = TrainConfig.from_preset("auto", facesets=sample_facesets(), model_dir="x",
+                                     device="cpu", time_budget_s=360.0)
+    assert chosen.preset == "fast" and chosen.resolution == 64
+    assert "preset auto: fast (CPU and a 6-minute budget" in caplog.text

@@ -138,3 +138,16 @@ def test_a_faceset_written_by_extraction_loads(tmp_path):
     np.testing.assert_allclose(fs.landmarks, src.landmarks[:3] / 2, atol=1e-3)
     assert np.abs(fs.rgb()[0] - cv2.resize(src.rgb()[0], (64, 64),
                                            interpolation=cv2.INTER_AREA)).mean() < 0.01
+
+
+def test_holdout_is_a_share_or_a_count_spread_through_the_set():
+    from faceplate.train.data import held_out
+
+    assert list(np.nonzero(held_out(24))[0]) == [9, 19]  # the default: every 10th face
+    assert list(np.nonzero(held_out(40, 0.25))[0]) == list(range(3, 40, 4))  # every 4th
+    count = np.nonzero(held_out(100, 7))[0]
+    assert len(count) == 7 and np.diff(count).min() >= 14  # 7 faces, spread out
+    assert not held_out(19, 0.5).any() and not held_out(100, 0).any()  # small set, or none
+    assert held_out(30, 0.99).sum() == 29 and held_out(30, 500).sum() == 29  # one trains
+    with pytest.raises(FaceSetError, match="negative"):
+        held_out(30, -1)

@@ -11,7 +11,8 @@ HELP = "run extract → train → convert on a bundled sample shot (the main job
 def add_arguments(parser) -> None:
     parser.add_argument("-o", "--out", default="demo_out", help="output folder (default: demo_out)")
     parser.add_argument("--minutes", type=float, default=3.0,
-                        help="training time budget; longer trains a better swap (default: 3)")
+                        help="training budget in CPU minutes per thread (wall minutes on an idle "
+                             "machine); longer trains a better swap (default: 3)")
     parser.add_argument("--frames", type=int, default=24, help="frames in the sample shot")
     parser.add_argument("--seed", type=int, default=0, help="seed for motion and training")
 

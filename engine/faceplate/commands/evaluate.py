@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {report.model_id} after {report.iterations} steps")
     for s in report.identities:
         note = "held-out" if s.held_out else "training faces (set too small to hold out)"
-        print(f"  {s.identity:<16} SSIM {s.ssim:.3f}  PSNR {s.psnr:.2f} dB  "
-              f"face PSNR {s.psnr_face:.2f} dB  ({s.faces} {note})")
+        print(f"  {s.identity:<16} SSIM {s.ssim:.3f}  PSNR {s.psnr:.2f} dB  face SSIM "
+              f"{s.ssim_face:.3f}  face PSNR {s.psnr_face:.2f} dB  ({s.faces} {note})")
     for w in report.swaps:
         print(f"  {w.source} → {w.target}: distance to {w.target} {w.distance_to_target:.3f}, "
               f"to {w.source} {w.distance_to_source:.3f}; reads as {w.target} in "

@@ -18,7 +18,7 @@ from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
 SCHEMA = layout.MODEL_SCHEMA
-VERSION = 1
+VERSION = 2  # 2: decoder_blocks, ema, holdout; a version-1 card reads as decoder_blocks 0
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 
 
@@ -47,7 +47,7 @@ def check_card_values(card: ModelCard) -> None:
     """Types and bounds of every value a card declares, and the size of the network it
     describes, before any of it is trusted (a card is a file anyone could have edited)."""
     ints = {"resolution": [card.resolution], "latent": [card.latent], "bridge": [card.bridge],
-            "iterations": [card.iterations]}
+            "iterations": [card.iterations], "decoder_blocks": [card.decoder_blocks]}
     for name in ("encoder_widths", "decoder_widths"):
         widths = getattr(card, name)
         if not isinstance(widths, list) or not 0 < len(widths) <= MAX_STAGES:
@@ -108,6 +108,10 @@ class ModelCard:
     latent: int = 512
     bridge: int = 256  # channels after the encoder's own upscale, fed to every decoder
     decoder_widths: list[int] = field(default_factory=lambda: default_widths(128)["decoder_widths"])
+    decoder_blocks: int = 0  # residual blocks after each decoder upscale
+    ema: float = 0.0  # decay of the weight average the saved weights are (0: the raw weights)
+    holdout: float = 0.1  # share (or count, when ≥ 1) of each face set training held out
+    held_out: dict[str, int] = field(default_factory=dict)  # identity → faces held out
     iterations: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)  # identity → face-set digest
     consent: str = ""
@@ -139,6 +143,8 @@ class ModelCard:
                              f"{len(self.decoder_widths)}")
         if min([*self.encoder_widths, *self.decoder_widths, self.latent, self.bridge]) < 1:
             raise ModelError("layer widths must be positive")
+        if not 0 <= self.decoder_blocks <= 8:
+            raise ModelError(f"decoder_blocks {self.decoder_blocks} is out of range 0-8")
         return self
 
     def identity_index(self, identity: str | int) -> int:

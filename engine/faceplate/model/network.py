@@ -3,7 +3,8 @@
 Encoder: 5×5 stride-2 convolutions (one per ``encoder_widths`` entry) down to an s×s grid,
 a dense bottleneck (``latent``), a dense layer back to s×s and one sub-pixel upscale. Each
 decoder: sub-pixel upscales (3×3 conv to 4× channels, then depth-to-space) through
-``decoder_widths`` up to the full resolution, then a 5×5 sigmoid RGB head and mask head.
+``decoder_widths`` up to the full resolution, each followed by ``decoder_blocks`` residual
+blocks (0 in cards written before version 2), then a 5×5 sigmoid RGB head and mask head.
 Swapping = encode a face of A, decode with B's decoder.
 """
 
@@ -24,6 +25,20 @@ class Upscale(nn.Sequential):
 
     def __init__(self, cin: int, cout: int):
         super().__init__(nn.Conv2d(cin, cout * 4, 3, padding=1), _act(), nn.PixelShuffle(2))
+
+
+class Residual(nn.Module):
+    """Two 3×3 convolutions added to their input: detail without another upscale."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1),
+                                  nn.LeakyReLU(0.2, inplace=True),
+                                  nn.Conv2d(width, width, 3, padding=1))
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
 
 
 class Encoder(nn.Module):
@@ -55,6 +70,7 @@ class Decoder(nn.Module):
         cin = card.bridge
         for w in card.decoder_widths:
             layers.append(Upscale(cin, w))
+            layers += [Residual(w) for _ in range(card.decoder_blocks)]
             cin = w
         self.body = nn.Sequential(*layers)
         self.face = nn.Conv2d(cin, 3, 5, padding=2)

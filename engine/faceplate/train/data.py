@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import FaceplateError
 
-HOLDOUT_EVERY = 10  # every 10th face is held out of training for evaluation (sets of ≥ 20)
+HOLDOUT = 0.1  # default: every 10th face is held out of training for evaluation
+MIN_HOLDOUT_SET = 20  # smaller sets train on every face
 
 
 class FaceSetError(FaceplateError):
@@ -41,13 +42,27 @@ class FaceSet:
         """Float32 N×S×S×3 network-space 0–1 crops."""
         return self.pixels[..., :3].astype(np.float32) / 255.0
 
-    def split(self) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (train, held out): every HOLDOUT_EVERY-th face is held out, if ≥ 20 faces."""
+    def split(self, holdout: float = HOLDOUT) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (train, held out); see :func:`held_out`."""
         idx = np.arange(len(self))
-        if len(self) < 2 * HOLDOUT_EVERY:
-            return idx, idx[:0]
-        held = idx % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
+        held = held_out(len(self), holdout)
         return idx[~held], idx[held]
+
+
+def held_out(n: int, holdout: float = HOLDOUT) -> np.ndarray:
+    """Which of ``n`` faces training keeps out, spread evenly through the set (boolean mask).
+
+    ``holdout`` below 1 is a share (0.1: every 10th face, 0.25: every 4th), 1 or more a count
+    of faces; sets under MIN_HOLDOUT_SET faces, and 0, hold none out. At least one face always
+    stays in training."""
+    if holdout < 0:
+        raise FaceSetError(f"--holdout {holdout:g} is negative: give a share (0.1) or a count (20)")
+    share = holdout if holdout < 1 else holdout / max(n, 1)
+    if n < MIN_HOLDOUT_SET or share <= 0:
+        return np.zeros(n, bool)
+    share = min(share, (n - 1) / n)
+    i = np.arange(n)
+    return np.floor((i + 1) * share + 1e-9) > np.floor(i * share + 1e-9)
 
 
 def face_mask(landmarks: np.ndarray, size: int) -> np.ndarray:

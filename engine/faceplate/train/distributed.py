@@ -38,6 +38,14 @@ class Group:
         dist.all_reduce(values)
         return values / self.world
 
+    def from_main(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([value])
+        dist.broadcast(t, 0)
+        return float(t.item())
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()

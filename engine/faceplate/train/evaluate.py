@@ -1,7 +1,8 @@
 """How good is a model: held-out reconstruction quality and swap identity, as JSON and a sheet.
 
-Per identity, on the faces training held out (every 10th, see :mod:`faceplate.train.data`):
-SSIM and PSNR of the reconstruction (whole crop, and PSNR inside the face mask). Per swap
+Per identity, on the faces training held out (the model card's ``holdout``, every 10th face by
+default, see :mod:`faceplate.train.data`): SSIM and PSNR of the reconstruction (whole crop, and
+both inside the face mask). bench/quality.py scores with the same functions. Per swap
 A → B: an independent recogniser (dlib's ResNet face descriptor, with its own 5-point
 landmarks, never used in training) measures the distance of each swapped face to B's and to A's
 mean descriptor; the swap reads as B when it is nearer to B. dlib's usual same-person
@@ -47,6 +48,7 @@ class IdentityScore:
     ssim: float
     psnr: float
     psnr_face: float  # inside the face mask
+    ssim_face: float = 0.0  # inside the face mask
 
 
 @dataclass
@@ -93,22 +95,37 @@ class Recogniser:
         return np.stack(out)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB of two 0–1 images (only the pixels where ``mask``, H×W bool, is set)."""
+    d = (a - b) ** 2 if mask is None else (a - b)[mask] ** 2
+    mse = float(np.mean(d))
     return 99.0 if mse <= 1e-10 else float(10 * np.log10(1.0 / mse))
 
 
-def reconstruction_scores(fs: FaceSet, model: FaceModel, idx: np.ndarray) -> tuple[float, ...]:
+def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """SSIM of two 0–1 H×W×3 images (7×7 window), averaged over ``mask`` (H×W bool) if given."""
     from skimage.metrics import structural_similarity
 
+    value, full = structural_similarity(a, b, channel_axis=-1, data_range=1.0, full=True)
+    return float(value) if mask is None else float(full.mean(-1)[mask].mean())
+
+
+def landmark_nme(found: np.ndarray, reference: np.ndarray) -> float:
+    """Mean landmark distance over the inter-ocular distance (outer eye corners) of
+    ``reference`` (68×2 each): 0.05 is a close fit, 0.1 visibly off."""
+    inter_ocular = float(np.linalg.norm(reference[36] - reference[45]))
+    return float(np.linalg.norm(found - reference, axis=1).mean() / max(inter_ocular, 1e-6))
+
+
+def reconstruction_scores(fs: FaceSet, model: FaceModel, idx: np.ndarray) -> tuple[float, ...]:
     crops = fs.rgb()[idx]
     recon, _ = model.swap(crops, fs.name)
     masks = fs.pixels[idx, ..., 3] > 127
-    ssim = np.mean([structural_similarity(a, b, channel_axis=-1, data_range=1.0)
-                    for a, b in zip(crops, recon)])
-    psnr = np.mean([_psnr(a, b) for a, b in zip(crops, recon)])
-    psnr_face = np.mean([_psnr(a[m], b[m]) for a, b, m in zip(crops, recon, masks)])
-    return float(ssim), float(psnr), float(psnr_face)
+    pairs = list(zip(crops, recon, masks))
+    return (float(np.mean([ssim(a, b) for a, b, _ in pairs])),
+            float(np.mean([psnr(a, b) for a, b, _ in pairs])),
+            float(np.mean([psnr(a, b, m) for a, b, m in pairs])),
+            float(np.mean([ssim(a, b, m) for a, b, m in pairs])))
 
 
 def evaluate(model_dir: str, facesets: dict[str, str], out_dir: str | None = None,
@@ -124,7 +141,7 @@ def evaluate(model_dir: str, facesets: dict[str, str], out_dir: str | None = Non
     report = Evaluation(model_dir, model.card.model_id, model.card.iterations)
     held, refs = {}, {}
     for fs in sets:
-        _, out = fs.split()
+        _, out = fs.split(model.card.holdout)
         held[fs.name] = (out, True) if len(out) else (np.arange(len(fs)), False)
         idx, is_held = held[fs.name]
         report.identities.append(IdentityScore(

@@ -9,6 +9,7 @@ saves before returning. The engine server and ``faceplate demo`` call it in-proc
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -29,25 +30,15 @@ from ..model.network import AutoEncoder
 from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_model
 from ..progress import Listener, Progress
 from . import checkpoint as ckpt
+from . import precision as prec
 from .augment import Augment, make_batch
-from .data import load_facesets, match_colour
+from .data import HOLDOUT, load_facesets, match_colour
 from .distributed import Group, join
 from .loss import LossWeights, face_loss
+from .presets import PRESETS, choose_preset
 from .preview import preview_sheet, write_loss_csv, write_loss_plot, write_png
 
 log = logging.getLogger(__name__)
-
-# Named starting points; any field can still be overridden. "demo" learns a recognisable swap
-# of two sample faces in about three minutes on two CPU cores.
-PRESETS: dict[str, dict] = {
-    "demo": {"resolution": 64, "encoder_widths": [32, 64, 128, 256], "latent": 128,
-             "bridge": 64, "decoder_widths": [64, 32, 16], "batch_size": 8,
-             "learning_rate": 5e-4, "time_budget_s": 180.0, "preview_every": 100,
-             "checkpoint_every": 200, "log_every": 10},
-    "standard": {"resolution": 128},
-    "high": {"resolution": 256, "batch_size": 8},
-}
-
 
 @dataclass
 class TrainConfig:
@@ -58,18 +49,27 @@ class TrainConfig:
     latent: int | None = None
     bridge: int | None = None
     decoder_widths: list[int] | None = None
+    decoder_blocks: int = 0  # residual blocks after each decoder upscale
     batch_size: int = 16  # per identity and per process
     learning_rate: float = 1e-4
+    warmup_steps: int = 20  # learning rate rises linearly over the model's first steps
+    schedule: str = "cosine"  # constant, or cosine: down to min_lr × rate by the run's end
+    min_lr: float = 0.1
+    grad_clip: float = 1.0  # gradient norm limit (0: off)
+    ema: float = 0.999  # decay of the weight average saved for inference (0: raw weights)
+    holdout: float = HOLDOUT  # share (< 1) or count (≥ 1) of each face set kept out
     max_steps: int | None = None
     time_budget_s: float | None = None
+    clock: str = "wall"  # the time budget's clock: wall, or cpu (process CPU s / threads)
     loss_target: float | None = None  # stop when every identity's recent loss is below it
     seed: int = 0
     consent: str = ""  # required for a new model: under what consent the faces are used
     preview_every: int = 250
     checkpoint_every: int = 500
+    checkpoint_every_s: float = 0.0  # also checkpoint after this much training time (0: off)
     keep_checkpoints: int = 3
     log_every: int = 10
-    precision: str = "auto"  # auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16, fp16
+    precision: str = "auto"  # auto (CUDA: bf16/fp16; CPU: the faster, measured), fp32, bf16, fp16
     channels_last: bool = False
     compile: bool = False
     device: str = "auto"
@@ -80,13 +80,19 @@ class TrainConfig:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> TrainConfig:
-        if name not in PRESETS:
-            raise FaceplateError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+        """Settings of preset ``name`` ("auto": see :func:`choose_preset`) under ``overrides``."""
+        if name != "auto" and name not in PRESETS:
+            raise FaceplateError(f"unknown preset {name!r}: use auto or one of "
+                                 f"{', '.join(PRESETS)}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise FaceplateError(f"unknown training option(s) {', '.join(unknown)}: use "
                                  f"{', '.join(sorted(known))}")
+        if name == "auto":
+            device = resolve_device(overrides.get("device", "auto"))
+            name, why = choose_preset(device.type, overrides.get("time_budget_s"))
+            log.info("preset auto: %s (%s); --preset chooses another", name, why)
         chosen = {"preset": name, **PRESETS[name], **overrides}
         for key, kind in (("augment", Augment), ("loss", LossWeights)):
             if isinstance(chosen.get(key), dict):  # from JSON (the engine protocol)
@@ -98,7 +104,8 @@ class TrainConfig:
                                     ("latent", self.latent), ("bridge", self.bridge),
                                     ("decoder_widths", self.decoder_widths)) if v is not None}
         return ModelCard.for_resolution(list(self.facesets), self.resolution, consent=self.consent,
-                                        preset=self.preset, **widths).validate()
+                                        preset=self.preset, decoder_blocks=self.decoder_blocks,
+                                        **widths).validate()
 
 
 @dataclass
@@ -112,6 +119,12 @@ class TrainResult:
     images_per_s: float
     preview: str
     loss_plot: str
+    preset: str = ""
+    precision: str = ""  # what ran, and why when auto chose it
+    held_out: dict[str, int] = field(default_factory=dict)  # faces per identity kept out
+    cpu_s: float = 0.0  # this process's CPU seconds over the run
+    world: int = 1  # processes that trained together (only rank 0 returns a result to print)
+    rank: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,21 +142,28 @@ class Joint(nn.Module):
         return [dec(part) for dec, part in zip(self.net.decoders, z.split(counts))]
 
 
-def _precision(name: str, device: torch.device) -> torch.dtype | None:
-    if name == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if name not in table:
-        raise FaceplateError(f"unknown precision {name!r}: use auto, fp32, bf16 or fp16")
-    if table[name] is torch.float16 and device.type != "cuda":
-        raise FaceplateError("fp16 needs a CUDA GPU; on CPU use bf16 or fp32")
-    if table[name] is torch.bfloat16 and device.type == "cpu" \
-            and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        log.warning("this CPU has no fast bf16 convolutions (no AVX512-BF16/AMX for oneDNN): "
-                    "bf16 training will be many times slower than fp32 here")
-    return table[name]
+def clock(kind: str) -> Callable[[], float]:
+    """Seconds for a time budget: wall (monotonic), or cpu: this process's CPU seconds over its
+    thread count, which equals wall time on an idle machine and does not stretch on a busy one."""
+    if kind == "wall":
+        return time.monotonic
+    if kind == "cpu":
+        return lambda: time.process_time() / max(torch.get_num_threads(), 1)
+    raise FaceplateError(f"unknown clock {kind!r}: use wall or cpu")
+
+
+def learning_rate(config: TrainConfig, step: int, fraction: float) -> float:
+    """Rate for ``step`` (0-based) when ``fraction`` of the run is done: a linear warm-up over
+    the model's first ``warmup_steps``, then constant or a cosine down to ``min_lr`` × rate."""
+    rate = config.learning_rate
+    if config.warmup_steps > 0:
+        rate *= min(1.0, (step + 1) / config.warmup_steps)
+    if config.schedule == "cosine":
+        f = min(max(fraction, 0.0), 1.0)
+        rate *= config.min_lr + (1.0 - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * f))
+    elif config.schedule != "constant":
+        raise FaceplateError(f"unknown schedule {config.schedule!r}: use cosine or constant")
+    return rate
 
 
 class _Stopper:
@@ -204,11 +224,18 @@ class Trainer:
         self.card.fingerprints = {s.name: s.fingerprint for s in self.sets}
         self.faces = [torch.from_numpy(s.pixels).permute(0, 3, 1, 2).contiguous().to(device)
                       for s in self.sets]
-        self.train_idx = [torch.from_numpy(s.split()[0]) for s in self.sets]
-        self.dtype = _precision(config.precision, device)
+        if self.card.iterations and config.holdout != self.card.holdout:
+            log.warning("this model was trained holding out %g of each set, now %g: faces it "
+                        "trained on may be scored as held out", self.card.holdout, config.holdout)
+        splits = [s.split(config.holdout) for s in self.sets]
+        self.train_idx = [torch.from_numpy(train) for train, _ in splits]
+        self.card.holdout = config.holdout
+        self.card.held_out = {s.name: len(held) for s, (_, held) in zip(self.sets, splits)}
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.net.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.ema_net = self._ema_start()
         self.joint: nn.Module = Joint(self.net)
+        self.dtype, self.precision_note = self._precision()
         if group.world > 1:
             self.joint = nn.parallel.DistributedDataParallel(self.joint)
         self.step_fn: nn.Module | Callable = torch.compile(self.joint) if config.compile \
@@ -218,10 +245,43 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype is torch.float16)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.step, self.elapsed = self.card.iterations, 0.0
+        self.run_s = 0.0  # this run's time so far on the budget's clock
         self.history: list[dict] = []
         self.window: list[list[float]] = []  # losses of the steps since the last history row
         if resumed is not None:
             self._restore(resumed)
+
+    def _ema_start(self) -> AutoEncoder | None:
+        """The weight average inference uses, started from the current weights."""
+        self.card.ema = self.config.ema
+        if not self.config.ema:
+            return None
+        average = copy.deepcopy(self.net)
+        average.requires_grad_(False)
+        return average
+
+    def _precision(self) -> tuple[torch.dtype | None, str]:
+        """The autocast format (None: fp32); ``auto`` on a CPU measures (rank 0's choice holds
+        for every rank)."""
+        c = self.config
+        step = None
+        if c.precision == "auto" and self.device.type == "cpu" and self.group.is_main:
+            step = prec.probe_step(self.joint, self.card.resolution, c.batch_size,
+                                   len(self.sets), self.device)
+        shape = (f"{self.card.resolution}px enc {self.card.encoder_widths} latent "
+                 f"{self.card.latent} bridge {self.card.bridge} dec {self.card.decoder_widths}"
+                 f"x{self.card.decoder_blocks} batch {c.batch_size}x{len(self.sets)}")
+        dtype, note = prec.choose(c.precision, self.device, step, shape)
+        if c.precision == "auto" and self.device.type == "cpu" and self.group.world > 1:
+            bf16 = self.group.from_main(1.0 if dtype is torch.bfloat16 else 0.0)
+            dtype = torch.bfloat16 if bf16 > 0.5 else None
+            note = note if self.group.is_main else "auto: rank 0's choice"
+        log.info("precision %s", note)
+        return dtype, note
+
+    @property
+    def inference_net(self) -> AutoEncoder:
+        return self.ema_net if self.ema_net is not None else self.net
 
     # -- model folder ------------------------------------------------------------------------
     def _model(self) -> tuple[ModelCard, AutoEncoder, ckpt.Checkpoint | None]:
@@ -259,6 +319,9 @@ class Trainer:
         except RuntimeError as exc:
             raise ModelError(f"checkpoint {c.path} does not match the model card "
                              f"({str(exc).splitlines()[0]})") from None
+        if self.ema_net is not None:  # a checkpoint without an average starts it from the weights
+            average = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
+            self.ema_net.load_state_dict(average or self.net.state_dict())
         params = list(self.net.parameters())
         state = {}
         for i, p in enumerate(params):
@@ -281,20 +344,27 @@ class Trainer:
         if not self.group.is_main:
             return
         tensors = {f"model.{k}": v for k, v in self.net.state_dict().items()}
+        if self.ema_net is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.ema_net.state_dict().items()})
         optim_state = self.optim.state_dict()
         for i, s in optim_state["state"].items():
             for k, v in s.items():
                 tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
         tensors["rng.sampler"] = self.gen.get_state()
         meta = {"param_groups": optim_state["param_groups"], "elapsed_s": self.elapsed,
+                "run_clock_s": self.run_s,
                 "history": self.history, "window": self.window, "card": self.card.to_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
         ckpt.save_checkpoint(self.ckpt_dir, self.step, tensors, meta, self.config.keep_checkpoints)
         self.card.iterations = self.step
-        save_model(self.config.model_dir, self.card, self.net)
+        save_model(self.config.model_dir, self.card, self.inference_net)
 
     # -- one step ----------------------------------------------------------------------------
-    def train_step(self) -> list[float]:
+    def train_step(self, fraction: float = 0.0) -> list[float]:
+        """One step; ``fraction`` of the run is done (for the learning-rate schedule)."""
+        rate = learning_rate(self.config, self.step, fraction)
+        for group in self.optim.param_groups:
+            group["lr"] = rate
         n = self.config.batch_size * self.group.world
         shard = self.group.shard(n)
         batches = []
@@ -310,15 +380,23 @@ class Trainer:
                   for (face, mask), b in zip(outputs, batches)]
         self.optim.zero_grad(set_to_none=True)
         self.scaler.scale(torch.stack(losses).sum()).backward()
+        if self.config.grad_clip > 0:
+            self.scaler.unscale_(self.optim)
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.scaler.step(self.optim)
         self.scaler.update()
+        if self.ema_net is not None:
+            # Average from the first step, its decay ramping up (early weights are poor).
+            decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+            torch._foreach_lerp_(list(self.ema_net.parameters()), list(self.net.parameters()),
+                                 1.0 - decay)
         return self.group.all_mean(torch.stack([v.detach() for v in losses])).tolist()
 
     # -- watching ----------------------------------------------------------------------------
     def preview_samples(self, k: int = 3) -> list[np.ndarray]:
         out = []
         for s in self.sets:
-            train, held = s.split()
+            train, held = s.split(self.config.holdout)
             pool = held if len(held) >= k else train
             pick = pool[np.linspace(0, len(pool) - 1, min(k, len(pool))).round().astype(int)]
             out.append(s.pixels[pick, ..., :3].astype(np.float32) / 255.0)
@@ -326,10 +404,11 @@ class Trainer:
 
     @torch.no_grad()
     def decode(self, crops: np.ndarray, identity: int) -> tuple[np.ndarray, np.ndarray]:
-        self.net.eval()
+        net = self.inference_net
+        net.eval()
         x = torch.from_numpy(crops).permute(0, 3, 1, 2).to(self.device)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            face, mask = self.net(x, identity)
+            face, mask = net(x, identity)
         return (face.float().permute(0, 2, 3, 1).cpu().numpy(),
                 mask.float()[:, 0].cpu().numpy())
 
@@ -383,36 +462,45 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
          listener: Listener | None, stop_event: threading.Event | None,
          stream) -> TrainResult:
     trainer = Trainer(config, group, device)
+    for s in trainer.sets:
+        log.info("%s: training on %d faces, holding %d out for evaluation (--holdout %g)",
+                 s.name, len(s) - trainer.card.held_out[s.name], trainer.card.held_out[s.name],
+                 config.holdout)
     samples = trainer.preview_samples()
     start_step = trainer.step
     total = max(config.max_steps - start_step, 0) if config.max_steps else 0
     progress = Progress("train", total, "steps", listener,
                         stream if group.is_main else None)
     recent = {n: float("nan") for n in trainer.card.identities}
-    started = time.monotonic()
+    now = clock(config.clock)
+    started, cpu_started = now(), time.process_time()
     stopped_by = ""
-    last_saved = -1
+    last_saved, saved_at = -1, 0.0
     with _Stopper(stop_event) as stopper:
         while True:
-            reason = _stop_reason(config, trainer.step, time.monotonic() - started, recent,
-                                  stopper.reason)
-            flag = torch.tensor([1.0 if reason else 0.0])
-            if group.all_mean(flag).item() > 0:  # any rank stopping stops them all
+            run_s = now() - started
+            reason = _stop_reason(config, trainer.step, run_s, recent, stopper.reason)
+            # One collective per step: any rank stopping stops them all, and every rank
+            # follows the same learning-rate schedule.
+            shared = group.all_mean(torch.tensor([1.0 if reason else 0.0,
+                                                  _fraction(config, trainer.step, run_s)]))
+            if shared[0].item() > 0:
                 stopped_by = reason or "peer"
                 break
             t0 = time.monotonic()
-            losses = trainer.train_step()
+            losses = trainer.train_step(shared[1].item())
             if not all(math.isfinite(v) for v in losses):
                 raise FaceplateError(
                     f"training diverged at step {trainer.step + 1} (loss is not a number): "
                     f"lower --lr; running again resumes from the last checkpoint")
             trainer.step += 1
             trainer.elapsed += time.monotonic() - t0
+            trainer.run_s = now() - started
             averaged = trainer.record(losses)
             if averaged:
                 recent = averaged
             if config.time_budget_s and not config.max_steps:  # ETA from the time budget
-                spent = time.monotonic() - started  # mean step time: a steadier ETA
+                spent = now() - started  # mean step time: a steadier ETA
                 per_step = spent / max(trainer.step - start_step, 1)
                 left = max(config.time_budget_s - spent, 0.0)
                 progress.total = progress.done + 1 + int(left / per_step)
@@ -420,23 +508,39 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
                                           zip(trainer.card.identities, losses)))
             if config.preview_every and trainer.step % config.preview_every == 0:
                 trainer.write_watch_files(samples)
-            if config.checkpoint_every and trainer.step % config.checkpoint_every == 0:
+            timed = config.checkpoint_every_s and now() - started - saved_at >= \
+                config.checkpoint_every_s
+            if (config.checkpoint_every and trainer.step % config.checkpoint_every == 0) \
+                    or timed:
                 trainer.save()
-                last_saved = trainer.step
+                last_saved, saved_at = trainer.step, now() - started
         if last_saved != trainer.step or trainer.step == start_step:
             trainer.save()
         trainer.write_watch_files(samples)
         group.barrier()
     if trainer.window:  # steps since the last history row
         recent = dict(zip(trainer.card.identities, np.mean(trainer.window, axis=0).tolist()))
-    run_s = time.monotonic() - started
+    run_s = now() - started
     done = trainer.step - start_step
     images = done * config.batch_size * group.world * len(trainer.sets)
     if progress.stream is not None and total and done < total:
         progress.stream.write("\n")
     return TrainResult(config.model_dir, trainer.step, done, stopped_by, recent,
                        round(run_s, 2), round(images / run_s, 2) if run_s > 0 else 0.0,
-                       trainer.preview_path, trainer.plot_path)
+                       trainer.preview_path, trainer.plot_path, trainer.card.preset,
+                       trainer.precision_note, dict(trainer.card.held_out),
+                       round(time.process_time() - cpu_started, 2), group.world, group.rank)
+
+
+def _fraction(config: TrainConfig, step: int, run_s: float) -> float:
+    """How much of the run is done: of max_steps (counted over the model's life, so a resumed
+    run follows the schedule an unbroken one would) or of this run's time budget."""
+    done = 0.0
+    if config.max_steps:
+        done = step / config.max_steps
+    if config.time_budget_s:
+        done = max(done, run_s / config.time_budget_s)
+    return done
 
 
 def _stop_reason(config: TrainConfig, step: int, run_s: float, recent: dict[str, float],

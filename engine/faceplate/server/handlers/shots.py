@@ -120,7 +120,8 @@ def _decode_train(req) -> TrainInput:
            params=(Param("facesets", dict, help="identity name → face set folder"),
                    Param("model_dir", str, help="model folder (resumed when it exists)",
                          path=True),
-                   Param("preset", str, "standard", "a TrainConfig preset"),
+                   Param("preset", str, "auto", "a training preset (faceplate.train.presets; auto "
+                         "chooses from the device and time_budget_s)"),
                    Param("consent", str, "", "consent note, required for a new model"),
                    Param("max_steps", int, 0, "stop after this many steps (0: no limit)",
                          min=0),
