@@ -8,6 +8,7 @@ script opened fresh and rendered like a farm job fills its own cache on demand.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -268,13 +269,27 @@ def test_face_sets_and_training_from_faceAlign(shot, engine_socket, tmp_path):
                       size=(320, 240), face_px=110.0)
     from faceplate_nuke import actions
 
-    aligns = []
+    aligns: list = []
+    shots: list[str] = []
     for i, plate in enumerate((sample, other)):
         nodes = build(nuke, plate, "", engine_socket, str(tmp_path / f"cache{i}"))
         align = nodes["FaceAlign"]
         align["faceset_folder"].setValue(str(tmp_path / f"faceset{i}"))
+        if i == 1:  # the second set is checked against the first node's shot
+            align["coverage_shot"].setValue(shots[0])
         assert actions.export_faceset(align) == str(tmp_path / f"faceset{i}")
         assert os.path.isfile(tmp_path / f"faceset{i}" / "faceset.json")
+        own = os.path.dirname(actions.Run(align).write_alignments(actions.Run(align).cache("align")))
+        shots.append(own)
+        # Its coverage of the shot: the report, a picture beside the node, the verdict.
+        with open(tmp_path / f"faceset{i}" / "coverage_report.json") as fh:
+            report = json.load(fh)
+        assert report["shot"] == shots[0]
+        picture = nuke.toNode(f"{align.name()}_coverage")
+        assert picture is not None and os.path.isfile(picture["file"].value())
+        assert align["node_status"].value().startswith(("covered: ", "gaps: "))
+        if i == 0:  # a set exported from the shot's own range covers it
+            assert report["covered"] and align["node_status"].value().startswith("covered: ")
         aligns.append(align)
     align = aligns[0]
     align["train_model"].setValue(str(tmp_path / "model"))

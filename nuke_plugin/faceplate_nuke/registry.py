@@ -148,8 +148,12 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                 "aligned face box.", "export_cornerpin"),
         KnobSpec("faceset_folder", "file", "face set folder", "Where Export Face Set writes "
                  "the aligned crops and faceset.json."),
+        KnobSpec("coverage_shot", "file", "coverage of", "After Export Face Set, report how "
+                 "well the set covers this shot folder (alignments.json; e.g. the shot the "
+                 "model must serve). Empty: this node's own range."),
         _button("export_faceset", "Export Face Set", "Write the aligned crops of the range "
-                "as a face set for training.", "export_faceset"),
+                "as a face set for training, then show its coverage (pose, expression, light) "
+                "of the shot in a Read beside the node.", "export_faceset"),
         KnobSpec("train_model", "file", "model folder", "Model folder to train (created if "
                  "missing)."),
         KnobSpec("train_identity", "string", "identity", "Identity name of this face set in "

@@ -45,7 +45,26 @@ def export_faceset(node: nuke.Node, alignments_path: str, progress: Progress) ->
         "smoothing": float(graph.value(node, "smoothing")),
         "select": selection(node),
         "faceset_dir": os.path.abspath(folder)}, on_progress=forward_progress(progress))
+    show_coverage(node, run.address, os.path.abspath(folder),
+                  str(graph.value(node, "coverage_shot")) or os.path.dirname(alignments_path))
     return os.path.abspath(folder)
+
+
+def show_coverage(node: nuke.Node, address: str, faceset: str, shot_dir: str) -> dict[str, Any]:
+    """The engine's coverage report of ``faceset`` against ``shot_dir``: the summary on the
+    node's status, the picture in a Read beside it."""
+    identity = str(graph.value(node, "train_identity")) or "faceset"
+    reply = engine.call(address, "coverage_shot", {
+        "shot_dir": os.path.abspath(shot_dir), "facesets": {identity: faceset},
+        "output": os.path.join(faceset, "coverage_report.json")})
+    status = node.knob("node_status")
+    if status is not None:
+        first = str(reply.params["summary"]).splitlines()[:1]
+        status.setValue(("covered: " if reply.params["covered"] else "gaps: ")
+                        + (first[0] if first else ""))
+    if reply.params.get("picture"):
+        _show_picture(node, "coverage", str(reply.params["picture"]), dy=60)
+    return dict(reply.params)
 
 
 def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
@@ -79,13 +98,18 @@ def train(node: nuke.Node, progress: Progress) -> dict[str, Any]:
 
 def show_preview(node: nuke.Node, path: str) -> nuke.Node:
     """A Read beside the FaceAlign showing the training preview (reloaded each time)."""
-    name = f"{node.name()}_preview"
+    return _show_picture(node, "preview", path)
+
+
+def _show_picture(node: nuke.Node, what: str, path: str, dy: int = 0) -> nuke.Node:
+    """A Read named ``<node>_<what>`` beside the node showing the PNG ``path``."""
+    name = f"{node.name()}_{what}"
     with node.parent():  # not inside the gizmo whose button runs this
         read = nuke.toNode(name)
         if read is None:
             read = nuke.createNode("Read", inpanel=False)
             read.setName(name)
-            read.setXYpos(node.xpos() + 150, node.ypos())
+            read.setXYpos(node.xpos() + 150, node.ypos() + dy)
     read["file"].setValue(path)
     read["first"].setValue(1)
     read["last"].setValue(1)

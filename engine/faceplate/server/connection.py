@@ -21,13 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 from faceplate_client.protocol import (
-    ERROR,
     INTERNAL,
     PREAUTH_LIMITS,
     EngineError,
     Limits,
     Message,
     ProtocolError,
+    error_message,
     read_message,
     send_message,
 )
@@ -138,8 +138,7 @@ class Connection:
                               message.id)
                 error = EngineError(INTERNAL, f"the engine could not encode its answer to "
                                               f"{message.op} ({exc}); details in the log")
-                return self._send_quietly(Message(ERROR, message.id, message.op,
-                                                  error.to_params()))
+                return self._send_quietly(error_message(message.id, error, message.op))
             except OSError as exc:
                 log.info("%s: client went away or stopped reading while we answered (%s)",
                          self.name, exc)
@@ -162,7 +161,7 @@ class Connection:
             pass
 
     def send_error(self, request_id: str, error: EngineError, op: str = "") -> None:
-        self.send(Message(ERROR, request_id, op, error.to_params()))
+        self.send(error_message(request_id, error, op))
 
     def close(self) -> None:
         """Stop reading (the engine is stopping): answers already queued still go out."""

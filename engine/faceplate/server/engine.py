@@ -30,7 +30,6 @@ from faceplate_client.protocol import (
     BAD_REQUEST,
     BUSY,
     CANCELLED,
-    ERROR,
     FAILED,
     INTERNAL,
     PROTOCOL_MISMATCH,
@@ -42,6 +41,7 @@ from faceplate_client.protocol import (
     Limits,
     Message,
     encode_bytes,
+    error_message,
 )
 
 from .. import __version__
@@ -540,7 +540,7 @@ def _refuse(sock: socket.socket, why: str) -> None:
     """Tell a refused peer why (best effort, never blocking) and close."""
     try:
         sock.setblocking(False)
-        sock.send(encode_bytes(Message(ERROR, "-", "", EngineError(BUSY, why).to_params())))
+        sock.send(encode_bytes(error_message("-", EngineError(BUSY, why))))
     except OSError:
         pass
     finally:

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from faceplate_client.protocol import (
     CANCELLED,
-    ERROR,
     PROGRESS,
     REPLY,
     TIMEOUT,
     EngineError,
     Message,
+    error_message,
 )
 
 from ..progress import ProgressEvent
@@ -86,7 +86,7 @@ class Request:
         """Answer with an error, unless already answered; stops the handler at its next check."""
         if error.code in (CANCELLED, TIMEOUT):
             self.cancel_event.set()
-        return self._answer(Message(ERROR, self.id, self.op.name, error.to_params()))
+        return self._answer(error_message(self.id, error, self.op.name))
 
     def _answer(self, message: Message) -> bool:
         with self._lock:

@@ -1,0 +1,39 @@
+"""The coverage op (FaceAlign's Export Face Set shows it): does a face set cover a shot?"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+
+from ...coverage.report import CoverageSettings
+from ..ops import Param, Result, operation
+
+_TYPES = {"float": float, "bool": bool, "int": int}
+SETTINGS = tuple(Param(f.name, _TYPES[type(f.default).__name__], f.default, f.metadata["help"])
+                 for f in fields(CoverageSettings) if f.default is not MISSING)
+
+
+@operation("coverage_shot", "Report how well each identity's face set covers a shot's faces "
+                            "(pose, expression, light); writes the JSON report and its picture.",
+           params=(Param("shot_dir", str, help="folder with alignments.json", path=True),
+                   Param("facesets", dict, help="identity name → face set folder"),
+                   Param("output", str, "", "report JSON (default SHOT_DIR/coverage_report.json)",
+                         path=True)) + SETTINGS,
+           lane="job", progress=False, timeout_s=3600.0)
+def coverage_shot(req) -> Result:
+    from faceplate_client.protocol import BAD_PARAMS, EngineError
+
+    from ...coverage.check import check_shot
+    from ..ops import check_absolute
+
+    p = req.params
+    if not p["facesets"]:
+        raise EngineError(BAD_PARAMS, "facesets: name at least one identity's face set")
+    for name, folder in p["facesets"].items():
+        if not isinstance(folder, str):
+            raise EngineError(BAD_PARAMS, f"facesets[{name!r}] must be a folder path")
+        check_absolute(f"facesets[{name!r}]", folder)
+    settings = CoverageSettings(**{s.name: p[s.name] for s in SETTINGS})
+    report, json_path, png_path = check_shot(p["shot_dir"], dict(p["facesets"]), settings,
+                                             output=p["output"] or None)
+    return Result({"covered": report.covered, "summary": report.summary(),
+                   "report": json_path, "picture": png_path or ""})
