@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import FaceplateError
 from ..face.align import crop_box, warp_from_crop
 from ..face.mask import extend_forehead, landmark_mask
 
@@ -118,19 +117,6 @@ def points_box(landmarks: np.ndarray, kind: str, margin: float) -> Box:
 
 def matte_in_box(matte: np.ndarray, box: Box) -> np.ndarray:
     return np.clip(matte[box.slices], 0.0, 1.0).astype(np.float32)
-
-
-def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarray:
-    """An artist's matte frame (e.g. a Roto render) as H×W 0–1."""
-    from ..io.images import read_image
-
-    image = read_image(path)
-    if (image.width, image.height) != tuple(frame_size):
-        raise FaceplateError(f"matte {path} is {image.width}×{image.height} but the plate is "
-                             f"{frame_size[0]}×{frame_size[1]}: render the matte at plate size")
-    if channel in image.channels:
-        return image.channel(channel)
-    return image.pixels[..., 0]
 
 
 def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import Image, read_plate_frame
+from ..io.images import Image, read_matte, read_plate_frame
 from ..io.sequence import Plate, SequencePattern, format_frame_range, open_plate
 from ..progress import Listener, Progress
 from . import masks
@@ -293,7 +293,7 @@ class _ShotRun:
                                  "re-run faceplate extract on this plate")
         channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
         matte = None if self.matte_pattern is None else self._timed(
-            "read", masks.read_matte, matte_path, channel, size)
+            "read", read_matte, matte_path, channel, size)
         lookup = self._timed("swap", _lookup, plate_rgb(image), faces, self.model,
                              self.to_identity, self.colour, frame, self.cache,
                              file_stamp(source)) if faces \

@@ -77,6 +77,18 @@ def read_image(path: str) -> Image:
     return Image(pixels, names, metadata, path)
 
 
+def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarray:
+    """A plate-sized matte frame (an artist's Roto render, a predicted occluder) as H×W 0–1:
+    ``channel`` if it has one, else its first channel."""
+    image = read_image(path)
+    if (image.width, image.height) != tuple(frame_size):
+        raise FaceplateError(f"matte {path} is {image.width}×{image.height} but the plate is "
+                             f"{frame_size[0]}×{frame_size[1]}: render the matte at plate size")
+    if channel in image.channels:
+        return image.channel(channel)
+    return image.pixels[..., 0]
+
+
 def read_plate_frame(plate: Plate, frame: int) -> Image:
     """One frame of a plate, from its image file or its video."""
     if plate.is_video:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..convert.masks import read_matte
 from ..errors import FaceplateError
 from ..extract.alignments import Alignments
 from ..face.align import warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import read_plate_frame
+from ..io.images import read_matte, read_plate_frame
 from ..io.sequence import Plate, SequencePattern, format_frame_range
 
 

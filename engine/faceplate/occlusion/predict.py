@@ -13,10 +13,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..convert.masks import read_matte
 from ..extract import alignments as alignments_io
 from ..face.align import warp_from_crop_box
-from ..io.images import write_image
+from ..io.images import read_matte, write_image
 from ..io.sequence import SequencePattern, open_plate
 from ..model.store import resolve_device
 from ..progress import Listener, Progress

@@ -384,11 +384,11 @@ def _decode_merge(req) -> MergeInput:
            one_of=(("image", "path"),), lane="pool", timeout_s=300.0, decode=_decode_merge,
            isolated=True)
 def merge(inp: MergeInput) -> Result:
-    from ...convert.masks import read_matte
     from ...convert.merge import SwappedFace
     from ...convert.pipeline import frame_job, merge_frame
     from ...convert.provenance import provenance_for
     from ...convert.writer import OUTPUT_CHANNELS, plate_pixel_type, write_merged
+    from ...io.images import read_matte
     from ...io.sequence import SequencePattern
     from ...model.card import ModelCard
     from ...model.store import CARD
