@@ -1,3 +1,3 @@
 """Op handlers, one module per group; importing this package registers every op."""
 
-from . import frames, service, shots  # noqa: F401
+from . import frames, service, shots, stabilise  # noqa: F401
