@@ -22,6 +22,7 @@ from faceplate.face.stmap import apply_stmap, face_to_plate, index_to_st, plate_
 from faceplate.io.images import read_image
 from faceplate.samples import make_shot
 from faceplate.stabilise import stabilise_shot
+from faceplate_client.protocol import EngineError
 
 PLATE = (320, 240)
 
@@ -172,3 +173,24 @@ def test_without_only_faces_every_frame_is_written_and_bad_input_is_a_clear_erro
 def _other_size_plate(tmp_path) -> str:
     other = make_shot("astronaut", str(tmp_path / "big"), frames=4, size=(400, 300))
     return other.pattern
+
+
+def test_the_engine_op_writes_the_same_sequence_with_progress(tmp_path):
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from engine_helpers import running_engine
+
+    _shot(str(tmp_path))
+    events = []
+    with running_engine(tmp_path) as client:
+        reply = client.call("stabilise_shot", {"shot_dir": str(tmp_path),
+                                               "out": str(tmp_path / "e" / "face.####.exr"),
+                                               "size": 64, "frames": "1002-1003"},
+                            on_progress=events.append)
+        with pytest.raises(EngineError, match="no track 5"):
+            client.call("stabilise_shot", {"shot_dir": str(tmp_path), "track": 5,
+                                           "out": str(tmp_path / "e" / "face.####.exr")})
+    assert reply.params["ranges"] == "1002-1003" and reply.params["first"] == 1002
+    assert events and events[-1]["done"] == 2
+    assert read_image(str(tmp_path / "e" / "face.1003.exr")).metadata["faceplate/frame"] == "1003"
