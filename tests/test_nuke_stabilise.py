@@ -97,8 +97,9 @@ def test_export_stabilised_builds_the_paint_back_graph(sample, engine_socket, tm
     write["file"].setValue(str(tmp_path / "out" / "fixed.####.exr"))
     write["create_directories"].setValue(True)
     nuke.execute(write, *FRAMES)
-    alignments = json.load(open(os.path.join(
-        actions.Run(align).cache("align").version_dir(), "alignments.json")))
+    with open(os.path.join(actions.Run(align).cache("align").version_dir(),
+                           "alignments.json")) as fh:
+        alignments = json.load(fh)
     spots = []
     for f in range(FRAMES[0], FRAMES[1] + 1):
         out = read_image(str(tmp_path / "out" / f"fixed.{f}.exr"))
