@@ -14,6 +14,8 @@ clip when ../shared/clips has it (outputs stay in a temporary folder). Two swaps
 the merge adds: ``null`` returns the plate's own face (so only mask, colour matching and
 resampling differ), ``frozen`` returns the first frame's face on every frame (a perfectly
 still swap: what is left is mask and colour-match flicker plus the alignment's jitter).
+``--flicker --model DIR --to B`` adds the swap of a trained model on the clip only; it must be a
+same-person model of that clip (its halves as identities A and B), never another person's.
 
 Each shot has one warm-up frame that is not counted. The shots are the bundled astronaut moved through known transforms (faceplate.samples), written
 as half-float ACEScg EXR. Landmarks are dlib's on the source photo moved by each frame's exact
@@ -161,25 +163,35 @@ CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sha
 
 
 def flicker_main() -> int:
+    import argparse
+
     from faceplate.samples import make_shot
+
+    parser = argparse.ArgumentParser(description="flicker of the merged face")
+    parser.add_argument("--flicker", action="store_true")
+    parser.add_argument("--model", help="a same-person model of the clip (clip only)")
+    parser.add_argument("--to", default="B", help="the model's identity to swap in")
+    args = parser.parse_args()
 
     frames = int(os.environ.get("BENCH_FLICKER_FRAMES", "24"))
     clip = os.environ.get("FACEPLATE_CLIP", CLIP)
     with tempfile.TemporaryDirectory() as tmp:
         demo = make_shot("astronaut", os.path.join(tmp, "demo"), frames=frames,
                          size=(960, 540), face_px=170.0)
-        shots = [("demo astronaut (sample)", demo.pattern.replace("%04d", "####"), None)]
+        shots = [("demo astronaut (sample)", demo.pattern.replace("%04d", "####"), None, None)]
         if os.path.isfile(clip):
-            shots.append(("talking_head_1 (same person)", clip, f"1-{frames}"))
+            shots.append(("talking_head_1 (same person)", clip, f"1-{frames}", args.model))
         else:
             print(f"talking_head_1.mp4 not found at {clip}: measuring the demo shot only",
                   file=sys.stderr)
-        for i, (name, plate, frame_range) in enumerate(shots):
-            _flicker_shot(name, plate, frame_range, os.path.join(tmp, f"shot{i}"))
+        for i, (name, plate, frame_range, model) in enumerate(shots):
+            _flicker_shot(name, plate, frame_range, os.path.join(tmp, f"shot{i}"), model,
+                          args.to)
     return 0
 
 
-def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str) -> None:
+def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
+                  model_dir: str | None, identity: str) -> None:
     from faceplate.convert.flicker import flicker
     from faceplate.convert.pipeline import convert_shot
     from faceplate.convert.settings import MergeSettings
@@ -197,14 +209,21 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str)
     colour = ColourSpaces(shot.colourspace)
     plates = {f: colour.to_network(read_plate_frame(source, f).rgb()) for f in frames}
     matrices = {f: shot.frames[f][0].matrix for f in frames}
-    for swap in ("null", "frozen"):
+    swaps = ["null", "frozen"] + (["model"] if model_dir else [])
+    for swap in swaps:
         for mode in ("reinhard", "none"):
-            model = PassthroughModel(256, shot.face_type, identities=["same"])
+            to = identity if swap == "model" else "same"
+            if swap == "model":
+                from faceplate.model.store import load_model
+
+                model = load_model(model_dir, device="cpu")
+            else:
+                model = PassthroughModel(256, shot.face_type, identities=["same"])
             if swap == "frozen":
                 model = _Frozen(model)
             out = os.path.join(shot_dir, f"{swap}_{mode}", "m.####.exr")
             t0 = time.perf_counter()
-            convert_shot(source, shot_dir, model, "same", out, frames=frames,
+            convert_shot(source, shot_dir, model, to, out, frames=frames,
                          settings=MergeSettings(colour=mode))
             seconds = time.perf_counter() - t0
             merged, mattes = {}, {}
