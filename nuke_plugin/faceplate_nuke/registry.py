@@ -151,7 +151,7 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
         KnobSpec("stabilise_size", "int", "stabilised size", "Size of the still face in "
                  "pixels (64 to 1024).", default="512"),
         _button("export_stabilised", "Export Stabilised", "Write the face of the track as a "
-                "still sequence with ST maps and build Read → RotoPaint → STMap → Merge: "
+                "still sequence with ST maps and build Read, RotoPaint, STMap and Merge: "
                 "paint a fix on the still face and it lands on the moving plate.",
                 "export_stabilised"),
         KnobSpec("faceset_folder", "file", "face set folder", "Where Export Face Set writes "
