@@ -231,22 +231,26 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
                 image = read_image(out.replace("####", f"{f:04d}"))
                 merged[f], mattes[f] = colour.to_network(image.rgb()), image.channel(
                     "facemask.face")
-            runs = _consecutive(frames)
-            parts = [flicker([plates[f] for f in run], [merged[f] for f in run],
-                             [matrices[f] for f in run], [mattes[f] for f in run])
-                     for run in runs if len(run) > 1]
-            pairs = sum(p.pairs for p in parts)
-            result = {"merged": sum(p.merged * p.pairs for p in parts) / max(pairs, 1),
-                      "plate": sum(p.plate * p.pairs for p in parts) / max(pairs, 1)}
-            _emit({"bench": "convert_flicker", "shot": name, "swap": swap, "colour": mode,
-                   "frames": len(frames), "pairs": pairs,
-                   "merged_mean_abs_diff": round(result["merged"], 6),
-                   "plate_mean_abs_diff": round(result["plate"], 6),
-                   "ratio": round(result["merged"] / result["plate"], 3)
-                   if result["plate"] else None,
-                   "convert_s": round(seconds, 1),
+            record = {"bench": "convert_flicker", "shot": name, "swap": swap, "colour": mode,
+                      "frames": len(frames)}
+            for key, lowpass in (("", 0.0), ("lowpass_", LOWPASS)):
+                parts = [flicker([plates[f] for f in run], [merged[f] for f in run],
+                                 [matrices[f] for f in run], [mattes[f] for f in run],
+                                 lowpass=lowpass)
+                         for run in _consecutive(frames) if len(run) > 1]
+                pairs = sum(p.pairs for p in parts)
+                m = sum(p.merged * p.pairs for p in parts) / max(pairs, 1)
+                pl = sum(p.plate * p.pairs for p in parts) / max(pairs, 1)
+                record.update({"pairs": pairs, f"{key}merged_mean_abs_diff": round(m, 6),
+                               f"{key}plate_mean_abs_diff": round(pl, 6),
+                               f"{key}ratio": round(m / pl, 3) if pl else None})
+            _emit({**record, "convert_s": round(seconds, 1),
                    "note": "sRGB-encoded 0-1, inside the eroded face matte, frame t+1 warped "
-                           "onto t by the alignment matrices"})
+                           f"onto t by the alignment matrices; lowpass_: both blurred first "
+                           f"(sigma {LOWPASS} of the crop side)"})
+
+
+LOWPASS = 0.03  # flicker's blur, as a fraction of the aligned crop's side
 
 
 def _consecutive(frames: list[int]) -> list[list[int]]:

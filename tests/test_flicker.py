@@ -40,3 +40,16 @@ def test_motion_is_removed_and_only_added_change_counts():
     assert flicker(plates, pulsing, matrices, mattes).ratio > 1.5
     empty = [np.zeros_like(m) for m in mattes]
     assert flicker(plates, plates, matrices, empty).pairs == 0
+
+
+def test_lowpass_ignores_fine_texture_and_keeps_pulsing():
+    plates, matrices, mattes = _moving()
+    rng = np.random.default_rng(5)
+    grainy = [p + 0.1 * rng.standard_normal(p.shape).astype(np.float32) for p in plates]
+    pulsing = [p + 0.05 * (i % 2) * m[..., None] for i, (p, m) in enumerate(zip(plates, mattes))]
+    full_grain = flicker(plates, grainy, matrices, mattes).merged
+    full_pulse = flicker(plates, pulsing, matrices, mattes).merged
+    assert full_grain > full_pulse  # at full detail grain counts more than a 5% pulse
+    soft_grain = flicker(plates, grainy, matrices, mattes, lowpass=0.02).merged
+    soft_pulse = flicker(plates, pulsing, matrices, mattes, lowpass=0.02).merged
+    assert soft_grain < 0.2 * soft_pulse  # blurred, the pulse is what is left

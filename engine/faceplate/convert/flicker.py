@@ -5,6 +5,10 @@ onto frame t (``M[t+1]⁻¹ · M[t]``) and the mean absolute difference is taken
 face matte. The same is done for the plate: what is left there is the plate's own change (noise,
 exposure drift, expression, whatever the similarity transform does not model). The ratio
 merged / plate is the flicker the swap, its mask and its colour matching add: 1.0 adds none.
+
+Fine texture dominates a plain difference (a soft swap then looks steadier than the plate), so
+``lowpass`` blurs both first (Gaussian sigma as a fraction of the crop's side in plate pixels):
+what is left is the low-frequency pulsing of brightness, colour and matte that reads as flicker.
 """
 
 from __future__ import annotations
@@ -48,9 +52,16 @@ class Flicker:
 
 def flicker(plates: Sequence[np.ndarray], merged: Sequence[np.ndarray],
             matrices: Sequence[np.ndarray], mattes: Sequence[np.ndarray],
-            erode_px: int = 3) -> Flicker:
+            erode_px: int = 3, lowpass: float = 0.0) -> Flicker:
     """Flicker over consecutive frames (H×W×C images, 2×3 plate → unit-crop matrices, H×W
     face mattes of the merged frames, 0–1). Pairs whose face matte is empty are skipped."""
+
+    def soft(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        if lowpass <= 0:
+            return np.asarray(image, np.float32)
+        side_px = 1.0 / np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))
+        return cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), lowpass * side_px)
+
     diffs: dict[str, list[float]] = {"merged": [], "plate": []}
     kernel = np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8)
     for t in range(len(plates) - 1):
@@ -58,8 +69,9 @@ def flicker(plates: Sequence[np.ndarray], merged: Sequence[np.ndarray],
         if not inside.any():
             continue
         for name, frames in (("merged", merged), ("plate", plates)):
-            moved = onto_previous(frames[t + 1], matrices[t + 1], matrices[t])
-            d = np.abs(np.asarray(frames[t], np.float32) - moved)
+            moved = onto_previous(soft(frames[t + 1], matrices[t + 1]), matrices[t + 1],
+                                  matrices[t])
+            d = np.abs(soft(frames[t], matrices[t]) - moved)
             d = d.reshape(*d.shape[:2], -1)[inside]
             diffs[name].append(float(np.nanmean(d)))
     if not diffs["plate"]:
