@@ -5,6 +5,17 @@ Prints one JSON object per line on stdout:
    "write":…}, …}                                                 one line per resolution
   {"bench": "convert_remerge", "resolution": "4K", "remerge_ms": …, "remerge_with_io_ms": …}
   {"bench": "convert_colour", "resolution": "4K", "merge_ms": {"none": …, "seamless": …}}
+  {"bench": "convert_flicker", "shot": …, "swap": "null"|"frozen", "colour": …, "ratio": …}
+
+``--flicker`` runs only the flicker measurement (faceplate.convert.flicker): the merged face's
+frame-to-frame change with the face's motion removed, as a ratio to the plate's own, on the
+demo shot (dlib extraction, default smoothing) and on frames of the same-person talking-head
+clip when ../shared/clips has it (outputs stay in a temporary folder). Two swaps isolate what
+the merge adds: ``null`` returns the plate's own face (so only mask, colour matching and
+resampling differ), ``frozen`` returns the first frame's face on every frame (a perfectly
+still swap: what is left is mask and colour-match flicker plus the alignment's jitter).
+``--flicker --model DIR --to B`` adds the swap of a trained model on the clip only; it must be a
+same-person model of that clip (its halves as identities A and B), never another person's.
 
 Each shot has one warm-up frame that is not counted. The shots are the bundled astronaut moved through known transforms (faceplate.samples), written
 as half-float ACEScg EXR. Landmarks are dlib's on the source photo moved by each frame's exact
@@ -25,6 +36,8 @@ import numpy as np
 
 
 def main() -> int:
+    if "--flicker" in sys.argv[1:]:
+        return flicker_main()
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -133,6 +146,124 @@ def _shot(shot_dir: str, size: tuple[int, int], face_px: float, frames: int) -> 
     sample = make_shot("astronaut", shot_dir, frames=frames, size=size, face_px=face_px)
     write_true_alignments(sample, shot_dir)
     return sample.pattern.replace("%04d", "####")
+
+
+CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "clips",
+                    "talking_head_1.mp4")
+
+
+def flicker_main() -> int:
+    import argparse
+
+    from faceplate.samples import make_shot
+
+    parser = argparse.ArgumentParser(description="flicker of the merged face")
+    parser.add_argument("--flicker", action="store_true")
+    parser.add_argument("--model", help="a same-person model of the clip (clip only)")
+    parser.add_argument("--to", default="B", help="the model's identity to swap in")
+    args = parser.parse_args()
+
+    frames = int(os.environ.get("BENCH_FLICKER_FRAMES", "24"))
+    clip = os.environ.get("FACEPLATE_CLIP", CLIP)
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = make_shot("astronaut", os.path.join(tmp, "demo"), frames=frames,
+                         size=(960, 540), face_px=170.0)
+        shots = [("demo astronaut (sample)", demo.pattern.replace("%04d", "####"), None, None)]
+        if os.path.isfile(clip):
+            shots.append(("talking_head_1 (same person)", clip, f"1-{frames}", args.model))
+        else:
+            print(f"talking_head_1.mp4 not found at {clip}: measuring the demo shot only",
+                  file=sys.stderr)
+        for i, (name, plate, frame_range, model) in enumerate(shots):
+            _flicker_shot(name, plate, frame_range, os.path.join(tmp, f"shot{i}"), model,
+                          args.to)
+    return 0
+
+
+def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
+                  model_dir: str | None, identity: str) -> None:
+    from faceplate.convert.flicker import flicker
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.settings import MergeSettings
+    from faceplate.convert.swap import PassthroughModel
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.extract.pipeline import extract_shot
+    from faceplate.io.colour import ColourSpaces
+    from faceplate.io.images import read_image, read_plate_frame
+    from faceplate.io.sequence import open_plate
+
+    extract_shot(plate, shot_dir, frames=frame_range, backend="dlib", preview=False)
+    shot = alignments_io.load(shot_dir)
+    frames = [f for f in sorted(shot.frames) if len(shot.frames[f]) == 1]
+    source = open_plate(plate, frames)
+    colour = ColourSpaces(shot.colourspace)
+    plates = {f: colour.to_network(read_plate_frame(source, f).rgb()) for f in frames}
+    matrices = {f: shot.frames[f][0].matrix for f in frames}
+    swaps = ["null", "frozen"] + (["model"] if model_dir else [])
+    for swap in swaps:
+        for mode in ("reinhard", "none"):
+            to = identity if swap == "model" else "same"
+            if swap == "model":
+                from faceplate.model.store import load_model
+
+                model = load_model(model_dir, device="cpu")
+            else:
+                model = PassthroughModel(256, shot.face_type, identities=["same"])
+            if swap == "frozen":
+                model = _Frozen(model)
+            out = os.path.join(shot_dir, f"{swap}_{mode}", "m.####.exr")
+            t0 = time.perf_counter()
+            convert_shot(source, shot_dir, model, to, out, frames=frames,
+                         settings=MergeSettings(colour=mode))
+            seconds = time.perf_counter() - t0
+            merged, mattes = {}, {}
+            for f in frames:
+                image = read_image(out.replace("####", f"{f:04d}"))
+                merged[f], mattes[f] = colour.to_network(image.rgb()), image.channel(
+                    "facemask.face")
+            record = {"bench": "convert_flicker", "shot": name, "swap": swap, "colour": mode,
+                      "frames": len(frames)}
+            for key, lowpass in (("", 0.0), ("lowpass_", LOWPASS)):
+                parts = [flicker([plates[f] for f in run], [merged[f] for f in run],
+                                 [matrices[f] for f in run], [mattes[f] for f in run],
+                                 lowpass=lowpass)
+                         for run in _consecutive(frames) if len(run) > 1]
+                pairs = sum(p.pairs for p in parts)
+                m = sum(p.merged * p.pairs for p in parts) / max(pairs, 1)
+                pl = sum(p.plate * p.pairs for p in parts) / max(pairs, 1)
+                record.update({"pairs": pairs, f"{key}merged_mean_abs_diff": round(m, 6),
+                               f"{key}plate_mean_abs_diff": round(pl, 6),
+                               f"{key}ratio": round(m / pl, 3) if pl else None})
+            _emit({**record, "convert_s": round(seconds, 1),
+                   "note": "sRGB-encoded 0-1, inside the eroded face matte, frame t+1 warped "
+                           f"onto t by the alignment matrices; lowpass_: both blurred first "
+                           f"(sigma {LOWPASS} of the crop side)"})
+
+
+LOWPASS = 0.03  # flicker's blur, as a fraction of the aligned crop's side
+
+
+def _consecutive(frames: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and f == runs[-1][-1] + 1:
+            runs[-1].append(f)
+        else:
+            runs.append([f])
+    return runs
+
+
+class _Frozen:
+    """A perfectly still swap: the first face it is given, returned for every crop."""
+
+    def __init__(self, model):
+        self.card, self.model, self.face = model.card, model, None
+
+    def swap(self, crops, identity):
+        faces, masks = self.model.swap(crops, identity)
+        if self.face is None:
+            self.face = faces[0].copy()
+        return np.repeat(self.face[None], len(crops), axis=0), masks
 
 
 def _emit(record: dict) -> None:

@@ -107,7 +107,8 @@ def _knob_names_read_by_the_plugin() -> set[str]:
 
 # Knobs of Nuke's own nodes that the plug-in sets (checked against Nuke's documentation).
 BUILTIN_KNOBS = {"file", "first", "last", "file_type", "channels", "disable", "label",
-                 "curves", "tracks", "add_track", "name"}
+                 "curves", "tracks", "add_track", "name",
+                 "raw", "uv", "operation"}  # Read, STMap, Merge2 (Export Stabilised)
 
 
 def test_every_knob_the_python_reads_exists():

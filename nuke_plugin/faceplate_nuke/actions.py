@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import nuke
 
-from . import engine, graph, occlusion, roto, training
+from . import engine, graph, occlusion, roto, stabilise, training
 from .cache import StageCache
 from .errors import NodeError
 from .stages import Run
@@ -100,6 +100,12 @@ def export_tracker(node: nuke.Node) -> nuke.Node:
 @on_node
 def export_cornerpin(node: nuke.Node) -> nuke.Node:
     return roto.export_cornerpin(node, _alignments(node))
+
+
+@on_node
+def export_stabilised(node: nuke.Node) -> dict[str, nuke.Node]:
+    return stabilise.export_stabilised(node, _alignments(node),
+                                       _Progress(f"Faceplate stabilise {node.name()}"))
 
 
 @on_node

@@ -146,6 +146,15 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                 "nose tip and mouth corners as tracks.", "export_tracker"),
         _button("export_cornerpin", "Export CornerPin", "Create a CornerPin that follows the "
                 "aligned face box.", "export_cornerpin"),
+        KnobSpec("stabilise_folder", "file", "stabilised folder", "Where Export Stabilised "
+                 "writes the still face (face.####.exr) and its ST maps (face_to_plate, "
+                 "plate_to_face)."),
+        KnobSpec("stabilise_size", "int", "stabilised size", "Size of the still face in "
+                 "pixels (64 to 1024).", default="512"),
+        _button("export_stabilised", "Export Stabilised", "Write the face of the track as a "
+                "still sequence with ST maps and build Read, RotoPaint, STMap and Merge: "
+                "paint a fix on the still face and it lands on the moving plate.",
+                "export_stabilised"),
         KnobSpec("faceset_folder", "file", "face set folder", "Where Export Face Set writes "
                  "the aligned crops and faceset.json."),
         KnobSpec("coverage_shot", "file", "coverage of", "After Export Face Set, report how "

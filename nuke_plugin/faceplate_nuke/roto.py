@@ -55,7 +55,7 @@ def to_nuke(point: Sequence[float], height: float) -> tuple[float, float]:
     return float(point[0]), float(height) - float(point[1])
 
 
-def _create(beside: nuke.Node, cls: str, label: str, dx: int, wired: bool = True) -> nuke.Node:
+def create_beside(beside: nuke.Node, cls: str, label: str, dx: int, wired: bool = True) -> nuke.Node:
     """A new labelled node below and ``dx`` right of ``beside``, in its group (a button on a
     gizmo would otherwise create it inside the gizmo), fed by its input when ``wired``."""
     with beside.parent():
@@ -72,7 +72,7 @@ def export_roto(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     view = nuke.views()[0]
-    roto_node = _create(node, "Roto", f"from {node.name()}", 150)
+    roto_node = create_beside(node, "Roto", f"from {node.name()}", 150)
     curves = roto_node["curves"]
     assert isinstance(curves, rp.CurveKnob)
     frames = sorted(int(f) for f in data["frames"])
@@ -103,7 +103,7 @@ def export_tracker(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    tracker = _create(node, "Tracker4", f"face{track}: {', '.join(TRACK_POINTS)}", 300)
+    tracker = create_beside(node, "Tracker4", f"face{track}: {', '.join(TRACK_POINTS)}", 300)
     table = tracker["tracks"]
     for t, index in enumerate(TRACK_POINTS.values()):
         add = tracker["add_track"]
@@ -134,7 +134,7 @@ def export_cornerpin(node: nuke.Node, alignments_path: str) -> nuke.Node:
     data = load(alignments_path)
     height = data["size"][1]
     track, faces = min(tracks_of(data).items())
-    pin = _create(node, "CornerPin2D", f"face{track} box from {node.name()}", 450, wired=False)
+    pin = create_beside(node, "CornerPin2D", f"face{track} box from {node.name()}", 450, wired=False)
     first = min(faces)
     for frame, face in sorted(faces.items()):
         # Crop (0,1) is its bottom-left in Nuke's y-up terms: corners run as CornerPin's 1-4.

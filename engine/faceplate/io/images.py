@@ -57,8 +57,12 @@ class Image:
         return self.channel("A") if "A" in self.channels else None
 
 
-def read_image(path: str) -> Image:
-    """Read every channel of the first subimage as float32; integer files are scaled to 0–1."""
+def read_image(path: str, display_window: bool = False) -> Image:
+    """Read every channel of the first subimage as float32; integer files are scaled to 0–1.
+
+    With ``display_window`` an EXR whose data window is smaller (e.g. an ST map stored over the
+    face's box only) comes back at its full size, zero outside the data window, as Nuke reads it.
+    """
     if not os.path.isfile(path):
         raise ImageError(f"file not found: {path}")
     inp = oiio.ImageInput.open(path)
@@ -74,6 +78,14 @@ def read_image(path: str) -> Image:
     finally:
         inp.close()
     pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    if display_window and (spec.x, spec.y, spec.width, spec.height) != (
+            spec.full_x, spec.full_y, spec.full_width, spec.full_height):
+        full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+        x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
+        box = full[max(y0, 0):y0 + spec.height, max(x0, 0):x0 + spec.width]
+        box[...] = pixels[max(-y0, 0):max(-y0, 0) + box.shape[0],
+                          max(-x0, 0):max(-x0, 0) + box.shape[1]]
+        pixels = full
     return Image(pixels, names, metadata, path)
 
 

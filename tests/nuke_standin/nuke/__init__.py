@@ -581,6 +581,10 @@ _BUILTIN_KNOBS: dict[str, dict[str, tuple[str, Any]]] = {
     "CornerPin2D": dict([(f"to{i}", ("XY_Knob", 0.0)) for i in range(1, 5)]
                         + [(f"from{i}", ("XY_Knob", 0.0)) for i in range(1, 5)]),
     "Group": {}, "Gizmo": {},
+    # Image nodes the stabilised workflow builds (RotoPaint without strokes passes its input).
+    "RotoPaint": {}, "Premult": {},
+    "STMap": {"uv": ("String_Knob", "none"), "channels": ("String_Knob", "all")},
+    "Merge2": {"operation": ("String_Knob", "over")},
 }
 _ENUM_ITEMS = {("Read", "on_error"): ["error", "black", "checkerboard", "nearest frame"]}
 _COMMON_KNOBS = {"name": ("String_Knob", ""), "label": ("String_Knob", ""),
@@ -807,6 +811,8 @@ class Node:
         if cls == "Roto":
             from . import rotopaint
             return rotopaint._rasterise(self, frame)
+        if cls in ("STMap", "Premult", "Merge2"):
+            return _IMAGE_OPS[cls](self, frame)
         src = self._source()
         if src is None:
             raise RuntimeError(f"{self.fullName()}: input is not connected")
@@ -908,12 +914,76 @@ def _read(node: Node, frame: float) -> tuple:
                            if first <= f <= last else
                            f"{node.fullName()}: frame {f} is outside {first}-{last}")
     try:
-        img = read_image(path)
+        img = read_image(path, display_window=True)  # zero outside the data window
     except ImageError as exc:
         raise RuntimeError(f"{node.fullName()}: Read error: {exc}") from None
     chans = [_nuke_channel(c) for c in img.channels]
     node._cached_shape = (img.height, img.width, chans)  # type: ignore[attr-defined]
     return img.pixels, chans, dict(img.metadata)
+
+
+def _inputs_rendered(node: Node, frame: float, count: int) -> list[tuple]:
+    found = [node.input(i) for i in range(count)]
+    if any(n is None for n in found):
+        raise RuntimeError(f"{node.fullName()}: input is not connected")
+    return [n._render(frame) for n in found]  # type: ignore[union-attr]
+
+
+def _stmap(node: Node, frame: float) -> tuple:
+    """Input 0 (src) sampled where input 1's uv channels say (s, t from the bottom-left)."""
+    from faceplate.face.stmap import apply_stmap
+
+    (src, src_chans, meta), (uvmap, map_chans, _) = _inputs_rendered(node, frame, 2)
+    uv = str(node["uv"].value())
+    names = {"rgb": _state.layers["rgba"], "rgba": _state.layers["rgba"]}.get(
+        uv, _state.layers.get(uv, []))[:2]
+    if len(names) < 2 or not all(c in map_chans for c in names):
+        raise RuntimeError(f"{node.fullName()}: uv channels {uv!r} are not in the stmap input")
+    st = uvmap[..., [map_chans.index(c) for c in names]]
+    wanted = str(node["channels"].value())
+    keep = [i for i, c in enumerate(src_chans)
+            if wanted == "all" or c in _state.layers.get(wanted, [])]
+    return apply_stmap(src[..., keep], st), [src_chans[i] for i in keep], meta
+
+
+def _premult(node: Node, frame: float) -> tuple:
+    """rgb × alpha (no alpha: alpha is 0, as in Nuke)."""
+    import numpy as np
+
+    pixels, chans, meta = _inputs_rendered(node, frame, 1)[0]
+    alpha = pixels[..., chans.index("rgba.alpha")] if "rgba.alpha" in chans \
+        else np.zeros(pixels.shape[:2], np.float32)
+    out = pixels.copy()
+    for c in ("rgba.red", "rgba.green", "rgba.blue"):
+        if c in chans:
+            out[..., chans.index(c)] *= alpha
+    return out, chans, meta
+
+
+def _merge(node: Node, frame: float) -> tuple:
+    """Merge2 'over' only: input 1 (A) over input 0 (B), B's format and other channels."""
+    import numpy as np
+
+    if str(node["operation"].value()) != "over":
+        raise RuntimeError(f"{node.fullName()}: the stand-in merges 'over' only")
+    (b, b_chans, meta), (a, a_chans, _) = _inputs_rendered(node, frame, 2)
+    if a.shape[:2] != b.shape[:2]:
+        raise RuntimeError(f"{node.fullName()}: the stand-in merges same-format inputs only")
+    zero = np.zeros(b.shape[:2], np.float32)
+    a_alpha = a[..., a_chans.index("rgba.alpha")] if "rgba.alpha" in a_chans else zero
+    chans = list(b_chans) + [c for c in _state.layers["rgba"] if c in a_chans
+                             and c not in b_chans]
+    planes = []
+    for c in chans:
+        bc = b[..., b_chans.index(c)] if c in b_chans else zero
+        if c in _state.layers["rgba"]:
+            ac = a[..., a_chans.index(c)] if c in a_chans else zero
+            bc = ac + bc * (1.0 - a_alpha)
+        planes.append(bc)
+    return np.stack(planes, axis=-1).astype(np.float32), chans, meta
+
+
+_IMAGE_OPS = {"STMap": _stmap, "Premult": _premult, "Merge2": _merge}
 
 
 def _nuke_channel(name: str) -> str:

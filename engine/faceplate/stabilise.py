@@ -1,0 +1,180 @@
+"""The stabilised face sequence of one track, with the ST maps both ways.
+
+For every frame the face crop is warped still (the alignment matrix of the shot) and written as
+an EXR in the plate's own colourspace (its values untouched, half float), beside
+``face_to_plate`` (crop size) and ``plate_to_face`` (plate size, stored over the face's box
+only) ST maps in float: see :mod:`faceplate.face.stmap` for the convention. A paint fix made
+on the still face goes back onto the moving plate through Nuke's STMap with ``plate_to_face``.
+Every file says where it came from (``faceplate/...`` metadata: plate, frame, matrix, track).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from faceplate_client.layout import PROVENANCE_PREFIX as PREFIX
+
+from . import __version__
+from .errors import FaceplateError
+from .extract import alignments as alignments_io
+from .face.align import check_size, warp_to_crop
+from .face.stmap import face_to_plate, plate_to_face
+from .io.images import read_plate_frame, write_image
+from .io.sequence import (
+    Plate,
+    SequencePattern,
+    format_frame_range,
+    open_plate,
+    parse_frame_range,
+)
+from .progress import Listener, Progress
+
+CONVENTION = "nuke-stmap: s,t 0-1 from the bottom-left corner; R=s G=t A=inside"
+
+
+@dataclass(frozen=True)
+class StabiliseOutputs:
+    """The three sequences: ``OUT/face.####.exr`` → ``face_to_plate`` and ``plate_to_face``
+    next to it (named after the face sequence's stem)."""
+
+    face: SequencePattern
+    to_plate: SequencePattern
+    from_plate: SequencePattern
+
+    @classmethod
+    def for_pattern(cls, out: str) -> StabiliseOutputs:
+        face = SequencePattern.parse(out)
+        if face is None or not face.suffix.lower().endswith(".exr"):
+            raise FaceplateError(f"output {out!r} must be an EXR sequence such as "
+                                 "OUT/face.####.exr")
+        head, base = os.path.split(face.prefix)
+        stem = base.rstrip("._-") or "face"
+        sep = base[len(stem):] or "."
+        return cls(face,
+                   SequencePattern(os.path.join(head, f"{stem}_to_plate{sep}"), face.padding,
+                                   face.suffix),
+                   SequencePattern(os.path.join(head, f"plate_to_{stem}{sep}"), face.padding,
+                                   face.suffix))
+
+
+@dataclass
+class StabiliseSummary:
+    out: str
+    face_to_plate: str
+    plate_to_face: str
+    track: int
+    size: int
+    face_type: str
+    colourspace: str
+    written: list[int] = field(default_factory=list)
+    face_frames: list[int] = field(default_factory=list)
+    no_face: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"out": self.out, "face_to_plate": self.face_to_plate,
+                "plate_to_face": self.plate_to_face, "track": self.track, "size": self.size,
+                "face_type": self.face_type, "colourspace": self.colourspace,
+                "written": len(self.written), "ranges": format_frame_range(self.written),
+                "face_ranges": format_frame_range(self.face_frames),
+                "no_face_ranges": format_frame_range(self.no_face),
+                "first": self.written[0] if self.written else None,
+                "last": self.written[-1] if self.written else None}
+
+    def report(self) -> str:
+        d = self.to_dict()
+        head = (f"stabilised track {self.track} at {self.size} px: {d['written']} frames "
+                f"({d['ranges'] or 'none'}) → {self.out}")
+        maps = f"  ST maps: {self.face_to_plate} (crop size), {self.plate_to_face} (plate size)"
+        lines = [head, maps]
+        if self.no_face:
+            lines.append(f"  no face on {d['no_face_ranges']}")
+        return "\n".join(lines)
+
+
+def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | None = None,
+                   only_faces: bool = False, frames: str | list[int] | None = None,
+                   plate: str | None = None, progress_listener: Listener | None = None,
+                   progress_stream=None) -> StabiliseSummary:
+    """Write the stabilised face of ``track`` (default: the first) for the shot's frames."""
+    size = check_size(size)
+    outputs = StabiliseOutputs.for_pattern(out)
+    shot = alignments_io.load(shot_dir)
+    tracks = shot.tracks()
+    if not tracks:
+        raise FaceplateError(f"{alignments_io.path_for(shot_dir)} has no faces to stabilise")
+    track = tracks[0] if track is None or track < 0 else int(track)
+    if track not in tracks:
+        raise FaceplateError(f"no track {track} in the shot: it has tracks "
+                             f"{', '.join(map(str, tracks))}")
+    wanted = parse_frame_range(frames) if isinstance(frames, str) else frames
+    todo = sorted(f for f in shot.frames if wanted is None or f in set(wanted))
+    if not todo:
+        raise FaceplateError(f"none of frames {format_frame_range(wanted or [])} are in the "
+                             f"shot's alignments ({format_frame_range(sorted(shot.frames))})")
+    source = open_plate(plate or shot.plate, todo)
+    summary = StabiliseSummary(outputs.face.hashes, outputs.to_plate.hashes,
+                               outputs.from_plate.hashes, track, size, shot.face_type,
+                               shot.colourspace)
+    os.makedirs(os.path.dirname(os.path.abspath(outputs.face.prefix)), exist_ok=True)
+    progress = Progress("stabilise", len(todo), "frames", progress_listener, progress_stream)
+    for frame in todo:
+        face = next((f for f in shot.faces(frame) if f.track == track), None)
+        if face is None and only_faces:
+            summary.no_face.append(frame)
+            progress.advance(1, f"{frame} no face")
+            continue
+        _write_frame(source, frame, face, outputs, summary, tuple(shot.size))
+        summary.written.append(frame)
+        (summary.face_frames if face is not None else summary.no_face).append(frame)
+        progress.advance(1, f"{frame} {'face' if face is not None else 'no face'}")
+    return summary
+
+
+def _write_frame(plate: Plate, frame: int, face, outputs: StabiliseOutputs,
+                 summary: StabiliseSummary, shot_size: tuple[int, int]) -> None:
+    size = summary.size
+    image = read_plate_frame(plate, frame)
+    plate_size = (image.width, image.height)
+    if all(shot_size) and plate_size != tuple(shot_size):
+        raise FaceplateError(f"{image.source} is {plate_size[0]}×{plate_size[1]} but the "
+                             f"alignments were made on {shot_size[0]}×{shot_size[1]}: "
+                             "re-run faceplate extract on this plate")
+    meta: dict[str, str | int | float] = {
+        PREFIX + "version": __version__, PREFIX + "synthetic": 0,
+        PREFIX + "plate": plate.path, PREFIX + "source": image.source, PREFIX + "frame": frame,
+        PREFIX + "track": summary.track, PREFIX + "face_type": summary.face_type,
+        PREFIX + "colourspace": summary.colourspace, PREFIX + "crop_size": size,
+        PREFIX + "plate_size": f"{plate_size[0]} {plate_size[1]}",
+        PREFIX + "matrix": json.dumps([] if face is None
+                                      else np.round(face.matrix, 9).tolist()),
+        PREFIX + "status": "face" if face is not None else "no face"}
+    stmap_meta = {**meta, PREFIX + "stmap": CONVENTION}
+    if face is None:
+        crop = np.zeros((size, size, 3), np.float32)
+        to_plate = np.zeros((size, size, 4), np.float32)
+        from_plate, box = np.zeros((1, 1, 4), np.float32), (0, 0, 1, 1)
+    else:
+        crop = warp_to_crop(image.rgb(), face.matrix, size)
+        to_plate = _rgba(face_to_plate(face.matrix, size, plate_size))
+        placed = plate_to_face(face.matrix, size, plate_size)
+        from_plate, box = (_rgba(placed[0]), placed[1]) if placed is not None \
+            else (np.zeros((1, 1, 4), np.float32), (0, 0, 1, 1))
+    write_image(outputs.face.path(frame), crop, ["R", "G", "B"],
+                {**meta, PREFIX + "kind": "stabilised face"}, pixel_type="half")
+    write_image(outputs.to_plate.path(frame), to_plate, ["R", "G", "B", "A"],
+                {**stmap_meta, PREFIX + "kind": "stmap face_to_plate"}, pixel_type="float")
+    x0, y0, x1, y1 = box
+    full = np.zeros((plate_size[1], plate_size[0], 4), np.float32)
+    full[y0:y1, x0:x1] = from_plate
+    write_image(outputs.from_plate.path(frame), full, ["R", "G", "B", "A"],
+                {**stmap_meta, PREFIX + "kind": "stmap plate_to_face"}, pixel_type="float",
+                data_window=(x0, y0, x1 - x0, y1 - y0))
+
+
+def _rgba(st_inside: np.ndarray) -> np.ndarray:
+    """s, t, inside → R=s, G=t, B=0, A=inside (what a Read + STMap(uv=rgb) take)."""
+    h, w = st_inside.shape[:2]
+    return np.dstack([st_inside[..., :2], np.zeros((h, w), np.float32), st_inside[..., 2]])

@@ -1,0 +1,55 @@
+"""The flicker measure: the face's own motion is removed, what the merge adds is counted."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from faceplate.convert.flicker import flicker, onto_previous
+
+
+def _moving(frames: int = 5, size=(200, 160)):
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur(rng.random((400, 400, 3), np.float32), (0, 0), 2.5)
+    plates, matrices, mattes = [], [], []
+    for i in range(frames):
+        a, s = math.radians(3 * i), 1.0 + 0.02 * i
+        lin = s * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        to_plate = np.hstack([lin, (np.array([100.0 + 4 * i, 80.0 - 2 * i])
+                                    - lin @ np.array([200.0, 200.0]))[:, None]])
+        plates.append(cv2.warpAffine(texture, to_plate, size, flags=cv2.INTER_CUBIC))
+        # plate → "unit crop": here the texture's own coordinates scaled down
+        matrices.append(np.vstack([cv2.invertAffineTransform(to_plate) / 400.0]))
+        matte = np.zeros(size[::-1], np.float32)
+        cv2.circle(matte, (int(100 + 4 * i), int(80 - 2 * i)), 40, 1.0, -1)
+        mattes.append(matte)
+    return plates, matrices, mattes
+
+
+def test_motion_is_removed_and_only_added_change_counts():
+    plates, matrices, mattes = _moving()
+    moved = onto_previous(plates[1], matrices[1], matrices[0])
+    inside = mattes[0] > 0.5
+    assert np.abs(moved - plates[0])[inside].mean() < 0.2 * np.abs(plates[1] - plates[0])[
+        inside].mean()
+    same = flicker(plates, plates, matrices, mattes)
+    assert same.pairs == 4 and same.ratio == 1.0
+    # A merge that pulses the face's brightness frame to frame flickers more than the plate.
+    pulsing = [p + 0.05 * (i % 2) * m[..., None] for i, (p, m) in enumerate(zip(plates, mattes))]
+    assert flicker(plates, pulsing, matrices, mattes).ratio > 1.5
+    empty = [np.zeros_like(m) for m in mattes]
+    assert flicker(plates, plates, matrices, empty).pairs == 0
+
+
+def test_lowpass_ignores_fine_texture_and_keeps_pulsing():
+    plates, matrices, mattes = _moving()
+    rng = np.random.default_rng(5)
+    grainy = [p + 0.1 * rng.standard_normal(p.shape).astype(np.float32) for p in plates]
+    pulsing = [p + 0.05 * (i % 2) * m[..., None] for i, (p, m) in enumerate(zip(plates, mattes))]
+    full_grain = flicker(plates, grainy, matrices, mattes).merged
+    full_pulse = flicker(plates, pulsing, matrices, mattes).merged
+    assert full_grain > full_pulse  # at full detail grain counts more than a 5% pulse
+    soft_grain = flicker(plates, grainy, matrices, mattes, lowpass=0.02).merged
+    soft_pulse = flicker(plates, pulsing, matrices, mattes, lowpass=0.02).merged
+    assert soft_grain < 0.2 * soft_pulse  # blurred, the pulse is what is left
