@@ -12,6 +12,9 @@ shared-memory arenas per worker (one each way), kept mapped and reused between c
 traffic for pixels and no fresh pages to fault in. A stage that builds its result with
 :func:`shared_array` writes it straight into the outgoing arena; the engine copies results out
 before the worker takes the next call, so the arena is never read while it is rewritten.
+Only the engine and its own children pickle and unpickle: a client's bytes are decoded by the
+wire protocol and its op's ``decode`` into stage-input dataclasses first, and the arenas are
+anonymous files inherited by the child alone, so nothing a client sends is ever unpickled.
 """
 
 from __future__ import annotations
