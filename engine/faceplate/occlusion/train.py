@@ -31,7 +31,8 @@ from .data import Labels, ShotFrames, labelled_crops
 from .network import OcclusionNet
 
 log = logging.getLogger(__name__)
-AUGMENT = Augment(rotation_deg=15.0, scale=0.10, shift=0.08, warp=0.0)
+AUGMENT = Augment(rotation_deg=15.0, scale=0.10, shift=0.08, flip=0.5, brightness=0.08,
+                  colour=0.04, contrast=0.10, warp=0.0)
 
 
 @dataclass(frozen=True)
