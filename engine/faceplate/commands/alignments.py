@@ -65,7 +65,8 @@ def run(args) -> int:
     edits += [{"action": "hold", "track": t} for t in args.hold]
     edits += [{"action": "restore", "track": t} for t in args.restore]
     for path in args.import_points:
-        edits += [fix.to_edit() for fix in fixes.read_fix_file(path, result)]
+        edits.append({"action": "fix", "fixes": [fix.to_dict() for fix in
+                                                 fixes.read_fix_file(path, result)]})
     changes, changed = review.apply_edits(result, edits)
     if edits:
         alignments.save(result, args.shot_dir, merge=False)

@@ -41,8 +41,8 @@ class Fix:
     rigid: bool = False
 
     @classmethod
-    def from_edit(cls, edit: dict) -> Fix:
-        """From the ``fix`` edit of ``review.apply_edits`` (what the engine op receives)."""
+    def from_dict(cls, edit: dict) -> Fix:
+        """From one entry of a ``fix`` edit's ``fixes`` (``review.apply_edits``)."""
         try:
             frame, track = edit["frame"], edit["track"]
             raw = edit["points"]
@@ -62,8 +62,8 @@ class Fix:
             raise FaceplateError(f"the fix of frame {frame}, track {track} moves no point")
         return cls(frame, track, points, bool(edit.get("rigid", False)))
 
-    def to_edit(self) -> dict:
-        return {"action": "fix", "frame": self.frame, "track": self.track, "rigid": self.rigid,
+    def to_dict(self) -> dict:
+        return {"frame": self.frame, "track": self.track, "rigid": self.rigid,
                 "points": {str(i): [x, y] for i, (x, y) in sorted(self.points.items())}}
 
 
@@ -92,7 +92,7 @@ def read_fix_file(path: str, result: Alignments) -> list[Fix]:
                 if coordinates == "nuke":
                     points = {k: [float(xy[0]), height - float(xy[1])] for k, xy in
                               points.items()}
-                fixes.append(Fix.from_edit({"frame": frame, "track": int(face.get("track", 0)),
+                fixes.append(Fix.from_dict({"frame": frame, "track": int(face.get("track", 0)),
                                             "points": points, "rigid": face.get("rigid", False)}))
     except FaceplateError as exc:
         raise FaceplateError(f"{path}: {exc}") from None
@@ -105,7 +105,8 @@ def read_fix_file(path: str, result: Alignments) -> list[Fix]:
 
 
 def apply_fixes(result: Alignments, fixes: list[Fix]) -> int:
-    """Apply ``fixes`` in place (later fixes of the same face win); returns faces fixed."""
+    """Apply ``fixes`` in place, all read against the same alignments (one import; later
+    fixes of the same face win); returns the faces fixed."""
     targets: dict[int, dict[int, np.ndarray]] = {}  # track → frame → new landmarks
     for fix in fixes:
         face = _face(result, fix.frame, fix.track)

@@ -22,25 +22,25 @@ MAX_EDITS = 100_000
 
 def apply_edits(result: Alignments, edits: list[dict]) -> tuple[list[str], list[int]]:
     """Apply ``edits`` in order; returns what each did (for people) and the frames whose faces
-    changed (what align, swap and merge must redo). Consecutive fixes are applied together."""
+    changed (what align, swap and merge must redo). A ``fix`` edit is one import: its
+    ``fixes`` were all read against the alignments as the edits before it left them."""
     if not isinstance(edits, list) or len(edits) > MAX_EDITS:
         raise FaceplateError(f"edits must be a list of at most {MAX_EDITS} edits")
     before = _snapshot(result)
     changes: list[str] = []
-    fixes: list[Fix] = []
-    for edit in edits + [{"action": "end"}]:
+    for edit in edits:
         action = edit.get("action") if isinstance(edit, dict) else None
-        if action != "fix" and fixes:
+        if action not in ACTIONS:
+            raise FaceplateError(f"unknown edit {str(edit)[:200]}: actions are "
+                                 f"{', '.join(ACTIONS)}")
+        if action == "fix":
+            listed = edit.get("fixes")
+            if not isinstance(listed, list) or not listed:
+                raise FaceplateError("a fix edit needs a non-empty list 'fixes'")
+            fixes = [Fix.from_dict(f) for f in listed]
             count = apply_fixes(result, fixes)
             changes.append(f"{count} face(s) fixed on frame(s) "
-                           f"{frame_list(sorted({f.frame for f in fixes}))}")
-            fixes = []
-        if action == "end":
-            break
-        if action not in ACTIONS:
-            raise FaceplateError(f"unknown edit {edit!r}: actions are {', '.join(ACTIONS)}")
-        if action == "fix":
-            fixes.append(Fix.from_edit(edit))
+                           f"{frame_list([f.frame for f in fixes])}")
         else:
             changes.append(_review_edit(result, action, edit))
     after = _snapshot(result)
