@@ -52,6 +52,12 @@ class ExtractSettings:
     verify: bool = _knob(True, "check doubtful detections (low score or an unlikely landmark "
                          "shape) with dlib's CNN face detector, and search with it where a "
                          "track loses its face")
+    empty_search_every: int = _knob(5, "where no face is tracked and the first detector finds "
+                                    "none, search the whole frame (a 640 px copy) with the "
+                                    "CNN detector on every Nth such frame; 0 = never (needs "
+                                    "verify)", min_max=(0, 100000))
+    empty_search_max: int = _knob(12, "at most this many of those whole-frame CNN searches a "
+                                  "shot (each ≈1-4 s on one core)", min_max=(0, 100000))
     min_confidence: float = _knob(0.5, "tracks whose mean confidence is below this are held "
                                   "back (not swapped; restore with faceplate alignments)",
                                   min_max=(0.0, 1.0))
