@@ -159,7 +159,7 @@ def nuke_shot(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine_socket(tmp_path_factory):
+def running(tmp_path_factory):
     import sys
 
     here = os.path.dirname(__file__)
@@ -169,8 +169,13 @@ def engine_socket(tmp_path_factory):
     from engine_helpers import running_engine
 
     folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder):
-        yield str(folder / "engine" / "engine.sock")
+    with running_engine(folder) as client:
+        yield client, str(folder / "engine" / "engine.sock")
+
+
+@pytest.fixture(scope="module")
+def engine_socket(running):
+    return running[1]
 
 
 def _graph(sample, model, socket, cache):
@@ -330,3 +335,32 @@ def test_review_knobs_do_what_the_cli_does(nuke_shot, engine_socket, tmp_path, c
 
     actions.clear_edits(align)
     assert all(_nuke_alignments(Run(align))["frames"][str(f)] for f in Run(align).bounds)
+
+
+def test_edit_alignments_refuses_bad_edits_and_keeps_the_file(sample, running, tmp_path):
+    from faceplate_client.protocol import EngineError
+
+    shot = _shot(sample, tmp_path / "shot")
+    path = alignments_io.path_for(shot)
+    before = Path(path).read_text()
+    client = running[0]
+    bad = {
+        "unknown edit": [{"action": "explode"}],
+        "no track 7": [{"action": "drop_track", "track": 7}],
+        "non-empty list 'fixes'": [{"action": "fix", "fixes": []}],
+        "point 99": [{"action": "fix", "fixes": [{"frame": FIXED, "track": 0,
+                                                   "points": {"99": [1.0, 2.0]}}]}],
+        "mistypes": [{"action": "merge", "keep": "0", "other": 1}],
+    }
+    for message, edits in bad.items():
+        with pytest.raises(EngineError, match=message):
+            client.call("edit_alignments", {"path": path, "edits": edits})
+    with pytest.raises(EngineError, match="absolute path"):
+        client.call("edit_alignments", {"path": "shot/alignments.json", "edits": []})
+    with pytest.raises(EngineError, match="is not an alignments.json"):
+        client.call("edit_alignments", {"path": str(tmp_path / "x.json"), "edits": []})
+    assert Path(path).read_text() == before
+    reply = client.call("edit_alignments", {"path": shot, "edits": [
+        {"action": "drop_frames", "track": 0, "frames": [FIXED]}]})
+    assert reply.params["changed"] == [FIXED]
+    assert alignments_io.load(shot).faces(FIXED) == []
