@@ -27,6 +27,7 @@ from ..face.meanface import LEFT_EYE, RIGHT_EYE
 SIGMAS = (0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # GCV candidates, frames
 FIX_SIGMA = 4.0  # frames a fix spreads over at strength 1 (2 at the default 0.5)
 FIXED_WEIGHT = 10.0  # a fixed key weighs as much as this many unfixed frames
+BLEND_ROWS = 256  # rows of a fix's blend computed at once (bounds its memory)
 
 
 def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
@@ -88,27 +89,29 @@ def blend_fixed(frames: list[int], landmarks: np.ndarray, fixed: dict[int, np.nd
     """``landmarks`` (N×68×2 of one track at sorted ``frames``) with the fixed keys set:
     ``fixed`` maps an index into ``frames`` to its landmarks (earlier fixes included, with
     their values, so they stay put). Each key's change is blended into the frames of its
-    segment within ``3 · FIX_SIGMA · strength`` frames; other frames come back bit-identical."""
+    segment within ``ceil(3 · FIX_SIGMA · strength)`` frames; other frames come back
+    bit-identical. Work and memory grow with the frames near keys, not the track's length."""
     pts = np.asarray(landmarks, np.float64)
     out = pts.copy()
-    if not fixed:
-        return out
     delta = np.zeros_like(pts)
     for i, value in fixed.items():
         delta[i] = np.asarray(value, np.float64) - pts[i]
-    if strength > 0.0:
-        for seg in _segments(frames, cuts):
-            keyed = [k for k, i in enumerate(seg) if i in fixed]
-            if not keyed or len(seg) < 2:
-                continue
-            t = np.asarray([frames[i] for i in seg], float)
-            weights = np.ones(len(seg))
-            weights[keyed] = FIXED_WEIGHT
-            kernel = local_quadratic_matrix(t, FIX_SIGMA * strength, weights, degree=0)
-            change = (kernel @ delta[seg].reshape(len(seg), -1)).reshape(len(seg), *pts.shape[1:])
-            for k, i in enumerate(seg):
-                if kernel[k, keyed].any():  # within a key's reach: blend toward it
-                    out[i] = pts[i] + change[k]
+    sigma = FIX_SIGMA * strength
+    reach = int(np.ceil(3 * sigma))
+    for seg in _segments(frames, cuts) if strength > 0.0 else []:
+        keys = [k for k, i in enumerate(seg) if i in fixed]
+        near = sorted({p for k in keys for p in range(max(0, k - reach),
+                                                      min(len(seg), k + reach + 1))})
+        for a in range(0, len(near), BLEND_ROWS):  # rows near a key, a block at a time
+            rows = near[a:a + BLEND_ROWS]
+            lo, hi = max(0, rows[0] - reach), min(len(seg), rows[-1] + reach + 1)
+            window = seg[lo:hi]
+            weights = np.asarray([FIXED_WEIGHT if i in fixed else 1.0 for i in window])
+            kernel = local_quadratic_matrix(np.asarray([frames[i] for i in window], float),
+                                            sigma, weights, degree=0)
+            change = kernel[[p - lo for p in rows]] @ delta[window].reshape(len(window), -1)
+            for p, c in zip(rows, change):
+                out[seg[p]] = pts[seg[p]] + c.reshape(pts.shape[1:])
     for i, value in fixed.items():
         out[i] = np.asarray(value, np.float64)
     return out
