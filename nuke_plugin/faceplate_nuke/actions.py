@@ -131,7 +131,7 @@ def learn_occlusion(node: nuke.Node) -> str:
 def _review(node: nuke.Node, *edits: dict) -> StageCache:
     if node.Class() != "FaceAlign":
         raise NodeError(f"{node.name()}: review actions belong to a FaceAlign node")
-    run = review.add_edit(node, *edits)
+    run = review.add_edit(node, *edits, progress=_Progress(f"Faceplate {node.name()}"))
     cache = run.cache("align")
     show(node, run, cache)
     return cache

@@ -27,18 +27,19 @@ from faceplate_client.frames import parse_frame_range
 
 from . import engine, graph, roto
 from .errors import NodeError
-from .stages import Run, review_edits
+from .stages import Progress, Run, review_edits
 
 MOVED_PX = 0.01
 SHEET = "tracks.png"
 
 
-def add_edit(node: nuke.Node, *edits: dict[str, Any]) -> Run:
-    """Append ``edits`` to the node's edits and bring the node up to date."""
+def add_edit(node: nuke.Node, *edits: dict[str, Any], progress: Progress | None = None) -> Run:
+    """Append ``edits`` to the node's edits and bring the node up to date (on failure the
+    edits are taken back)."""
     knob = node["review_edits"]
     knob.setValue(json.dumps(review_edits(node) + list(edits), separators=(",", ":")))
     try:
-        run = Run(node, interactive=True)
+        run = Run(node, interactive=True, progress=progress)
         run.process()
     except NodeError:
         knob.setValue(json.dumps(review_edits(node)[:-len(edits)], separators=(",", ":")))
