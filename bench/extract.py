@@ -109,7 +109,7 @@ def bench_clip(root: str, clip: str) -> None:
               "jitter_raw": round(summary.jitter_raw, 5),
               "jitter_smoothed": round(summary.jitter_smoothed, 5),
               "frames_per_s": round(summary.fps, 3)}
-    for key in ("held_back", "cuts", "verified", "recovered"):
+    for key in ("held_back", "cuts", "verified", "recovered", "searched", "discovered"):
         if hasattr(summary, key):
             value = getattr(summary, key)
             record[key] = value if isinstance(value, int) else len(value)
