@@ -16,12 +16,12 @@ from ..ops import Param, Result, operation
                               "contact sheet; returns the frames whose faces changed.",
            params=(Param("path", str, help="alignments.json, or the shot folder holding it",
                          path=True),
-                   Param("edits", list, [], "edits in order: {'action': 'drop_track'|"
-                         "'drop_frames'|'merge'|'hold'|'restore'|'fix', ...} (docs/"
+                   Param("edits", list, [], "edits in order, each {'action': ...}: "
+                         "drop_track, drop_frames, merge, hold, restore or fix (docs/"
                          "extraction.md)"),
                    Param("sheet", str, "", "also write the per-track contact sheet here "
                          "(PNG)", path=True)),
-           lane="pool", timeout_s=600.0)
+           lane="pool", timeout_s=600.0, idempotent=False)  # a resend would edit twice
 def edit_alignments(req) -> Result:
     import os
 
