@@ -11,18 +11,22 @@ temporary folder and run in a child process the same way). Measurements:
   recall (frames with a kept face), tracks, frames with more than one face, jitter before and
   after smoothing, frames/s, and (this tree) held-back tracks, cuts, CNN looks and faces found
   again by the CNN.
+- ``turn``: a shot that opens on a head turned 60° (HOG finds nothing and no track is active)
+  and turns to the camera: recall and frames/s with dlib + CNN verifier; in this tree also with
+  the whole-frame CNN search off (``empty_search_every=0``), i.e. before/after in one tree.
 - ``speed``: frames/s of the whole dlib pipeline (tracked: whole-frame search every 10 frames)
   on moving sample plates at 720p, 1080p and 4K (ACEScg EXR).
 - ``extract_stages`` (``--backends`` with fan): per-stage times of the fan backend (trained
   weights when on disk, else random ones: timing only).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/extract.py [--compare main] [--frames 8]
-        [--parts nme,clip,speed] [--backends dlib,fan] [--sizes 720p,1080p,4k]
+        [--parts nme,clip,turn,speed] [--backends dlib,fan] [--sizes 720p,1080p,4k]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -105,11 +109,38 @@ def bench_clip(root: str, clip: str) -> None:
               "jitter_raw": round(summary.jitter_raw, 5),
               "jitter_smoothed": round(summary.jitter_smoothed, 5),
               "frames_per_s": round(summary.fps, 3)}
-    for key in ("held_back", "cuts", "verified", "recovered"):
+    for key in ("held_back", "cuts", "verified", "recovered", "searched", "discovered"):
         if hasattr(summary, key):
             value = getattr(summary, key)
             record[key] = value if isinstance(value, int) else len(value)
     _emit(record)
+
+
+TURN_YAWS = [60, 58, 56, 54, 52, 50, 48, 46, 40, 34, 28, 22, 16, 10, 5, 0]
+
+
+def bench_turn(root: str) -> None:
+    from faceplate.extract import alignments
+    from faceplate.extract.backends.dlib_backend import DlibBackend, DlibCnnDetector
+    from faceplate.extract.settings import ExtractSettings
+    from faceplate.samples import make_posed_shot
+
+    shot = make_posed_shot("astronaut", os.path.join(root, "turn", "plate"),
+                           [{"yaw": y} for y in TURN_YAWS], size=(1280, 720), face_px=260.0)
+    backend, verifier = DlibBackend(), DlibCnnDetector()
+    names = {f.name for f in dataclasses.fields(ExtractSettings)}
+    modes = [("default", {})] + ([("search_off", {"empty_search_every": 0})]
+                                 if "empty_search_every" in names else [])
+    for mode, changes in modes:
+        out = os.path.join(root, "turn", mode)
+        summary = _extract(shot.pattern, out, backend, verifier=verifier, **changes)
+        result = alignments.load(out)
+        found = [f for f in summary.frames if result.faces(f)]
+        _emit({"bench": "turn", "mode": mode, "frames": len(summary.frames),
+               "recall": round(len(found) / len(summary.frames), 4),
+               "frames_per_s": round(summary.fps, 3),
+               **{k: getattr(summary, k) for k in ("verified", "recovered", "searched",
+                                                   "discovered") if hasattr(summary, k)}})
 
 
 def bench_speed(root: str, frames: int, sizes: list[str]) -> None:
@@ -195,6 +226,8 @@ def worker(args) -> None:
             bench_nme(root, 12)
         if "clip" in parts:
             bench_clip(root, args.clip)
+        if "turn" in parts:
+            bench_turn(root)
         if "speed" in parts and "dlib" in args.backends:
             bench_speed(root, args.frames, sizes)
         if "speed" in parts and "fan" in args.backends:
@@ -214,7 +247,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="720p,1080p,4k")
     parser.add_argument("--backends", default="dlib,fan")
     parser.add_argument("--clip", default=os.path.abspath(CLIP))
-    parser.add_argument("--parts", default="nme,clip,speed", help="what to measure")
+    parser.add_argument("--parts", default="nme,clip,turn,speed", help="what to measure")
     parser.add_argument("--compare", default="main", metavar="REV",
                         help="the revision run as 'today' ('' to skip)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

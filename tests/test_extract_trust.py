@@ -253,3 +253,39 @@ def test_settings_are_declared_once_and_checked():
         with pytest.raises(SettingsError, match=message):
             ExtractSettings.from_dict(bad)
     assert ExtractSettings(smoothing=1).smoothing == 1.0
+
+
+def test_a_face_hog_misses_with_no_track_is_found_by_the_whole_frame_cnn(backend, verifier,
+                                                                          tmp_path):
+    """A shot that opens on a head turned 60° (HOG finds nothing, no track to follow) and turns
+    to the camera: the whole-frame CNN search finds it on the first frame; the track then
+    follows it (the CNN's window search where HOG still misses)."""
+    from faceplate.samples import make_posed_shot
+
+    yaws = [60, 58, 56, 54, 52, 50, 40, 30, 20, 10]
+    shot = make_posed_shot("astronaut", str(tmp_path / "plate"), [{"yaw": y} for y in yaws],
+                           size=(480, 300), face_px=140.0)
+    frames = sorted(shot.matrices)
+    found = {}
+    for every in (0, 5):
+        out = str(tmp_path / f"every{every}")
+        summary = extract_shot(shot.pattern, out, backend=backend, verifier=verifier,
+                               preview=False, empty_search_every=every)
+        result = alignments.load(out)
+        found[every] = [f for f in frames if result.faces(f)]
+        if every:
+            assert summary.searched == 1 and summary.discovered == 1
+            assert "whole-frame search" in summary.report()
+        else:
+            assert summary.searched == 0
+    turned = [f for f, y in zip(frames, yaws) if y >= 50]
+    assert not set(turned) & set(found[0])  # HOG alone: the turned head is lost
+    assert found[5] == frames  # every frame with the search
+    result = alignments.load(str(tmp_path / "every5"))
+    assert len(result.tracks()) == 1 and not result.held_back
+    # and the face found is where the shot put it
+    src = SOURCES["astronaut"]["centre"]
+    for f in turned:
+        centre = result.faces(f)[0].landmarks.mean(axis=0)
+        m = shot.matrices[f]
+        assert np.linalg.norm(centre - (m[:, :2] @ np.asarray(src) + m[:, 2])) < 40, f

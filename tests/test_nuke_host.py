@@ -123,10 +123,15 @@ def test_keys_follow_the_knobs_each_stage_depends_on(nuke, tmp_path):
     chain["FaceSwap"]["identity"].setValue("other")
     assert changed(base, keys()) == {"swap": list(range(1, 11)), "merge": list(range(1, 11))}
     chain["FaceSwap"]["identity"].setValue("")
-    chain["FaceAlign"]["smoothing"].setValue(0.0)  # no neighbours any more: align onwards
-    assert set(changed(base, keys())) == {"align", "swap", "merge"}
+    chain["FaceAlign"]["smoothing"].setValue(0.0)  # align redoes; swap keys on the aligned
+    assert set(changed(base, keys())) == {"align"}  # faces it reads (none are processed here)
     chain["FaceAlign"]["smoothing"].setValue(0.5)
-    read["file"].setValue(str(tmp_path / "other.####.exr"))  # upstream edit: everything
+    aligned = Run(chain["FaceMerge"]).cache("align")  # a frame's aligned faces change:
+    aligned.prepare([3], new_version=False)           # swap and merge redo that frame only
+    aligned.record(3, "k", {"faces": [{"matrix": [[1, 0, 0], [0, 1, 0]],
+                                       "landmarks": [[0, 0]] * 68}]})
+    assert changed(base, keys()) == {"swap": [3], "merge": [3]}
+    read["file"].setValue(str(tmp_path / "other.####.exr"))  # upstream edit: every key
     assert set(changed(base, keys())) == set(stages)
 
 

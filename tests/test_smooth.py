@@ -74,3 +74,27 @@ def test_gcv_picks_wider_windows_for_noisier_tracks():
 def test_strength_outside_zero_to_one_is_refused():
     with pytest.raises(FaceplateError, match="0–1"):
         smooth_track(FRAMES, _true_track(), 1.5)
+
+
+def test_fixed_keys_keep_their_values_and_their_neighbours_blend_toward_them():
+    from faceplate.extract.smooth import FIX_SIGMA, blend_fixed
+
+    truth = _true_track()
+    frames = list(FRAMES)
+    key, earlier = 20, 14
+    fixed = truth[key] + [6.0, -4.0]
+    out = blend_fixed(frames, truth, {key: fixed, earlier: truth[earlier]}, 0.5)
+    np.testing.assert_array_equal(out[key], fixed)  # exactly the artist's values
+    np.testing.assert_array_equal(out[earlier], truth[earlier])  # an earlier fix stays put
+    shift = (out - truth)[:, 8, 0]
+    assert 6.0 > shift[key + 1] > shift[key + 2] > shift[key + 4] > 0.0  # fades out
+    assert shift[key - 1] > shift[key - 3] > 0.0  # toward the earlier key: pulled back to it
+    reach = int(np.ceil(3 * FIX_SIGMA * 0.5))
+    far = [i for i in range(len(frames)) if abs(i - key) > reach]
+    np.testing.assert_array_equal(out[far], truth[far])  # bit-identical out of reach
+    # never across a cut, and smoothing 0 changes only the fixed frame
+    cut = blend_fixed(frames, truth, {key: fixed}, 0.5, cuts={FRAMES[key + 1]})
+    np.testing.assert_array_equal(cut[key + 1:], truth[key + 1:])
+    off = blend_fixed(frames, truth, {key: fixed}, 0.0)
+    changed = [i for i in range(len(frames)) if not np.array_equal(off[i], truth[i])]
+    assert changed == [key]

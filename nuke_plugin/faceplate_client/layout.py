@@ -13,6 +13,8 @@ from typing import Any
 ALIGNMENTS_FILE = "alignments.json"
 ALIGNMENTS_SCHEMA = "faceplate.alignments"
 ALIGNMENTS_VERSION = 1
+# An artist's landmark fixes for `faceplate alignments --import-points` (faceplate.extract.fixes).
+FIXES_SCHEMA = "faceplate.fixes"
 
 # A model folder: weights, card, and the preview training refreshes.
 MODEL_WEIGHTS = "model.safetensors"

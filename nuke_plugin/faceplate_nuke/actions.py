@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import nuke
 
-from . import engine, graph, occlusion, roto, stabilise, training
+from . import engine, graph, occlusion, review, roto, stabilise, training
 from .cache import StageCache
 from .errors import NodeError
 from .stages import Run
@@ -89,12 +89,16 @@ def show(node: nuke.Node, run: Run, cache: StageCache) -> None:
 
 @on_node
 def export_roto(node: nuke.Node) -> nuke.Node:
-    return roto.export_roto(node, _alignments(node))
+    made = roto.export_roto(node, _alignments(node))
+    node["fix_source"].setValue(made.name())  # what Import Fix reads back
+    return made
 
 
 @on_node
 def export_tracker(node: nuke.Node) -> nuke.Node:
-    return roto.export_tracker(node, _alignments(node))
+    made = roto.export_tracker(node, _alignments(node))
+    node["fix_source"].setValue(made.name())
+    return made
 
 
 @on_node
@@ -122,6 +126,72 @@ def train(node: nuke.Node) -> dict:
 @on_node
 def learn_occlusion(node: nuke.Node) -> str:
     return occlusion.learn(node, _Progress(f"Faceplate occlusion {node.name()}"))
+
+
+def _review(node: nuke.Node, *edits: dict) -> StageCache:
+    if node.Class() != "FaceAlign":
+        raise NodeError(f"{node.name()}: review actions belong to a FaceAlign node")
+    run = review.add_edit(node, *edits, progress=_Progress(f"Faceplate {node.name()}"))
+    cache = run.cache("align")
+    show(node, run, cache)
+    return cache
+
+
+@on_node
+def drop_track(node: nuke.Node) -> StageCache:
+    return _review(node, review.track_edit(node, "drop_track"))
+
+
+@on_node
+def drop_frames(node: nuke.Node) -> StageCache:
+    return _review(node, review.track_edit(node, "drop_frames"))
+
+
+@on_node
+def merge_tracks(node: nuke.Node) -> StageCache:
+    return _review(node, review.track_edit(node, "merge"))
+
+
+@on_node
+def hold_track(node: nuke.Node) -> StageCache:
+    return _review(node, review.track_edit(node, "hold"))
+
+
+@on_node
+def restore_track(node: nuke.Node) -> StageCache:
+    return _review(node, review.track_edit(node, "restore"))
+
+
+@on_node
+def clear_edits(node: nuke.Node) -> StageCache:
+    node["review_edits"].setValue("")
+    return process(node)
+
+
+@on_node
+def import_fix(node: nuke.Node) -> list[dict]:
+    """Read the moved points of the 'fix from' node into the alignments; returns the fixes."""
+    source = review.source_node(node)
+    fixes = review.read_fixes(source, roto.load(_alignments(node)))
+    if not fixes:
+        raise NodeError(f"{node.name()}: no point of {source.name()} was moved away from the "
+                        "alignments; move points on the bad frames first")
+    cache = _review(node, {"action": "fix", "fixes": fixes})
+    synced = review.sync_source(source, roto.load(Run(node).write_alignments(cache)))
+    _status(node, f"{len(fixes)} face(s) fixed on frame(s) "
+                  f"{', '.join(str(f['frame']) for f in fixes[:12])}; {source.name()} re-keyed "
+                  f"on {synced} frame(s)")
+    return fixes
+
+
+@on_node
+def write_sheet(node: nuke.Node) -> nuke.Node:
+    """Write the per-track contact sheet and show it in a Read beside the node."""
+    path = review.write_sheet(node, _alignments(node))
+    read = roto.create_beside(node, "Read", f"tracks of {node.name()}", 600, wired=False)
+    read["file"].setValue(path)
+    _status(node, f"contact sheet {path}")
+    return read
 
 
 def _alignments(node: nuke.Node) -> str:

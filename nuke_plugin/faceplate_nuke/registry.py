@@ -181,6 +181,38 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                  default="1000"),
         _button("train", "Train", "Train the model on the engine with progress; the latest "
                 "preview appears in a Read node.", "train"),
+        KnobSpec("review", "tab", "Review", "Clean the tracks and bring an artist's fix back "
+                 "(the actions of faceplate alignments)"),
+        KnobSpec("review_track", "int", "track", "The track the buttons below act on (see "
+                 "the contact sheet or the status).", default="0"),
+        KnobSpec("review_other", "int", "other track", "Merge Tracks gives this track's faces "
+                 "the track above (one person split in two).", default="1"),
+        KnobSpec("review_frames", "string", "frames", "Frames Drop Frames removes the track's "
+                 "face from, e.g. 1040-1046 or 1001,1005. Track -1: every track."),
+        _button("drop_track", "Drop Track", "Remove every face of the track.", "drop_track"),
+        _button("drop_frames", "Drop Frames", "Remove the track's faces on the frames above.",
+                "drop_frames"),
+        _button("merge_tracks", "Merge Tracks", "Give the other track's faces the track's id.",
+                "merge_tracks"),
+        _button("hold_track", "Hold Back", "Keep the track in the alignments but never swap "
+                "it.", "hold_track"),
+        _button("restore_track", "Restore", "Swap a held-back track again (e.g. a real face "
+                "rated low).", "restore_track"),
+        KnobSpec("review_sheet", "file", "contact sheet", "Where Write Sheet puts the "
+                 "contact sheet (PNG). Empty: tracks.png in the node's cache."),
+        _button("write_sheet", "Write Sheet", "Write one strip of aligned crops per track "
+                "and show it in a Read beside the node.", "write_sheet"),
+        KnobSpec("fix_source", "string", "fix from", "The Roto or Tracker whose moved points "
+                 "Import Fix reads (set by Export Roto / Export Tracker)."),
+        _button("import_fix", "Import Fix", "Read the points moved in the Roto or Tracker "
+                "above into the alignments of those frames: landmarks and matrices change "
+                "there, neighbours blend toward them, and swap and merge redo only those "
+                "frames.", "import_fix"),
+        _button("clear_edits", "Clear Edits", "Forget every review edit and fix of this node "
+                "(the alignments go back to what tracking gives).", "clear_edits"),
+        KnobSpec("review_edits", "string", "edits", "The review edits and fixes applied "
+                 "after tracking, in order (JSON; kept in the script).", stage="align",
+                 flags=("+INVISIBLE",)),
     ))
 
 _add("FaceSwap", "Runs the model: replaces the aligned face with the target identity and "

@@ -3,7 +3,8 @@
 plate  FaceDetect renders its input through its internal EXR Write (all channels)
 detect engine ``detect`` on each plate frame              → faces and landmarks (JSON)
 align  engine ``track_faces`` over the cached detections (no pixels): track ids, confidence,
-       selection, smoothing and matrices, as ``faceplate extract`` → alignments (JSON, contract)
+       selection, smoothing and matrices, as ``faceplate extract``; then FaceAlign's review
+       edits and fixes (engine ``edit_alignments``) → alignments (JSON, contract)
 swap   engine ``swap`` on the plate with each face's matrix → swapped faces + learned masks
 view   FaceSwap's own picture, only when FaceSwap is viewed or rendered: engine ``merge``
        with the learned mask alone (EXR)
@@ -11,17 +12,21 @@ mask   FaceMerge's mask input rendered through its internal Write, when a mask s
 merge  engine ``merge`` with FaceMerge's settings (and its mask input) → RGBA + facemask (EXR)
 
 Each stage's frame key comes from the knobs of that stage (at the frame) and the key of the
-stage before it, so a changed knob recomputes only what depends on it (see cache.py).
+stage before it, so a changed knob recomputes only what depends on it (see cache.py). Swap
+keys on what it reads of the alignment (the frame's matrices and landmarks), so an edit or
+fix that re-aligns the shot re-swaps and re-merges only the frames whose faces changed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
 import nuke
 from faceplate_client import layout
 from faceplate_client.atomic import write_bytes_atomic, write_json_atomic
+from faceplate_client.layout import read_document
 from faceplate_client.protocol import Array
 
 from . import engine, graph
@@ -87,9 +92,14 @@ class Run:
             return key_of(stage, values, self.detections_key())
         if stage == "swap":
             return key_of(stage, values, _fingerprint(str(values["model"])),
-                          self.key("align", frame))
+                          self.aligned_key(frame))
         mask = self.key("mask", frame) if self.uses_mask_input(frame) else ""
         return key_of(stage, values, self.key("swap", frame), mask)
+
+    def aligned_key(self, frame: int) -> str:
+        """What swap sees of a frame's alignment: its kept faces' matrices and landmarks. A
+        re-align (a review edit, a fix) that leaves a frame's faces alone keeps its swap."""
+        return key_of("aligned", [[f["matrix"], f["landmarks"]] for f in self._faces(frame)])
 
     def window(self, frame: int) -> list[int]:
         """The detections one aligned frame depends on: the whole range, because the engine
@@ -218,22 +228,45 @@ class Run:
             face.update(landmarks=[xy[i:i + 2] for i in range(0, 136, 2)],
                         matrix=[m[:3], m[3:]], track=track, confidence=confidence)
             out[frame]["held_back" if held else "faces"].append(face)
+        entries = {f: dict(out[f], cut=f in reply.params["cuts"], tracks=reply.params["tracks"])
+                   for f in frames}
+        edits = review_edits(align)
+        if edits:
+            self._edit(cache, entries, edits)
         for i, f in enumerate(todo):
-            cache.record(f, keys[f], dict(out[f], cut=f in reply.params["cuts"],
-                                          tracks=reply.params["tracks"]))
+            cache.record(f, keys[f], entries[f])
             self.progress("align", i + 1, len(todo))
         self.write_alignments(cache)
 
+    def _edit(self, cache: StageCache, entries: dict[int, dict[str, Any]],
+              edits: list[dict[str, Any]]) -> None:
+        """Apply FaceAlign's review edits and fixes (engine ``edit_alignments``, as
+        ``faceplate alignments`` does) to the tracked ``entries``; only the frames the edits
+        changed take the edited faces, so the others stay bit-identical."""
+        path = self._write_document(cache, entries.get)
+        reply = engine.call(self.address, "edit_alignments", {"path": path, "edits": edits})
+        edited = read_document(path, "edited alignments", layout.ALIGNMENTS_SCHEMA)
+        for f in reply.params["changed"]:
+            if f in entries:
+                entries[f].update(faces=edited["frames"].get(str(f), []),
+                                  held_back=edited.get("held_back", {}).get(str(f), []))
+        for entry in entries.values():
+            entry["tracks"] = edited.get("tracks", {})
+
     def write_alignments(self, cache: StageCache) -> str:
         """``alignments.json`` (the contract in docs/architecture.md) of every cached frame."""
+        return self._write_document(cache, cache.entry)
+
+    def _write_document(self, cache: StageCache,
+                        entry_of: Callable[[int], dict[str, Any] | None]) -> str:
         align, detect = self.nodes["FaceAlign"], self.cache("detect")
         frames: dict[str, Any] = {}
         held: dict[str, Any] = {}
         cuts: list[int] = []
         tracks: dict[str, Any] = {}
-        fields = ("bbox", "score", "landmarks", "matrix", "track", "confidence")
+        fields = ("bbox", "score", "landmarks", "matrix", "track", "confidence", "fixed")
         for f in self.bounds:
-            entry = cache.entry(f)
+            entry = entry_of(f)
             if entry is not None:
                 frames[str(f)] = [{k: face[k] for k in fields if k in face}
                                   for face in entry["faces"]]
@@ -309,6 +342,20 @@ class Run:
             engine.call(self.address, "merge", params, self._swapped(f))
             cache.record(f, keys[f])
             self.progress("merge", i + 1, len(todo))
+
+
+def review_edits(node: nuke.Node) -> list[dict[str, Any]]:
+    """FaceAlign's review edits and fixes (its hidden ``review_edits`` knob, JSON)."""
+    text = str(graph.value(node, "review_edits") or "")
+    if not text:
+        return []
+    try:
+        edits = json.loads(text)
+    except ValueError:
+        edits = None
+    if not isinstance(edits, list):
+        raise NodeError(f"{node.name()}: its review edits are damaged; press Clear Edits")
+    return edits
 
 
 def selection(node: nuke.Node) -> str:

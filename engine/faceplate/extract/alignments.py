@@ -3,7 +3,8 @@
 The schema is documented in docs/extraction.md. The file is written atomically (temporary
 file, then rename). Re-running a frame range replaces only those frames: :func:`save` merges
 into the file on disk unless told to replace it. Later additions are optional fields, so
-older files load unchanged: a face's ``confidence``; the shot's ``tracks`` (confidence and
+older files load unchanged: a face's ``confidence`` and ``fixed`` (landmarks an artist set);
+the shot's ``tracks`` (confidence and
 frame count per track), ``held_back`` (faces of low-confidence tracks, kept out of
 ``frames`` so nothing swaps them), ``cuts`` (frames that start a new shot) and ``sizes``
 (frames whose size differs from ``size``: a set of stills).
@@ -36,6 +37,7 @@ class FaceRecord:
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the shot's face_type
     track: int = 0
     confidence: float | None = None  # is it a face, 0–1 (None in files from before it)
+    fixed: bool = False  # an artist set these landmarks (extract.fixes): smoothing keeps them
 
     def to_json(self) -> dict:
         out = {"bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),
@@ -44,6 +46,8 @@ class FaceRecord:
                "track": int(self.track)}
         if self.confidence is not None:
             out["confidence"] = round(float(self.confidence), 4)
+        if self.fixed:
+            out["fixed"] = True
         return out
 
     @classmethod
@@ -55,7 +59,7 @@ class FaceRecord:
         x0, y0, x1, y1 = (float(v) for v in d["bbox"])
         confidence = d.get("confidence")
         return cls((x0, y0, x1, y1), float(d["score"]), landmarks, matrix, int(d.get("track", 0)),
-                   None if confidence is None else float(confidence))
+                   None if confidence is None else float(confidence), bool(d.get("fixed", False)))
 
 
 @dataclass

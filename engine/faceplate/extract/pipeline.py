@@ -5,7 +5,8 @@ search every ``redetect_every`` frames (for new faces), on the last frame, at a 
 whenever every tracked face is lost. A face that a whole-frame search finds for the first time
 is then followed backwards over the frames searched only near other faces, so it is found
 from the frame it entered. Where a confident track finds no face, the CNN detector searches
-its predicted window. Each detection gets a confidence (extract.confidence); low-confidence
+its predicted window; where no face is tracked and none is found, it searches the whole frame
+(a few times a shot: ``empty_search_every``, ``empty_search_max``). Each detection gets a confidence (extract.confidence); low-confidence
 tracks are held back. Cuts (extract.cuts, and every change of frame size, as in a folder of
 stills) stop tracking by overlap and smoothing. Smoothing runs after the last frame.
 Problems with one frame (unreadable, no RGB, NaN pixels, no face, a face too small) are noted
@@ -65,6 +66,8 @@ class ExtractSummary:
     cuts: list[int] = field(default_factory=list)
     verified: int = 0  # doubtful detections looked at again by the CNN detector
     recovered: int = 0  # faces the CNN detector found where a track had lost its face
+    searched: int = 0  # whole-frame CNN searches of frames where no face was tracked or found
+    discovered: int = 0  # faces those searches found
 
     @property
     def exit_code(self) -> int:
@@ -87,6 +90,7 @@ class ExtractSummary:
                 "preview": self.preview, "held_back": self.held_back,
                 "track_confidence": {str(k): v for k, v in self.track_confidence.items()},
                 "cuts": self.cuts, "verified": self.verified, "recovered": self.recovered,
+                "searched": self.searched, "discovered": self.discovered,
                 "exit_code": self.exit_code}
 
     def report(self) -> str:
@@ -106,6 +110,10 @@ class ExtractSummary:
                          f"{', '.join(map(str, self.held_back))}")
         if self.cuts:
             lines.append(f"{len(self.cuts)} cut(s), at frames {', '.join(map(str, self.cuts))}")
+        if self.verified or self.recovered or self.searched:
+            lines.append(f"CNN detector: {self.verified} doubtful face(s) checked, "
+                         f"{self.recovered} recovered where a track lost its face, "
+                         f"{self.discovered} found in {self.searched} whole-frame search(es)")
         if self.jitter_raw:
             lines.append(f"landmark jitter {self.jitter_raw:.4f} → {self.jitter_smoothed:.4f} "
                          "(inter-ocular units) after smoothing")
@@ -189,6 +197,7 @@ def extract_shot(
     summary.cuts = shot.cuts
     summary.verified = shot.judge.looks
     summary.recovered = shot.recovered
+    summary.searched, summary.discovered = shot.searched, shot.discovered
     summary.no_face = sorted(f for f, v in records.items() if not v)
     size = shot.size or (0, 0)
     result = alignments_file.Alignments(
@@ -219,6 +228,9 @@ class _Shot:
     sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     recovered: int = 0  # faces the verifier found where a track had lost its face
+    empty: int = 0  # frames with no face tracked or found by the first detector
+    searched: int = 0  # of those, the ones the verifier searched whole
+    discovered: int = 0  # faces it found there
     rated: dict[int, list[float]] = field(default_factory=dict)  # track → sum, count
 
     def add(self, frame: int, detection: Detection, track: int) -> None:
@@ -272,6 +284,8 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
         detections = [d for d in detections if d.width >= settings.min_face]
         if verifier is not None:
             detections += _recover(verifier, image, shot, frame, detections, settings.min_face)
+            if not detections and not shot.tracker.active(frame):
+                detections = _search_empty(verifier, image, shot, settings)
         ids = shot.tracker.update(frame, detections, image)
         for d, t in zip(detections, ids):
             if d.confidence is None:
@@ -310,6 +324,23 @@ def _recover(verifier: Backend, image: NetworkFrame, shot: _Shot, frame: int,
             best.confidence = found_by_verifier(best)
             found.append(best)
             shot.recovered += 1
+    return found
+
+
+def _search_empty(verifier: Backend, image: NetworkFrame, shot: _Shot,
+                  settings: ExtractSettings) -> list[Detection]:
+    """No face is tracked and the first detector found none: on every
+    ``empty_search_every``-th such frame, at most ``empty_search_max`` times a shot, the
+    stronger detector searches the whole frame (turned, dim or small faces HOG misses)."""
+    shot.empty += 1
+    every = settings.empty_search_every
+    if not every or (shot.empty - 1) % every or shot.searched >= settings.empty_search_max:
+        return []
+    shot.searched += 1
+    found = [d for d in verifier.detect(image) if d.width >= settings.min_face]
+    for d in found:
+        d.confidence = found_by_verifier(d)
+    shot.discovered += len(found)
     return found
 
 

@@ -1,9 +1,11 @@
 """Review and clean a shot's alignments: list tracks, drop a track or frames, merge two
-tracks, hold a track back or restore one (``faceplate alignments``).
+tracks, hold a track back or restore one, import an artist's fix (``faceplate alignments``,
+and FaceAlign's review knobs through the engine's ``edit_alignments`` op).
 
-Edits change only which faces are in ``frames`` (swapped) or ``held_back`` (not swapped) and
-their track ids; landmarks and matrices stay as extraction smoothed them (re-run ``faceplate
-extract`` over a range to recompute it).
+Edits are data (:func:`apply_edits`: a list of ``{"action": ..., ...}``), so the CLI, the
+engine op and a Nuke script apply the same list the same way. Review edits change only which
+faces are in ``frames`` (swapped) or ``held_back`` (not swapped) and their track ids; a
+``fix`` (``extract.fixes``) sets landmarks, recomputes matrices and blends the neighbours.
 """
 
 from __future__ import annotations
@@ -12,6 +14,85 @@ import numpy as np
 
 from ..errors import FaceplateError
 from .alignments import Alignments, FaceRecord, TrackInfo
+from .fixes import Fix, apply_fixes
+
+ACTIONS = ("drop_track", "drop_frames", "merge", "hold", "restore", "fix")
+MAX_EDITS = 100_000
+
+
+def apply_edits(result: Alignments, edits: list[dict]) -> tuple[list[str], list[int]]:
+    """Apply ``edits`` in order; returns what each did (for people) and the frames whose faces
+    changed (what align, swap and merge must redo). A ``fix`` edit is one import: its
+    ``fixes`` were all read against the alignments as the edits before it left them."""
+    if not isinstance(edits, list) or len(edits) > MAX_EDITS:
+        raise FaceplateError(f"edits must be a list of at most {MAX_EDITS} edits")
+    before = _snapshot(result)
+    changes: list[str] = []
+    for edit in edits:
+        action = edit.get("action") if isinstance(edit, dict) else None
+        if action not in ACTIONS:
+            raise FaceplateError(f"unknown edit {str(edit)[:200]}: actions are "
+                                 f"{', '.join(ACTIONS)}")
+        if action == "fix":
+            listed = edit.get("fixes")
+            if not isinstance(listed, list) or not listed:
+                raise FaceplateError("a fix edit needs a non-empty list 'fixes'")
+            fixes = [Fix.from_dict(f) for f in listed]
+            count = apply_fixes(result, fixes)
+            changes.append(f"{count} face(s) fixed on frame(s) "
+                           f"{frame_list([f.frame for f in fixes])}")
+        else:
+            changes.append(_review_edit(result, action, edit))
+    after = _snapshot(result)
+    changed = sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
+    return changes, changed
+
+
+def _review_edit(result: Alignments, action: str, edit: dict) -> str:
+    try:
+        if action == "drop_track":
+            track = _int(edit["track"])
+            return f"track {track}: {drop_track(result, track)} face(s) dropped"
+        if action == "drop_frames":
+            track = None if edit.get("track") is None else _int(edit["track"])
+            frames = [_int(f) for f in edit["frames"]]
+            count = drop_frames(result, track, frames)
+            who = "all tracks" if track is None else f"track {track}"
+            return f"{who} on {frame_list(frames)}: {count} face(s) dropped"
+        if action == "merge":
+            keep, other = _int(edit["keep"]), _int(edit["other"])
+            return (f"track {other} merged into {keep}: {merge_tracks(result, keep, other)} "
+                    "face(s)")
+        track = _int(edit["track"])
+        held = action == "hold"
+        count = set_held_back(result, track, held)
+        return f"track {track} {'held back' if held else 'restored'} ({count} faces)"
+    except (KeyError, TypeError) as exc:
+        raise FaceplateError(f"edit {edit!r} is missing or mistypes {exc}") from None
+
+
+def _int(value) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{value!r} (an integer)")
+    return value
+
+
+def _snapshot(result: Alignments) -> dict[int, tuple]:
+    """Per frame, what swap and merge see of it: kept and held-back faces, as JSON."""
+    return {f: (tuple(str(r.to_json()) for r in result.frames.get(f, [])),
+                tuple(str(r.to_json()) for r in result.held_back.get(f, [])))
+            for f in set(result.frames) | set(result.held_back)}
+
+
+def frame_list(frames: list[int]) -> str:
+    """1001-1003, 1007 (runs of consecutive frames)."""
+    runs: list[list[int]] = []
+    for f in sorted(set(frames)):
+        if runs and f == runs[-1][-1] + 1:
+            runs[-1].append(f)
+        else:
+            runs.append([f])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def track_table(result: Alignments) -> list[dict]:

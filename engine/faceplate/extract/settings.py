@@ -44,6 +44,12 @@ class ExtractSettings(Settings):
     verify: bool = setting(True, "check doubtful detections (low score or an unlikely landmark "
                            "shape) with dlib's CNN face detector, and search with it where a "
                            "track loses its face")
+    empty_search_every: int = setting(5, "where no face is tracked and the first detector "
+                                      "finds none, search the whole frame (a 640 px copy) with "
+                                      "the CNN detector on every Nth such frame; 0 = never "
+                                      "(needs verify)", bounds=(0, 100000))
+    empty_search_max: int = setting(12, "at most this many of those whole-frame CNN searches a "
+                                    "shot (each 1-4 s on one core)", bounds=(0, 100000))
     min_confidence: float = setting(0.5, "tracks whose mean confidence is below this are held "
                                     "back (not swapped; restore with faceplate alignments)",
                                     bounds=(0.0, 1.0))

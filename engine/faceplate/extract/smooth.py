@@ -10,6 +10,11 @@ face and small for a fast, clean one. ``strength`` scales it: 0 is off, 0.5 uses
 choice, 1 smooths twice as wide. Gaps (frames where a track was not seen) split a track into
 segments smoothed separately, and so do shot cuts (``cuts``: the frames that start a new shot),
 so a face never drifts across a cut or an occlusion.
+
+Artist fixes (:func:`blend_fixed`): frames whose landmarks an artist set are *fixed keys*. They
+keep their values exactly and the change is spread to their neighbours by the same kernel,
+locally constant and weighted (a key counts as ``FIXED_WEIGHT`` frames), so a fix fades out
+over the smoothing window instead of popping; frames out of its reach are left untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from ..errors import FaceplateError
 from ..face.meanface import LEFT_EYE, RIGHT_EYE
 
 SIGMAS = (0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # GCV candidates, frames
+FIX_SIGMA = 4.0  # frames a fix spreads over at strength 1 (2 at the default 0.5)
+FIXED_WEIGHT = 10.0  # a fixed key weighs as much as this many unfixed frames
+BLEND_ROWS = 256  # rows of a fix's blend computed at once (bounds its memory)
 
 
 def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
@@ -55,8 +63,11 @@ def gcv_sigma(t: np.ndarray, values: np.ndarray) -> float:
     return best
 
 
-def local_quadratic_matrix(t: np.ndarray, sigma: float) -> np.ndarray:
-    """N×N linear smoother: row i evaluates at t[i] the Gaussian-weighted quadratic fit."""
+def local_quadratic_matrix(t: np.ndarray, sigma: float, weights: np.ndarray | None = None,
+                           degree: int = 2) -> np.ndarray:
+    """N×N linear smoother: row i evaluates at t[i] the Gaussian-weighted polynomial fit
+    (quadratic; ``degree`` 0 is the weighted mean), each sample also weighted by ``weights``.
+    Row i is zero outside ``ceil(3σ)`` frames of i."""
     n = len(t)
     out = np.zeros((n, n))
     reach = int(np.ceil(3 * sigma))
@@ -64,10 +75,45 @@ def local_quadratic_matrix(t: np.ndarray, sigma: float) -> np.ndarray:
         lo, hi = max(0, i - reach), min(n, i + reach + 1)
         dt = t[lo:hi] - t[i]
         w = np.exp(-0.5 * (dt / sigma) ** 2)
-        x = np.stack([np.ones_like(dt), dt, dt ** 2], axis=1)
+        if weights is not None:
+            w = w * weights[lo:hi]
+        x = np.stack([dt ** k for k in range(degree + 1)], axis=1)
         xtw = x.T * w
         # Row of the hat matrix at dt = 0: e0ᵀ (XᵀWX)⁻¹ XᵀW (lstsq copes with short windows).
         out[i, lo:hi] = np.linalg.lstsq(xtw @ x, xtw, rcond=None)[0][0]
+    return out
+
+
+def blend_fixed(frames: list[int], landmarks: np.ndarray, fixed: dict[int, np.ndarray],
+                strength: float, cuts: frozenset[int] | set[int] = frozenset()) -> np.ndarray:
+    """``landmarks`` (N×68×2 of one track at sorted ``frames``) with the fixed keys set:
+    ``fixed`` maps an index into ``frames`` to its landmarks (earlier fixes included, with
+    their values, so they stay put). Each key's change is blended into the frames of its
+    segment within ``ceil(3 · FIX_SIGMA · strength)`` frames; other frames come back
+    bit-identical. Work and memory grow with the frames near keys, not the track's length."""
+    pts = np.asarray(landmarks, np.float64)
+    out = pts.copy()
+    delta = np.zeros_like(pts)
+    for i, value in fixed.items():
+        delta[i] = np.asarray(value, np.float64) - pts[i]
+    sigma = FIX_SIGMA * strength
+    reach = int(np.ceil(3 * sigma))
+    for seg in _segments(frames, cuts) if strength > 0.0 else []:
+        keys = [k for k, i in enumerate(seg) if i in fixed]
+        near = sorted({p for k in keys for p in range(max(0, k - reach),
+                                                      min(len(seg), k + reach + 1))})
+        for a in range(0, len(near), BLEND_ROWS):  # rows near a key, a block at a time
+            rows = near[a:a + BLEND_ROWS]
+            lo, hi = max(0, rows[0] - reach), min(len(seg), rows[-1] + reach + 1)
+            window = seg[lo:hi]
+            weights = np.asarray([FIXED_WEIGHT if i in fixed else 1.0 for i in window])
+            kernel = local_quadratic_matrix(np.asarray([frames[i] for i in window], float),
+                                            sigma, weights, degree=0)
+            change = kernel[[p - lo for p in rows]] @ delta[window].reshape(len(window), -1)
+            for p, c in zip(rows, change):
+                out[seg[p]] = pts[seg[p]] + c.reshape(pts.shape[1:])
+    for i, value in fixed.items():
+        out[i] = np.asarray(value, np.float64)
     return out
 
 

@@ -1,3 +1,3 @@
 """Op handlers, one module per group; importing this package registers every op."""
 
-from . import coverage, frames, occlusion, service, shots, stabilise, tracking  # noqa: F401
+from . import coverage, frames, occlusion, review, service, shots, stabilise, tracking  # noqa: F401
