@@ -181,7 +181,7 @@ def test_cli_exit_status_says_whether_every_frame_had_a_face(troubled_plate, tmp
     assert main(["extract", *common, "--frames", "1-2"]) == 2
     assert "frame 2: error: cannot read" in capsys.readouterr().out
     assert main(["extract", *common, "--face-type", "whole_face", "--smoothing", "3"]) == 2
-    assert "0–1" in capsys.readouterr().err
+    assert "between 0 and 1" in capsys.readouterr().err
 
 
 def test_video_plates_are_extracted_frame_by_frame(shots, tmp_path, backend):

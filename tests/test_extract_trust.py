@@ -238,16 +238,17 @@ def test_the_review_tool_lists_cleans_and_merges_tracks(clutter, backend, verifi
 def test_settings_are_declared_once_and_checked():
     import argparse
 
-    from faceplate.extract.settings import ExtractSettings, SettingsError, add_flags, from_flags
+    from faceplate.extract.settings import ExtractSettings
+    from faceplate.settings import SettingsError
 
     parser = argparse.ArgumentParser()
-    add_flags(parser)
+    ExtractSettings.add_flags(parser)
     args = parser.parse_args(["--smoothing", "0.2", "--no-verify", "--redetect-every", "3"])
-    settings = from_flags(args)
+    settings = ExtractSettings.from_flags(args)
     assert (settings.smoothing, settings.verify, settings.redetect_every) == (0.2, False, 3)
     assert settings.min_confidence == ExtractSettings().min_confidence
     assert ExtractSettings.from_dict(settings.to_dict()) == settings
-    for bad, message in (({"smoothing": 2.0}, "outside 0–1"), ({"redetect_every": 0}, "outside"),
+    for bad, message in (({"smoothing": 2.0}, "between 0 and 1"), ({"redetect_every": 0}, "between"),
                          ({"face_type": "torso"}, "use one of"), ({"min_face": "big"}, "must be"),
                          ({"colour": 1}, "unknown extract settings")):
         with pytest.raises(SettingsError, match=message):
