@@ -154,7 +154,7 @@ class FrameWriter:
             self.pattern.prefix + "facemask.", self.pattern.padding, self.pattern.suffix)
         self.layers_pattern = None if self.ext == ".exr" else SequencePattern(
             self.pattern.prefix + "facelayers.", self.pattern.padding,
-            os.path.splitext(self.pattern.suffix)[0] + ".exr")
+            self.pattern.suffix[:len(self.pattern.suffix) - len(self.ext)] + ".exr")
 
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
