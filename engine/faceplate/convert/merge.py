@@ -182,11 +182,10 @@ def _raw_layer(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
     alpha = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * np.clip(reach, 0, 1)
     alpha[alpha < masks.MASK_FLOOR] = 0.0
     face = colour.to_plate(np.clip(_face_in_box(sf.face, matrix, box, reach), 0.0, 1.0))
-    under = raw[box.slices]
+    under = raw[box.slices]  # one pass over the (strided) layer: face·a + under·(1 − a)
     a = alpha[..., None]
-    under *= 1.0 - a
-    under[..., :3] += face * a
-    under[..., 3:] += a
+    face *= a
+    under[...] = np.concatenate([face, a], axis=-1) + under * (1.0 - a)
 
 
 def _st_layer(sf: SwappedFace, frame_size: tuple[int, int], st: np.ndarray) -> None:
