@@ -353,3 +353,26 @@ def test_init_declares_every_layer_for_nuke():
                                              "faceraw.alpha"]
     assert nuke._state.layers["facest"] == list(FACEST_CHANNELS)
     assert all(len(c) <= 4 for c in nuke._state.layers.values())
+
+
+def test_the_contact_sheet_shows_the_raw_render_and_the_regions(shot, tmp_path):
+    from faceplate.contact_sheet import COLUMNS, contact_sheet
+
+    sample, root, _, out = shot
+    tile = 96
+    path = contact_sheet(sample.pattern, root, out, str(tmp_path / "sheet.png"),
+                         colourspace=sample.colourspace, rows=2, tile=tile)
+    sheet = read_image(path).rgb()
+    first = round(sample.size[0] * tile / sample.size[1]) + 4  # the plate keeps its aspect
+
+    def column(name: str) -> np.ndarray:
+        x = first + (COLUMNS.index(name) - 1) * (tile + 4)
+        return sheet[20:tile, x + 2:x + 2 + tile]  # below the caption, first row
+
+    assert column("faceraw").mean() > 0.1  # the (untrained, flat) render, not black
+    regions = column("faceregion")
+    # eyes red, brows green, mouth blue: each colour is there
+    for channel in range(3):
+        others = [c for c in range(3) if c != channel]
+        strong = regions[..., channel] > 1.5 * regions[..., others].max(axis=-1) + 0.1
+        assert strong.sum() > 10, channel

@@ -3,7 +3,7 @@
 One row per sampled frame: the plate, the aligned face from the plate, the same crop of the
 merged result (the swap in context), the raw render (``faceraw``: the model's face before
 colour match and blend), the region mattes (``faceregion``: eyes red, brows green, mouth blue,
-skin grey), the merged frame, and its ``facemask.face`` matte. Everything is drawn from files on
+skin grey, over the dimmed face), the merged frame, and its ``facemask.face`` matte. Everything is drawn from files on
 disk (plate, ``alignments.json``, merged EXRs), so the sheet shows exactly what was delivered.
 """
 
@@ -61,6 +61,7 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
         if faces:
             m = faces[0].matrix
             crops = [warp_to_crop(image, m, tile) for image in (src, res, raw, regions)]
+            crops[3] = np.clip(crops[3] + 0.3 * crops[0], 0.0, 1.0)  # over the face, dimmed
         else:
             crops = [np.zeros((tile, tile, 3), np.float32)] * 4
         tiles = [fit(src, tile), *crops, fit(res, tile), fit(matte, tile)]
