@@ -298,6 +298,7 @@ def test_the_confidence_threshold_changes_the_mix(shot):
     assert np.array_equal(gone.rgb, plate.rgb())  # the plate, untouched
     # The other layers do not depend on the mix: the raw render is there to judge.
     np.testing.assert_array_equal(gone.layers.raw, full.layers.raw)
+    np.testing.assert_array_equal(gone.layers.hull, full.layers.hull)
     np.testing.assert_array_equal(gone.layers.regions, full.layers.regions)
 
 

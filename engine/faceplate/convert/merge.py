@@ -96,9 +96,8 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     _region_layer(_scaled_landmarks(sf, settings.scale), (w, h), settings.hull, layers.regions)
     mix = mix_for(confidence.overall, settings.confidence_threshold,
                   settings.confidence_softness)
-    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers, mix) if mix > 0 \
-        else None
-    if face_matte is None:  # off-frame, or an empty matte: nothing to blend
+    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers, mix)
+    if face_matte is None:  # off-frame, an empty matte or faded out: nothing to blend
         return
     box, m, raw, reach = face_matte
 
