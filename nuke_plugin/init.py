@@ -1,5 +1,5 @@
-"""Faceplate for Nuke, run in every mode (GUI, ``nuke -t``, ``nuke -x``): paths, the facemask
-layer and the render callbacks. No UI here (menu.py holds it)."""
+"""Faceplate for Nuke, run in every mode (GUI, ``nuke -t``, ``nuke -x``): paths, the Faceplate
+layers and the render callbacks. No UI here (menu.py holds it)."""
 
 import os
 import sys
@@ -24,8 +24,9 @@ if _HERE not in sys.path:  # (not pluginAddPath: that would run this init.py aga
     sys.path.insert(0, _HERE)  # faceplate_nuke and faceplate_client become importable
 
 # importable once the path is set:
-from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+from faceplate_client.layout import nuke_layers
 from faceplate_nuke import callbacks
 
-nuke.Layer(FACEMASK_LAYER, list(FACEMASK_CHANNELS))
+for _layer, _channels in nuke_layers().items():  # facemask, faceregion, faceraw, facest
+    nuke.Layer(_layer, _channels)
 callbacks.register()

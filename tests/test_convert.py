@@ -22,7 +22,12 @@ import pytest
 from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughModel
-from faceplate.convert.writer import MASK_CHANNELS, OutputSettings, read_provenance
+from faceplate.convert.writer import (
+    MASK_CHANNELS,
+    OUTPUT_CHANNELS,
+    OutputSettings,
+    read_provenance,
+)
 from faceplate.errors import FaceplateError
 from faceplate.extract import alignments as alignments_io
 from faceplate.extract.backends.dlib_backend import DlibBackend
@@ -85,7 +90,7 @@ def test_null_swap_gives_back_the_plate(shot, tmp_path):
     assert summary.count("swapped") == FRAMES and summary.count("failed") == 0
     for frame in sample.frames:
         src, res = _pair(sample, out, frame)
-        assert set(MASK_CHANNELS) | {"R", "G", "B", "A"} == set(res.channels)
+        assert set(OUTPUT_CHANNELS) == set(res.channels)
         matte = res.channel("facemask.face")
         outside, inside = matte == 0, matte > 0
         assert 0.03 < inside.mean() < 0.5  # a face-sized matte
@@ -354,7 +359,7 @@ def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
     again = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
     assert model.batches == [1, 1]  # convert_shot, then the first swap_frame; then the cache
     split = merge_frame(plate, again, colour, settings)
-    assert split.channels == ["R", "G", "B", "A", *MASK_CHANNELS]
+    assert split.channels == OUTPUT_CHANNELS
     written = np.stack([whole.channel(c) for c in split.channels], axis=-1)
     np.testing.assert_allclose(split.pixels, written, atol=1e-3)  # float16 cache entries
     np.testing.assert_array_equal(swaps[0].matrix, faces[0].matrix)

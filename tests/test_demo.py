@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from faceplate.convert.writer import OUTPUT_CHANNELS
 from faceplate.io.images import read_image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "nuke_plugin"))
@@ -35,8 +36,8 @@ def test_demo_writes_merged_exrs_with_mask_layer_and_provenance(demo):
     assert [p.name for p in merged] == [f"merged.{f}.exr" for f in range(1001, 1007)]
     plate = read_image(str(out / "plate" / "astronaut.1003.exr"))
     img = read_image(str(merged[2]))
-    for name in ("R", "G", "B", "A", "facemask.face", "facemask.learned", "facemask.hull"):
-        assert name in img.channels
+    assert set(OUTPUT_CHANNELS) <= set(img.channels)  # facemask, faceregion, faceraw, facest
+    assert 0 < float(img.metadata["faceplate/confidence"]) <= 1
     assert img.metadata["faceplate/synthetic"] == "1"
     assert "B" in img.metadata["faceplate/identities"]
     face = img.channel("facemask.face")

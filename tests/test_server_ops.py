@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from engine_helpers import running_engine
+from faceplate.convert.writer import OUTPUT_CHANNELS
 from faceplate.extract.backends import get_backend
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image
@@ -86,16 +87,15 @@ def test_one_frame_through_detect_align_swap_merge_inline_and_by_path(shot, mode
     merged = client.call("merge", {**common, "colourspace": "ACEScg"},
                          {**arrays, "image": from_numpy(image.pixels)})
     on_disk = read_image(out)
-    assert sorted(on_disk.channels) == sorted(["R", "G", "B", "A", "facemask.face",
-                                               "facemask.learned", "facemask.hull",
-                                               "facemask.occlusion"])
+    assert sorted(on_disk.channels) == sorted(OUTPUT_CHANNELS)
+    assert merged.params["channels"] == OUTPUT_CHANNELS
     assert on_disk.metadata["faceplate/synthetic"] == "1"
     assert on_disk.metadata["faceplate/identities"] == "astronaut,other"
     assert written.params["metadata"]["faceplate/to_identity"] == "other"
     rgba = to_numpy(merged.arrays["rgba"])
     stored = np.stack([on_disk.channel(c) for c in "RGBA"], axis=-1)
     np.testing.assert_allclose(stored, rgba, atol=2e-3 * max(1, rgba.max()))
-    matte = to_numpy(merged.arrays["facemask"])[..., 0]
+    matte = to_numpy(merged.arrays["layers"])[..., 0]
     assert matte.max() > 0.5  # it merged a face
     outside = matte == 0
     np.testing.assert_array_equal(rgba[..., :3][outside], image.rgb()[outside])

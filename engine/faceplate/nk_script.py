@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+from faceplate_client.layout import nuke_layers
 
 from .io.atomic import write_text_atomic
 
@@ -59,7 +59,7 @@ def write_demo_script(path: str, *, plate: str, frames: tuple[int, int], size: t
         "version 13.2 v8",
         _node("Root", {"first_frame": first, "last_frame": last,
                        "format": f"{w} {h} 0 0 {w} {h} 1 faceplate_demo"}, inputs=0),
-        f"add_layer {{{FACEMASK_LAYER} {' '.join(FACEMASK_CHANNELS)}}}",
+        *(f"add_layer {{{name} {' '.join(chans)}}}" for name, chans in nuke_layers().items()),
         *chain,
         _node("Read", {"file": merged, "first": first, "last": last, "raw": "true",
                        "name": "EngineMerged", "label": "faceplate demo output",

@@ -43,8 +43,36 @@ HULL_KINDS = ("components", "extended")
 # The convert output: its matte layer and the metadata prefix of its provenance.
 FACEMASK_LAYER = "facemask"
 FACEMASK_CHANNELS = tuple(f"{FACEMASK_LAYER}.{c}"
-                          for c in ("face", "learned", "hull", "occlusion"))  # ≤ 4: a Nuke layer
+                          for c in ("face", "learned", "hull", "occlusion"))  # ≤ 4 a Nuke layer
+# The merged EXR's other layers (docs/compositor.md, *What FaceMerge delivers*), spelt as
+# they are in the file. Nuke reads a layer's ``R G B A`` as ``red green blue alpha``
+# (:func:`nuke_channel`); other names it keeps.
+FACEREGION_LAYER = "faceregion"  # soft mattes of face parts from the landmarks
+FACEREGION_CHANNELS = tuple(f"{FACEREGION_LAYER}.{c}" for c in ("eyes", "brows", "mouth", "skin"))
+FACERAW_LAYER = "faceraw"  # the model's face on the plate, unblended, premultiplied by its mask
+FACERAW_CHANNELS = tuple(f"{FACERAW_LAYER}.{c}" for c in "RGBA")
+FACEST_LAYER = "facest"  # plate → aligned crop ST map (Nuke's STMap), valid = inside the crop
+FACEST_CHANNELS = tuple(f"{FACEST_LAYER}.{c}" for c in ("s", "t", "valid"))
+# Every layer after RGBA, in the order convert writes them.
+FACE_LAYERS = {FACEMASK_LAYER: FACEMASK_CHANNELS, FACEREGION_LAYER: FACEREGION_CHANNELS,
+               FACERAW_LAYER: FACERAW_CHANNELS, FACEST_LAYER: FACEST_CHANNELS}
+# Per-frame metadata: how sure the frame's weakest face is (0-1), and its parts.
 PROVENANCE_PREFIX = "faceplate/"
+CONFIDENCE_KEY = PROVENANCE_PREFIX + "confidence"  # the parts: CONFIDENCE_KEY + "/" + part
+CONFIDENCE_PARTS = ("detection", "landmark", "reconstruction")
+
+
+def nuke_channel(name: str) -> str:
+    """A file channel as Nuke names it: ``faceraw.R`` → ``faceraw.red``."""
+    layer, _, chan = name.rpartition(".")
+    full = {"R": "red", "G": "green", "B": "blue", "A": "alpha"}.get(chan, chan)
+    return f"{layer}.{full}" if layer else full
+
+
+def nuke_layers() -> dict[str, list[str]]:
+    """The Faceplate layers with their channels in Nuke's spelling (``nuke.Layer``,
+    ``add_layer``)."""
+    return {name: [nuke_channel(c) for c in chans] for name, chans in FACE_LAYERS.items()}
 
 # Exit status of `faceplate serve` when another engine already serves the address (a client
 # racing to start an engine treats it as success and connects to that one).

@@ -12,7 +12,7 @@ import os
 import sys
 
 from faceplate_client.atomic import write_text_atomic
-from faceplate_client.layout import FACEMASK_CHANNELS, FACEMASK_LAYER
+from faceplate_client.layout import nuke_layers
 
 from .registry import COLOURS, KIND_IDS, NODES, NodeSpec
 
@@ -52,7 +52,7 @@ def gizmo_text(spec: NodeSpec) -> str:
     lines: list[str] = [
         "#! nuke",
         f"version {NUKE_VERSION}",
-        f"add_layer {{{FACEMASK_LAYER} {' '.join(FACEMASK_CHANNELS)}}}",
+        *(f"add_layer {{{name} {' '.join(chans)}}}" for name, chans in nuke_layers().items()),
         "Gizmo {",
         f" inputs {len(spec.inputs)}",
         f" help {quote(spec.help)}",

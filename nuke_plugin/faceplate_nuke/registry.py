@@ -225,7 +225,9 @@ _add("FaceSwap", "Runs the model: replaces the aligned face with the target iden
     ))
 
 _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
-     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion).",
+     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion), "
+     "faceregion (eyes, brows, mouth, skin), faceraw (the unblended swap) and facest (ST map "
+     "to the aligned face); metadata faceplate/confidence.",
      ("merge",), ("swap", "mask"), (
         KnobSpec("mask_source", "enum", "mask", "Mask used to blend: the landmark hull, the "
                  "model's learned mask, their product, the 'mask' input (e.g. an edited Roto "
@@ -251,6 +253,14 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
         KnobSpec("scale", "double", "face scale", "Grow (>1) or shrink (<1) the swapped face "
                  "about its centre, 0.5 to 2.", default="1", stage="merge", param="scale",
                  min_max=(0.5, 2)),
+        KnobSpec("confidence_threshold", "double", "confidence threshold", "Mix follows "
+                 "confidence: a face whose confidence (metadata faceplate/confidence: "
+                 "detection, landmarks and how well the model's mask fits the face) is below "
+                 "this fades out, leaving the plate. 0: always merged.", default="0",
+                 stage="merge", param="confidence_threshold", min_max=(0, 1)),
+        KnobSpec("confidence_softness", "double", "confidence softness", "How far below the "
+                 "threshold a face fades to nothing (0: a hard cut).", default="0.1",
+                 stage="merge", param="confidence_softness", min_max=(0, 1)),
         KnobSpec("occlusion_frames", "string", "painted frames", "Frames where you painted what "
                  "covers the face into the mask input (white = occluder), e.g. 1001,1020,1044: "
                  "Learn Occlusion trains on them."),

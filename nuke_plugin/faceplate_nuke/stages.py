@@ -9,7 +9,8 @@ swap   engine ``swap`` on the plate with each face's matrix → swapped faces + 
 view   FaceSwap's own picture, only when FaceSwap is viewed or rendered: engine ``merge``
        with the learned mask alone (EXR)
 mask   FaceMerge's mask input rendered through its internal Write, when a mask source uses it
-merge  engine ``merge`` with FaceMerge's settings (and its mask input) → RGBA + facemask (EXR)
+merge  engine ``merge`` with FaceMerge's settings (and its mask input) → RGBA + facemask,
+       faceregion, faceraw, facest and faceplate/confidence (EXR)
 
 Each stage's frame key comes from the knobs of that stage (at the frame) and the key of the
 stage before it, so a changed knob recomputes only what depends on it (see cache.py). Swap
@@ -315,8 +316,11 @@ class Run:
             return _no_faces()
         swapped = self.cache("swap")
         entry = swapped.entry(frame) or {}
+        confidences = [float("nan") if f.get("confidence") is None else f["confidence"]
+                       for f in faces]
         return dict(_placement_arrays(faces), faces=_load_array(swapped, entry["faces"]),
-                    masks=_load_array(swapped, entry["masks"]))
+                    masks=_load_array(swapped, entry["masks"]),
+                    confidences=Array.from_values(confidences, "float32", (len(faces),)))
 
     def _view(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         for i, f in enumerate(todo):

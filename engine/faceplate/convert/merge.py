@@ -5,20 +5,34 @@ to the matte's own bounding box; there, warp the swapped face back from the crop
 colour-match it to the plate (:mod:`.colour_match`), convert it to the plate's colourspace and
 blend. Pixels where the final matte is 0 are never written, so they stay bit-identical to the
 plate, values above 1.0 and NaNs included.
+
+Beside the blend each face adds to the frame's other layers: ``faceregion`` (:mod:`.regions`),
+``faceraw`` (the model's face warped to the plate, premultiplied by its learned mask, neither
+colour-matched nor blended), ``facest`` (plate → aligned-crop ST map, :mod:`faceplate.face.stmap`)
+and its confidence (:mod:`.confidence`), which can scale its matte (the settings' confidence
+threshold).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
+from faceplate_client.layout import FACE_LAYERS
 
 from ..face.align import invert, transform_points
+from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
-from . import masks
+from . import masks, regions
 from .colour_match import match_colour
+from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
+
+# Channels of each layer after RGBA, in FACE_LAYERS order: facemask, faceregion, faceraw, facest.
+LAYER_SIZES = tuple(len(c) for c in FACE_LAYERS.values())
+LAYER_CHANNELS = sum(LAYER_SIZES)
 
 
 @dataclass
@@ -29,18 +43,23 @@ class SwappedFace:
     learned: np.ndarray  # S×S float32, the model's mask
     matrix: np.ndarray  # 2×3, plate pixels → unit crop
     landmarks: np.ndarray  # 68×2 plate pixels
+    detection: float | None = None  # extraction's is-it-a-face confidence (alignments.json)
 
 
 @dataclass
 class MergeLayers:
-    """The ``facemask`` layer of a merged frame (H×W each) and the face-only image."""
+    """The layers of a merged frame after RGBA (views, H×W or H×W×C) and the face-only image."""
 
     face: np.ndarray  # the final matte the face was blended with
     learned: np.ndarray  # the model's mask, warped to the plate
     hull: np.ndarray  # the landmark hull, unshaped
     occlusion: np.ndarray  # the occluder matte cut out of the face (occlusion source)
+    regions: np.ndarray  # H×W×4 faceregion: eyes, brows, mouth, skin
+    raw: np.ndarray  # H×W×4 faceraw: the warped swap, premultiplied by the learned mask
+    st: np.ndarray  # H×W×3 facest: s, t of the aligned crop, valid
     box: Box  # union of the face boxes that were touched
     face_rgb: np.ndarray | None = None  # premultiplied swapped face over black (face-only out)
+    confidences: list[FaceConfidence] = field(default_factory=list)  # one per face
 
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
@@ -53,8 +72,12 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     the output buffer), else it is allocated."""
     h, w = rgb.shape[:2]
     if layers is None:
-        layers = np.zeros((h, w, 4), np.float32)
-    out = MergeLayers(layers[..., 0], layers[..., 1], layers[..., 2], layers[..., 3],
+        layers = np.zeros((h, w, LAYER_CHANNELS), np.float32)
+    if layers.shape[-1] != LAYER_CHANNELS:
+        raise ValueError(f"merge layers need {LAYER_CHANNELS} channels, got {layers.shape}")
+    edges = np.cumsum((0,) + LAYER_SIZES)
+    mask, region, raw, st = (layers[..., a:b] for a, b in pairwise(edges))
+    out = MergeLayers(mask[..., 0], mask[..., 1], mask[..., 2], mask[..., 3], region, raw, st,
                       Box(0, 0, 0, 0), np.zeros((h, w, 3), np.float32) if face_only else None)
     for face in faces:
         _merge_one(rgb, alpha, face, colour, settings, matte, out)
@@ -66,8 +89,15 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
                layers: MergeLayers) -> None:
     h, w = rgb.shape[:2]
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
-    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers)
-    if face_matte is None:  # off-frame, or an empty matte: nothing to blend
+    confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
+    layers.confidences.append(confidence)
+    _raw_layer(sf, matrix, (w, h), colour, layers.raw)
+    _st_layer(sf, (w, h), layers.st)
+    _region_layer(_scaled_landmarks(sf, settings.scale), (w, h), settings.hull, layers.regions)
+    mix = mix_for(confidence.overall, settings.confidence_threshold,
+                  settings.confidence_softness)
+    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers, mix)
+    if face_matte is None:  # off-frame, an empty matte or faded out: nothing to blend
         return
     box, m, raw, reach = face_matte
 
@@ -96,13 +126,13 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
 
 
 def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
-                settings: MergeSettings, matte: np.ndarray | None, layers: MergeLayers
-                ) -> tuple[Box, np.ndarray, np.ndarray, np.ndarray] | None:
+                settings: MergeSettings, matte: np.ndarray | None, layers: MergeLayers,
+                mix: float = 1.0) -> tuple[Box, np.ndarray, np.ndarray, np.ndarray] | None:
     """One face's matte, cut to its own bounding box: ``(box, final, raw, reach)``.
 
-    ``final`` is the shaped matte to blend with, ``raw`` the unshaped one (colour statistics
-    are weighted by it) and ``reach`` the warp of an all-ones crop (see :func:`_face_in_box`).
-    The learned and hull layers are written on the way.
+    ``final`` is the shaped matte to blend with (times ``mix``), ``raw`` the unshaped one
+    (colour statistics are weighted by it) and ``reach`` the warp of an all-ones crop (see
+    :func:`_face_in_box`). The learned and hull layers are written on the way.
     """
     size = sf.face.shape[0]
     margin = masks.margin_for(settings.erode, settings.blur)
@@ -128,7 +158,7 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
         occluder = masks.matte_in_box(matte, work) * coverage
         np.maximum(layers.occlusion[work.slices], occluder, out=layers.occlusion[work.slices])
     raw = _mask_source(settings.mask, hull, learned, matte, work) * coverage
-    final = masks.shape_mask(raw, settings.erode, settings.blur) * coverage
+    final = masks.shape_mask(raw, settings.erode, settings.blur) * (coverage * mix)
     final[final < masks.MASK_FLOOR] = 0.0
     inner = _support(final)
     if inner is None:
@@ -137,6 +167,48 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
     cut = Box(work.x0 + inner.x0, work.y0 + inner.y0, work.x0 + inner.x1, work.y0 + inner.y1)
     sl = inner.slices
     return cut, final[sl], raw[sl], reach[sl]
+
+
+def _raw_layer(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
+               colour: ColourSpaces, raw: np.ndarray) -> None:
+    """``faceraw``: the face as the model drew it, in the plate's colourspace, premultiplied
+    by its learned mask (and by where the crop reaches); laid over earlier faces."""
+    size = sf.face.shape[0]
+    box = masks.face_box(matrix, frame_size, size)
+    if box.empty:
+        return
+    reach = masks.from_crop(np.ones((size, size), np.float32), matrix, box)
+    alpha = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * np.clip(reach, 0, 1)
+    alpha[alpha < masks.MASK_FLOOR] = 0.0
+    face = colour.to_plate(np.clip(_face_in_box(sf.face, matrix, box, reach), 0.0, 1.0))
+    under = raw[box.slices]  # one pass over the (strided) layer: face·a + under·(1 − a)
+    a = alpha[..., None]
+    face *= a
+    under[...] = np.concatenate([face, a], axis=-1) + under * (1.0 - a)
+
+
+def _st_layer(sf: SwappedFace, frame_size: tuple[int, int], st: np.ndarray) -> None:
+    """``facest``: plate pixels → the face's aligned crop (s, t, valid); where two faces'
+    crops overlap, the first face keeps its map."""
+    found = plate_to_face(sf.matrix, sf.face.shape[0], frame_size)
+    if found is None:
+        return
+    pixels, (x0, y0, x1, y1) = found
+    under = st[y0:y1, x0:x1]
+    free = (under[..., 2] == 0) & (pixels[..., 2] > 0)
+    np.copyto(under, pixels, where=free[..., None])
+
+
+def _region_layer(points: np.ndarray, frame_size: tuple[int, int], hull: str,
+                  out: np.ndarray) -> None:
+    """``faceregion`` of one face, drawn in the box its regions can reach."""
+    w, h = frame_size
+    box = masks.points_box(points, hull, regions.margin(points)).intersect(Box(0, 0, w, h))
+    if box.empty:
+        return
+    local = points - np.array([box.x0, box.y0])
+    under = out[box.slices]
+    np.maximum(under, regions.region_mattes(local, (box.height, box.width), hull), out=under)
 
 
 def _support(matte: np.ndarray) -> Box | None:

@@ -43,6 +43,7 @@ class FacePlacement:
 
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the model's face type
     landmarks: np.ndarray  # 68×2 plate pixels
+    detection: float | None = None  # extraction's is-it-a-face confidence (None: unknown)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class _SwapLookup:
     crops: dict[int, np.ndarray]  # face index → crop, for cache misses
 
     def swapped(self) -> list[SwappedFace]:
-        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks)
+        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks, f.detection)
                 for r, f in zip(self.results, self.faces) if r is not None]
 
 
@@ -176,7 +177,7 @@ def placements(records: Sequence, face_type: str, model: Swapper) -> list[FacePl
         landmarks = np.asarray(r.landmarks, np.float64)
         matrix = np.asarray(r.matrix, np.float64) if face_type == model.card.face_type \
             else alignment_matrix(landmarks, model.card.face_type)
-        out.append(FacePlacement(matrix, landmarks))
+        out.append(FacePlacement(matrix, landmarks, r.confidence))
     return out
 
 
@@ -352,11 +353,11 @@ def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
               faces: Sequence[FacePlacement | SwappedFace], source: str,
               matte_path: str = "") -> str:
     """The job digest of one merged frame (written into it; convert skips a frame whose
-    digest on disk matches): model, identity, settings, colourspace, every face's matrix and
-    landmarks, and the plate's and matte's file stamps. The merge op and convert both use it."""
+    digest on disk matches): model, identity, settings, colourspace, every face's matrix,
+    landmarks and detection confidence, and the plate's and matte's file stamps. The merge op and convert both use it."""
     return job_digest(card, to_identity, settings, colourspace,
-                      [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist()}
-                       for f in faces],
+                      [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist(),
+                        "c": f.detection} for f in faces],
                       file_stamp(source) + file_stamp(matte_path))
 
 

@@ -42,6 +42,12 @@ class MergeSettings(Settings):
                              bounds=(0.0, 4.0))
     scale: float = setting(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
                            "0.5 to 2", bounds=(0.5, 2.0))
+    confidence_threshold: float = setting(
+        0.0, "mix follows confidence: a face whose faceplate/confidence is below this fades "
+        "out (0: always merged)", bounds=(0.0, 1.0))
+    confidence_softness: float = setting(
+        0.1, "how far below the confidence threshold a face fades to nothing (0: a hard cut)",
+        bounds=(0.0, 1.0))
 
     def check(self) -> None:
         if self.mask.startswith("image") and not self.mask_image:

@@ -1,12 +1,15 @@
 """Writing converted frames: channels, pixel types, provenance, resumable atomic writes.
 
-EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask`` layer.
+EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask``,
+``faceregion``, ``faceraw`` and ``facest`` layers, and the ``faceplate/confidence`` metadata.
 PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
 ``OUT.facemask.####.ext`` (face, learned, hull as R, G, B: a fourth channel would be read as
-alpha and premultiplied away; the occluder is the occlusion model's own matte sequence). DPX headers cannot hold our
-metadata, so DPX and TIFF frames get a provenance sidecar ``FRAME.provenance.json``, written
-right after the frame (a frame killed before its sidecar has no job stamp and is redone).
-Every write is atomic (:func:`faceplate.io.images.write_image`).
+alpha and premultiplied away; the occluder is the occlusion model's own matte sequence), and
+the other layers as one EXR sidecar ``OUT.facelayers.####.exr`` (an ST map needs floats: 8 or
+10 bits would misplace it by pixels). DPX headers cannot hold our metadata, so DPX and TIFF
+frames get a provenance sidecar ``FRAME.provenance.json``, written right after the frame (a
+frame killed before its sidecar has no job stamp and is redone). Every write is atomic
+(:func:`faceplate.io.images.write_image`).
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import OpenImageIO as oiio
-from faceplate_client.layout import FACEMASK_CHANNELS
+from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYERS, FACEMASK_CHANNELS
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..io.images import write_image
 from ..io.sequence import SequencePattern
+from .confidence import NO_FACE
 from .merge import MergeLayers
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
 MASK_CHANNELS = list(FACEMASK_CHANNELS)
-OUTPUT_CHANNELS = RGBA + MASK_CHANNELS
+OUTPUT_CHANNELS = RGBA + [c for chans in FACE_LAYERS.values() for c in chans]
+# What the EXR sidecar of PNG/DPX/TIFF outputs holds: every layer after the facemask.
+SIDECAR_CHANNELS = OUTPUT_CHANNELS[len(RGBA) + len(MASK_CHANNELS):]
 OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")
 # Containers whose headers keep our string metadata.
@@ -40,8 +46,8 @@ _METADATA_FORMATS = (".exr", ".png")
 class MergedFrame:
     """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
 
-    pixels: np.ndarray  # H×W×8: premultiplied R, G, B, A, then the facemask layer
-    layers: MergeLayers  # views of the facemask channels, the box and the face-only image
+    pixels: np.ndarray  # H×W×C: premultiplied R, G, B, A, then the layers of FACE_LAYERS
+    layers: MergeLayers  # views of the layer channels, the box and the face-only image
     matrices: list[np.ndarray]  # the faces that were swapped in
 
     channels = OUTPUT_CHANNELS
@@ -54,6 +60,16 @@ class MergedFrame:
     def alpha(self) -> np.ndarray:
         return self.pixels[..., 3]
 
+    def confidence_metadata(self) -> dict[str, str]:
+        """``faceplate/confidence`` (the weakest face's, 0 when there is none), its parts, and
+        every face's as JSON (``faceplate/confidence/faces``)."""
+        faces = self.layers.confidences
+        weakest = min(faces, key=lambda c: c.overall) if faces else NO_FACE
+        return {CONFIDENCE_KEY: f"{weakest.overall:.4f}",
+                **{f"{CONFIDENCE_KEY}/{p}": f"{getattr(weakest, p):.4f}"
+                   for p in CONFIDENCE_PARTS},
+                f"{CONFIDENCE_KEY}/faces": json.dumps([c.to_dict() for c in faces])}
+
     def face_rgba(self) -> np.ndarray | None:
         if self.layers.face_rgb is None:
             return None
@@ -62,17 +78,19 @@ class MergedFrame:
 
 def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                  pixel_type: str | None, *, compression: str = "zip", mask_path: str = "",
-                 face_path: str = "") -> str:
+                 face_path: str = "", layers_path: str = "") -> str:
     """Write one merged frame and its sidecars, each atomically; returns ``path``.
 
-    EXR gets every channel of :data:`OUTPUT_CHANNELS`; other formats get RGBA and the facemask
-    layer goes to ``mask_path``. ``face_path`` (EXR) also gets the face alone, its box as the
-    data window. DPX and TIFF get a provenance sidecar, written after the frame (a frame killed
-    before its sidecar has no job stamp and is redone). The engine's merge op and convert's
-    :class:`FrameWriter` both write through here.
+    EXR gets every channel of :data:`OUTPUT_CHANNELS`; other formats get RGBA, the facemask
+    layer goes to ``mask_path`` and the other layers to ``layers_path`` (EXR, half).
+    ``face_path`` (EXR) also gets the face alone, its box as the data window. Every file gets
+    the confidence metadata beside ``metadata``. DPX and TIFF get a provenance sidecar, written
+    after the frame (a frame killed before its sidecar has no job stamp and is redone). The
+    engine's merge op and convert's :class:`FrameWriter` both write through here.
     """
     ext = os.path.splitext(path)[1].lower()
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
+    meta.update(merged.confidence_metadata())
     ptype = pixel_type if ext == ".exr" else None
     face = merged.face_rgba() if face_path else None
     if face is not None:
@@ -80,12 +98,14 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         write_image(face_path, face, RGBA, meta, pixel_type=ptype, compression=compression,
                     data_window=None if b.empty else (b.x0, b.y0, b.width, b.height))
     if ext != ".exr":
-        if not mask_path:
-            raise FaceplateError(f"{path}: only EXR holds the facemask layer; other formats "
-                                 "need a facemask sidecar path")
+        if not mask_path or not layers_path:
+            raise FaceplateError(f"{path}: only EXR holds the face layers; other formats "
+                                 "need facemask and facelayers sidecar paths")
         # face, learned, hull: a fourth channel would read back as alpha and be premultiplied
         # away; the occluder is the occlusion model's own matte sequence.
         write_image(mask_path, merged.pixels[..., 4:7], ["R", "G", "B"], meta)
+        write_image(layers_path, merged.pixels[..., len(RGBA) + len(MASK_CHANNELS):],
+                    SIDECAR_CHANNELS, meta, pixel_type="half", compression=compression)
         write_image(path, merged.pixels[..., :4], RGBA, meta)
     else:
         write_image(path, merged.pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
@@ -132,6 +152,9 @@ class FrameWriter:
             if settings.face_pattern else None
         self.mask_pattern = None if self.ext == ".exr" else SequencePattern(
             self.pattern.prefix + "facemask.", self.pattern.padding, self.pattern.suffix)
+        self.layers_pattern = None if self.ext == ".exr" else SequencePattern(
+            self.pattern.prefix + "facelayers.", self.pattern.padding,
+            self.pattern.suffix[:len(self.pattern.suffix) - len(self.ext)] + ".exr")
 
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
@@ -143,12 +166,13 @@ class FrameWriter:
         path = self.path(frame)
         if read_provenance(path).get(PREFIX + "job") != job or not is_whole(path):
             return False
-        extra = [p.path(frame) for p in (self.mask_pattern, self.face_pattern) if p]
+        extra = [p.path(frame) for p in (self.mask_pattern, self.layers_pattern,
+                                          self.face_pattern) if p]
         return all(is_whole(p) for p in extra)
 
     def remove_stale_temporaries(self, frame: int) -> None:
         """Temporary files a killed run left for this frame (never another frame's)."""
-        for pattern in (self.pattern, self.mask_pattern, self.face_pattern):
+        for pattern in (self.pattern, self.mask_pattern, self.layers_pattern, self.face_pattern):
             if pattern is None:
                 continue
             path = pattern.path(frame)
@@ -165,7 +189,8 @@ class FrameWriter:
             self.path(frame), merged, metadata, self.settings.pixel_type or pixel_type,
             compression=self.settings.compression,
             mask_path=self.mask_pattern.path(frame) if self.mask_pattern else "",
-            face_path=self.face_pattern.path(frame) if self.face_pattern else "")
+            face_path=self.face_pattern.path(frame) if self.face_pattern else "",
+            layers_path=self.layers_pattern.path(frame) if self.layers_pattern else "")
 
 
 def is_whole(path: str) -> bool:

@@ -34,8 +34,17 @@ def landmark_mask(landmarks: np.ndarray, shape: tuple[int, int], kind: str = "co
         raise FaceplateError(f"a landmark mask needs 68×2 landmarks, got {pts.shape}")
     if kind == "extended":
         pts = extend_forehead(pts)
+    return hull_matte([pts[part] for part in _PARTS], shape, feather)
+
+
+def hull_matte(polygons: list[np.ndarray], shape: tuple[int, int], feather: float = 0.0
+               ) -> np.ndarray:
+    """Float32 H×W matte in 0–1: the union of the convex hulls of ``polygons`` (each N×2 image
+    pixels), anti-aliased with 1/16 px vertices, blurred by ``feather`` px (Gaussian sigma
+    ``feather / 2``). Only the polygons' box is rasterised."""
     h, w = shape
     out = np.zeros((h, w), np.float32)
+    pts = np.concatenate([np.asarray(p, np.float64) for p in polygons])
     pad = int(np.ceil(3 * feather)) + 2
     x0, y0 = np.floor(pts.min(axis=0)).astype(int) - pad
     x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + pad
@@ -44,8 +53,9 @@ def landmark_mask(landmarks: np.ndarray, shape: tuple[int, int], kind: str = "co
         return out
     region = np.zeros((y1 - y0, x1 - x0), np.uint8)
     shift = 4  # sub-pixel polygon vertices, 1/16 px
-    for part in _PARTS:
-        hull = cv2.convexHull(np.round((pts[part] - (x0, y0)) * (1 << shift)).astype(np.int32))
+    for poly in polygons:
+        scaled = (np.asarray(poly, np.float64) - (x0, y0)) * (1 << shift)
+        hull = cv2.convexHull(np.round(scaled).astype(np.int32))
         cv2.fillConvexPoly(region, hull, 255, lineType=cv2.LINE_AA, shift=shift)
     matte = region.astype(np.float32) / 255.0
     if feather > 0:

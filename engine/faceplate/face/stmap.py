@@ -66,11 +66,16 @@ def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int
     if box is None:
         return None
     x0, y0, x1, y1 = box
-    grid = _pixel_grid(x0, y0, x1, y1)
-    unit = transform_points(grid.reshape(-1, 2), unit_matrix).reshape(grid.shape)
-    inside = ((unit >= 0.0) & (unit <= 1.0)).all(axis=-1)
-    st = np.stack([unit[..., 0], 1.0 - unit[..., 1]], axis=-1)
-    return np.dstack([st, inside]).astype(np.float32), box
+    m = np.asarray(unit_matrix, np.float64)
+    xs, ys = np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)
+    out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+    # u = m00·x + m01·y + m02 (and v likewise), as a row plus a column: no pixel grid.
+    u = (m[0, 0] * xs)[None, :] + (m[0, 1] * ys + m[0, 2])[:, None]
+    v = (m[1, 0] * xs)[None, :] + (m[1, 1] * ys + m[1, 2])[:, None]
+    out[..., 0] = u
+    out[..., 1] = 1.0 - v
+    out[..., 2] = (u >= 0.0) & (u <= 1.0) & (v >= 0.0) & (v <= 1.0)
+    return out, box
 
 
 def apply_stmap(src: np.ndarray, st: np.ndarray, interpolation: int | None = None

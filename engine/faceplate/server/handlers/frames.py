@@ -325,6 +325,7 @@ class MergeInput:
     masks: np.ndarray
     matrices: np.ndarray
     landmarks: np.ndarray
+    detections: np.ndarray  # N: extraction's confidence per face, NaN when unknown
 
 
 def _decode_merge(req) -> MergeInput:
@@ -352,11 +353,13 @@ def _decode_merge(req) -> MergeInput:
                    "layer)")
     return MergeInput(plate, p["model"], p["identity"], p["frame"], p["output"],
                       p["compression"], settings, matte, a["faces"], a["masks"],
-                      a["matrices"], a["landmarks"])
+                      a["matrices"], a["landmarks"],
+                      a.get("confidences", np.full(len(a["faces"]), np.nan)))
 
 
 @operation("merge", "Blend swapped faces into a plate frame; returns the merged RGBA and the "
-                    "facemask layer, or writes them with provenance to ``output`` (EXR).",
+                    "other layers (facemask, faceregion, faceraw, facest), or writes them with "
+                    "provenance and confidence to ``output`` (EXR).",
            params=_PLATE_PARAMS + (
                Param("model", str, help="model folder the faces came from (provenance)",
                      path=True),
@@ -373,6 +376,9 @@ def _decode_merge(req) -> MergeInput:
                    ArraySpec("masks", _FLOATS, ("N", "S", "S"), help="from swap", finite=True),
                    ArraySpec("matrices", _FLOATS, ("N", 2, 3), finite=True),
                    ArraySpec("landmarks", _FLOATS, ("N", 68, 2), finite=True),
+                   ArraySpec("confidences", _FLOATS, ("N",), required=False,
+                             help="each face's detection confidence from align (NaN: "
+                                  "unknown); part of faceplate/confidence"),
                    ArraySpec("matte", ("float32",), (None, None), required=False,
                              help="plate-sized matte for the image mask sources (the "
                                   "artist's) or the occlusion source (the occluders)")),
@@ -404,25 +410,26 @@ def merge(inp: MergeInput) -> Result:
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
     swaps = [SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
-                         np.asarray(x, np.float64), np.asarray(lm, np.float64))
-             for f, m, x, lm in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks)]
+                         np.asarray(x, np.float64), np.asarray(lm, np.float64),
+                         float(c) if np.isfinite(c) else None)
+             for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
+                                       inp.detections)]
     merged = merge_frame(image, swaps, colour, settings, matte=matte)
     job = frame_job(card, inp.identity, settings, colour.plate_space, swaps,
                     inp.plate.path or "", matte_path)
     metadata = provenance_for(card, inp.identity, settings, job, image.source, inp.frame,
                               merged.matrices, "swapped" if swaps else "passthrough: no face"
-                              ).to_metadata()
+                              ).to_metadata() | merged.confidence_metadata()
     if inp.output:
         write_merged(inp.output, merged, metadata,
                      plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
                      compression=inp.compression)
         return Result({"output": inp.output, "metadata": metadata})
     rgba = shared_array(merged.pixels.shape[:2] + (4,), np.float32)
-    facemask = shared_array(merged.pixels.shape[:2] + (len(OUTPUT_CHANNELS) - 4,),
-                            np.float32)
+    layers = shared_array(merged.pixels.shape[:2] + (len(OUTPUT_CHANNELS) - 4,), np.float32)
     rgba[...] = merged.pixels[..., :4]
-    facemask[...] = merged.pixels[..., 4:]
+    layers[...] = merged.pixels[..., 4:]
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
-                  {"rgba": rgba, "facemask": facemask})
+                  {"rgba": rgba, "layers": layers})
 
 
