@@ -341,8 +341,7 @@ def write_plot(path: str, results: list[dict], mean_face: float) -> None:
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
     for r in results:
-        xs = [0.0] + [t / 60 for t, _ in r["curve"]]
-        ax.plot(xs, [0.0] + [v for _, v in r["curve"]], marker="o",
+        ax.plot([t / 60 for t, _ in r["curve"]], [v for _, v in r["curve"]], marker="o",
                 label=f"{r['model']} ({r['params_m']} M, {r['resolution']} px)")
     ax.axhline(mean_face, color="grey", linestyle="--", label="mean training face")
     clock = "CPU time / threads" if results[0]["clock"] == "cpu" else "wall time"
@@ -350,6 +349,7 @@ def write_plot(path: str, results: list[dict], mean_face: float) -> None:
     ax.set_ylabel("held-out SSIM in the face mask, 64 px")
     lows = [v for r in results for _, v in r["curve"]] + [mean_face]
     ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
+    ax.set_xlim(left=0.0)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
