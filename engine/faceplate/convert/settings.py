@@ -52,6 +52,13 @@ class MergeSettings:
                            bounds=(0.0, 4.0))
     scale: float = _knob(1.0, "grow (>1) or shrink (<1) the swapped face about its centre, "
                          "0.5 to 2", bounds=(0.5, 2.0))
+    temporal: float = _knob(2.0, "smooth the colour match and the learned mask over this many "
+                            "frames (Gaussian sigma, as landmarks are smoothed; never across "
+                            "a cut), 0 (off) to 8; a shot render, not a single-frame merge",
+                            bounds=(0.0, 8.0))
+    temporal_swap: float = _knob(0.0, "blend the swapped face with its neighbours' average "
+                                 "over the same frames, 0 (off) to 1: steadier, softer "
+                                 "motion", bounds=(0.0, 1.0))
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_SOURCES:

@@ -31,7 +31,7 @@ def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
     if strength == 0.0 or len(frames) < 3:
         return pts.copy()
     out = pts.copy()
-    for seg in _segments(frames, cuts):
+    for seg in segments(frames, cuts):
         if len(seg) >= 5:
             t = np.asarray([frames[i] for i in seg], float)
             flat = pts[seg].reshape(len(seg), -1)
@@ -88,7 +88,7 @@ def interocular(landmarks: np.ndarray) -> np.ndarray:
                           axis=-1)
 
 
-def _segments(frames: list[int], cuts: frozenset[int] | set[int] = frozenset()
+def segments(frames: list[int], cuts: frozenset[int] | set[int] = frozenset()
               ) -> list[list[int]]:
     """Indices of runs of consecutive frame numbers that no cut interrupts."""
     runs: list[list[int]] = []
