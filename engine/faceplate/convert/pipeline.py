@@ -278,9 +278,11 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
             else:
                 todo.append(planned)
         if run.windows is not None and todo:
-            run.prepare(todo)
-        for report in run.render(todo):
-            run.report(report, progress)
+            run.prepare(todo, progress)
+        # closing: a cancelled job (the listener raises) stops the stage threads at once.
+        with contextlib.closing(run.render(todo)) as reports:
+            for report in reports:
+                run.report(report, progress)
     run.summary.frames.sort(key=lambda r: r.frame)
     run.summary.wall = time.perf_counter() - clock
     return run.summary
@@ -383,7 +385,7 @@ class _ShotRun:
 
     # --- the temporal pass: every face the smoothing needs, into the swap cache -----------
 
-    def prepare(self, todo: Sequence[_Planned]) -> None:
+    def prepare(self, todo: Sequence[_Planned], progress: Progress) -> None:
         """Swap the faces of the planned frames and of their neighbours that the cache does
         not hold yet (reading only those frames' plates)."""
         assert self.windows is not None and self.cache is not None
@@ -404,10 +406,13 @@ class _ShotRun:
                  len(missing))
         plans = [_Planned(g, True, self._faces(g), self.plate.frame_path(g), "", "", False)
                  for g in missing]
-        for _ in ordered(plans, self._read_plate, self._swap_group, lambda p: None,
-                         ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
-                         serial=self.serial):
-            pass
+        with contextlib.closing(ordered(
+                plans, self._read_plate, self._swap_group, lambda p: p.plan.frame,
+                ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
+                serial=self.serial)) as swapped:
+            for done in swapped:  # the listener may cancel here too
+                progress.advance(0, f"{done if isinstance(done, int) else done.frame} "
+                                    "swapped for temporal smoothing")
 
     def _sample(self, frame: int, track: int) -> FaceSample | None:
         """One neighbour's face as the cache holds it (memoised for the run)."""
