@@ -6,9 +6,9 @@ are (:func:`faceplate.extract.smooth.local_quadratic_matrix`, a Gaussian-weighte
 quadratic fit of σ = ``MergeSettings.temporal`` frames), within runs of consecutive frames that
 no shot cut interrupts (:func:`faceplate.extract.smooth.segments`, the alignments' ``cuts``):
 
-- the plate's colour statistics under the face (``average``, ``reinhard``), measured in the
-  aligned crop (the still face: the same skin every frame) and weighted by hull × learned mask;
-  the face's own statistics stay per frame, so the merged face takes the plate's steady colour;
+- the colour statistics (``average``, ``reinhard``) of the face and of the plate under it,
+  measured in the aligned crop (the still face: the same skin every frame) and weighted by
+  hull × learned mask, so the colour transform changes as slowly as the shot does;
 - the learned mask, in crop space (where a still face's mask should not move);
 - with ``temporal_swap`` > 0, the swapped face itself, blended with its neighbours' average.
 
@@ -117,7 +117,8 @@ def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
            swap_blend: float) -> SteadyFace:
     """``own`` with its learned mask (and, by ``swap_blend``, its face) averaged over the
     weighted ``neighbours`` (own included, weights summing to 1), and the plate's statistics
-    averaged over ``plate_parts`` (each neighbour's :func:`plate_stats`)."""
+    averaged over ``plate_parts`` (each neighbour's :func:`plate_stats`): the colour
+    transform of the face then changes as slowly as its neighbourhood, not frame by frame."""
     learned = np.clip(_weighted([(w, n.learned) for w, n in neighbours]), 0.0, 1.0)
     face = own.face
     if swap_blend > 0:
@@ -126,12 +127,12 @@ def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
     stats = None
     parts = [(w, s) for w, s in plate_parts if s is not None]
     total = sum(w for w, _ in parts)
-    weight = crop_weight(own, hull)
-    if mode in STAT_MODES and abs(total) > 1e-6 and weight.sum() >= 1.0:
-        mine = measure(mode, face, own.crop, weight)
-        stats = ColourStats(mine.face_mean, mine.face_std,
-                            sum(w * s.target_mean for w, s in parts) / total,
-                            np.maximum(sum(w * s.target_std for w, s in parts) / total, 0.0))
+    if mode in STAT_MODES and abs(total) > 1e-6:
+        def mean(name: str) -> np.ndarray:
+            return sum(w * getattr(s, name) for w, s in parts) / total
+
+        stats = ColourStats(mean("face_mean"), np.maximum(mean("face_std"), 0.0),
+                            mean("target_mean"), np.maximum(mean("target_std"), 0.0))
     return SteadyFace(face, learned.astype(np.float32), stats)
 
 
