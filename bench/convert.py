@@ -14,7 +14,9 @@ Throughput: each code runs in its own process on the same shot and model: the ol
 serial and overlapped, with temporal smoothing off (the old code has none) and on (the
 default). Each run warms up on one frame, then renders ``BENCH_FRAMES`` (default 6) frames as
 a first render (the model runs on every face). ``busy_ms_per_frame`` is each stage's busy time:
-overlapped stages add up to more than the wall clock.
+overlapped stages add up to more than the wall clock; ``cpu_s_per_frame`` is the process's CPU
+time (all threads), which other people's load on the machine changes far less than the wall
+clock.
 
 ``--flicker`` runs only the flicker measurement (faceplate.convert.flicker): the merged face's
 frame-to-frame change with the face's motion removed, as a ratio to the plate's own, on the
@@ -142,12 +144,13 @@ def _worker(spec: dict) -> int:
     out, kw = spec["out"], spec["options"]
     convert_shot(spec["plate"], spec["shot_dir"], model, "b", out, frames=[first],
                  settings=settings, cache_dir=out + ".warmcache", **kw)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     summary = convert_shot(spec["plate"], spec["shot_dir"], model, "b", out, frames=timed,
                            settings=settings, cache_dir=out + ".cache", **kw)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     print(json.dumps({"frames": len(timed), "wall_s": round(wall, 2),
                       "frames_per_s": round(len(timed) / wall, 3),
+                      "cpu_s_per_frame": round(cpu / len(timed), 2),
                       "busy_ms_per_frame": summary.to_dict()["ms_per_frame"],
                       "load_avg_1min": round(os.getloadavg()[0], 2)}))
     return 0

@@ -207,10 +207,13 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     h, w = plate.height, plate.width
     dtype = np.float16 if plate.pixels.dtype == np.float16 else np.float32
     pixels = np.empty((h, w, len(OUTPUT_CHANNELS)), dtype)
-    pixels[..., :3] = plate_rgb(plate)
+    # Half is copied as its bits (NumPy's float16 assignment converts element by element).
+    bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
+    out = bits(pixels)
+    out[..., :3] = bits(np.asarray(plate_rgb(plate), dtype))
     alpha = plate.alpha()
-    pixels[..., 3] = 1.0 if alpha is None else alpha
-    pixels[..., 4:] = 0.0  # the facemask starts at 0
+    out[..., 3] = bits(np.asarray(1.0 if alpha is None else alpha, dtype))
+    out[..., 4:] = 0  # the facemask starts at 0 (the same bits in half and float)
     layers = merge_faces(pixels[..., :3], pixels[..., 3], swaps, colour, settings, matte,
                          face_only, layers=pixels[..., 4:])
     return MergedFrame(pixels, layers, [s.matrix for s in swaps])
