@@ -341,6 +341,7 @@ def _variants():
 
     return [("per-frame (before)", MergeSettings(temporal=0.0)),
             ("temporal (default)", MergeSettings()),
+            ("temporal sigma 4", MergeSettings(temporal=4.0)),
             ("temporal + swap blend 0.5", MergeSettings(temporal_swap=0.5)),
             ("per-frame, colour none", MergeSettings(colour="none", temporal=0.0))]
 
