@@ -52,11 +52,14 @@ SHEET_ROWS = 5
 LM_SIZE = 256  # crops are scored for landmarks and identity at the face set's size
 
 # (b): `faceplate train` with no preset before issue 11: 128 px, the default widths, Adam 1e-4,
-# batch 16, no residual blocks, no weight average, no schedule, no clipping.
+# batch 16, no residual blocks, no weight average, no schedule, no clipping, no face prior,
+# the classic augmentation.
 TODAY = ["--resolution", "128", "--encoder-widths", "64,128,256,512", "--latent", "512",
          "--bridge", "256", "--decoder-widths", "192,96,48", "--decoder-blocks", "0",
          "--batch-size", "16", "--lr", "1e-4", "--ema", "0", "--warmup-steps", "0",
-         "--schedule", "constant", "--grad-clip", "0", "--precision", "fp32"]
+         "--schedule", "constant", "--grad-clip", "0", "--precision", "fp32", "--no-face-prior",
+         "--augment", ("rotation_deg=10,scale=0.05,shift=0.05,flip=0.5,brightness=0.08,"
+                       "colour=0.04,contrast=0.1")]
 MODELS = {"classic": None, "today": ["--preset", "standard", *TODAY], "default": [],
           "standard": ["--preset", "standard"], "high": ["--preset", "high"]}
 
@@ -271,7 +274,7 @@ def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: st
     """Child process: the classic model with its classic recipe (L1 on the whole crop, Adam
     5e-5) on our augmented batches (random warp included), snapshots along the way."""
     import torch
-    from faceplate.train.augment import Augment, make_batch
+    from faceplate.train.augment import CLASSIC, make_batch
     from faceplate.train.data import load_faceset
     from faceplate.train.trainer import clock as make_clock
     from safetensors.torch import save_file
@@ -298,7 +301,7 @@ def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: st
     start, steps, next_snap = now(), 0, budget_s / CURVE_POINTS
     while now() - start < budget_s:
         batches = [make_batch(f, p[torch.randint(len(p), (BATCH,), generator=gen)], gen,
-                              Augment()) for f, p in zip(faces, pools)]
+                              CLASSIC) for f, p in zip(faces, pools)]
         z = net.encoder(torch.cat([b.input for b in batches]))
         loss = sum((dec(part) - b.target).abs().mean()
                    for dec, part, b in zip(net.decoders, z.split(BATCH), batches))

@@ -86,7 +86,7 @@ def _faceplate(resolution: int, widths: dict):
     from faceplate.model.card import ModelCard
     from faceplate.model.network import AutoEncoder
     from faceplate.samples import source_image
-    from faceplate.train.augment import Augment, make_batch
+    from faceplate.train.augment import CLASSIC, make_batch
     from faceplate.train.loss import LossWeights, face_loss
     from faceplate.train.trainer import Joint
 
@@ -106,7 +106,7 @@ def _faceplate(resolution: int, widths: dict):
         stack = np.dstack([rgb, mask, region])[None].repeat(16, 0)
         faces.append(torch.from_numpy((stack * 255).astype(np.uint8)).permute(0, 3, 1, 2)
                      .contiguous())
-    aug, weights = Augment(), LossWeights()
+    aug, weights = CLASSIC, LossWeights()
 
     def step():
         batches = [make_batch(f, torch.randint(16, (BATCH,), generator=gen), gen, aug)

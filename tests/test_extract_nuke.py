@@ -129,7 +129,7 @@ def test_track_faces_checks_its_input_and_copes_with_old_caches(running):
     with pytest.raises(EngineError, match="counts add up to 2 faces"):
         call({"frames": [1, 2], "counts": [1, 1]}, boxes=box, scores=np.ones(1, np.float32),
              landmarks=points)
-    with pytest.raises(EngineError, match="smoothing 3.0 is outside"):
+    with pytest.raises(EngineError, match="'smoothing' must be between 0 and 1"):
         call({"frames": [1], "counts": [1], "smoothing": 3.0}, boxes=box,
              scores=np.ones(1, np.float32), landmarks=points)
     empty = call({"frames": [1, 2], "counts": [0, 0]}, boxes=np.zeros((0, 4), np.float32),

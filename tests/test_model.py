@@ -113,7 +113,39 @@ def test_residual_decoder_blocks_are_in_the_card_and_the_weights(tmp_path):
     with pytest.raises(ModelError, match="decoder_blocks 9"):
         tiny_card(decoder_blocks=9)
     card = json.loads((tmp_path / "m" / "card.json").read_text())
-    card["version"] = 3
+    card["version"] = 4
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="newer than this Faceplate"):
         load_model(str(tmp_path / "m"), device="cpu")
+
+
+def test_a_face_prior_decoder_starts_as_its_mean_face_and_keeps_its_prior(tmp_path):
+    """Version 3: each decoder adds a learned image to its heads' logits, started at the
+    identity's mean face and mask, with the heads at zero: a new model answers the mean face
+    whatever it is shown. Cards without the field (version 2) read as without a prior."""
+    card = tiny_card(face_prior=True)
+    net = AutoEncoder(card)
+    mean = torch.from_numpy(np.random.default_rng(2).uniform(0.1, 0.9, (4, 64, 64))
+                            .astype(np.float32))
+    net.decoders[1].start_prior(mean)
+    x = torch.rand(3, 3, 64, 64)
+    face, mask = net(x, 1)
+    torch.testing.assert_close(face, mean[:3].expand(3, 3, 64, 64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(mask, mean[3:].expand(3, 1, 64, 64), atol=1e-5, rtol=0)
+    save_model(str(tmp_path / "p"), card, net)
+    loaded = load_model(str(tmp_path / "p"), device="cpu")
+    assert loaded.card.face_prior is True
+    torch.testing.assert_close(loaded.network.decoders[1].prior, net.decoders[1].prior)
+    old = json.loads((tmp_path / "p" / "card.json").read_text())
+    assert old["version"] == 3
+    plain = tiny_card()
+    assert "decoders.0.prior" not in AutoEncoder(plain).state_dict()
+    folder = tmp_path / "v2"
+    create_model(str(folder), plain, seed=1)
+    data = json.loads((folder / "card.json").read_text())
+    data.pop("face_prior")
+    data["version"] = 2
+    (folder / "card.json").write_text(json.dumps(data))
+    assert load_model(str(folder), device="cpu").card.face_prior is False
+    with pytest.raises(ModelError, match="face_prior must be true or false"):
+        tiny_card(face_prior="yes")

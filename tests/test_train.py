@@ -47,8 +47,9 @@ def trained_model():
     root = tempfile.mkdtemp(prefix="faceplate-trained-")
     atexit.register(shutil.rmtree, root, True)
     folder = pathlib.Path(root) / "model"
+    # From noise (no face prior), so the falling loss shows the loop learning the faces.
     result = train(config(folder, max_steps=120, preview_every=60, checkpoint_every=60,
-                          log_every=10))
+                          log_every=10, face_prior=False))
     return folder, result
 
 
@@ -185,8 +186,24 @@ def test_new_model_needs_consent_and_matching_identities(tmp_path):
         TrainConfig.from_preset("huge", facesets=sets, model_dir="x")
     with pytest.raises(FaceplateError, match="unknown training option.*learning_rate"):
         TrainConfig.from_preset("demo", facesets=sets, model_dir="x", lr=1.0)
-    demo = TrainConfig.from_preset("demo", facesets=sets, model_dir="x", augment={"flip": 0.0})
-    assert demo.preset == "demo" and demo.resolution == 64 and demo.augment.flip == 0.0
+    demo = TrainConfig.from_preset("demo", facesets=sets, model_dir="x", augment={"flip": 0.5})
+    assert demo.preset == "demo" and demo.resolution == 64 and demo.augment.flip == 0.5
+    assert demo.augment.warp == 0.025  # the fields not given keep the preset's
+
+
+def test_a_new_model_starts_from_each_identitys_mean_training_face(tmp_path):
+    from faceplate.model.store import load_model
+
+    train(config(tmp_path / "m", max_steps=1, learning_rate=1e-9, preview_every=0, ema=0.0))
+    model = load_model(str(tmp_path / "m"), device="cpu")
+    assert model.card.face_prior
+    for j, name in enumerate(model.card.identities):
+        fs = load_faceset(sample_facesets()[name], name, 64)
+        train_idx, held = fs.split()
+        mean = fs.pixels[train_idx].astype(np.float32).mean(0) / 255.0
+        face, mask = model.swap(fs.rgb()[held], j)
+        assert np.abs(face - mean[..., :3]).max() < 0.02, name
+        assert np.abs(mask - mean[..., 3]).max() < 0.02, name
 
 
 def test_interrupted_run_resumes_on_its_schedule_and_weight_average(tmp_path):

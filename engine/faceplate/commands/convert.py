@@ -18,7 +18,6 @@ import os
 import sys
 
 HELP = "swap faces with a model and merge them into the plate (EXR with facemask layer)"
-_FLAG_TYPES = {"str": str, "float": float, "int": int}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,14 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     merge = parser.add_argument_group("merge settings (re-merging reuses cached swaps)")
     merge.add_argument("--settings", metavar="JSON",
                        help="merge settings file (MergeSettings.to_dict); flags override it")
-    for knob in MergeSettings.knobs():
-        flag = "--" + knob["name"].replace("_", "-")
-        merge.add_argument(flag, dest="merge_" + knob["name"], default=None,
-                           metavar=knob["name"].upper(),
-                           type=_FLAG_TYPES[knob["type"]], choices=knob["choices"] or None,
-                           help=f"{knob['help']}"
-                           + (f": {', '.join(knob['choices'])}" if knob["choices"] else "")
-                           + f" (default {knob['default']!r})")
+    MergeSettings.add_flags(merge, prefix="merge_")
     out = parser.add_argument_group("output")
     out.add_argument("--compression", default="zip", help="EXR compression: zip, zips, piz, "
                      "dwaa, dwab, none (default zip)")
@@ -134,7 +126,6 @@ def _merge_settings(args: argparse.Namespace, settings_cls, error_cls):
                 data = json.load(fh)
         except (OSError, json.JSONDecodeError) as exc:
             raise error_cls(f"cannot read merge settings {args.settings}: {exc}") from None
-    for key, value in vars(args).items():
-        if key.startswith("merge_") and value is not None:
-            data[key[len("merge_"):]] = value
-    return settings_cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise error_cls(f"merge settings {args.settings} must be a JSON object")
+    return settings_cls.from_flags(args, prefix="merge_", base=data)

@@ -25,8 +25,6 @@ HELP = "check that face sets cover a shot's poses, expressions and lighting; cur
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from dataclasses import fields
-
     from faceplate.commands.train import _faceset
     from faceplate.coverage.report import CoverageSettings
 
@@ -40,14 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-picture", action="store_true", help="skip the PNG")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     limits = p.add_argument_group("what counts as covered")
-    for f in fields(CoverageSettings):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            limits.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name,
-                                action="store_false", help="do not " + f.metadata["help"])
-        else:
-            limits.add_argument(flag, type=type(f.default), default=f.default,
-                                help=f"{f.metadata['help']} (default {f.default:g})")
+    CoverageSettings.add_flags(limits)
     cur = p.add_argument_group("curation (one face set, written to --out)")
     cur.add_argument("--select", type=int, metavar="N",
                      help="keep N faces spread over the space, sharpest of near-duplicates")
@@ -59,13 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from dataclasses import fields
 
     from faceplate.coverage.report import CoverageSettings
     from faceplate.errors import FaceplateError
 
-    settings = CoverageSettings(**{f.name: getattr(args, f.name)
-                                   for f in fields(CoverageSettings)})
+    settings = CoverageSettings.from_flags(args)
     facesets = dict(args.faceset)
     if len(facesets) != len(args.faceset):
         raise FaceplateError("each identity may be given only one --faceset")

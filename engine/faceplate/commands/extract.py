@@ -14,7 +14,7 @@ HELP = "detect, track and align faces in a plate"
 
 
 def add_arguments(parser) -> None:
-    from faceplate.extract.settings import add_flags  # dataclasses only: cheap to import
+    from faceplate.extract.settings import ExtractSettings  # dataclasses: cheap to import
 
     parser.add_argument("plate", help="image sequence (plate.####.exr, %%04d, @@@@), video, or "
                                       "a folder of stills (any sizes)")
@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
                         help="move face-set crops whose landmark shape is far from the mean "
                              "face to DIR/rejected/")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_flags(parser.add_argument_group("extraction settings"))
+    ExtractSettings.add_flags(parser.add_argument_group("extraction settings"))
 
 
 def run(args) -> int:
@@ -47,10 +47,10 @@ def run(args) -> int:
     import sys
 
     from faceplate.extract.pipeline import extract_shot
-    from faceplate.extract.settings import from_flags
+    from faceplate.extract.settings import ExtractSettings
 
     summary = extract_shot(
-        args.plate, args.output, from_flags(args), frames=args.frames,
+        args.plate, args.output, ExtractSettings.from_flags(args), frames=args.frames,
         colourspace=args.colourspace, faceset_dir=args.faceset, progress_stream=sys.stderr,
         device=args.device, weights_dir=args.weights, download_weights=args.download_weights)
     if args.faceset and (args.sort or args.drop_outliers):

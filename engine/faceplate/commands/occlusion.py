@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import MISSING, fields
 
 HELP = "learn what covers the face from a few painted frames, and predict it for the shot"
 
@@ -39,10 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "frame of --labels on disk)")
     train.add_argument("--label-channel", default="A",
                        help="channel of the label images (else their first; default A)")
-    for f in fields(OcclusionTrainSettings):
-        default = f.default if f.default is not MISSING else None
-        train.add_argument("--" + f.name.replace("_", "-"), type=type(default),
-                           default=default, help=f"{f.metadata['help']} (default {default})")
+    OcclusionTrainSettings.add_flags(train)
     predict.add_argument("--version", help="model version folder (default: the latest)")
     predict.add_argument("--frames", help="frame range (default: the plate's)")
     predict.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -59,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
         from ..occlusion.data import find_labels
         from ..occlusion.train import OcclusionTrainSettings, train_occlusion
 
-        settings = OcclusionTrainSettings(**{f.name: getattr(args, f.name)
-                                             for f in fields(OcclusionTrainSettings)})
+        settings = OcclusionTrainSettings.from_flags(args)
         frames = parse_frame_range(args.label_frames) if args.label_frames else None
         labels = find_labels(args.labels, frames, args.label_channel)
         result = train_occlusion(plate, args.shot, labels, settings,

@@ -54,7 +54,39 @@ def _holdout(text: str) -> float:
     return value
 
 
+def _pairs(kind):
+    """Parser of ``NAME=VALUE,...`` for the numeric fields of dataclass ``kind``."""
+    from dataclasses import fields
+
+    names = {f.name: type(f.default) for f in fields(kind)}
+
+    def parse(text: str) -> dict[str, float]:
+        out = {}
+        for item in filter(None, text.split(",")):
+            name, sep, value = item.partition("=")
+            if not sep or name.strip() not in names:
+                raise argparse.ArgumentTypeError(
+                    f"expected NAME=VALUE with NAME one of {', '.join(sorted(names))}, got "
+                    f"{item!r}")
+            try:
+                out[name.strip()] = names[name.strip()](value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{name}: expected a {names[name.strip()].__name__}, got {value!r}")
+        return out
+
+    return parse
+
+
+def _fields_help(kind) -> str:
+    from dataclasses import fields
+
+    return ", ".join(f"{f.name} ({f.default:g})" for f in fields(kind))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from faceplate.train.augment import Augment
+    from faceplate.train.loss import LossWeights
     from faceplate.train.presets import PRESET_HELP
     p.add_argument("--faceset", action="append", type=_faceset, required=True,
                    metavar="IDENTITY=DIR", help="a face set folder per identity (two or more)")
@@ -82,8 +114,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--decoder-widths", type=_widths, metavar="W,W,...")
     net.add_argument("--decoder-blocks", type=int, metavar="N",
                      help="residual blocks after each decoder upscale (default 0)")
+    net.add_argument("--face-prior", action=argparse.BooleanOptionalAction,
+                     help="decoders start from their identity's mean face and learn what differs "
+                          "(default on for new models)")
     opt = p.add_argument_group("training")
     opt.add_argument("--batch-size", type=int, help="faces per identity per step (per process)")
+    opt.add_argument("--augment", type=_pairs(Augment), metavar="NAME=VALUE,...",
+                     help="augmentation, over the preset's: " + _fields_help(Augment))
+    opt.add_argument("--loss", type=_pairs(LossWeights), metavar="NAME=VALUE,...",
+                     help="loss weights, over the preset's: " + _fields_help(LossWeights))
     opt.add_argument("--lr", type=float, dest="learning_rate", help="Adam learning rate")
     opt.add_argument("--warmup-steps", type=int, metavar="N",
                      help="rate rises linearly over the model's first N steps (default 20)")
@@ -127,10 +166,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 OPTIONS = ("max_steps", "time_budget_s", "loss_target", "clock", "resolution", "encoder_widths",
-           "latent", "bridge", "decoder_widths", "decoder_blocks", "batch_size", "learning_rate",
+           "latent", "bridge", "decoder_widths", "decoder_blocks", "face_prior", "batch_size", "learning_rate",
            "warmup_steps", "schedule", "min_lr", "grad_clip", "ema", "holdout", "seed",
            "colour_match", "precision", "channels_last", "compile", "device", "preview_every",
-           "checkpoint_every", "checkpoint_every_s", "keep_checkpoints", "log_every")
+           "checkpoint_every", "checkpoint_every_s", "keep_checkpoints", "log_every", "augment",
+           "loss")
 
 
 def run(args: argparse.Namespace) -> int:

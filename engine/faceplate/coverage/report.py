@@ -11,37 +11,33 @@ Training flips faces left-right at random, so a set's mirrored faces count as co
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..errors import FaceplateError
 from ..extract.faceset import FaceSet
+from ..settings import Settings, setting
 from .descriptors import Descriptor
 from .store import ShotFace
 
 
-def _knob(default, help_text: str):
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass(frozen=True)
-class CoverageSettings:
+class CoverageSettings(Settings):
     """How far is too far (the CLI flags are generated from these fields)."""
 
-    max_distance: float = _knob(1.5, "a shot face whose nearest training face is farther "
-                                "than this many steps is not covered")
-    pose_step: float = _knob(8.0, "degrees of yaw or pitch that count as one step")
-    expression_step: float = _knob(1.0, "scale of the expression steps (mouth 0.08, eyes "
-                                   "0.04, brows 0.05 inter-ocular distances)")
-    light_step: float = _knob(0.5, "stops of key-light slope across the face per step")
-    mirror: bool = _knob(True, "count left-right flipped faces (training flips at random)")
+    KIND = "coverage"
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, bool) and not value > 0:
-                raise FaceplateError(f"coverage setting {f.name} must be above 0, not {value}")
+    max_distance: float = setting(1.5, "a shot face whose nearest training face is farther "
+                                  "than this many steps is not covered", bounds=(0.01, 100.0))
+    pose_step: float = setting(8.0, "degrees of yaw or pitch that count as one step",
+                               bounds=(0.1, 90.0))
+    expression_step: float = setting(1.0, "scale of the expression steps (mouth 0.08, eyes "
+                                     "0.04, brows 0.05 inter-ocular distances)",
+                                     bounds=(0.01, 100.0))
+    light_step: float = setting(0.5, "stops of key-light slope across the face per step",
+                                bounds=(0.01, 100.0))
+    mirror: bool = setting(True, "count left-right flipped faces (training flips at random)")
 
     def steps(self) -> dict[str, float]:
         e = self.expression_step

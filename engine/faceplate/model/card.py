@@ -18,7 +18,7 @@ from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
 SCHEMA = layout.MODEL_SCHEMA
-VERSION = 2  # 2: decoder_blocks, ema, holdout; a version-1 card reads as decoder_blocks 0
+VERSION = 3  # 2: decoder_blocks, ema, holdout; 3: face_prior. Older cards read as without them
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 
 
@@ -56,6 +56,8 @@ def check_card_values(card: ModelCard) -> None:
     for name, values in ints.items():
         if not all(type(v) is int for v in values):
             raise ModelError(f"{name} must be whole numbers, got {values!r:.80}")
+    if type(card.face_prior) is not bool:
+        raise ModelError(f"face_prior must be true or false, got {card.face_prior!r:.80}")
     if card.iterations < 0:
         raise ModelError(f"iterations cannot be negative ({card.iterations})")
     for v in [*card.encoder_widths, *card.decoder_widths, card.latent, card.bridge]:
@@ -109,6 +111,7 @@ class ModelCard:
     bridge: int = 256  # channels after the encoder's own upscale, fed to every decoder
     decoder_widths: list[int] = field(default_factory=lambda: default_widths(128)["decoder_widths"])
     decoder_blocks: int = 0  # residual blocks after each decoder upscale
+    face_prior: bool = False  # each decoder adds its identity's learned mean face (version 3)
     ema: float = 0.0  # decay of the weight average the saved weights are (0: the raw weights)
     holdout: float = 0.1  # share (or count, when ≥ 1) of each face set training held out
     held_out: dict[str, int] = field(default_factory=dict)  # identity → faces held out

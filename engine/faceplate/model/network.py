@@ -5,6 +5,10 @@ a dense bottleneck (``latent``), a dense layer back to s×s and one sub-pixel up
 decoder: sub-pixel upscales (3×3 conv to 4× channels, then depth-to-space) through
 ``decoder_widths`` up to the full resolution, each followed by ``decoder_blocks`` residual
 blocks (0 in cards written before version 2), then a 5×5 sigmoid RGB head and mask head.
+With ``face_prior`` (cards from version 3) each head adds a learned image, started at the
+identity's mean training face and mask, to its logits, and the heads start at zero: a new
+model answers with the mean face at once and spends its training on what differs from it,
+where a network started from noise first spends minutes learning the average (bench/quality.py).
 Swapping = encode a face of A, decode with B's decoder.
 """
 
@@ -75,10 +79,26 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.face = nn.Conv2d(cin, 3, 5, padding=2)
         self.mask = nn.Conv2d(cin, 1, 5, padding=2)
+        self.prior: nn.Parameter | None = None
+        if card.face_prior:  # logits of the face (RGB) and the mask; see the module docstring
+            size = card.resolution
+            self.prior = nn.Parameter(torch.zeros(4, size, size))
+            for head in (self.face, self.mask):
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
+
+    def start_prior(self, mean: torch.Tensor) -> None:
+        """Start the prior at ``mean`` (4×S×S, 0–1: the identity's mean face RGB and mask)."""
+        if self.prior is not None:
+            with torch.no_grad():
+                self.prior.copy_(torch.logit(mean.clamp(0.01, 0.99)))
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.body(z)
-        return torch.sigmoid(self.face(x)), torch.sigmoid(self.mask(x))
+        face, mask = self.face(x), self.mask(x)
+        if self.prior is not None:
+            face, mask = face + self.prior[:3], mask + self.prior[3:]
+        return torch.sigmoid(face), torch.sigmoid(mask)
 
 
 class AutoEncoder(nn.Module):

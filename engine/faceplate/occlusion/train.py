@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,46 +24,40 @@ from ..extract import alignments as alignments_io
 from ..io.sequence import open_plate
 from ..model.store import resolve_device
 from ..progress import Listener, Progress
+from ..settings import Settings, setting
 from ..train.augment import Augment, make_batch
 from . import store
 from .data import Labels, ShotFrames, labelled_crops
 from .network import OcclusionNet
 
 log = logging.getLogger(__name__)
-AUGMENT = Augment(rotation_deg=15.0, scale=0.10, shift=0.08, warp=0.0)
-
-
-def _setting(default, help_text: str, low: float | None = None, high: float | None = None):
-    """A setting with the help and inclusive bounds its CLI flag and engine op param are
-    generated from (as convert's MergeSettings declares them)."""
-    return field(default=default, metadata={"help": help_text,
-                                            "bounds": None if low is None else (low, high)})
+AUGMENT = Augment(rotation_deg=15.0, scale=0.10, shift=0.08, flip=0.5, brightness=0.08,
+                  colour=0.04, contrast=0.10, warp=0.0)
 
 
 @dataclass(frozen=True)
-class OcclusionTrainSettings:
+class OcclusionTrainSettings(Settings):
     """How the occlusion network is trained; each field is a ``faceplate occlusion train``
     flag."""
 
-    size: int = _setting(96, "aligned crop side the network sees, a multiple of 8", 32, 256)
-    width: int = _setting(12, "network width (channels of its first level)", 4, 64)
-    steps: int = _setting(600, "training steps (the learning-rate schedule spans them)", 1,
-                          100000)
-    minutes: float = _setting(10.0, "stop at this wall time even before --steps", 0.05,
-                              24 * 60)
-    batch_size: int = _setting(8, "faces per step", 1, 256)
-    lr: float = _setting(2e-3, "peak learning rate (warm-up, then cosine to the end of the "
-                         "steps or the time, whichever comes first)", 1e-6, 1.0)
-    paste: float = _setting(0.6, "chance a face gets another face's occluder pasted on", 0, 1)
-    seed: int = _setting(0, "random seed", 0, 2**31 - 1)
-    device: str = _setting("auto", "auto, cpu or cuda[:N]")
+    KIND = "occlusion"
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            bounds, value = f.metadata["bounds"], getattr(self, f.name)
-            if bounds and not bounds[0] <= value <= bounds[1]:
-                raise FaceplateError(f"occlusion {f.name} must be between {bounds[0]:g} and "
-                                     f"{bounds[1]:g}, not {value}")
+    size: int = setting(96, "aligned crop side the network sees, a multiple of 8",
+                        bounds=(32, 256))
+    width: int = setting(12, "network width (channels of its first level)", bounds=(4, 64))
+    steps: int = setting(600, "training steps (the learning-rate schedule spans them)",
+                         bounds=(1, 100000))
+    minutes: float = setting(10.0, "stop at this wall time even before --steps",
+                             bounds=(0.05, 24 * 60))
+    batch_size: int = setting(8, "faces per step", bounds=(1, 256))
+    lr: float = setting(2e-3, "peak learning rate (warm-up, then cosine to the end of the "
+                        "steps or the time, whichever comes first)", bounds=(1e-6, 1.0))
+    paste: float = setting(0.6, "chance a face gets another face's occluder pasted on",
+                           bounds=(0.0, 1.0))
+    seed: int = setting(0, "random seed", bounds=(0, 2**31 - 1))
+    device: str = setting("auto", "auto, cpu or cuda[:N]")
+
+    def check(self) -> None:
         if self.size % 8:
             raise FaceplateError(f"occlusion size must be a multiple of 8, not {self.size}")
 

@@ -93,6 +93,17 @@ class Param:
         return d
 
 
+def settings_params(settings_cls, names: tuple[str, ...] | None = None,
+                    skip: tuple[str, ...] = (), paths: tuple[str, ...] = ()) -> tuple[Param, ...]:
+    """A :class:`faceplate.settings.Settings` class's fields as op params, with their defaults,
+    help, choices and bounds (all fields, or only ``names``; ``paths`` must be absolute)."""
+    types = {"str": str, "float": float, "int": int, "bool": bool}
+    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
+                       tuple(k["choices"]), k.get("min"), k.get("max"), k["name"] in paths)
+                 for k in settings_cls.knobs()
+                 if (names is None or k["name"] in names) and k["name"] not in skip)
+
+
 def check_absolute(name: str, value: str) -> str:
     """``value`` if it is an absolute path, else ``bad_params`` naming the parameter."""
     if "\0" in value or not os.path.isabs(value):

@@ -50,6 +50,7 @@ class TrainConfig:
     bridge: int | None = None
     decoder_widths: list[int] | None = None
     decoder_blocks: int = 0  # residual blocks after each decoder upscale
+    face_prior: bool = True  # decoders start from their identity's mean face (model/network.py)
     batch_size: int = 16  # per identity and per process
     learning_rate: float = 1e-4
     warmup_steps: int = 20  # learning rate rises linearly over the model's first steps
@@ -95,8 +96,10 @@ class TrainConfig:
             log.info("preset auto: %s (%s); --preset chooses another", name, why)
         chosen = {"preset": name, **PRESETS[name], **overrides}
         for key, kind in (("augment", Augment), ("loss", LossWeights)):
-            if isinstance(chosen.get(key), dict):  # from JSON (the engine protocol)
-                chosen[key] = kind(**chosen[key])
+            # The preset's values under the given ones (a dict from the CLI or the protocol).
+            given = overrides.get(key)
+            if given is None or isinstance(given, dict):
+                chosen[key] = kind(**{**PRESETS[name].get(key, {}), **(given or {})})
         return cls(**chosen)
 
     def new_card(self) -> ModelCard:
@@ -105,6 +108,7 @@ class TrainConfig:
                                     ("decoder_widths", self.decoder_widths)) if v is not None}
         return ModelCard.for_resolution(list(self.facesets), self.resolution, consent=self.consent,
                                         preset=self.preset, decoder_blocks=self.decoder_blocks,
+                                        face_prior=self.face_prior,
                                         **widths).validate()
 
 
@@ -231,6 +235,9 @@ class Trainer:
         self.train_idx = [torch.from_numpy(train) for train, _ in splits]
         self.card.holdout = config.holdout
         self.card.held_out = {s.name: len(held) for s, (_, held) in zip(self.sets, splits)}
+        if resumed is None and self.card.iterations == 0:  # a new model: its mean faces
+            for decoder, faces, idx in zip(self.net.decoders, self.faces, self.train_idx):
+                decoder.start_prior(faces[idx.to(device), :4].float().mean(0) / 255.0)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.net.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.ema_net = self._ema_start()

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
-
 from ...coverage.report import CoverageSettings
-from ..ops import Param, Result, operation
+from ..ops import Param, Result, operation, settings_params
 
-_TYPES = {"float": float, "bool": bool, "int": int}
-SETTINGS = tuple(Param(f.name, _TYPES[type(f.default).__name__], f.default, f.metadata["help"])
-                 for f in fields(CoverageSettings) if f.default is not MISSING)
+SETTINGS = settings_params(CoverageSettings)
 
 
 @operation("coverage_shot", "Report how well each identity's face set covers a shot's faces "

@@ -22,7 +22,7 @@ from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
 from ...face.align import MAX_SIZE, MIN_SIZE
-from ..ops import ArraySpec, Param, Result, operation
+from ..ops import ArraySpec, Param, Result, operation, settings_params
 from ..workers import shared_array
 
 _FLOATS = ("float32", "float64")
@@ -303,14 +303,9 @@ def _swap_crops_alone(inp: SwapInput) -> Result:
 # --- merge ---------------------------------------------------------------------------------
 
 def _merge_params() -> tuple[Param, ...]:
-    """The merge settings as op params, generated from MergeSettings' own declaration."""
     from ...convert.settings import MergeSettings
 
-    types = {"str": str, "float": float, "int": int, "bool": bool}
-    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
-                       tuple(k["choices"]), k.get("min"), k.get("max"),
-                       path=k["name"] in ("mask_image", "occlusion_matte"))
-                 for k in MergeSettings.knobs())
+    return settings_params(MergeSettings, paths=("mask_image", "occlusion_matte"))
 
 
 MERGE_SETTINGS = _merge_params()

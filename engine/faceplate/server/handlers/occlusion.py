@@ -4,18 +4,11 @@ training at the next step without writing a version."""
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
-
 from ...occlusion.train import OcclusionTrainSettings
-from ..ops import Param, Result, operation
+from ..ops import Param, Result, operation, settings_params
 
 _DAY = 24 * 3600.0
-_TYPES = {"str": str, "float": float, "int": int}
-TRAIN_SETTINGS = tuple(
-    Param(f.name, _TYPES[type(f.default).__name__], f.default, f.metadata["help"],
-          **({"min": f.metadata["bounds"][0], "max": f.metadata["bounds"][1]}
-             if f.metadata["bounds"] else {}))
-    for f in fields(OcclusionTrainSettings) if f.default is not MISSING and f.name != "device")
+TRAIN_SETTINGS = settings_params(OcclusionTrainSettings, skip=("device",))
 
 
 @operation("occlusion_train", "Learn what covers the face from painted occluder mattes on a "

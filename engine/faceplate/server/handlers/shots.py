@@ -20,8 +20,8 @@ from typing import Any
 from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
-from ..ops import Param, Result, check_absolute, operation
-from .tracking import extract_params
+from ...extract.settings import ExtractSettings
+from ..ops import Param, Result, check_absolute, operation, settings_params
 
 _DAY = 24 * 3600.0
 
@@ -51,8 +51,6 @@ class ExtractInput:
 
 
 def _decode_extract(req) -> ExtractInput:
-    from ...extract.settings import ExtractSettings
-
     p = req.params
     try:
         settings = ExtractSettings.from_dict({k["name"]: p[k["name"]]
@@ -71,7 +69,7 @@ def _decode_extract(req) -> ExtractInput:
                    Param("frames", str, "", "frame range, e.g. 1001-1100 (default: all)"),
                    Param("colourspace", str, "", "plate colourspace (default: by file type)"),
                    Param("faceset_dir", str, "", "also write a face set here", path=True))
-           + extract_params(),
+           + settings_params(ExtractSettings),
            lane="job", progress=True, timeout_s=_DAY, decode=_decode_extract)
 def extract_shot(inp: ExtractInput) -> Result:
     from ...extract.pipeline import extract_shot as run

@@ -13,21 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import FaceplateError
-from ..ops import ArraySpec, Param, Result, operation
+from ...extract.settings import ExtractSettings
+from ..ops import ArraySpec, Param, Result, operation, settings_params
 
 MAX_FRAMES = 100_000
 TRACKING_SETTINGS = ("face_type", "smoothing", "select", "min_confidence", "cut_threshold",
                      "backend")
-
-
-def extract_params(names: tuple[str, ...] | None = None) -> tuple[Param, ...]:
-    """ExtractSettings fields as op params, generated from its declaration (all, or ``names``)."""
-    from ...extract.settings import ExtractSettings
-
-    types = {"str": str, "float": float, "int": int, "bool": bool}
-    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
-                       tuple(k["choices"])) for k in ExtractSettings.knobs()
-                 if names is None or k["name"] in names)
 
 
 @operation("track_faces", "Track, rate, select and smooth a shot's cached detections (no "
@@ -36,7 +27,7 @@ def extract_params(names: tuple[str, ...] | None = None) -> tuple[Param, ...]:
            params=(Param("frames", list, help="frame numbers, in order"),
                    Param("counts", list, help="faces in each frame (their rows in the arrays)"),
                    Param("sizes", list, [], "[width, height] of each frame (a change is a cut)"))
-           + extract_params(TRACKING_SETTINGS),
+           + settings_params(ExtractSettings, TRACKING_SETTINGS),
            arrays=(ArraySpec("boxes", ("float32", "float64"), ("N", 4)),
                    ArraySpec("scores", ("float32", "float64"), ("N",)),
                    ArraySpec("landmarks", ("float32", "float64"), ("N", 68, 2)),
@@ -52,7 +43,6 @@ def track_faces(req) -> Result:
     from ...extract.cuts import find_cuts
     from ...extract.resolve import resolve, track_detections
     from ...extract.select import Selection
-    from ...extract.settings import ExtractSettings
     from .frames import backend_for, describer_for
 
     p, a = req.params, req.arrays
