@@ -1,28 +1,40 @@
-"""Convert benchmark: ms per frame by stage at 1080p and 4K on this machine, and re-merge cost.
+"""Convert benchmark: 4K and 1080p throughput of the old code against the new, re-merge cost.
 
 Prints one JSON object per line on stdout:
-  {"bench": "convert", "resolution": "1080p", "ms_per_frame": {"read":…, "swap":…, "merge":…,
-   "write":…}, …}                                                 one line per resolution
-  {"bench": "convert_remerge", "resolution": "4K", "remerge_ms": …, "remerge_with_io_ms": …}
+  {"bench": "convert_throughput", "resolution": "4K", "code": "old (main)"|"new serial
+   (--serial)"|"new overlapped"|…, "frames_per_s": …, "busy_ms_per_frame": {"read":…, …}}
+  {"bench": "convert_speedup", "resolution": "4K", "ratios": {code: frames/s ÷ the old's}}
+  {"bench": "convert_remerge", "resolution": "4K", "merge_faces_ms": …, "remerge_ms": …}
   {"bench": "convert_colour", "resolution": "4K", "merge_ms": {"none": …, "seamless": …}}
-  {"bench": "convert_flicker", "shot": …, "swap": "null"|"frozen", "colour": …, "ratio": …}
+  {"bench": "convert_flicker", "shot": …, "swap": "null"|"frozen"|"model", "variant": …,
+   "ratio": …, "lowpass_ratio": …}
+
+Throughput: each code runs in its own process on the same shot and model: the old code is
+``--baseline REF`` (default ``main``) unpacked with ``git archive``, the new one this checkout,
+serial and overlapped, with temporal smoothing off (the old code has none) and on (the
+default). Each run warms up on one frame, then renders ``BENCH_FRAMES`` (default 6) frames as
+a first render (the model runs on every face). ``busy_ms_per_frame`` is each stage's busy time:
+overlapped stages add up to more than the wall clock; ``cpu_s_per_frame`` is the process's CPU
+time (all threads), which other people's load on the machine changes far less than the wall
+clock.
 
 ``--flicker`` runs only the flicker measurement (faceplate.convert.flicker): the merged face's
 frame-to-frame change with the face's motion removed, as a ratio to the plate's own, on the
 demo shot (dlib extraction, default smoothing) and on frames of the same-person talking-head
-clip when ../shared/clips has it (outputs stay in a temporary folder). Two swaps isolate what
-the merge adds: ``null`` returns the plate's own face (so only mask, colour matching and
-resampling differ), ``frozen`` returns the first frame's face on every frame (a perfectly
-still swap: what is left is mask and colour-match flicker plus the alignment's jitter).
-``--flicker --model DIR --to B`` adds the swap of a trained model on the clip only; it must be a
-same-person model of that clip (its halves as identities A and B), never another person's.
+clip when ../shared/clips has it (outputs stay in a temporary folder), for per-frame colour
+matching (before), temporal smoothing (the default), with a swap blend, and no colour match.
+Two swaps isolate what the merge adds: ``null`` returns the plate's own face (so only mask,
+colour matching and resampling differ), ``frozen`` returns the first frame's face on every
+frame (a perfectly still swap: what is left is mask and colour-match flicker plus the
+alignment's jitter). ``--flicker --model DIR --to B`` adds the swap of a trained model on the
+clip only; it must be a same-person model of that clip (its halves as identities A and B),
+never another person's.
 
-Each shot has one warm-up frame that is not counted. The shots are the bundled astronaut moved through known transforms (faceplate.samples), written
-as half-float ACEScg EXR. Landmarks are dlib's on the source photo moved by each frame's exact
-transform (extraction is benchmarked elsewhere). The model is an untrained FaceModel at 256 px
-with the default widths: its swap costs what a trained one costs. Compare numbers as ratios
-within one run: the machine is shared.
-"""
+The throughput shots are the bundled astronaut moved through known transforms
+(faceplate.samples), written as half-float ACEScg EXR, with landmarks from the exact
+transforms. The model is an untrained FaceModel at 256 px with the default widths: its swap
+costs what a trained one costs. Compare numbers as ratios within one run: the machine is
+shared."""
 
 from __future__ import annotations
 
@@ -38,9 +50,114 @@ import numpy as np
 def main() -> int:
     if "--flicker" in sys.argv[1:]:
         return flicker_main()
+    if sys.argv[1:2] == ["--worker"]:
+        return _worker(json.loads(sys.argv[2]))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="convert throughput, old code against new")
+    parser.add_argument("--baseline", default="main", help="git ref of the code to compare "
+                        "with (default main; 'none' skips it)")
+    args = parser.parse_args()
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    from faceplate.model.card import ModelCard
+    from faceplate.model.store import create_model
+
+    frames = int(os.environ.get("BENCH_FRAMES", "6"))
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = _baseline_tree(args.baseline, tmp)
+        model_dir = os.path.join(tmp, "model")
+        create_model(model_dir, ModelCard.for_resolution(["a", "b"], 256, consent="benchmark"))
+        for name, size, face_px in (("1080p", (1920, 1080), 320.0), ("4K", (4096, 2160), 680.0)):
+            shot_dir = os.path.join(tmp, name)
+            # one warm-up frame, the timed ones, and room for temporal smoothing's neighbours
+            plate = _shot(shot_dir, size, face_px, frames + 8)
+            runs = [("new overlapped", None, {"temporal": 0.0}, {}),
+                    ("new serial (--serial)", None, {"temporal": 0.0}, {"serial": True}),
+                    ("new overlapped, temporal smoothing (default)", None, {}, {})]
+            if baseline:
+                runs.insert(0, (f"old ({args.baseline})", baseline, {}, {}))
+            fps = {}
+            for label, tree, settings, options in runs:
+                spec = {"plate": plate, "shot_dir": shot_dir, "model": model_dir,
+                        "out": os.path.join(tmp, f"{name}_{len(fps)}", "o.####.exr"),
+                        "frames": frames, "settings": settings, "options": options}
+                result = _run_worker(spec, tree)
+                fps[label] = result["frames_per_s"]
+                _emit({"bench": "convert_throughput", "resolution": name, "size": list(size),
+                       "code": label, "model": "FaceModel 256 px untrained, CPU", **result})
+            first = next(iter(fps))
+            _emit({"bench": "convert_speedup", "resolution": name, "relative_to": first,
+                   "ratios": {k: round(v / fps[first], 2) for k, v in fps.items()}})
+            if name == "4K":
+                _remerge(plate, shot_dir, model_dir, tmp)
+    return 0
+
+
+def _baseline_tree(ref: str, tmp: str) -> str | None:
+    """The engine and client packages of ``ref``, unpacked (git archive) for the old code's run."""
+    import subprocess
+
+    if ref == "none":
+        return None
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    tree = os.path.join(tmp, "baseline")
+    os.makedirs(tree)
+    archive = subprocess.run(["git", "-C", root, "archive", ref, "engine", "nuke_plugin"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    return tree
+
+
+def _run_worker(spec: dict, tree: str | None) -> dict:
+    """One convert in a fresh process, with the code of ``tree`` (None: this checkout's)."""
+    import subprocess
+
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(os.path.join(tree, p)
+                                            for p in ("engine", "nuke_plugin"))
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                          json.dumps(spec)], env=env, capture_output=True, text=True,
+                         check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _worker(spec: dict) -> int:
+    """Warm up on the shot's first frame, then time ``frames`` frames end to end (a first
+    render: every face goes through the model, its cache starts empty)."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.settings import MergeSettings
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.model.store import load_model
+
+    model = load_model(spec["model"], device="cpu")
+    settings = MergeSettings(**spec["settings"])
+    first, *rest = sorted(alignments_io.load(spec["shot_dir"]).frames)
+    timed = rest[:spec["frames"]]
+    out, kw = spec["out"], spec["options"]
+    convert_shot(spec["plate"], spec["shot_dir"], model, "b", out, frames=[first],
+                 settings=settings, cache_dir=out + ".warmcache", **kw)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    summary = convert_shot(spec["plate"], spec["shot_dir"], model, "b", out, frames=timed,
+                           settings=settings, cache_dir=out + ".cache", **kw)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    print(json.dumps({"frames": len(timed), "wall_s": round(wall, 2),
+                      "frames_per_s": round(len(timed) / wall, 3),
+                      "cpu_s_per_frame": round(cpu / len(timed), 2),
+                      "busy_ms_per_frame": summary.to_dict()["ms_per_frame"],
+                      "load_avg_1min": round(os.getloadavg()[0], 2)}))
+    return 0
+
+
+def _remerge(plate: str, shot_dir: str, model_dir: str, tmp: str) -> None:
+    """Re-merge one 4K frame with new merge settings, its swap coming from the cache."""
     from faceplate.convert.cache import SwapCache
     from faceplate.convert.merge import merge_faces
     from faceplate.convert.pipeline import (
@@ -56,76 +173,54 @@ def main() -> int:
     from faceplate.extract import alignments as alignments_io
     from faceplate.io.colour import ColourSpaces
     from faceplate.io.images import read_image
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
+    from faceplate.model.store import load_model
 
-    frames = int(os.environ.get("BENCH_FRAMES", "3"))
-    with tempfile.TemporaryDirectory() as tmp:
-        model = create_model(os.path.join(tmp, "model"),
-                             ModelCard.for_resolution(["a", "b"], 256, consent="benchmark"))
-        for name, size, face_px in (("1080p", (1920, 1080), 320.0), ("4K", (4096, 2160), 680.0)):
-            shot_dir = os.path.join(tmp, name)
-            plate = _shot(shot_dir, size, face_px, frames + 1)
-            out = os.path.join(tmp, name + "_out", "o.####.exr")
-            cache = os.path.join(tmp, name + "_cache")
-            first, *timed = sorted(alignments_io.load(shot_dir).frames)
-            # Warm-up frame (first torch call, OCIO processors), not counted.
-            convert_shot(plate, shot_dir, model, "b", out, frames=[first], cache_dir=cache)
-            t0 = time.perf_counter()
-            summary = convert_shot(plate, shot_dir, model, "b", out, frames=timed,
-                                   cache_dir=cache)
-            wall = time.perf_counter() - t0
-            per_frame = summary.to_dict()["ms_per_frame"]
-            _emit({"bench": "convert", "resolution": name, "size": list(size),
-                   "frames": frames, "model": "FaceModel 256 px untrained, CPU",
-                   "ms_per_frame": per_frame, "frames_per_s": round(frames / wall, 3)})
-            if name != "4K":
-                continue
-            # Re-merge one 4K frame with new merge settings, its swap coming from the cache.
-            shot = alignments_io.load(shot_dir)
-            frame = shot.frames[first]
-            faces = placements(frame, shot.face_type, model)
-            first_path = plate.replace("####", str(first))
-            image, stamp = read_image(first_path), file_stamp(first_path)
-            colour = ColourSpaces(shot.colourspace)
-            swap_cache = SwapCache(cache)
-            new = MergeSettings(blur=4.0, erode=3.0, colour="average")
-            rgb, layers = image.rgb(), np.zeros((image.height, image.width, 3), np.float32)
-            counted = _Counting(model)
-            total, cached, faces_only = [], [], []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                swaps = swap_frame(plate_rgb(image), faces, counted, "b", colour,
-                                   frame=first, cache=swap_cache, source=stamp)
-                t1 = time.perf_counter()
-                merge_frame(image, swaps, colour, new)
-                total.append(time.perf_counter() - t0)
-                cached.append(t1 - t0)
-                t0 = time.perf_counter()
-                merge_faces(rgb, None, swaps, colour, new, layers=layers)
-                faces_only.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            convert_shot(plate, shot_dir, model, "b", OutputSettings(out), frames=[first],
-                         settings=new, cache_dir=cache)
-            with_io = time.perf_counter() - t0
-            _emit({"bench": "convert_remerge", "resolution": name,
-                   "remerge_ms": round(1000 * min(total), 1),
-                   "cached_swap_ms": round(1000 * min(cached), 1),
-                   "model_runs_during_remerge": counted.calls,
-                   "merge_faces_ms": round(1000 * min(faces_only), 1),
-                   "remerge_with_io_ms": round(1000 * with_io, 1),
-                   "swap_ms": per_frame["swap"],
-                   "note": "remerge_ms: plate in memory, swap from the disk cache, merged frame "
-                           "(7-channel full-frame buffer); merge_faces_ms: the face-box work "
-                           "alone; with_io adds reading the plate EXR and writing the frame"})
-            merge_ms = {}
-            for mode in COLOUR_MODES:
-                settings = MergeSettings(colour=mode)
-                t0 = time.perf_counter()
-                merge_frame(image, swaps, colour, settings)
-                merge_ms[mode] = round(1000 * (time.perf_counter() - t0), 1)
-            _emit({"bench": "convert_colour", "resolution": name, "merge_ms": merge_ms})
-    return 0
+    model = load_model(model_dir, device="cpu")
+    shot = alignments_io.load(shot_dir)
+    first = min(shot.frames)
+    out, cache = os.path.join(tmp, "remerge", "o.####.exr"), os.path.join(tmp, "remerge_cache")
+    convert_shot(plate, shot_dir, model, "b", out, frames=[first], cache_dir=cache,
+                 settings=MergeSettings(temporal=0.0))
+    faces = placements(shot.frames[first], shot.face_type, model)
+    first_path = plate.replace("####", str(first))
+    image, stamp = read_image(first_path, keep_half=True), file_stamp(first_path)
+    colour = ColourSpaces(shot.colourspace)
+    swap_cache = SwapCache(cache)
+    new = MergeSettings(blur=4.0, erode=3.0, colour="average", temporal=0.0)
+    rgb = read_image(first_path).rgb()
+    layers = np.zeros((image.height, image.width, 4), np.float32)
+    counted = _Counting(model)
+    total, cached, faces_only = [], [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        swaps = swap_frame(plate_rgb(image), faces, counted, "b", colour,
+                           frame=first, cache=swap_cache, source=stamp)
+        t1 = time.perf_counter()
+        merge_frame(image, swaps, colour, new)
+        total.append(time.perf_counter() - t0)
+        cached.append(t1 - t0)
+        t0 = time.perf_counter()
+        merge_faces(rgb, None, swaps, colour, new, layers=layers)
+        faces_only.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    convert_shot(plate, shot_dir, model, "b", OutputSettings(out), frames=[first],
+                 settings=new, cache_dir=cache)
+    with_io = time.perf_counter() - t0
+    _emit({"bench": "convert_remerge", "resolution": "4K",
+           "remerge_ms": round(1000 * min(total), 1),
+           "cached_swap_ms": round(1000 * min(cached), 1),
+           "model_runs_during_remerge": counted.calls,
+           "merge_faces_ms": round(1000 * min(faces_only), 1),
+           "remerge_with_io_ms": round(1000 * with_io, 1),
+           "note": "remerge_ms: half plate in memory, swap from the disk cache, merged frame "
+                   "(8-channel half buffer); merge_faces_ms: the face-box work alone; "
+                   "with_io adds reading the plate EXR and writing the frame"})
+    merge_ms = {}
+    for mode in COLOUR_MODES:
+        t0 = time.perf_counter()
+        merge_frame(image, swaps, colour, MergeSettings(colour=mode, temporal=0.0))
+        merge_ms[mode] = round(1000 * (time.perf_counter() - t0), 1)
+    _emit({"bench": "convert_colour", "resolution": "4K", "merge_ms": merge_ms})
 
 
 class _Counting:
@@ -184,7 +279,6 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
                   model_dir: str | None, identity: str) -> None:
     from faceplate.convert.flicker import flicker
     from faceplate.convert.pipeline import convert_shot
-    from faceplate.convert.settings import MergeSettings
     from faceplate.convert.swap import PassthroughModel
     from faceplate.extract import alignments as alignments_io
     from faceplate.extract.pipeline import extract_shot
@@ -201,7 +295,7 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
     matrices = {f: shot.frames[f][0].matrix for f in frames}
     swaps = ["null", "frozen"] + (["model"] if model_dir else [])
     for swap in swaps:
-        for mode in ("reinhard", "none"):
+        for variant, settings in _variants():
             to = identity if swap == "model" else "same"
             if swap == "model":
                 from faceplate.model.store import load_model
@@ -211,17 +305,19 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
                 model = PassthroughModel(256, shot.face_type, identities=["same"])
             if swap == "frozen":
                 model = _Frozen(model)
-            out = os.path.join(shot_dir, f"{swap}_{mode}", "m.####.exr")
+            out = os.path.join(shot_dir, f"{swap}_{variant}", "m.####.exr")
             t0 = time.perf_counter()
-            convert_shot(source, shot_dir, model, to, out, frames=frames,
-                         settings=MergeSettings(colour=mode))
+            convert_shot(source, shot_dir, model, to, out, frames=frames, settings=settings,
+                         cache_dir=os.path.join(shot_dir, f"cache_{swap}"))
             seconds = time.perf_counter() - t0
             merged, mattes = {}, {}
             for f in frames:
                 image = read_image(out.replace("####", f"{f:04d}"))
                 merged[f], mattes[f] = colour.to_network(image.rgb()), image.channel(
                     "facemask.face")
-            record = {"bench": "convert_flicker", "shot": name, "swap": swap, "colour": mode,
+            record = {"bench": "convert_flicker", "shot": name, "swap": swap,
+                      "variant": variant, "colour": settings.colour,
+                      "temporal": settings.temporal, "temporal_swap": settings.temporal_swap,
                       "frames": len(frames)}
             for key, lowpass in (("", 0.0), ("lowpass_", LOWPASS)):
                 parts = [flicker([plates[f] for f in run], [merged[f] for f in run],
@@ -238,6 +334,16 @@ def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
                    "note": "sRGB-encoded 0-1, inside the eroded face matte, frame t+1 warped "
                            f"onto t by the alignment matrices; lowpass_: both blurred first "
                            f"(sigma {LOWPASS} of the crop side)"})
+
+
+def _variants():
+    from faceplate.convert.settings import MergeSettings
+
+    return [("per-frame (before)", MergeSettings(temporal=0.0)),
+            ("temporal (default)", MergeSettings()),
+            ("temporal sigma 4", MergeSettings(temporal=4.0)),
+            ("temporal + swap blend 0.5", MergeSettings(temporal_swap=0.5)),
+            ("per-frame, colour none", MergeSettings(colour="none", temporal=0.0))]
 
 
 LOWPASS = 0.03  # flicker's blur, as a fraction of the aligned crop's side

@@ -159,15 +159,16 @@ def test_rerun_skips_done_frames_and_new_settings_remerge_from_the_cache(shot, t
     out, cache = str(tmp_path / "o.####.exr"), str(tmp_path / "cache")
     model = CountingModel(128)
     first = convert_shot(plate, root, model, "plate", out, frames="1001-1003", cache_dir=cache)
-    assert first.count("swapped") == 3 and model.swapped == 3
+    # Temporal smoothing (σ 2 frames: 6 either side) swaps the neighbours up to 1008 too.
+    assert first.count("swapped") == 3 and model.swapped == FRAMES
     again = convert_shot(plate, root, model, "plate", out, frames="1001-1003", cache_dir=cache)
-    assert again.count("skipped") == 3 and model.swapped == 3
+    assert again.count("skipped") == 3 and model.swapped == FRAMES
     before = os.path.getmtime(out.replace("####", "1002"))
     softer = MergeSettings(blur=3.0, erode=2.0, colour="average")
     remerged = convert_shot(plate, root, model, "plate", out, frames="1001-1003",
                             cache_dir=cache, settings=softer)
     assert remerged.count("swapped") == 3
-    assert model.swapped == 3  # every face came from the swap cache
+    assert model.swapped == FRAMES  # every face came from the swap cache
     umask = os.umask(0)
     os.umask(umask)
     for folder, _, names in os.walk(cache):  # shared with farm workers: not mkstemp's 0600
@@ -302,8 +303,14 @@ def test_faces_of_several_frames_share_one_batched_model_call(shot, tmp_path):
     _, root, plate = shot
     model = CountingModel(128)
     convert_shot(plate, root, model, "plate", str(tmp_path / "o.####.exr"), frames="1001-1006",
-                 batch_frames=4, batch_size=8)
+                 batch_frames=4, batch_size=8, settings=MergeSettings(temporal=0))
     assert model.batches == [4, 2]
+    # With temporal smoothing the first pass swaps the frames and their neighbours (to 1008)
+    # in the same groups; rendering then takes every face from the (temporary) cache.
+    model = CountingModel(128)
+    convert_shot(plate, root, model, "plate", str(tmp_path / "t.####.exr"), frames="1001-1006",
+                 batch_frames=4, batch_size=8)
+    assert model.batches == [4, 4]
 
 
 def test_an_unreadable_plate_frame_fails_alone(shot, tmp_path):
@@ -349,7 +356,7 @@ def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
     model, colour = CountingModel(128), ColourSpaces(sample.colourspace)
     plate = read_image(sample.path(1004))
     faces = placements(aligned.frames[1004], aligned.face_type, model)
-    settings = MergeSettings(colour="seamless", erode=2)
+    settings = MergeSettings(colour="seamless", erode=2, temporal=0)  # the nodes: one frame
     out = str(tmp_path / "o.####.exr")
     convert_shot(pattern, root, model, "plate", OutputSettings(out, pixel_type="float"),
                  frames=[1004], settings=settings, colourspace=sample.colourspace)
@@ -393,3 +400,132 @@ def test_a_display_referred_png_plate_converts_too(shot, tmp_path):
     matte = res.channel("facemask.face")
     assert np.array_equal(res.rgb()[matte == 0], src.rgb()[matte == 0])  # float EXR out
     assert np.abs(res.rgb() - src.rgb())[matte > 0].mean() < 0.01
+
+
+def _pixels(path):
+    """Every channel of a written frame, as OpenImageIO decodes it."""
+    image = read_image(path)
+    return image.channels, image.pixels
+
+
+def test_only_faces_writes_the_face_frames_with_their_numbers_and_lists_the_ranges(
+        shot, tmp_path, capsys):
+    from faceplate import cli
+
+    _, root, plate = shot
+    shot_dir = str(tmp_path / "shot")
+    aligned = alignments_io.load(root)
+    aligned.frames[1003] = []  # nothing detected
+    del aligned.frames[1004]  # never extracted
+    alignments_io.save(aligned, shot_dir, merge=False)
+    out = str(tmp_path / "faces" / "o.####.exr")
+    summary = convert_shot(plate, shot_dir, PassthroughModel(128), "plate", out,
+                           frames="1001-1006", only_faces=True)
+    assert sorted(os.listdir(tmp_path / "faces")) == [f"o.{f}.exr" for f in
+                                                       (1001, 1002, 1005, 1006)]
+    for frame in (1001, 1002, 1005, 1006):
+        meta = read_provenance(out.replace("####", str(frame)))
+        assert meta["faceplate/frame"] == str(frame) and meta["faceplate/synthetic"] == "1"
+    d = summary.to_dict()
+    assert (d["ranges"], d["face_ranges"], d["no_face_ranges"]) == \
+        ("1001-1002,1005-1006", "1001-1002,1005-1006", "1003-1004")
+    assert d["omitted"] == 2 and d["written"] == 4 and (d["first"], d["last"]) == (1001, 1006)
+    assert {f["frame"]: f["status"] for f in d["frames"]}[1003] == "omitted"
+    # The CLI says the same, and a re-run counts the frames on disk as written.
+    code = cli.main(["convert", plate, "--alignments", shot_dir, "--null-swap", "--to", "plate",
+                     "-o", out, "--frames", "1001-1006", "--only-faces", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["skipped"] == 4 and result["ranges"] == "1001-1002,1005-1006"
+
+
+def test_smoothed_frames_are_the_same_bits_whatever_the_chunking(shot, tmp_path):
+    """A farm chunk, a resume or the whole shot: each frame's smoothed colour statistics and
+    masks come from the same neighbours, so the frame is bit-identical."""
+    _, root, plate = shot
+    settings = MergeSettings(colour="reinhard", temporal=2.0, temporal_swap=0.5)
+    model = PassthroughModel(128)
+    whole = str(tmp_path / "whole" / "o.####.exr")
+    chunks = str(tmp_path / "chunks" / "o.####.exr")
+    convert_shot(plate, root, model, "plate", whole, frames="1001-1008", settings=settings,
+                 cache_dir=str(tmp_path / "cache_whole"))
+    for part in ("1001-1004", "1005-1008"):  # separate caches: nothing is shared
+        convert_shot(plate, root, model, "plate", chunks, frames=part, settings=settings,
+                     cache_dir=str(tmp_path / f"cache_{part}"))
+    plain = str(tmp_path / "plain" / "o.####.exr")
+    convert_shot(plate, root, model, "plate", plain, frames="1001-1008",
+                 settings=MergeSettings(colour="reinhard", temporal=0.0))
+    changed = 0
+    for frame in range(1001, 1009):
+        a, b = _pixels(whole.replace("####", str(frame))), _pixels(
+            chunks.replace("####", str(frame)))
+        assert a[0] == b[0] and np.array_equal(a[1], b[1]), frame
+        changed += not np.array_equal(a[1], _pixels(plain.replace("####", str(frame)))[1])
+    assert changed == 8  # the smoothing did change every frame
+
+
+def test_nothing_is_smoothed_across_a_cut(shot, tmp_path):
+    """With a cut at 1005, frames before it never see the frames after it: their faces are
+    not even swapped, and the output is what a shot ending at 1004 gives."""
+    _, root, plate = shot
+    aligned = alignments_io.load(root)
+    cut_dir, short_dir = str(tmp_path / "cut"), str(tmp_path / "short")
+    aligned.cuts = [1005]
+    alignments_io.save(aligned, cut_dir, merge=False)
+    aligned.cuts = []
+    for frame in range(1005, 1009):
+        del aligned.frames[frame]
+    alignments_io.save(aligned, short_dir, merge=False)
+    model = CountingModel(128)
+    out_cut, out_short = str(tmp_path / "a.####.exr"), str(tmp_path / "b.####.exr")
+    convert_shot(plate, cut_dir, model, "plate", out_cut, frames="1001-1004")
+    assert model.swapped == 4
+    convert_shot(plate, short_dir, model, "plate", out_short, frames="1001-1004")
+    for frame in range(1001, 1005):
+        assert np.array_equal(_pixels(out_cut.replace("####", str(frame)))[1],
+                              _pixels(out_short.replace("####", str(frame)))[1])
+
+
+def test_overlapped_stages_write_the_serial_bits(shot, tmp_path):
+    _, root, plate = shot
+    model = PassthroughModel(128)
+    outs = {}
+    for serial in (True, False):
+        outs[serial] = OutputSettings(str(tmp_path / f"s{serial}" / "o.####.exr"),
+                                      face_pattern=str(tmp_path / f"s{serial}" / "f.####.exr"))
+        summary = convert_shot(plate, root, model, "plate", outs[serial], frames="1001-1008",
+                               batch_frames=3, serial=serial)
+        assert [f.frame for f in summary.frames] == list(range(1001, 1009))
+    for frame in range(1001, 1009):
+        for pattern in ("pattern", "face_pattern"):
+            a = _pixels(getattr(outs[True], pattern).replace("####", str(frame)))
+            b = _pixels(getattr(outs[False], pattern).replace("####", str(frame)))
+            assert a[0] == b[0] and np.array_equal(a[1], b[1]), (frame, pattern)
+
+
+def test_a_cancelled_render_leaves_whole_frames_and_stops_its_threads(shot, tmp_path):
+    import threading
+
+    _, root, plate = shot
+    out_dir = tmp_path / "render"
+    out = str(out_dir / "c.####.exr")
+
+    class Cancelled(Exception):
+        pass
+
+    def listener(event):
+        if event.done >= 3:
+            raise Cancelled
+
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(Cancelled):
+        convert_shot(plate, root, PassthroughModel(128), "plate", out,
+                     progress_listener=listener, batch_frames=2)
+    assert not [t for t in threading.enumerate()
+                if t.name.startswith("convert-") and t.name not in before]
+    written = sorted(os.listdir(out_dir))
+    assert 3 <= len(written) < FRAMES and not [n for n in written if n.startswith(".")]
+    for name in written:
+        assert read_image(str(out_dir / name)).channels
+    resumed = convert_shot(plate, root, PassthroughModel(128), "plate", out)
+    assert resumed.count("skipped") == len(written)
+    assert resumed.count("swapped") == FRAMES - len(written)

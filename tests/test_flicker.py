@@ -53,3 +53,46 @@ def test_lowpass_ignores_fine_texture_and_keeps_pulsing():
     soft_grain = flicker(plates, grainy, matrices, mattes, lowpass=0.02).merged
     soft_pulse = flicker(plates, pulsing, matrices, mattes, lowpass=0.02).merged
     assert soft_grain < 0.2 * soft_pulse  # blurred, the pulse is what is left
+
+
+def test_temporal_windows_stop_at_cuts_and_gaps_and_sum_to_one():
+    from faceplate.convert.temporal import Windows, reach
+
+    frames = list(range(1, 21)) + list(range(25, 28))  # a gap after 20, a short run after it
+    windows = Windows({0: frames}, cuts=[11], sigma=2.0)
+    assert reach(2.0) == 6
+    for frame in range(1, 11):
+        used = windows.weights(frame, 0)
+        assert all(f <= 10 for f, _ in used) and math.isclose(sum(w for _, w in used), 1.0)
+    assert {f for f, _ in windows.weights(11, 0)} <= set(range(11, 18))
+    assert windows.weights(26, 0) == [(26, 1.0)]  # 3 frames: not smoothed
+    assert windows.weights(5, 1) == [(5, 1.0)]  # another track has no run here
+    assert windows.needed([(1, 0)]) == list(range(1, 8))
+    assert Windows({0: frames}, cuts=[], sigma=0.0).weights(5, 0) == [(5, 1.0)]
+
+
+def test_steady_colour_follows_the_neighbourhood_not_the_frame():
+    """A plate crop that pulses frame to frame gets one smoothed colour transform."""
+    from faceplate.convert.colour_match import apply_stats
+    from faceplate.convert.temporal import FaceSample, crop_weight, plate_stats, steady
+    from faceplate.face.align import crop_matrix, invert, mean_face, transform_points
+
+    size, rng = 64, np.random.default_rng(0)
+    matrix = np.array([[1 / 200.0, 0, 0], [0, 1 / 200.0, 0]])
+    landmarks = transform_points(mean_face("whole_face") * size, invert(crop_matrix(matrix, size)))
+    face = np.clip(0.5 + 0.05 * rng.standard_normal((size, size, 3)), 0, 1).astype(np.float32)
+    samples = [FaceSample(face, np.ones((size, size), np.float32),
+                          np.full((size, size, 3), 0.4 + 0.1 * (i % 2), np.float32)
+                          + 0.02 * rng.standard_normal((size, size, 3)).astype(np.float32),
+                          matrix, landmarks) for i in range(5)]
+    assert crop_weight(samples[0], "components").sum() > 100
+    weights = [0.2] * 5
+    parts = [(w, plate_stats("reinhard", s, "components")) for w, s in zip(weights, samples)]
+    result = steady(samples[2], list(zip(weights, samples)), parts, "reinhard", "components",
+                    0.0)
+    assert result.stats is not None
+    own = plate_stats("reinhard", samples[2], "components")
+    smoothed_l, own_l = result.stats.target_mean[0], own.target_mean[0]
+    pulsing = [p.target_mean[0] for _, p in parts]
+    assert abs(smoothed_l - np.mean(pulsing)) < 1e-6 and abs(smoothed_l - own_l) > 1.0
+    assert apply_stats("reinhard", face, result.stats).shape == face.shape

@@ -153,7 +153,7 @@ def test_without_only_faces_every_frame_is_written_and_bad_input_is_a_clear_erro
     _shot(str(tmp_path), faceless=1002)
     out = str(tmp_path / "s" / "hero.####.exr")
     summary = stabilise_shot(str(tmp_path), out, size=64)
-    assert summary.to_dict()["ranges"] == "1001-1004" and summary.no_face == [1002]
+    assert summary.to_dict()["ranges"] == "1001-1004" and summary.ledger.no_face == [1002]
     blank = read_image(str(tmp_path / "s" / "hero.1002.exr"))
     assert blank.metadata["faceplate/status"] == "no face" and not blank.pixels.any()
     assert (tmp_path / "s" / "hero_to_plate.1002.exr").exists()

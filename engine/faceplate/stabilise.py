@@ -24,6 +24,7 @@ from .face.align import check_size, warp_to_crop
 from .face.stmap import face_to_plate, plate_to_face
 from .io.images import read_plate_frame, write_image
 from .io.sequence import (
+    FrameLedger,
     Plate,
     SequencePattern,
     format_frame_range,
@@ -69,29 +70,19 @@ class StabiliseSummary:
     size: int
     face_type: str
     colourspace: str
-    written: list[int] = field(default_factory=list)
-    face_frames: list[int] = field(default_factory=list)
-    no_face: list[int] = field(default_factory=list)
+    ledger: FrameLedger = field(default_factory=FrameLedger)
 
     def to_dict(self) -> dict:
         return {"out": self.out, "face_to_plate": self.face_to_plate,
                 "plate_to_face": self.plate_to_face, "track": self.track, "size": self.size,
                 "face_type": self.face_type, "colourspace": self.colourspace,
-                "written": len(self.written), "ranges": format_frame_range(self.written),
-                "face_ranges": format_frame_range(self.face_frames),
-                "no_face_ranges": format_frame_range(self.no_face),
-                "first": self.written[0] if self.written else None,
-                "last": self.written[-1] if self.written else None}
+                **self.ledger.to_dict()}
 
     def report(self) -> str:
-        d = self.to_dict()
-        head = (f"stabilised track {self.track} at {self.size} px: {d['written']} frames "
-                f"({d['ranges'] or 'none'}) → {self.out}")
+        head = (f"stabilised track {self.track} at {self.size} px: "
+                f"{self.ledger.report()} → {self.out}")
         maps = f"  ST maps: {self.face_to_plate} (crop size), {self.plate_to_face} (plate size)"
-        lines = [head, maps]
-        if self.no_face:
-            lines.append(f"  no face on {d['no_face_ranges']}")
-        return "\n".join(lines)
+        return f"{head}\n{maps}"
 
 
 def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | None = None,
@@ -123,12 +114,11 @@ def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | Non
     for frame in todo:
         face = next((f for f in shot.faces(frame) if f.track == track), None)
         if face is None and only_faces:
-            summary.no_face.append(frame)
+            summary.ledger.add(frame, written=False, face=False)
             progress.advance(1, f"{frame} no face")
             continue
         _write_frame(source, frame, face, outputs, summary, tuple(shot.size))
-        summary.written.append(frame)
-        (summary.face_frames if face is not None else summary.no_face).append(frame)
+        summary.ledger.add(frame, written=True, face=face is not None)
         progress.advance(1, f"{frame} {'face' if face is not None else 'no face'}")
     return summary
 

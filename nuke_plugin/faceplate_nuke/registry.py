@@ -261,6 +261,13 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
         KnobSpec("confidence_softness", "double", "confidence softness", "How far below the "
                  "threshold a face fades to nothing (0: a hard cut).", default="0.1",
                  stage="merge", param="confidence_softness", min_max=(0, 1)),
+        KnobSpec("temporal", "double", "temporal", "Smooth the colour match and the learned "
+                 "mask over this many frames (0 off); never across a cut. Applies when the "
+                 "shot is rendered (Process, farm); the viewer merges one frame at a time.",
+                 default="2", stage="merge", param="temporal", min_max=(0, 8)),
+        KnobSpec("temporal_swap", "double", "temporal swap", "Blend the swapped face with its "
+                 "neighbours' average, 0 (off) to 1: steadier, softer motion (shot renders "
+                 "only).", default="0", stage="merge", param="temporal_swap", min_max=(0, 1)),
         KnobSpec("occlusion_frames", "string", "painted frames", "Frames where you painted what "
                  "covers the face into the mask input (white = occluder), e.g. 1001,1020,1044: "
                  "Learn Occlusion trains on them."),

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "bit-identical)")
     out.add_argument("--face-out", metavar="FACE.####.exr",
                      help="also write the swapped face alone over black with its alpha")
+    out.add_argument("--only-faces", action="store_true",
+                     help="write only the frames that hold a kept face (original frame "
+                          "numbers); the summary lists the ranges written")
     out.add_argument("--overwrite", action="store_true",
                      help="rewrite frames even when a valid frame from this job exists")
     out.add_argument("--cache", metavar="DIR", help="swap cache (default SHOTDIR/swapcache)")
@@ -57,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     out.add_argument("--batch-frames", type=int, default=4, metavar="N",
                      help="frames whose faces go through the model together (default 4)")
+    out.add_argument("--serial", action="store_true",
+                     help="read, swap, merge and write one after another instead of "
+                          "overlapped (same output; for comparing and debugging)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     out.add_argument("--sheet", metavar="PNG",
                      help="also write a contact sheet (plate, aligned face, swap, merged frame, "
@@ -90,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     summary = convert_shot(args.plate, args.alignments, model, args.to, output,
                            frames=args.frames, settings=settings, colourspace=args.colourspace,
                            cache_dir=cache, progress_stream=sys.stderr,
-                           batch_frames=args.batch_frames)
+                           batch_frames=args.batch_frames, only_faces=args.only_faces,
+                           serial=args.serial)
     result = summary.to_dict()
     if args.sheet:
         from ..contact_sheet import contact_sheet
@@ -103,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result['swapped']} frames swapped, {result['passthrough']} passed through, "
               f"{result['skipped']} already done, {result['failed']} failed → {args.output}"
               + (f"; contact sheet {result['sheet']}" if args.sheet else ""))
+        if args.only_faces:
+            print(f"  frames with a face: {summary.ledger().report()}")
         for frame in summary.frames:
             if frame.status in ("passthrough", "failed"):
                 print(f"  frame {frame.frame}: {frame.status}: {frame.message}")

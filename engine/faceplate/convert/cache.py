@@ -5,7 +5,8 @@ identity, frame, face index, the alignment matrix and the source: the plate file
 and modification time, or for pixels with no file (the engine's in-memory frames) a digest of
 the plate pixels under the face. A new plate version or a re-extraction never reuses a stale
 face, and a hit costs no crop and no model run. Faces and learned masks are kept
-as float16 (error ≤ 2.5e-4 in 0–1, a tenth of an 8-bit step), written atomically.
+as float16 (error ≤ 2.5e-4 in 0–1, a tenth of an 8-bit step), with the plate's aligned crop
+they were made from (convert's temporal smoothing measures the plate there), written atomically.
 """
 
 from __future__ import annotations
@@ -62,17 +63,31 @@ class SwapCache:
                             check_plain_name(key.identity, "identity"), key.filename())
 
     def get(self, key: SwapKey) -> tuple[np.ndarray, np.ndarray] | None:
+        hit = self.get_with_crop(key, need_crop=False)
+        return None if hit is None else hit[:2]
+
+    def get_with_crop(self, key: SwapKey, need_crop: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """``(face, mask, crop)``; an entry without the plate's crop (written before crops
+        were kept) is a miss when ``need_crop``."""
         path = self.path(key)
         try:
             with np.load(path) as data:
-                return data["face"].astype(np.float32), data["mask"].astype(np.float32)
+                crop = data["crop"].astype(np.float32) if "crop" in data.files else None
+                if need_crop and crop is None:
+                    return None
+                return data["face"].astype(np.float32), data["mask"].astype(np.float32), crop
         except (OSError, KeyError, ValueError):  # missing or damaged: swap again
             return None
 
-    def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-        """Store a swap; returns it as a later :meth:`get` will, so a fresh render merges the
-        very values a re-merge from the cache will see."""
+    def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray,
+            crop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Store a swap (and the plate's aligned crop it was made from: convert's temporal
+        smoothing measures the plate there); returns the swap as a later :meth:`get` will, so
+        a fresh render merges the very values a re-merge from the cache will see."""
         face16, mask16 = face.astype(np.float16), mask.astype(np.float16)
-        write_atomic(self.path(key), lambda fh: np.savez(fh, face=face16, mask=mask16))
+        arrays = {"face": face16, "mask": mask16}
+        if crop is not None:
+            arrays["crop"] = crop.astype(np.float16)
+        write_atomic(self.path(key), lambda fh: np.savez(fh, **arrays))
         return face16.astype(np.float32), mask16.astype(np.float32)

@@ -12,6 +12,7 @@ statistics come from an even grid of at most ~64k pixels, the seamless membrane 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -63,28 +64,59 @@ def _weighted_stats(pixels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray,
     return mean, np.sqrt(var)
 
 
+@dataclass(frozen=True)
+class ColourStats:
+    """What the ``average`` and ``reinhard`` modes measure: weighted mean and spread of the
+    face and of the plate under it (RGB for ``average``, CIE Lab for ``reinhard``). Convert
+    smooths the plate's over time (:mod:`.temporal`) and applies them with :func:`apply_stats`."""
+
+    face_mean: np.ndarray
+    face_std: np.ndarray
+    target_mean: np.ndarray
+    target_std: np.ndarray
+
+
+STAT_MODES = ("average", "reinhard")  # the modes whose statistics can be given
+
+
+def measure(mode: str, face_sample: np.ndarray, target_sample: np.ndarray,
+            weight: np.ndarray) -> ColourStats:
+    """The statistics of ``mode`` (one of :data:`STAT_MODES`) from network-space samples."""
+    to_space = _lab if mode == "reinhard" else _same
+    fm, fs = _weighted_stats(to_space(face_sample), weight)
+    tm, ts = _weighted_stats(to_space(target_sample), weight)
+    return ColourStats(fm, fs, tm, ts)
+
+
+def apply_stats(mode: str, face: np.ndarray, stats: ColourStats) -> np.ndarray:
+    """Move the face's statistics onto the plate's: a mean shift (``average``) or Reinhard et
+    al. 2001's per-channel mean and spread match in CIE Lab (``reinhard``)."""
+    fm, tm = stats.face_mean.astype(np.float32), stats.target_mean.astype(np.float32)
+    if mode == "average":
+        return face + (stats.target_mean - stats.face_mean).astype(np.float32)
+    # A face with almost no spread (an untrained or saturated decoder) would otherwise get an
+    # unbounded gain that amplifies quantisation noise; real corrections stay well inside this.
+    gain = np.clip(stats.target_std / np.maximum(stats.face_std, _EPS), 1.0 / _MAX_GAIN,
+                   _MAX_GAIN).astype(np.float32)
+    matched = _lab(face)
+    matched -= fm
+    matched *= gain
+    matched += tm
+    np.clip(matched[..., 0], 0, 100, out=matched[..., 0])
+    return cv2.cvtColor(matched, cv2.COLOR_Lab2RGB)
+
+
 def average(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
             weight: np.ndarray) -> np.ndarray:
     """Shift the face's mean colour onto the plate's."""
-    fm, _ = _weighted_stats(face_sample, weight)
-    tm, _ = _weighted_stats(target_sample, weight)
-    return face + (tm - fm).astype(np.float32)
+    return apply_stats("average", face, measure("average", face_sample, target_sample, weight))
 
 
 def reinhard(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
              weight: np.ndarray) -> np.ndarray:
     """Reinhard et al. 2001: match mean and spread per channel in CIE Lab."""
-    fm, fs = _weighted_stats(_lab(face_sample), weight)
-    tm, ts = _weighted_stats(_lab(target_sample), weight)
-    # A face with almost no spread (an untrained or saturated decoder) would otherwise get an
-    # unbounded gain that amplifies quantisation noise; real corrections stay well inside this.
-    gain = np.clip(ts / np.maximum(fs, _EPS), 1.0 / _MAX_GAIN, _MAX_GAIN).astype(np.float32)
-    matched = _lab(face)
-    matched -= fm.astype(np.float32)
-    matched *= gain
-    matched += tm.astype(np.float32)
-    np.clip(matched[..., 0], 0, 100, out=matched[..., 0])
-    return cv2.cvtColor(matched, cv2.COLOR_Lab2RGB)
+    return apply_stats("reinhard", face, measure("reinhard", face_sample, target_sample,
+                                                 weight))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

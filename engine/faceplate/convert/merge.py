@@ -25,7 +25,7 @@ from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from . import masks, regions
-from .colour_match import match_colour
+from .colour_match import STAT_MODES, ColourStats, apply_stats, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
@@ -44,6 +44,8 @@ class SwappedFace:
     matrix: np.ndarray  # 2×3, plate pixels → unit crop
     landmarks: np.ndarray  # 68×2 plate pixels
     detection: float | None = None  # extraction's is-it-a-face confidence (alignments.json)
+    # Colour statistics smoothed over the shot (convert's temporal pass); None: measure here.
+    colour_stats: ColourStats | None = None
 
 
 @dataclass
@@ -104,7 +106,10 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     swapped = _face_in_box(sf.face, matrix, box, reach)
     swapped = masks.sharpen(swapped, settings.sharpen)
     region = rgb[box.slices]
-    swapped = match_colour(settings.colour, swapped, region, raw, colour.to_network)
+    if sf.colour_stats is not None and settings.colour in STAT_MODES:
+        swapped = apply_stats(settings.colour, swapped, sf.colour_stats)
+    else:
+        swapped = match_colour(settings.colour, swapped, region, raw, colour.to_network)
     # Colour matching may push a channel below 0; never merge negative light into a plate.
     swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
 

@@ -10,8 +10,12 @@ Frames whose valid output from the same job is on disk are skipped, so a killed 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,14 +27,23 @@ from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import Image, read_matte, read_plate_frame
-from ..io.sequence import Plate, SequencePattern, format_frame_range, open_plate
+from ..io.sequence import (
+    FrameLedger,
+    Plate,
+    SequencePattern,
+    format_frame_range,
+    open_plate,
+)
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
+from .colour_match import STAT_MODES, ColourStats
 from .merge import SwappedFace, merge_faces
+from .overlap import ordered
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import Swapper, swap_crops
+from .temporal import FaceSample, Windows, plate_stats, reach, steady
 from .writer import OUTPUT_CHANNELS, FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
@@ -44,12 +57,15 @@ class FacePlacement:
     matrix: np.ndarray  # 2×3 plate pixels → unit crop of the model's face type
     landmarks: np.ndarray  # 68×2 plate pixels
     detection: float | None = None  # extraction's is-it-a-face confidence (None: unknown)
+    track: int = 0  # the alignments' face track (temporal smoothing follows it)
 
 
 @dataclass
 class FrameReport:
     frame: int
-    status: str  # "swapped", "skipped" (valid output already there), "passthrough", "failed"
+    # "swapped", "skipped" (valid output already there), "passthrough", "failed", or
+    # "omitted" (no face, and only frames with faces were asked for: nothing written)
+    status: str
     faces: int = 0
     message: str = ""
 
@@ -63,16 +79,33 @@ class ConvertSummary:
     out_pattern: str
     colourspace: str = ""  # the plate's, as convert used it
     frames: list[FrameReport] = field(default_factory=list)
+    # Busy time per stage; overlapped stages add up to more than ``wall``.
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    wall: float = 0.0
+    only_faces: bool = False
+    temporal_frames: int = 0  # frames swapped or loaded for temporal smoothing
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.frames if f.status == status)
 
+    def ledger(self) -> FrameLedger:
+        """The output sequence's frames (written now or already there) and which hold a face."""
+        out = FrameLedger()
+        for f in sorted(self.frames, key=lambda r: r.frame):
+            if f.status != "failed":
+                out.add(f.frame, written=f.status != "omitted", face=f.faces > 0)
+        return out
+
     def to_dict(self) -> dict:
         worked = max(1, self.count("swapped") + self.count("passthrough"))
         return {"out": self.out_pattern, "colourspace": self.colourspace,
-                **{s: self.count(s) for s in ("swapped", "skipped", "passthrough", "failed")},
+                **{s: self.count(s) for s in ("swapped", "skipped", "passthrough", "failed",
+                                              "omitted")},
+                "only_faces": self.only_faces, **self.ledger().to_dict(),
                 "ms_per_frame": {k: round(1000 * v / worked, 1) for k, v in self.seconds.items()},
+                "wall_s": round(self.wall, 3),
+                "frames_per_s": round(worked / self.wall, 3) if self.wall > 0 else None,
+                "temporal_frames": self.temporal_frames,
                 "frames": [f.to_dict() for f in self.frames if f.status != "skipped"]}
 
 
@@ -114,23 +147,34 @@ class _SwapLookup:
                 for r, f in zip(self.results, self.faces) if r is not None]
 
 
-def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
-            to_identity: str, colour: ColourSpaces, frame: int,
-            cache: SwapCache | None, source: str = "") -> _SwapLookup:
+def _swap_keys(faces: Sequence[FacePlacement], model: Swapper, to_identity: str,
+               colour: ColourSpaces, frame: int, frame_size: tuple[int, int], source: str,
+               rgb: np.ndarray | None = None) -> list[tuple[SwapKey, masks.Box]]:
+    """Each face's cache key and plate box; ``rgb`` is hashed when there is no ``source``."""
     size = model.card.resolution
-    h, w = rgb.shape[:2]
-    lookup = _SwapLookup(faces, [], [], {})
+    w, h = frame_size
+    out = []
     for index, face in enumerate(faces):
         box = masks.face_box(face.matrix, (w, h), size)
         if box.empty:  # off-frame: the crop is all reflection, swap it anyway (cheap)
             box = masks.Box(0, 0, w, h)
-        region = rgb[box.slices]
-        key = SwapKey.of(model, to_identity, frame, index, face.matrix,
-                         f"{colour.plate_space}:{box}:{source}", None if source else region)
+        pixels = None if source or rgb is None else rgb[box.slices]
+        out.append((SwapKey.of(model, to_identity, frame, index, face.matrix,
+                               f"{colour.plate_space}:{box}:{source}", pixels), box))
+    return out
+
+
+def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
+            to_identity: str, colour: ColourSpaces, frame: int,
+            cache: SwapCache | None, source: str = "") -> _SwapLookup:
+    size = model.card.resolution
+    lookup = _SwapLookup(faces, [], [], {})
+    keyed = _swap_keys(faces, model, to_identity, colour, frame, rgb.shape[1::-1], source, rgb)
+    for index, (key, box) in enumerate(keyed):
         hit = cache.get(key) if cache else None
         if hit is None:
-            lookup.crops[index] = warp_to_crop(colour.to_network(region),
-                                               masks.box_matrix(face.matrix, box), size)
+            lookup.crops[index] = warp_to_crop(colour.to_network(rgb[box.slices]),
+                                               masks.box_matrix(faces[index].matrix, box), size)
         lookup.keys.append(key)
         lookup.results.append(hit)
     return lookup
@@ -145,7 +189,7 @@ def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
     swapped, learned = swap_crops(model, np.stack([lk.crops[i] for lk, i in todo]),
                                   to_identity, batch_size)
     for j, (lk, i) in enumerate(todo):
-        lk.results[i] = (cache.put(lk.keys[i], swapped[j], learned[j]) if cache
+        lk.results[i] = (cache.put(lk.keys[i], swapped[j], learned[j], lk.crops[i]) if cache
                          else (swapped[j], learned[j]))
     for lk in lookups:
         lk.crops.clear()
@@ -156,12 +200,21 @@ def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
 def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
                 settings: MergeSettings, *, matte: np.ndarray | None = None,
                 face_only: bool = False) -> MergedFrame:
-    """Merge swapped faces into a plate frame; the plate's pixels are not modified."""
+    """Merge swapped faces into a plate frame; the plate's pixels are not modified.
+
+    The output buffer keeps the plate's pixel type (half plates stay half: no full-frame
+    conversion on the way in or out, and untouched pixels are the plate's bits); the merge
+    itself works in float32 inside each face's box only."""
     h, w = plate.height, plate.width
-    pixels = np.zeros((h, w, len(OUTPUT_CHANNELS)), np.float32)  # the facemask starts at 0
-    pixels[..., :3] = plate_rgb(plate)
+    dtype = np.float16 if plate.pixels.dtype == np.float16 else np.float32
+    pixels = np.empty((h, w, len(OUTPUT_CHANNELS)), dtype)
+    # Half is copied as its bits (NumPy's float16 assignment converts element by element).
+    bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
+    out = bits(pixels)
+    out[..., :3] = bits(np.asarray(plate_rgb(plate), dtype))
     alpha = plate.alpha()
-    pixels[..., 3] = 1.0 if alpha is None else alpha
+    out[..., 3] = bits(np.asarray(1.0 if alpha is None else alpha, dtype))
+    out[..., 4:] = 0  # the facemask starts at 0 (the same bits in half and float)
     layers = merge_faces(pixels[..., :3], pixels[..., 3], swaps, colour, settings, matte,
                          face_only, layers=pixels[..., 4:])
     return MergedFrame(pixels, layers, [s.matrix for s in swaps])
@@ -177,7 +230,7 @@ def placements(records: Sequence, face_type: str, model: Swapper) -> list[FacePl
         landmarks = np.asarray(r.landmarks, np.float64)
         matrix = np.asarray(r.matrix, np.float64) if face_type == model.card.face_type \
             else alignment_matrix(landmarks, model.card.face_type)
-        out.append(FacePlacement(matrix, landmarks, r.confidence))
+        out.append(FacePlacement(matrix, landmarks, r.confidence, int(getattr(r, "track", 0))))
     return out
 
 
@@ -185,54 +238,82 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
                  out_pattern: str | OutputSettings, *, frames: str | list[int] | None = None,
                  settings: MergeSettings | None = None, colourspace: str | None = None,
                  cache_dir: str | None = None, progress_listener: Listener | None = None,
-                 progress_stream=None, batch_frames: int = 4,
-                 batch_size: int = 8) -> ConvertSummary:
+                 progress_stream=None, batch_frames: int = 4, batch_size: int = 8,
+                 only_faces: bool = False, serial: bool = False) -> ConvertSummary:
     """Convert every frame of ``plate`` (or ``frames``) and write ``out_pattern``.
 
     Frames go through in groups of ``batch_frames``: read, then one batched model call for the
-    group's faces (``batch_size`` crops at a time), then merge and write frame by frame.
+    group's faces (``batch_size`` crops at a time), then merge and write frame by frame; the
+    stages overlap in threads (:mod:`.overlap`) unless ``serial``. ``only_faces`` writes only
+    the frames that hold a kept face (their own frame numbers; the summary lists the ranges).
+    With ``settings.temporal`` > 0 a first pass makes sure every face the smoothing needs —
+    the frames asked for and their neighbours — is in the swap cache (a temporary one when
+    ``cache_dir`` is None), then the frames are merged from it (:mod:`.temporal`).
     """
+    clock = time.perf_counter()
     settings = settings or MergeSettings()
     output = out_pattern if isinstance(out_pattern, OutputSettings) \
         else OutputSettings(out_pattern)
     plate = plate if isinstance(plate, Plate) else open_plate(plate, frames)
     if isinstance(frames, list):
-        plate = Plate(plate.path, plate.pattern, tuple(frames))
+        plate = Plate(plate.path, plate.pattern, tuple(frames), plate.files)
     if to_identity not in model.card.identities:
         raise FaceplateError(f"model {model.card.model_id} has no identity {to_identity!r}; "
                              f"use --to with one of {', '.join(model.card.identities)}")
     shot = alignments_io.load(shot_dir)
     colour = ColourSpaces(colourspace or shot.colourspace or default_space_for(plate.path))
-    run = _ShotRun(plate, shot, model, to_identity, colour, settings,
-                   _check_mattes(settings, plate.frames, shot_dir), FrameWriter(output),
-                   SwapCache(cache_dir) if cache_dir else None,
-                   ConvertSummary(output.pattern, colour.plate_space),
-                   batch_size)
     progress = Progress("convert", len(plate.frames), "frames", progress_listener,
                         progress_stream)
-    group = max(1, batch_frames)
-    for start in range(0, len(plate.frames), group):
-        for report in run.group(plate.frames[start:start + group]):
-            run.summary.frames.append(report)
-            progress.advance(1, f"{report.frame} {report.status}")
-            if report.status in ("passthrough", "failed"):
-                log.warning("frame %d %s: %s", report.frame, report.status, report.message)
+    with contextlib.ExitStack() as stack:
+        if cache_dir is None and settings.temporal > 0:
+            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="faceplate-"))
+        run = _ShotRun(plate, shot, model, to_identity, colour, settings,
+                       _check_mattes(settings, plate.frames, shot_dir), FrameWriter(output),
+                       SwapCache(cache_dir) if cache_dir else None,
+                       ConvertSummary(output.pattern, colour.plate_space,
+                                      only_faces=only_faces),
+                       batch_size, max(1, batch_frames), serial,
+                       Windows.of(shot, settings.temporal) if settings.temporal > 0 else None)
+        todo = []
+        for frame in plate.frames:
+            planned = run.plan(frame, only_faces)
+            if isinstance(planned, FrameReport):
+                run.report(planned, progress)
+            else:
+                todo.append(planned)
+        if run.windows is not None and todo:
+            run.prepare(todo, progress)
+        # closing: a cancelled job (the listener raises) stops the stage threads at once.
+        with contextlib.closing(run.render(todo)) as reports:
+            for report in reports:
+                run.report(report, progress)
     run.summary.frames.sort(key=lambda r: r.frame)
+    run.summary.wall = time.perf_counter() - clock
     return run.summary
+
+
+@dataclass
+class _Planned:
+    """A frame to render: what the alignments say of it and its job digest."""
+
+    frame: int
+    found: bool  # the alignments have an entry for this frame
+    faces: list[FacePlacement]
+    source: str
+    matte_path: str
+    job: str
+    render: bool = True  # False: only swapped, for its neighbours' smoothing
 
 
 @dataclass
 class _Pending:
     """A frame read from disk, waiting for its swaps."""
 
-    frame: int
-    found: bool  # the alignments have an entry for this frame
-    faces: list[FacePlacement]
-    source: str
-    job: str
+    plan: _Planned
     image: Image
     matte: np.ndarray | None
     lookup: _SwapLookup
+    swaps: list[SwappedFace] = field(default_factory=list)
 
 
 @dataclass
@@ -250,72 +331,209 @@ class _ShotRun:
     cache: SwapCache | None
     summary: ConvertSummary
     batch_size: int
+    batch_frames: int
+    serial: bool
+    windows: Windows | None  # temporal smoothing's neighbourhoods, when it is on
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _samples: dict = field(default_factory=dict)  # (frame, track) → FaceSample | None
+    _stats: dict = field(default_factory=dict)  # (frame, track) → ColourStats | None
 
-    def group(self, frames: Sequence[int]):
-        """Yield a report per frame: skipped and failed ones at once, the rest once written."""
-        pending = []
-        for frame in frames:
-            item = self._read(frame)
-            if isinstance(item, FrameReport):
-                yield item
-            else:
-                pending.append(item)
-        self._timed("swap", _swap_missing, [p.lookup for p in pending], self.model,
-                    self.to_identity, self.cache, self.batch_size)
-        for p in pending:
-            yield self._merge_and_write(p)
+    def report(self, report: FrameReport, progress: Progress) -> None:
+        self.summary.frames.append(report)
+        progress.advance(1, f"{report.frame} {report.status}")
+        if report.status in ("passthrough", "failed"):
+            log.warning("frame %d %s: %s", report.frame, report.status, report.message)
 
     def _timed(self, stage: str, fn, *args, **kwargs):
         clock = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            self.summary.seconds[stage] += time.perf_counter() - clock
+            with self._lock:
+                self.summary.seconds[stage] += time.perf_counter() - clock
 
-    def _read(self, frame: int) -> _Pending | FrameReport:
+    def _faces(self, frame: int) -> list[FacePlacement]:
+        return placements(self.shot.frames.get(frame) or [], self.shot.face_type, self.model)
+
+    # --- planning: what to do with each frame, decided before any pixel is read -----------
+
+    def plan(self, frame: int, only_faces: bool) -> _Planned | FrameReport:
         records = self.shot.frames.get(frame)
-        faces = placements(records or [], self.shot.face_type, self.model)
+        faces = self._faces(frame)
+        if only_faces and not faces:
+            return FrameReport(frame, "omitted", 0, "no face: not written (only faces)")
         source = self.plate.frame_path(frame)
         matte_path = _matte_path(self.matte_pattern, frame)
         job = frame_job(self.model.card, self.to_identity, self.settings,
-                        self.colour.plate_space, faces, source, matte_path)
+                        self.colour.plate_space, faces, source, matte_path,
+                        self._context(frame, faces))
         if self.writer.is_done(frame, job):
             return FrameReport(frame, "skipped", len(faces))
-        self.writer.remove_stale_temporaries(frame)
+        return _Planned(frame, records is not None, faces, source, matte_path, job)
+
+    def _context(self, frame: int, faces: Sequence[FacePlacement]) -> str:
+        """What else decides a smoothed frame: its neighbours' faces and plate files."""
+        if self.windows is None:
+            return ""
+        parts = []
+        for face in faces:
+            for g, w in self.windows.weights(frame, face.track):
+                if g != frame:
+                    other = self._track_face(g, face.track)
+                    parts.append([g, round(w, 12), file_stamp(self.plate.frame_path(g)),
+                                  None if other is None else np.asarray(other.matrix).tolist()])
+        return json.dumps(parts)
+
+    def _track_face(self, frame: int, track: int) -> FacePlacement | None:
+        return next((f for f in self._faces(frame) if f.track == track), None)
+
+    # --- the temporal pass: every face the smoothing needs, into the swap cache -----------
+
+    def prepare(self, todo: Sequence[_Planned], progress: Progress) -> None:
+        """Swap the faces of the planned frames and of their neighbours that the cache does
+        not hold yet (reading only those frames' plates)."""
+        assert self.windows is not None and self.cache is not None
+        needed = self.windows.needed([(p.frame, f.track) for p in todo for f in p.faces])
+        size = tuple(self.shot.size)
+        missing = []
+        for g in needed:
+            faces = self._faces(g)
+            source = file_stamp(self.plate.frame_path(g))
+            keys = _swap_keys(faces, self.model, self.to_identity, self.colour, g, size,
+                              source)
+            if any(self.cache.get_with_crop(k) is None for k, _ in keys):
+                missing.append(g)
+        self.summary.temporal_frames = len(needed)
+        if not missing:
+            return
+        log.info("temporal smoothing: swapping %d frame(s) the cache does not hold",
+                 len(missing))
+        plans = [_Planned(g, True, self._faces(g), self.plate.frame_path(g), "", "", False)
+                 for g in missing]
+        with contextlib.closing(ordered(
+                plans, self._read_plate, self._swap_group, lambda p: p.plan.frame,
+                ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
+                serial=self.serial)) as swapped:
+            for done in swapped:  # the listener may cancel here too
+                progress.advance(0, f"{done if isinstance(done, int) else done.frame} "
+                                    "swapped for temporal smoothing")
+
+    def _sample(self, frame: int, track: int) -> FaceSample | None:
+        """One neighbour's face as the cache holds it (memoised for the run)."""
+        key = (frame, track)
+        if key not in self._samples:
+            faces = self._faces(frame)
+            index = next((i for i, f in enumerate(faces) if f.track == track), None)
+            sample = None
+            if index is not None and self.cache is not None:
+                k, _ = _swap_keys(faces, self.model, self.to_identity, self.colour, frame,
+                                  tuple(self.shot.size),
+                                  file_stamp(self.plate.frame_path(frame)))[index]
+                hit = self.cache.get_with_crop(k)
+                if hit is not None and hit[2] is not None:
+                    sample = FaceSample(hit[0], hit[1], hit[2], faces[index].matrix,
+                                        faces[index].landmarks)
+            self._samples[key] = sample
+        return self._samples[key]
+
+    def _plate_stats(self, frame: int, track: int, sample: FaceSample
+                     ) -> ColourStats | None:
+        key = (frame, track)
+        if key not in self._stats:
+            self._stats[key] = plate_stats(self.settings.colour, sample, self.settings.hull) \
+                if self.settings.colour in STAT_MODES else None
+        return self._stats[key]
+
+    def _steady_swaps(self, p: _Pending) -> list[SwappedFace]:
+        """The frame's swaps with their learned masks, colour statistics and (optionally)
+        faces smoothed over their tracks."""
+        assert self.windows is not None
+        out = []
+        for face, swapped in zip(p.plan.faces, p.lookup.swapped()):
+            own = self._sample(p.plan.frame, face.track)
+            found = [(g, w, self._sample(g, face.track))
+                     for g, w in self.windows.weights(p.plan.frame, face.track)]
+            near = [(g, w, n) for g, w, n in found if n is not None]
+            total = sum(w for _, w, _ in near)
+            if own is None or abs(total) < 1e-6:
+                out.append(swapped)
+                continue
+            result = steady(own, [(w / total, n) for _, w, n in near],
+                            [(w / total, self._plate_stats(g, face.track, n))
+                             for g, w, n in near],
+                            self.settings.colour, self.settings.hull,
+                            self.settings.temporal_swap)
+            out.append(SwappedFace(result.face, result.learned, swapped.matrix,
+                                   swapped.landmarks, swapped.detection, result.stats))
+        self._forget(p.plan.frame)
+        return out
+
+    def _forget(self, frame: int) -> None:
+        """Drop memoised neighbours no later frame can need (frames render in order)."""
+        assert self.windows is not None
+        horizon = frame - reach(self.windows.sigma)
+        for memo in (self._samples, self._stats):
+            for key in [k for k in memo if k[0] < horizon]:
+                del memo[key]
+
+    # --- rendering: read, swap, merge, write (overlapped) ---------------------------------
+
+    def render(self, todo: Sequence[_Planned]):
+        return ordered(todo, self._read, self._swap_group, self._merge_and_write,
+                       ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
+                       serial=self.serial)
+
+    def _read_plate(self, plan: _Planned) -> _Pending | FrameReport:
+        frame = plan.frame
         try:
-            image = self._timed("read", read_plate_frame, self.plate, frame)
+            image = self._timed("read", read_plate_frame, self.plate, frame, keep_half=True)
         except FaceplateError as exc:
-            return FrameReport(frame, "failed", len(faces),
+            return FrameReport(frame, "failed", len(plan.faces),
                                f"plate unreadable ({exc}); not written")
         size = (image.width, image.height)
         if size != tuple(self.shot.size):
             raise FaceplateError(f"plate frame {frame} is {size[0]}×{size[1]} but the "
                                  f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}: "
                                  "re-run faceplate extract on this plate")
-        channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
-        matte = None if self.matte_pattern is None else self._timed(
-            "read", read_matte, matte_path, channel, size)
-        lookup = self._timed("swap", _lookup, plate_rgb(image), faces, self.model,
+        lookup = self._timed("swap", _lookup, plate_rgb(image), plan.faces, self.model,
                              self.to_identity, self.colour, frame, self.cache,
-                             file_stamp(source)) if faces \
+                             file_stamp(plan.source)) if plan.faces \
             else _SwapLookup([], [], [], {})
-        return _Pending(frame, records is not None, faces, source, job, image, matte, lookup)
+        return _Pending(plan, image, None, lookup)
+
+    def _read(self, plan: _Planned) -> _Pending | FrameReport:
+        self.writer.remove_stale_temporaries(plan.frame)
+        pending = self._read_plate(plan)
+        if isinstance(pending, _Pending) and self.matte_pattern is not None:
+            channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
+            pending.matte = self._timed("read", read_matte, plan.matte_path, channel,
+                                        (pending.image.width, pending.image.height))
+        return pending
+
+    def _swap_group(self, pending: list[_Pending]) -> None:
+        self._timed("swap", _swap_missing, [p.lookup for p in pending], self.model,
+                    self.to_identity, self.cache, self.batch_size)
+        for p in pending:
+            if p.plan.render:
+                p.swaps = self._steady_swaps(p) if self.windows is not None \
+                    else p.lookup.swapped()
 
     def _merge_and_write(self, p: _Pending) -> FrameReport:
-        merged = self._timed("merge", merge_frame, p.image, p.lookup.swapped(), self.colour,
+        plan = p.plan
+        merged = self._timed("merge", merge_frame, p.image, p.swaps, self.colour,
                              self.settings, matte=p.matte,
                              face_only=bool(self.writer.face_pattern))
-        if p.faces:
+        if plan.faces:
             status, message = "swapped", ""
         else:
-            reason = "no face detected" if p.found else "no face in the alignments"
+            reason = "no face detected" if plan.found else "no face in the alignments"
             status, message = "passthrough", f"{reason}: plate written unchanged"
-        provenance = provenance_for(self.model.card, self.to_identity, self.settings, p.job,
-                                    p.source, p.frame, merged.matrices,
+        provenance = provenance_for(self.model.card, self.to_identity, self.settings, plan.job,
+                                    plan.source, plan.frame, merged.matrices,
                                     f"passthrough: {message}" if message else status)
-        self._timed("write", self.writer.write, p.frame, merged, provenance.to_metadata(),
-                    plate_pixel_type(p.source))
-        return FrameReport(p.frame, status, len(p.faces), message)
+        self._timed("write", self.writer.write, plan.frame, merged, provenance.to_metadata(),
+                    plate_pixel_type(plan.source))
+        return FrameReport(plan.frame, status, len(plan.faces), message)
 
 
 def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str
@@ -351,14 +569,16 @@ def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:
 
 def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
               faces: Sequence[FacePlacement | SwappedFace], source: str,
-              matte_path: str = "") -> str:
+              matte_path: str = "", context: str = "") -> str:
     """The job digest of one merged frame (written into it; convert skips a frame whose
     digest on disk matches): model, identity, settings, colourspace, every face's matrix,
-    landmarks and detection confidence, and the plate's and matte's file stamps. The merge op and convert both use it."""
+    landmarks and detection confidence, the plate's and matte's file stamps, and ``context``
+    (what else decides the frame: its neighbours under temporal smoothing). The merge op and
+    convert both use it."""
     return job_digest(card, to_identity, settings, colourspace,
                       [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist(),
                         "c": f.detection} for f in faces],
-                      file_stamp(source) + file_stamp(matte_path))
+                      file_stamp(source) + file_stamp(matte_path) + context)
 
 
 def file_stamp(path: str) -> str:

@@ -48,6 +48,13 @@ class MergeSettings(Settings):
     confidence_softness: float = setting(
         0.1, "how far below the confidence threshold a face fades to nothing (0: a hard cut)",
         bounds=(0.0, 1.0))
+    temporal: float = setting(2.0, "smooth the colour match and the learned mask over this "
+                              "many frames (Gaussian sigma, as landmarks are smoothed; never "
+                              "across a cut), 0 (off) to 8; a shot render, not a single-frame "
+                              "merge", bounds=(0.0, 8.0))
+    temporal_swap: float = setting(0.0, "blend the swapped face with its neighbours' average "
+                                   "over the same frames, 0 (off) to 1: steadier, softer "
+                                   "motion", bounds=(0.0, 1.0))
 
     def check(self) -> None:
         if self.mask.startswith("image") and not self.mask_image:

@@ -39,7 +39,7 @@ def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
     if strength == 0.0 or len(frames) < 3:
         return pts.copy()
     out = pts.copy()
-    for seg in _segments(frames, cuts):
+    for seg in segments(frames, cuts):
         if len(seg) >= 5:
             t = np.asarray([frames[i] for i in seg], float)
             flat = pts[seg].reshape(len(seg), -1)
@@ -98,7 +98,7 @@ def blend_fixed(frames: list[int], landmarks: np.ndarray, fixed: dict[int, np.nd
         delta[i] = np.asarray(value, np.float64) - pts[i]
     sigma = FIX_SIGMA * strength
     reach = int(np.ceil(3 * sigma))
-    for seg in _segments(frames, cuts) if strength > 0.0 else []:
+    for seg in segments(frames, cuts) if strength > 0.0 else []:
         keys = [k for k, i in enumerate(seg) if i in fixed]
         near = sorted({p for k in keys for p in range(max(0, k - reach),
                                                       min(len(seg), k + reach + 1))})
@@ -134,7 +134,7 @@ def interocular(landmarks: np.ndarray) -> np.ndarray:
                           axis=-1)
 
 
-def _segments(frames: list[int], cuts: frozenset[int] | set[int] = frozenset()
+def segments(frames: list[int], cuts: frozenset[int] | set[int] = frozenset()
               ) -> list[list[int]]:
     """Indices of runs of consecutive frame numbers that no cut interrupts."""
     runs: list[list[int]] = []

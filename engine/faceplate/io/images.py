@@ -24,7 +24,7 @@ class ImageError(FaceplateError):
 
 @dataclass
 class Image:
-    pixels: np.ndarray  # float32, H×W×C
+    pixels: np.ndarray  # float32 H×W×C (float16 only when read with keep_half)
     channels: list[str]
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""
@@ -57,8 +57,11 @@ class Image:
         return self.channel("A") if "A" in self.channels else None
 
 
-def read_image(path: str, display_window: bool = False) -> Image:
+def read_image(path: str, display_window: bool = False, keep_half: bool = False) -> Image:
     """Read every channel of the first subimage as float32; integer files are scaled to 0–1.
+
+    ``keep_half`` reads a file whose channels are all half float as float16 (convert: half
+    the memory and no conversion on the way in or out; every half value is exact in float32).
 
     With ``display_window`` an EXR whose data window is smaller (e.g. an ST map stored over the
     face's box only) comes back at its full size, zero outside the data window, as Nuke reads it.
@@ -70,17 +73,19 @@ def read_image(path: str, display_window: bool = False) -> Image:
         raise ImageError(f"cannot read {path}: {oiio.geterror() or 'unknown format'}")
     try:
         spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        half = keep_half and all(f == oiio.HALF for f in (spec.channelformats or [spec.format]))
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.HALF if half else oiio.FLOAT)
         if pixels is None:
             raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
         metadata = {a.name: str(a.value) for a in spec.extra_attribs}
         names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
     finally:
         inp.close()
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    pixels = np.asarray(pixels, dtype=np.float16 if half else np.float32).reshape(
+        spec.height, spec.width, spec.nchannels)
     if display_window and (spec.x, spec.y, spec.width, spec.height) != (
             spec.full_x, spec.full_y, spec.full_width, spec.full_height):
-        full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+        full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), pixels.dtype)
         x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
         box = full[max(y0, 0):y0 + spec.height, max(x0, 0):x0 + spec.width]
         box[...] = pixels[max(-y0, 0):max(-y0, 0) + box.shape[0],
@@ -101,11 +106,12 @@ def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarr
     return image.pixels[..., 0]
 
 
-def read_plate_frame(plate: Plate, frame: int) -> Image:
-    """One frame of a plate, from its image file or its video."""
+def read_plate_frame(plate: Plate, frame: int, keep_half: bool = False) -> Image:
+    """One frame of a plate, from its image file or its video (``keep_half``: see
+    :func:`read_image`)."""
     if plate.is_video:
         return _read_video_frame(plate.path, frame)
-    return read_image(plate.frame_path(frame))
+    return read_image(plate.frame_path(frame), keep_half=keep_half)
 
 
 def _read_video_frame(path: str, frame: int) -> Image:
@@ -165,7 +171,9 @@ def write_image(
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FORMATS:
         raise ImageError(f"cannot write {ext!r} files: use .exr, .png, .tif, .dpx or .jpg")
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = np.asarray(pixels)  # half stays half (OIIO converts from it), the rest float32
+    if pixels.dtype != np.float16:
+        pixels = pixels.astype(np.float32, copy=False)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     h, w, c = pixels.shape

@@ -9,7 +9,7 @@ the Nuke side.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faceplate_client import frames
 from faceplate_client.frames import SequencePattern, format_frame_range
@@ -118,3 +118,32 @@ def _video_frame_count(path: str) -> int:
         return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         cap.release()
+
+
+@dataclass
+class FrameLedger:
+    """Which frames a sequence writer wrote and which of them held a face, listed as ranges:
+    what ``faceplate stabilise`` and ``faceplate convert --only-faces`` report."""
+
+    written: list[int] = field(default_factory=list)
+    face_frames: list[int] = field(default_factory=list)
+    no_face: list[int] = field(default_factory=list)
+
+    def add(self, frame: int, *, written: bool, face: bool) -> None:
+        if written:
+            self.written.append(frame)
+        (self.face_frames if face else self.no_face).append(frame)
+
+    def to_dict(self) -> dict:
+        written = sorted(self.written)
+        return {"written": len(written), "ranges": format_frame_range(written),
+                "face_ranges": format_frame_range(sorted(self.face_frames)),
+                "no_face_ranges": format_frame_range(sorted(self.no_face)),
+                "first": written[0] if written else None,
+                "last": written[-1] if written else None}
+
+    def report(self) -> str:
+        """``N frames (ranges)`` and, when some had no face, where."""
+        d = self.to_dict()
+        text = f"{d['written']} frames ({d['ranges'] or 'none'})"
+        return text + (f"; no face on {d['no_face_ranges']}" if self.no_face else "")

@@ -148,6 +148,7 @@ class ConvertInput:
     settings: Any  # MergeSettings
     colourspace: str | None
     cache_dir: str | None
+    only_faces: bool
 
 
 def _decode_convert(req) -> ConvertInput:
@@ -164,7 +165,7 @@ def _decode_convert(req) -> ConvertInput:
         check_absolute("settings.mask_image", settings.mask_image)
     return ConvertInput(_job(req), p["plate"], p["shot_dir"], p["model"], p["identity"], output,
                         p["frames"] or None, settings, p["colourspace"] or None,
-                        p["cache_dir"] or None)
+                        p["cache_dir"] or None, p["only_faces"])
 
 
 @operation("convert_shot", "Swap and merge every frame of a shot and write OUT.####.exr with "
@@ -181,7 +182,9 @@ def _decode_convert(req) -> ConvertInput:
                          path=True),
                    Param("face_out", str, "", "also write the face alone, face.####.exr",
                          path=True),
-                   Param("overwrite", bool, False, "rewrite finished frames")),
+                   Param("overwrite", bool, False, "rewrite finished frames"),
+                   Param("only_faces", bool, False, "write only the frames that hold a face "
+                         "(the reply lists the ranges)")),
            lane="job", progress=True, timeout_s=_DAY, decode=_decode_convert)
 def convert_shot(inp: ConvertInput) -> Result:
     from ...convert.pipeline import convert_shot as run
@@ -189,5 +192,6 @@ def convert_shot(inp: ConvertInput) -> Result:
     with inp.job.engine.models.use(inp.model, inp.job.engine.device) as model:
         summary = run(inp.plate, inp.shot_dir, model, inp.identity, inp.output,
                       frames=inp.frames, settings=inp.settings, colourspace=inp.colourspace,
-                      cache_dir=inp.cache_dir, progress_listener=inp.job.progress)
+                      cache_dir=inp.cache_dir, progress_listener=inp.job.progress,
+                      only_faces=inp.only_faces)
     return Result(summary.to_dict())

@@ -1,0 +1,143 @@
+"""Convert's temporal smoothing: colour statistics, learned masks and (optionally) the swap.
+
+Per-frame colour matching measures the plate under a matte that changes a little every frame,
+so a still face pulses. Here each face's values are smoothed over its track the way landmarks
+are (:func:`faceplate.extract.smooth.local_quadratic_matrix`, a Gaussian-weighted local
+quadratic fit of σ = ``MergeSettings.temporal`` frames), within runs of consecutive frames that
+no shot cut interrupts (:func:`faceplate.extract.smooth.segments`, the alignments' ``cuts``):
+
+- the colour statistics (``average``, ``reinhard``) of the face and of the plate under it,
+  measured in the aligned crop (the still face: the same skin every frame) and weighted by
+  hull × learned mask, so the colour transform changes as slowly as the shot does;
+- the learned mask, in crop space (where a still face's mask should not move);
+- with ``temporal_swap`` > 0, the swapped face itself, blended with its neighbours' average.
+
+Determinism: a frame's weights depend only on the frames within ``reach`` (⌈3σ⌉) of it in its
+run, and each neighbour's values only on that neighbour (its swap, learned mask and plate crop,
+kept together in the swap cache). So a frame renders the same bits whether the render covers
+the whole shot, a farm chunk or a resume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..extract.smooth import local_quadratic_matrix, segments
+from ..face.align import crop_matrix, transform_points
+from ..face.mask import landmark_mask
+from .colour_match import STAT_MODES, ColourStats, measure
+
+MIN_RUN = 5  # shorter runs are not smoothed (as landmark smoothing does)
+
+
+def reach(sigma: float) -> int:
+    """How many frames either side weigh into a frame's smoothed values."""
+    return math.ceil(3.0 * sigma) if sigma > 0 else 0
+
+
+class Windows:
+    """Which neighbouring frames of the same face track weigh into a frame, and how much."""
+
+    def __init__(self, track_frames: dict[int, list[int]], cuts: Sequence[int], sigma: float):
+        self.sigma = float(sigma)
+        self.cuts = frozenset(int(c) for c in cuts)
+        self._runs: dict[tuple[int, int], list[int]] = {}
+        for track, frames in track_frames.items():
+            ordered = sorted(frames)
+            for run in segments(ordered, self.cuts):
+                members = [ordered[i] for i in run]
+                for f in members:
+                    self._runs[(track, f)] = members
+
+    @classmethod
+    def of(cls, shot, sigma: float) -> Windows:
+        """From an :class:`~faceplate.extract.alignments.Alignments`: its tracks and cuts."""
+        tracks: dict[int, list[int]] = {}
+        for frame, records in shot.frames.items():
+            for r in records:
+                tracks.setdefault(int(r.track), []).append(int(frame))
+        return cls(tracks, getattr(shot, "cuts", []), sigma)
+
+    def weights(self, frame: int, track: int) -> list[tuple[int, float]]:
+        """``(frame, weight)`` of every neighbour (the frame itself included); the weights
+        sum to 1. A frame alone, off any track, or in a short run weighs only itself."""
+        run = self._runs.get((track, frame))
+        r = reach(self.sigma)
+        if not run or r == 0 or len(run) < MIN_RUN:
+            return [(frame, 1.0)]
+        i = run.index(frame)
+        window = run[max(0, i - r):i + r + 1]
+        row = local_quadratic_matrix(np.asarray(window, float), self.sigma)[window.index(frame)]
+        return [(f, float(w)) for f, w in zip(window, row)]
+
+    def needed(self, frames: Sequence[tuple[int, int]]) -> list[int]:
+        """Every frame the ``(frame, track)`` faces need, themselves included."""
+        return sorted({f for frame, track in frames for f, _ in self.weights(frame, track)})
+
+
+@dataclass
+class FaceSample:
+    """One face of one frame as the swap stage leaves it, all in its aligned crop."""
+
+    face: np.ndarray  # S×S×3 swapped face, network space
+    learned: np.ndarray  # S×S the model's mask
+    crop: np.ndarray  # S×S×3 the plate's aligned crop, network space
+    matrix: np.ndarray  # 2×3 plate → unit crop
+    landmarks: np.ndarray  # 68×2 plate pixels
+
+
+@dataclass
+class SteadyFace:
+    face: np.ndarray
+    learned: np.ndarray
+    stats: ColourStats | None  # for the ``average``/``reinhard`` colour modes
+
+
+def crop_weight(sample: FaceSample, hull: str, learned: np.ndarray | None = None) -> np.ndarray:
+    """Which crop pixels are face: the landmark hull drawn in the crop × the learned mask."""
+    size = sample.face.shape[0]
+    points = transform_points(sample.landmarks, crop_matrix(sample.matrix, size))
+    mask = landmark_mask(points, (size, size), kind=hull)
+    return mask * (sample.learned if learned is None else learned)
+
+
+def plate_stats(mode: str, sample: FaceSample, hull: str) -> ColourStats | None:
+    """One frame's own statistics (face and plate) in its crop, weighted by hull × learned;
+    None when the crop holds (almost) no face."""
+    weight = crop_weight(sample, hull)
+    return measure(mode, sample.face, sample.crop, weight) if weight.sum() >= 1.0 else None
+
+
+def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
+           plate_parts: Sequence[tuple[float, ColourStats | None]], mode: str, hull: str,
+           swap_blend: float) -> SteadyFace:
+    """``own`` with its learned mask (and, by ``swap_blend``, its face) averaged over the
+    weighted ``neighbours`` (own included, weights summing to 1), and the plate's statistics
+    averaged over ``plate_parts`` (each neighbour's :func:`plate_stats`): the colour
+    transform of the face then changes as slowly as its neighbourhood, not frame by frame."""
+    learned = np.clip(_weighted([(w, n.learned) for w, n in neighbours]), 0.0, 1.0)
+    face = own.face
+    if swap_blend > 0:
+        mean = np.clip(_weighted([(w, n.face) for w, n in neighbours]), 0.0, 1.0)
+        face = ((1.0 - swap_blend) * own.face + swap_blend * mean).astype(np.float32)
+    stats = None
+    parts = [(w, s) for w, s in plate_parts if s is not None]
+    total = sum(w for w, _ in parts)
+    if mode in STAT_MODES and abs(total) > 1e-6:
+        def mean(name: str) -> np.ndarray:
+            return sum(w * getattr(s, name) for w, s in parts) / total
+
+        stats = ColourStats(mean("face_mean"), np.maximum(mean("face_std"), 0.0),
+                            mean("target_mean"), np.maximum(mean("target_std"), 0.0))
+    return SteadyFace(face, learned.astype(np.float32), stats)
+
+
+def _weighted(items: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
+    out = np.zeros_like(items[0][1], dtype=np.float64)
+    for w, a in items:
+        out += w * a
+    return out.astype(np.float32)
