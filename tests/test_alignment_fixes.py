@@ -98,14 +98,21 @@ def test_imported_points_replace_those_frames_only(sample, tmp_path, capsys):
 
 
 def test_convert_rerenders_only_the_changed_frames(sample, tmp_path, capsys):
+    """Without temporal smoothing exactly the changed frames re-render; with it (the default)
+    also the frames within its reach, whose smoothed colour and matte weigh the changed ones."""
     from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.settings import MergeSettings
     from faceplate.convert.swap import PassthroughModel
+    from faceplate.convert.temporal import reach
 
     shot = _shot(sample, tmp_path / "shot")
-    out = str(tmp_path / "out" / "o.####.exr")
     plate = sample.pattern
-    first = convert_shot(plate, shot, PassthroughModel(64), "plate", out)
-    assert first.count("swapped") == FRAMES
+    outs = {name: str(tmp_path / name / "o.####.exr") for name in ("still", "steady")}
+    settings = {"still": MergeSettings(temporal=0.0), "steady": MergeSettings()}
+    for name, out in outs.items():
+        first = convert_shot(plate, shot, PassthroughModel(64), "plate", out,
+                             settings=settings[name])
+        assert first.count("swapped") == FRAMES
     lm = np.asarray(_frames_json(shot)[str(FIXED)][0]["landmarks"])
     fixes = tmp_path / "fixes.json"
     fixes.write_text(json.dumps({"schema": "faceplate.fixes", "version": 1, "frames": {
@@ -113,10 +120,16 @@ def test_convert_rerenders_only_the_changed_frames(sample, tmp_path, capsys):
                                                     round(lm[33, 1], 3)]}}]}}))
     assert main(["alignments", shot, "--import-points", str(fixes), "--json"]) == 0
     changed = json.loads(capsys.readouterr().out)["changed_frames"]
-    again = convert_shot(plate, shot, PassthroughModel(64), "plate", out)
-    redone = sorted(f.frame for f in again.frames if f.status == "swapped")
-    assert redone == changed and FIXED in redone
-    assert again.count("skipped") == FRAMES - len(changed)
+    frames = sorted(int(f) for f in _frames_json(shot))
+    near = reach(MergeSettings().temporal)
+    expected = {"still": changed,
+                "steady": [f for f in frames if any(abs(f - c) <= near for c in changed)]}
+    for name, out in outs.items():
+        again = convert_shot(plate, shot, PassthroughModel(64), "plate", out,
+                             settings=settings[name])
+        redone = sorted(f.frame for f in again.frames if f.status == "swapped")
+        assert redone == expected[name] and FIXED in redone, name
+        assert again.count("skipped") == FRAMES - len(redone), name
 
 
 def test_bad_fixes_are_refused_with_a_reason(sample, tmp_path, capsys):
