@@ -9,9 +9,26 @@ are dropped, so no test can reach (or stop) an engine a user is running. The use
 import os
 import tempfile
 
+import pytest
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="faceplate-tests-run-")
 os.environ["FACEPLATE_CACHE"] = tempfile.mkdtemp(prefix="faceplate-tests-cache-")
 for name in ("FACEPLATE_SOCKET", "FACEPLATE_TOKEN_FILE", "FACEPLATE_ENGINE_CMD"):
     os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """A real engine on a real socket for the test module: (client, socket path)."""
+    from engine_helpers import running_engine
+
+    folder = tmp_path_factory.mktemp("engine")
+    with running_engine(folder) as client:
+        yield client, str(folder / "engine" / "engine.sock")
+
+
+@pytest.fixture(scope="module")
+def engine_socket(running):
+    return running[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,12 @@ from faceplate.extract import alignments as alignments_io
 from faceplate.extract.smooth import FIX_SIGMA
 from faceplate.face.align import alignment_matrix
 from faceplate.samples import make_shot, write_true_alignments
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
+from session import PLUGIN  # the stand-in Nuke's plug-in path, where faceplate_nuke is
+
+if PLUGIN not in sys.path:
+    sys.path.insert(0, PLUGIN)
 
 FIRST, FRAMES = 1001, 20
 FIXED = 1010
@@ -169,26 +176,6 @@ def nuke_shot(tmp_path_factory):
                                     consent="test fixture: public-domain NASA photo")
     create_model(str(root / "model"), card)
     return sample, str(root / "model")
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    import sys
-
-    here = os.path.dirname(__file__)
-    for folder in (here, os.path.join(here, "nuke_standin")):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    from engine_helpers import running_engine
-
-    folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder) as client:
-        yield client, str(folder / "engine" / "engine.sock")
-
-
-@pytest.fixture(scope="module")
-def engine_socket(running):
-    return running[1]
 
 
 def _graph(sample, model, socket, cache):

@@ -15,7 +15,6 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine
 from faceplate.io.colour import NETWORK_SPACE
 from session import start
 
@@ -36,18 +35,6 @@ def plate(tmp_path_factory):
             shutil.copy(part.path(f), str(root / f"plate.{frame:04d}.png"))
             frame += 1
     return str(root / "plate.####.png"), frame - 1
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder) as client:
-        yield client, str(folder / "engine" / "engine.sock")
-
-
-@pytest.fixture(scope="module")
-def engine_socket(running):
-    return running[1]
 
 
 def _nuke_alignments(pattern, last, socket, cache, **knobs):

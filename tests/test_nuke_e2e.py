@@ -18,7 +18,6 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine
 from session import start
 
 FRAMES = (1001, 1003)
@@ -38,13 +37,6 @@ def shot(tmp_path_factory):
                                     consent="test fixture: public-domain NASA photo")
     create_model(str(root / "model"), card)
     return sample, str(root / "model")
-
-
-@pytest.fixture(scope="module")
-def engine_socket(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder):
-        yield str(folder / "engine" / "engine.sock")
 
 
 def build(nuke, sample, model, socket, cache):

@@ -19,7 +19,6 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine
 from session import start
 
 FRAMES = (1001, 1004)
@@ -32,13 +31,6 @@ def sample(tmp_path_factory):
     # Twelve frames of motion, four of them used: a face moves as in a real shot, frame to frame.
     return make_shot("astronaut", str(tmp_path_factory.mktemp("plate")), frames=12,
                      first=FRAMES[0], size=(320, 240), face_px=110.0)
-
-
-@pytest.fixture(scope="module")
-def engine_socket(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    with running_engine(folder):
-        yield str(folder / "engine" / "engine.sock")
 
 
 def test_export_stabilised_builds_the_paint_back_graph(sample, engine_socket, tmp_path):
