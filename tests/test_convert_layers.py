@@ -70,14 +70,21 @@ def shot(tmp_path_factory):
 
 
 def _read(path: str):
-    """Pixels by channel name and the metadata, straight from OpenImageIO."""
+    """Pixels by channel name over the display window (each part placed by its data window,
+    zero outside), the first part's metadata and every part's spec, straight from OpenImageIO."""
     inp = oiio.ImageInput.open(path)
     assert inp is not None, oiio.geterror()
+    specs, channels = [], {}
     try:
-        spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
-        channels = {name: pixels[..., i] for i, name in enumerate(spec.channelnames)}
-        return channels, {a.name: str(a.value) for a in spec.extra_attribs}, spec
+        while inp.seek_subimage(len(specs), 0):
+            spec = inp.spec()
+            pixels = inp.read_image(len(specs), 0, 0, spec.nchannels, oiio.FLOAT)
+            specs.append(spec)
+            full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+            y, x = spec.y - spec.full_y, spec.x - spec.full_x
+            full[y:y + spec.height, x:x + spec.width] = pixels
+            channels.update({name: full[..., i] for i, name in enumerate(spec.channelnames)})
+        return channels, {a.name: str(a.value) for a in specs[0].extra_attribs}, specs
     finally:
         inp.close()
 
@@ -99,8 +106,12 @@ class RefusingModel(PassthroughModel):
 def test_every_layer_and_the_confidence_metadata_read_back(shot):
     sample, _, _, out = shot
     for f in sample.frames:
-        channels, meta, spec = _read(out.replace("####", str(f)))
-        assert sorted(spec.channelnames) == sorted(OUTPUT_CHANNELS)
+        channels, meta, (rgba, layers) = _read(out.replace("####", str(f)))
+        assert sorted(channels) == sorted(OUTPUT_CHANNELS)
+        # RGBA over the frame; the layers in their own part over the face's box only.
+        assert [p.getattribute("name") for p in (rgba, layers)] == ["rgba", "facelayers"]
+        assert (rgba.width, rgba.height) == (rgba.full_width, rgba.full_height)
+        assert layers.width * layers.height < rgba.width * rgba.height
         regions = _stack(channels, FACEREGION_CHANNELS)
         raw = _stack(channels, FACERAW_CHANNELS)
         st = _stack(channels, FACEST_CHANNELS)
@@ -119,9 +130,9 @@ def test_every_layer_and_the_confidence_metadata_read_back(shot):
         assert face["confidence"] == pytest.approx(overall, abs=1e-4)
         assert meta["faceplate/synthetic"] == "1"
         # The face-only output keeps working: RGBA over its own data window.
-        face_spec = _read(out.replace("o.####", f"f.{f}"))[2]
+        (face_spec,) = _read(out.replace("o.####", f"f.{f}"))[2]
         assert list(face_spec.channelnames) == ["R", "G", "B", "A"]
-        assert face_spec.width < spec.width and face_spec.full_width == spec.width
+        assert face_spec.width < rgba.width and face_spec.full_width == rgba.width
 
 
 def test_untouched_plate_pixels_stay_bit_identical(shot):
@@ -196,8 +207,7 @@ def test_faceraw_is_the_cached_swap_warped_and_a_re_merge_gives_it_without_the_m
 
     # A re-merge with other settings from the cache: the same raw render, a new blend.
     again = merge_frame(plate, [swap], colour, MergeSettings(blur=2.0, colour="average"))
-    layout = list(OUTPUT_CHANNELS)
-    raw = again.pixels[..., [layout.index(c) for c in FACERAW_CHANNELS]]
+    raw = np.stack([again.channel(c) for c in FACERAW_CHANNELS], axis=-1)
     np.testing.assert_allclose(raw, written, atol=2e-3 * max(1.0, float(raw.max())))
     before = _read(out.replace("####", str(f)))[0]["facemask.face"]
     assert not np.allclose(again.layers.face, before, atol=1e-2)  # the blend did change
@@ -309,11 +319,30 @@ def test_png_outputs_get_the_layers_in_an_exr_sidecar(shot, tmp_path):
     f = sample.frames[0]
     assert read_image(str(tmp_path / f"o.{f}.png")).channels == ["R", "G", "B", "A"]
     assert read_image(str(tmp_path / f"o.facemask.{f}.png")).channels == ["R", "G", "B"]
-    channels, meta, spec = _read(str(tmp_path / f"o.facelayers.{f}.exr"))
-    assert sorted(spec.channelnames) == sorted(SIDECAR_CHANNELS)
-    assert spec.format == oiio.HALF
+    channels, meta, (spec,) = _read(str(tmp_path / f"o.facelayers.{f}.exr"))
+    assert sorted(channels) == sorted(SIDECAR_CHANNELS)
+    assert spec.format == oiio.HALF and spec.width < spec.full_width  # the face's box
     assert channels["facest.valid"].max() == 1 and channels["faceraw.A"].max() > 0.99
     assert float(meta[CONFIDENCE_KEY]) > 0.5 and meta["faceplate/synthetic"] == "1"
+
+
+def test_a_single_part_exr_holds_the_same_channels(shot, tmp_path):
+    """``--single-part`` (for readers without multi-part EXR): one full-frame part, the same
+    pixels as the default's two parts."""
+    sample, root, _, out = shot
+    f = sample.frames[0]
+    single = str(tmp_path / "s.####.exr")
+    convert_shot(sample.pattern, root, RefusingModel(load_model(os.path.join(root, "model"),
+                                                                 "cpu").card), "other",
+                 OutputSettings(single, single_part=True), frames=str(f),
+                 cache_dir=os.path.join(root, "cache"))
+    one, _, specs = _read(single.replace("####", str(f)))
+    two = _read(out.replace("####", str(f)))[0]
+    assert len(specs) == 1 and sorted(one) == sorted(two) == sorted(OUTPUT_CHANNELS)
+    for name in OUTPUT_CHANNELS:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+    assert read_image(single.replace("####", str(f))).channels == read_image(
+        out.replace("####", str(f))).channels
 
 
 def test_the_merge_op_keys_its_mix_from_confidence(shot, tmp_path):

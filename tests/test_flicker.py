@@ -73,8 +73,8 @@ def test_temporal_windows_stop_at_cuts_and_gaps_and_sum_to_one():
 
 def test_steady_colour_follows_the_neighbourhood_not_the_frame():
     """A plate crop that pulses frame to frame gets one smoothed colour transform."""
-    from faceplate.convert.colour_match import apply_stats
-    from faceplate.convert.temporal import FaceSample, crop_weight, plate_stats, steady
+    from faceplate.convert.colour_match import apply_stats, face_weight
+    from faceplate.convert.temporal import FaceSample, plate_stats, steady
     from faceplate.face.align import crop_matrix, invert, mean_face, transform_points
 
     size, rng = 64, np.random.default_rng(0)
@@ -85,7 +85,7 @@ def test_steady_colour_follows_the_neighbourhood_not_the_frame():
                           np.full((size, size, 3), 0.4 + 0.1 * (i % 2), np.float32)
                           + 0.02 * rng.standard_normal((size, size, 3)).astype(np.float32),
                           matrix, landmarks) for i in range(5)]
-    assert crop_weight(samples[0], "components").sum() > 100
+    assert face_weight(landmarks, matrix, samples[0].learned, "components").sum() > 100
     weights = [0.2] * 5
     parts = [(w, plate_stats("reinhard", s, "components")) for w, s in zip(weights, samples)]
     result = steady(samples[2], list(zip(weights, samples)), parts, "reinhard", "components",

@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--pixel-type", choices=("half", "float"),
                      help="EXR pixel type (default: the plate's, so untouched pixels stay "
                           "bit-identical)")
+    out.add_argument("--single-part", action="store_true",
+                     help="EXR: every channel in one full-frame part instead of RGBA plus a "
+                          "face-box part for the layers (slower; for readers without "
+                          "multi-part EXR)")
     out.add_argument("--face-out", metavar="FACE.####.exr",
                      help="also write the swapped face alone over black with its alpha")
     out.add_argument("--only-faces", action="store_true",
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         raise FaceplateError("--sheet shows the facemask layer: write EXR (-o out.####.exr)")
     output = OutputSettings(args.output, compression=args.compression,
                             pixel_type=args.pixel_type, face_pattern=args.face_out or "",
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, single_part=args.single_part)
     cache = None if args.no_cache else (args.cache or os.path.join(args.alignments, "swapcache"))
     summary = convert_shot(args.plate, args.alignments, model, args.to, output,
                            frames=args.frames, settings=settings, colourspace=args.colourspace,

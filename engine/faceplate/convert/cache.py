@@ -81,13 +81,16 @@ class SwapCache:
             return None
 
     def put(self, key: SwapKey, face: np.ndarray, mask: np.ndarray,
-            crop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Store a swap (and the plate's aligned crop it was made from: convert's temporal
-        smoothing measures the plate there); returns the swap as a later :meth:`get` will, so
-        a fresh render merges the very values a re-merge from the cache will see."""
-        face16, mask16 = face.astype(np.float16), mask.astype(np.float16)
-        arrays = {"face": face16, "mask": mask16}
+            crop: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Store a swap (and the plate's aligned crop it was made from: merge and temporal
+        smoothing measure the plate's colour there); returns ``(face, mask, crop)`` as a later
+        :meth:`get_with_crop` will, so a fresh render merges the very values a re-merge from
+        the cache will see."""
+        arrays = {"face": face.astype(np.float16), "mask": mask.astype(np.float16)}
         if crop is not None:
             arrays["crop"] = crop.astype(np.float16)
         write_atomic(self.path(key), lambda fh: np.savez(fh, **arrays))
-        return face16.astype(np.float32), mask16.astype(np.float32)
+        crop16 = arrays.get("crop")
+        return (arrays["face"].astype(np.float32), arrays["mask"].astype(np.float32),
+                None if crop16 is None else crop16.astype(np.float32))

@@ -11,7 +11,6 @@ statistics come from an even grid of at most ~64k pixels, the seamless membrane 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -19,33 +18,43 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
 
+from ..face.align import crop_matrix, transform_points
+from ..face.mask import landmark_mask
 from .settings import COLOUR_MODES, SettingsError
 
 _EPS = 1e-6
 _MAX_GAIN = 4.0  # Reinhard's largest per-channel spread ratio
 STAT_SAMPLES = 65536  # pixels the statistics are measured on
-Convert = Callable[[np.ndarray], np.ndarray]
 
 
 def _same(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def match_colour(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-                 to_network: Convert = _same) -> np.ndarray:
+def face_weight(landmarks: np.ndarray, matrix: np.ndarray, learned: np.ndarray,
+                hull: str) -> np.ndarray:
+    """Which pixels of a face's aligned crop are face: the landmark hull drawn in the crop
+    (``landmarks`` in plate pixels, ``matrix`` plate → unit crop) × the learned mask."""
+    size = learned.shape[0]
+    points = transform_points(np.asarray(landmarks, np.float64), crop_matrix(matrix, size))
+    return landmark_mask(points, (size, size), kind=hull) * learned
+
+
+def match_colour(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray
+                 ) -> np.ndarray:
     """Dispatch on a :data:`~faceplate.convert.settings.COLOUR_MODES` name."""
     if mode not in COLOUR_MODES:
         raise SettingsError(f"colour mode {mode!r}: use one of {', '.join(COLOUR_MODES)}")
     if mode == "none" or weight.sum() < 1.0:  # nothing to measure: leave the face alone
         return face
     if mode == "seamless":
-        return seamless(face, target, weight, to_network)
+        return seamless(face, target, weight)
     step = max(1, int(np.ceil(np.sqrt(weight.size / STAT_SAMPLES))))
     grid = (slice(None, None, step), slice(None, None, step))
     sample_w = weight[grid]
     if sample_w.sum() < 1.0:
         return face
-    sample_t = to_network(target[grid])
+    sample_t = target[grid]
     if mode == "average":
         return average(face, face[grid], sample_t, sample_w)
     if mode == "reinhard":
@@ -155,7 +164,7 @@ def _lookup(x: np.ndarray, first: float, step: float, table: np.ndarray) -> np.n
 
 
 def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-             to_network: Convert = _same, coarse: int = 64) -> np.ndarray:
+             coarse: int = 64) -> np.ndarray:
     """Poisson (gradient-domain) clone in float: keep the face's gradients, take the plate's
     values on the mask boundary.
 
@@ -172,7 +181,7 @@ def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
     def small(x: np.ndarray) -> np.ndarray:
         return cv2.resize(np.ascontiguousarray(x, np.float32), size, interpolation=cv2.INTER_AREA)
 
-    diff = to_network(small(target)) - small(face)
+    diff = small(target) - small(face)
     inside = small(weight) > 0.5
     inside[0, :] = inside[-1, :] = inside[:, 0] = inside[:, -1] = False
     membrane = diff.copy()

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..face.align import crop_box, warp_from_crop
-from ..face.mask import extend_forehead, landmark_mask
+from ..face.mask import extend_forehead, landmark_mask, soften
 
 # Feather tails below this are cut to exactly zero, so every pixel the written facemask.face
 # calls 0 is bit-identical to the plate (1/1024 is exact in half float).
@@ -121,7 +121,7 @@ def matte_in_box(matte: np.ndarray, box: Box) -> np.ndarray:
 
 def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
     """Erode (positive) or dilate (negative) by ``erode`` px, then feather with a Gaussian of
-    sigma ``blur`` px (:func:`feather`); tails under :data:`MASK_FLOOR` become exactly 0.
+    sigma ``blur`` px (:func:`faceplate.face.mask.soften`); tails under :data:`MASK_FLOOR` become exactly 0.
 
     Edges replicate: a box stops short of a matte only at the frame's edge, where the face
     goes on out of frame and must not fade or erode."""
@@ -132,24 +132,9 @@ def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
         op = cv2.erode if erode > 0 else cv2.dilate
         out = op(out, kernel, borderType=cv2.BORDER_REPLICATE)
     if blur > 0:
-        out = feather(out, blur)
+        out = soften(out, blur)
     out[out < MASK_FLOOR] = 0.0
     return np.minimum(out, 1.0)
-
-
-def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of a matte. Wide ones are three box passes of the same variance (a
-    near-Gaussian whose cost does not grow with the width: a 4K face's 8 px feather costs a
-    few milliseconds, not fifty), narrow ones a true Gaussian."""
-    if sigma <= 2.0:
-        return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                borderType=cv2.BORDER_REPLICATE)
-    # Three passes of width w give σ² = (w² − 1)/4; w odd keeps the matte centred.
-    width = 2 * round((math.sqrt(4.0 * sigma * sigma + 1.0) - 1.0) / 2.0) + 1
-    out = mask
-    for _ in range(3):
-        out = cv2.blur(out, (width, width), borderType=cv2.BORDER_REPLICATE)
-    return out
 
 
 def margin_for(erode: float, blur: float) -> float:

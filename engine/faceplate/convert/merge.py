@@ -1,10 +1,11 @@
 """The merge stage: swapped faces back into the plate, one face box at a time.
 
-Per face: build the matte over the box the crop covers (:mod:`.masks`), then shrink the work
-to the matte's own bounding box; there, warp the swapped face back from the crop, sharpen it,
-colour-match it to the plate (:mod:`.colour_match`), convert it to the plate's colourspace and
-blend. Pixels where the final matte is 0 are never written, so they stay bit-identical to the
-plate, values above 1.0 and NaNs included.
+Per face: colour-match the swapped face to the plate in the aligned crop (:mod:`.colour_match`:
+at the model's resolution, whatever the plate's) and convert it to the plate's colourspace
+there; build the matte over the box the crop covers (:mod:`.masks`), then shrink the work to
+the matte's own bounding box; there, warp the face back, sharpen it and blend. Pixels where the
+final matte is 0 are never written, so they stay bit-identical to the plate, values above 1.0
+and NaNs included.
 
 Beside the blend each face adds to the frame's other layers: ``faceregion`` (:mod:`.regions`),
 ``faceraw`` (the model's face warped to the plate, premultiplied by its learned mask, neither
@@ -16,23 +17,18 @@ threshold).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
-from faceplate_client.layout import FACE_LAYERS
 
 from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from . import masks, regions
-from .colour_match import STAT_MODES, ColourStats, apply_stats, match_colour
+from .colour_match import STAT_MODES, ColourStats, apply_stats, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
-
-# Channels of each layer after RGBA, in FACE_LAYERS order: facemask, faceregion, faceraw, facest.
-LAYER_SIZES = tuple(len(c) for c in FACE_LAYERS.values())
-LAYER_CHANNELS = sum(LAYER_SIZES)
+from .swap import plate_crop
 
 
 @dataclass
@@ -46,11 +42,14 @@ class SwappedFace:
     detection: float | None = None  # extraction's is-it-a-face confidence (alignments.json)
     # Colour statistics smoothed over the shot (convert's temporal pass); None: measure here.
     colour_stats: ColourStats | None = None
+    # The plate's aligned crop the model was given (network space); None: cut it from the plate.
+    crop: np.ndarray | None = None
 
 
 @dataclass
 class MergeLayers:
-    """The layers of a merged frame after RGBA (views, H×W or H×W×C) and the face-only image."""
+    """The layers of a merged frame after RGBA, plate-sized (H×W or H×W×C, each its own
+    array), and the face-only image."""
 
     face: np.ndarray  # the final matte the face was blended with
     learned: np.ndarray  # the model's mask, warped to the plate
@@ -59,28 +58,42 @@ class MergeLayers:
     regions: np.ndarray  # H×W×4 faceregion: eyes, brows, mouth, skin
     raw: np.ndarray  # H×W×4 faceraw: the warped swap, premultiplied by the learned mask
     st: np.ndarray  # H×W×3 facest: s, t of the aligned crop, valid
-    box: Box  # union of the face boxes that were touched
+    box: Box = field(default_factory=lambda: Box(0, 0, 0, 0))  # the faces that were blended
     face_rgb: np.ndarray | None = None  # premultiplied swapped face over black (face-only out)
     confidences: list[FaceConfidence] = field(default_factory=list)  # one per face
+    # The union of every box any layer was written in (what the writer stores).
+    extent: Box = field(default_factory=lambda: Box(0, 0, 0, 0))
+
+    @classmethod
+    def empty(cls, h: int, w: int, face_only: bool = False) -> MergeLayers:
+        """Zero layers for an H×W frame. They are fresh zero pages: only the rows the faces
+        reach ever cost memory or time, and the writer stores just :attr:`extent`."""
+        planes = [np.zeros((h, w, n), np.float32) if n > 1 else np.zeros((h, w), np.float32)
+                  for n in (1, 1, 1, 1, 4, 4, 3)]
+        return cls(*planes, face_rgb=np.zeros((h, w, 3), np.float32) if face_only else None)
+
+    def wrote(self, box: Box) -> None:
+        self.extent = self.extent.union(box)
+
+    def channels(self) -> list[np.ndarray]:
+        """Every layer channel (H×W views), in FACE_LAYERS order."""
+        return [self.face, self.learned, self.hull, self.occlusion,
+                *(plane[..., i] for plane in (self.regions, self.raw, self.st)
+                  for i in range(plane.shape[-1]))]
+
+    def stacked(self, box: Box) -> np.ndarray:
+        """The layer channels over ``box``, as one box-sized H×W×LAYER_CHANNELS array."""
+        return np.stack([c[box.slices] for c in self.channels()], axis=-1)
 
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
                 colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None = None,
-                face_only: bool = False, layers: np.ndarray | None = None) -> MergeLayers:
+                face_only: bool = False) -> MergeLayers:
     """Merge ``faces`` into ``rgb`` (H×W×3, plate colourspace) **in place**; ``alpha`` (H×W)
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
-    mask sources (the artist's) or of the ``occlusion`` source (the occluders). ``layers``
-    (H×W×4, zeros) receives face, learned, hull and occlusion when given (e.g. channels of
-    the output buffer), else it is allocated."""
+    mask sources (the artist's) or of the ``occlusion`` source (the occluders)."""
     h, w = rgb.shape[:2]
-    if layers is None:
-        layers = np.zeros((h, w, LAYER_CHANNELS), np.float32)
-    if layers.shape[-1] != LAYER_CHANNELS:
-        raise ValueError(f"merge layers need {LAYER_CHANNELS} channels, got {layers.shape}")
-    edges = np.cumsum((0,) + LAYER_SIZES)
-    mask, region, raw, st = (layers[..., a:b] for a, b in pairwise(edges))
-    out = MergeLayers(mask[..., 0], mask[..., 1], mask[..., 2], mask[..., 3], region, raw, st,
-                      Box(0, 0, 0, 0), np.zeros((h, w, 3), np.float32) if face_only else None)
+    out = MergeLayers.empty(h, w, face_only)
     for face in faces:
         _merge_one(rgb, alpha, face, colour, settings, matte, out)
     return out
@@ -93,25 +106,22 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
     confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
     layers.confidences.append(confidence)
-    _raw_layer(sf, matrix, (w, h), colour, layers.raw)
-    _st_layer(sf, (w, h), layers.st)
-    _region_layer(_scaled_landmarks(sf, settings.scale), (w, h), settings.hull, layers.regions)
+    for box in (_raw_layer(sf, matrix, (w, h), colour, layers.raw),
+                _st_layer(sf, (w, h), layers.st),
+                _region_layer(_scaled_landmarks(sf, settings.scale), (w, h), settings.hull,
+                              layers.regions)):
+        if box is not None:
+            layers.wrote(box)
     mix = mix_for(confidence.overall, settings.confidence_threshold,
                   settings.confidence_softness)
     face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers, mix)
     if face_matte is None:  # off-frame, an empty matte or faded out: nothing to blend
         return
-    box, m, raw, reach = face_matte
+    box, m, reach = face_matte
 
-    swapped = _face_in_box(sf.face, matrix, box, reach)
-    swapped = masks.sharpen(swapped, settings.sharpen)
+    swapped_plate = np.maximum(masks.sharpen(_face_in_box(
+        _matched_face(sf, rgb, colour, settings), matrix, box, reach), settings.sharpen), 0.0)
     region = rgb[box.slices]
-    if sf.colour_stats is not None and settings.colour in STAT_MODES:
-        swapped = apply_stats(settings.colour, swapped, sf.colour_stats)
-    else:
-        swapped = match_colour(settings.colour, swapped, region, raw, colour.to_network)
-    # Colour matching may push a channel below 0; never merge negative light into a plate.
-    swapped_plate = colour.to_plate(np.maximum(swapped, 0.0))
 
     inside = m > 0
     m3 = m[..., None]
@@ -130,20 +140,38 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     layers.box = layers.box.union(box)
 
 
+def _matched_face(sf: SwappedFace, rgb: np.ndarray, colour: ColourSpaces,
+                  settings: MergeSettings) -> np.ndarray:
+    """The swapped crop colour-matched to the plate under it and in the plate's colourspace.
+
+    Matching and conversion run on the crop (the model's resolution, not the face's size on
+    the plate). Colour matching may push a channel below 0: never merge negative light."""
+    face, mode = sf.face, settings.colour
+    if mode in STAT_MODES and sf.colour_stats is not None:
+        face = apply_stats(mode, face, sf.colour_stats)
+    elif mode != "none":
+        size = face.shape[0]
+        crop = sf.crop if sf.crop is not None else plate_crop(rgb, sf.matrix, size, colour)
+        face = match_colour(mode, face, crop,
+                            face_weight(sf.landmarks, sf.matrix, sf.learned, settings.hull))
+    return colour.to_plate(np.maximum(face, 0.0))
+
+
 def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
                 settings: MergeSettings, matte: np.ndarray | None, layers: MergeLayers,
-                mix: float = 1.0) -> tuple[Box, np.ndarray, np.ndarray, np.ndarray] | None:
-    """One face's matte, cut to its own bounding box: ``(box, final, raw, reach)``.
+                mix: float = 1.0) -> tuple[Box, np.ndarray, np.ndarray] | None:
+    """One face's matte, cut to its own bounding box: ``(box, final, reach)``.
 
-    ``final`` is the shaped matte to blend with (times ``mix``), ``raw`` the unshaped one
-    (colour statistics are weighted by it) and ``reach`` the warp of an all-ones crop (see
-    :func:`_face_in_box`). The learned and hull layers are written on the way.
+    ``final`` is the shaped matte to blend with (times ``mix``) and ``reach`` the warp of an
+    all-ones crop (see :func:`_face_in_box`). The learned and hull layers are written on the
+    way.
     """
     size = sf.face.shape[0]
     margin = masks.margin_for(settings.erode, settings.blur)
     box = masks.face_box(matrix, frame_size, size, margin)
     if box.empty:
         return None
+    layers.wrote(box)
     learned_box = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1)
     np.maximum(layers.learned[box.slices], learned_box, out=layers.learned[box.slices])
     points = _scaled_landmarks(sf, settings.scale)
@@ -171,49 +199,59 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
     # From here on only the matte's bounding box: typically half the crop's box.
     cut = Box(work.x0 + inner.x0, work.y0 + inner.y0, work.x0 + inner.x1, work.y0 + inner.y1)
     sl = inner.slices
-    return cut, final[sl], raw[sl], reach[sl]
+    return cut, final[sl], reach[sl]
 
 
 def _raw_layer(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
-               colour: ColourSpaces, raw: np.ndarray) -> None:
+               colour: ColourSpaces, raw: np.ndarray) -> Box | None:
     """``faceraw``: the face as the model drew it, in the plate's colourspace, premultiplied
-    by its learned mask (and by where the crop reaches); laid over earlier faces."""
+    by its learned mask, laid over earlier faces. It is premultiplied in the crop and warped
+    linearly, so beyond the crop's edge it fades with its alpha and never overshoots."""
     size = sf.face.shape[0]
     box = masks.face_box(matrix, frame_size, size)
     if box.empty:
-        return
-    reach = masks.from_crop(np.ones((size, size), np.float32), matrix, box)
-    alpha = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1) * np.clip(reach, 0, 1)
-    alpha[alpha < masks.MASK_FLOOR] = 0.0
-    face = colour.to_plate(np.clip(_face_in_box(sf.face, matrix, box, reach), 0.0, 1.0))
-    under = raw[box.slices]  # one pass over the (strided) layer: face·a + under·(1 − a)
-    a = alpha[..., None]
-    face *= a
-    under[...] = np.concatenate([face, a], axis=-1) + under * (1.0 - a)
+        return None
+    a = np.clip(sf.learned, 0.0, 1.0)
+    a[a < masks.MASK_FLOOR] = 0.0
+    premultiplied = np.concatenate([colour.to_plate(np.clip(sf.face, 0.0, 1.0)) * a[..., None],
+                                    a[..., None]], -1)
+    warped = masks.from_crop(premultiplied, matrix, box, True)
+    under = raw[box.slices]
+    if under[..., 3].any():  # over an earlier face: face + under·(1 − a)
+        under *= 1.0 - warped[..., 3:]
+        under += warped
+    else:
+        under[...] = warped
+    return box
 
 
-def _st_layer(sf: SwappedFace, frame_size: tuple[int, int], st: np.ndarray) -> None:
+def _st_layer(sf: SwappedFace, frame_size: tuple[int, int], st: np.ndarray) -> Box | None:
     """``facest``: plate pixels → the face's aligned crop (s, t, valid); where two faces'
     crops overlap, the first face keeps its map."""
+    box = masks.face_box(sf.matrix, frame_size, sf.face.shape[0])
+    if box.empty:
+        return None
+    under = st[box.slices]
+    if not under[..., 2].any():  # nothing under it yet: write the map in place
+        plate_to_face(sf.matrix, sf.face.shape[0], frame_size, out=st)
+        return box
     found = plate_to_face(sf.matrix, sf.face.shape[0], frame_size)
-    if found is None:
-        return
-    pixels, (x0, y0, x1, y1) = found
-    under = st[y0:y1, x0:x1]
-    free = (under[..., 2] == 0) & (pixels[..., 2] > 0)
-    np.copyto(under, pixels, where=free[..., None])
+    if found is not None:  # an invalid pixel is all 0
+        np.copyto(under, found[0], where=(under[..., 2] == 0)[..., None])
+    return box
 
 
 def _region_layer(points: np.ndarray, frame_size: tuple[int, int], hull: str,
-                  out: np.ndarray) -> None:
+                  out: np.ndarray) -> Box | None:
     """``faceregion`` of one face, drawn in the box its regions can reach."""
     w, h = frame_size
     box = masks.points_box(points, hull, regions.margin(points)).intersect(Box(0, 0, w, h))
     if box.empty:
-        return
+        return None
     local = points - np.array([box.x0, box.y0])
     under = out[box.slices]
     np.maximum(under, regions.region_mattes(local, (box.height, box.width), hull), out=under)
+    return box
 
 
 def _support(matte: np.ndarray) -> Box | None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
-from ..face.align import alignment_matrix, warp_to_crop
+from ..face.align import alignment_matrix
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import Image, read_matte, read_plate_frame
 from ..io.sequence import (
@@ -42,9 +42,9 @@ from .merge import SwappedFace, merge_faces
 from .overlap import ordered
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
-from .swap import Swapper, swap_crops
+from .swap import Swapper, plate_crop, source_box, swap_crops
 from .temporal import FaceSample, Windows, plate_stats, reach, steady
-from .writer import OUTPUT_CHANNELS, FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
+from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -139,11 +139,11 @@ class _SwapLookup:
 
     faces: Sequence[FacePlacement]
     keys: list[SwapKey]
-    results: list[tuple[np.ndarray, np.ndarray] | None]
+    results: list[tuple[np.ndarray, np.ndarray, np.ndarray | None] | None]  # face, mask, crop
     crops: dict[int, np.ndarray]  # face index → crop, for cache misses
 
     def swapped(self) -> list[SwappedFace]:
-        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks, f.detection)
+        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks, f.detection, crop=r[2])
                 for r, f in zip(self.results, self.faces) if r is not None]
 
 
@@ -155,9 +155,7 @@ def _swap_keys(faces: Sequence[FacePlacement], model: Swapper, to_identity: str,
     w, h = frame_size
     out = []
     for index, face in enumerate(faces):
-        box = masks.face_box(face.matrix, (w, h), size)
-        if box.empty:  # off-frame: the crop is all reflection, swap it anyway (cheap)
-            box = masks.Box(0, 0, w, h)
+        box = source_box(face.matrix, (w, h), size)
         pixels = None if source or rgb is None else rgb[box.slices]
         out.append((SwapKey.of(model, to_identity, frame, index, face.matrix,
                                f"{colour.plate_space}:{box}:{source}", pixels), box))
@@ -171,10 +169,9 @@ def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
     lookup = _SwapLookup(faces, [], [], {})
     keyed = _swap_keys(faces, model, to_identity, colour, frame, rgb.shape[1::-1], source, rgb)
     for index, (key, box) in enumerate(keyed):
-        hit = cache.get(key) if cache else None
+        hit = cache.get_with_crop(key, need_crop=False) if cache else None
         if hit is None:
-            lookup.crops[index] = warp_to_crop(colour.to_network(rgb[box.slices]),
-                                               masks.box_matrix(faces[index].matrix, box), size)
+            lookup.crops[index] = plate_crop(rgb, faces[index].matrix, size, colour)
         lookup.keys.append(key)
         lookup.results.append(hit)
     return lookup
@@ -190,7 +187,7 @@ def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
                                   to_identity, batch_size)
     for j, (lk, i) in enumerate(todo):
         lk.results[i] = (cache.put(lk.keys[i], swapped[j], learned[j], lk.crops[i]) if cache
-                         else (swapped[j], learned[j]))
+                         else (swapped[j], learned[j], lk.crops[i]))
     for lk in lookups:
         lk.crops.clear()
 
@@ -202,22 +199,22 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
                 face_only: bool = False) -> MergedFrame:
     """Merge swapped faces into a plate frame; the plate's pixels are not modified.
 
-    The output buffer keeps the plate's pixel type (half plates stay half: no full-frame
+    The RGBA buffer keeps the plate's pixel type (half plates stay half: no full-frame
     conversion on the way in or out, and untouched pixels are the plate's bits); the merge
-    itself works in float32 inside each face's box only."""
+    itself works in float32 inside each face's box only, and the layers cost only the rows
+    the faces reach (:func:`merge_faces`)."""
     h, w = plate.height, plate.width
     dtype = np.float16 if plate.pixels.dtype == np.float16 else np.float32
-    pixels = np.empty((h, w, len(OUTPUT_CHANNELS)), dtype)
+    rgba = np.empty((h, w, 4), dtype)
     # Half is copied as its bits (NumPy's float16 assignment converts element by element).
     bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
-    out = bits(pixels)
+    out = bits(rgba)
     out[..., :3] = bits(np.asarray(plate_rgb(plate), dtype))
     alpha = plate.alpha()
     out[..., 3] = bits(np.asarray(1.0 if alpha is None else alpha, dtype))
-    out[..., 4:] = 0  # the facemask starts at 0 (the same bits in half and float)
-    layers = merge_faces(pixels[..., :3], pixels[..., 3], swaps, colour, settings, matte,
-                         face_only, layers=pixels[..., 4:])
-    return MergedFrame(pixels, layers, [s.matrix for s in swaps])
+    layers = merge_faces(rgba[..., :3], rgba[..., 3], swaps, colour, settings, matte,
+                         face_only)
+    return MergedFrame(rgba, layers, [s.matrix for s in swaps])
 
 
 # --- a whole shot -------------------------------------------------------------------------
@@ -464,7 +461,8 @@ class _ShotRun:
                             self.settings.colour, self.settings.hull,
                             self.settings.temporal_swap)
             out.append(SwappedFace(result.face, result.learned, swapped.matrix,
-                                   swapped.landmarks, swapped.detection, result.stats))
+                                   swapped.landmarks, swapped.detection, result.stats,
+                                   swapped.crop))
         self._forget(p.plan.frame)
         return out
 

@@ -15,6 +15,9 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FaceplateError
+from ..face.align import warp_to_crop
+from ..io.colour import ColourSpaces
+from . import masks
 
 
 class SwapCard(Protocol):
@@ -85,3 +88,18 @@ def swap_crops(model: Swapper, crops: np.ndarray, identity: str,
     if not faces:
         return (np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32))
     return np.concatenate(faces), np.concatenate(masks)
+
+
+def plate_crop(rgb: np.ndarray, matrix: np.ndarray, size: int, colour: ColourSpaces
+               ) -> np.ndarray:
+    """The plate's aligned ``size`` crop in network space: what the model is given, and what
+    colour matching measures the plate on. Only the plate box the crop covers is converted."""
+    box = source_box(matrix, rgb.shape[1::-1], size)
+    return warp_to_crop(colour.to_network(rgb[box.slices]), masks.box_matrix(matrix, box), size)
+
+
+def source_box(matrix: np.ndarray, frame_size: tuple[int, int], size: int) -> masks.Box:
+    """The plate box a face's crop is cut from: the box the crop covers, or the whole frame
+    for a face off the frame (its crop is all reflection then: cheap, and swapped anyway)."""
+    box = masks.face_box(matrix, frame_size, size)
+    return masks.Box(0, 0, *frame_size) if box.empty else box

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..extract.smooth import local_quadratic_matrix, segments
-from ..face.align import crop_matrix, transform_points
-from ..face.mask import landmark_mask
-from .colour_match import STAT_MODES, ColourStats, measure
+from .colour_match import STAT_MODES, ColourStats, face_weight, measure
 
 MIN_RUN = 5  # shorter runs are not smoothed (as landmark smoothing does)
 
@@ -97,18 +95,10 @@ class SteadyFace:
     stats: ColourStats | None  # for the ``average``/``reinhard`` colour modes
 
 
-def crop_weight(sample: FaceSample, hull: str, learned: np.ndarray | None = None) -> np.ndarray:
-    """Which crop pixels are face: the landmark hull drawn in the crop × the learned mask."""
-    size = sample.face.shape[0]
-    points = transform_points(sample.landmarks, crop_matrix(sample.matrix, size))
-    mask = landmark_mask(points, (size, size), kind=hull)
-    return mask * (sample.learned if learned is None else learned)
-
-
 def plate_stats(mode: str, sample: FaceSample, hull: str) -> ColourStats | None:
     """One frame's own statistics (face and plate) in its crop, weighted by hull × learned;
     None when the crop holds (almost) no face."""
-    weight = crop_weight(sample, hull)
+    weight = face_weight(sample.landmarks, sample.matrix, sample.learned, hull)
     return measure(mode, sample.face, sample.crop, weight) if weight.sum() >= 1.0 else None
 
 

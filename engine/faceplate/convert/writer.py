@@ -1,7 +1,8 @@
 """Writing converted frames: channels, pixel types, provenance, resumable atomic writes.
 
-EXR carries everything in one file: premultiplied ``R,G,B,A`` plus the ``facemask``,
-``faceregion``, ``faceraw`` and ``facest`` layers, and the ``faceplate/confidence`` metadata.
+EXR carries everything in one file: premultiplied ``R,G,B,A`` over the frame, then the
+``facemask``, ``faceregion``, ``faceraw`` and ``facest`` layers in a second part over the box the
+faces reach, and the ``faceplate/confidence`` metadata.
 PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
 ``OUT.facemask.####.ext`` (face, learned, hull as R, G, B: a fourth channel would be read as
 alpha and premultiplied away; the occluder is the occlusion model's own matte sequence), and
@@ -25,17 +26,19 @@ from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYER
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
-from ..io.images import write_image
+from ..io.images import ImagePart, write_image, write_parts
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
+from .masks import Box
 from .merge import MergeLayers
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
 MASK_CHANNELS = list(FACEMASK_CHANNELS)
-OUTPUT_CHANNELS = RGBA + [c for chans in FACE_LAYERS.values() for c in chans]
+LAYER_CHANNELS = [c for chans in FACE_LAYERS.values() for c in chans]
+OUTPUT_CHANNELS = RGBA + LAYER_CHANNELS
 # What the EXR sidecar of PNG/DPX/TIFF outputs holds: every layer after the facemask.
-SIDECAR_CHANNELS = OUTPUT_CHANNELS[len(RGBA) + len(MASK_CHANNELS):]
+SIDECAR_CHANNELS = LAYER_CHANNELS[len(MASK_CHANNELS):]
 OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")
 # Containers whose headers keep our string metadata.
@@ -44,21 +47,27 @@ _METADATA_FORMATS = (".exr", ".png")
 
 @dataclass
 class MergedFrame:
-    """A merged frame as the one buffer it is written from: ``OUTPUT_CHANNELS`` in order."""
+    """A merged frame: the plate-sized RGBA and the layers, with the box they were written in."""
 
-    pixels: np.ndarray  # H×W×C: premultiplied R, G, B, A, then the layers of FACE_LAYERS
-    layers: MergeLayers  # views of the layer channels, the box and the face-only image
+    rgba: np.ndarray  # H×W×4 premultiplied R, G, B, A in the plate's pixel type
+    layers: MergeLayers  # the layers of FACE_LAYERS (views of one buffer), boxes, face image
     matrices: list[np.ndarray]  # the faces that were swapped in
 
     channels = OUTPUT_CHANNELS
 
     @property
     def rgb(self) -> np.ndarray:
-        return self.pixels[..., :3]
+        return self.rgba[..., :3]
 
     @property
     def alpha(self) -> np.ndarray:
-        return self.pixels[..., 3]
+        return self.rgba[..., 3]
+
+    def channel(self, name: str) -> np.ndarray:
+        """One of :data:`OUTPUT_CHANNELS`, plate-sized."""
+        index = OUTPUT_CHANNELS.index(name)
+        return self.rgba[..., index] if index < len(RGBA) else \
+            self.layers.channels()[index - len(RGBA)]
 
     def confidence_metadata(self) -> dict[str, str]:
         """``faceplate/confidence`` (the weakest face's, 0 when there is none), its parts, and
@@ -75,18 +84,27 @@ class MergedFrame:
             return None
         return np.concatenate([self.layers.face_rgb, self.layers.face[..., None]], axis=-1)
 
+    def layer_box(self) -> Box:
+        """The box the layers were written in: a part's data window cannot be empty, so a
+        frame without a face stores one zero pixel."""
+        e = self.layers.extent
+        return Box(0, 0, 1, 1) if e.empty else e
+
 
 def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                  pixel_type: str | None, *, compression: str = "zip", mask_path: str = "",
-                 face_path: str = "", layers_path: str = "") -> str:
+                 face_path: str = "", layers_path: str = "", single_part: bool = False) -> str:
     """Write one merged frame and its sidecars, each atomically; returns ``path``.
 
-    EXR gets every channel of :data:`OUTPUT_CHANNELS`; other formats get RGBA, the facemask
-    layer goes to ``mask_path`` and the other layers to ``layers_path`` (EXR, half).
-    ``face_path`` (EXR) also gets the face alone, its box as the data window. Every file gets
-    the confidence metadata beside ``metadata``. DPX and TIFF get a provenance sidecar, written
-    after the frame (a frame killed before its sidecar has no job stamp and is redone). The
-    engine's merge op and convert's :class:`FrameWriter` both write through here.
+    EXR gets every channel of :data:`OUTPUT_CHANNELS` in two parts: ``rgba`` over the frame and
+    ``facelayers`` over the box the faces reach (zero outside it, as a reader fills it), so the
+    layers cost their box, not the frame, to compress; ``single_part`` writes one full-frame
+    part instead, for readers without multi-part EXR. Other formats get RGBA, the facemask
+    layer goes to ``mask_path`` and the other layers to ``layers_path`` (EXR, half, over their
+    box). ``face_path`` (EXR) also gets the face alone, its box as the data window. Every file
+    gets the confidence metadata beside ``metadata``. DPX and TIFF get a provenance sidecar,
+    written after the frame (a frame killed before its sidecar has no job stamp and is
+    redone). The engine's merge op and convert's :class:`FrameWriter` both write through here.
     """
     ext = os.path.splitext(path)[1].lower()
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
@@ -97,19 +115,32 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         b = merged.layers.box
         write_image(face_path, face, RGBA, meta, pixel_type=ptype, compression=compression,
                     data_window=None if b.empty else (b.x0, b.y0, b.width, b.height))
+    h, w = merged.rgba.shape[:2]
+    box = merged.layer_box()
+
+    def layers(first: int, name: str, pixel_type: str | None) -> ImagePart:
+        """The layer channels from ``first`` on, stored over their box."""
+        return ImagePart(merged.layers.stacked(box)[..., first:], LAYER_CHANNELS[first:],
+                         name, pixel_type, (box.x0, box.y0), (w, h))
+
     if ext != ".exr":
         if not mask_path or not layers_path:
             raise FaceplateError(f"{path}: only EXR holds the face layers; other formats "
                                  "need facemask and facelayers sidecar paths")
         # face, learned, hull: a fourth channel would read back as alpha and be premultiplied
         # away; the occluder is the occlusion model's own matte sequence.
-        write_image(mask_path, merged.pixels[..., 4:7], ["R", "G", "B"], meta)
-        write_image(layers_path, merged.pixels[..., len(RGBA) + len(MASK_CHANNELS):],
-                    SIDECAR_CHANNELS, meta, pixel_type="half", compression=compression)
-        write_image(path, merged.pixels[..., :4], RGBA, meta)
-    else:
-        write_image(path, merged.pixels, OUTPUT_CHANNELS, meta, pixel_type=ptype,
+        write_image(mask_path, np.stack([merged.layers.face, merged.layers.learned,
+                                         merged.layers.hull], axis=-1), ["R", "G", "B"], meta)
+        write_parts(layers_path, [layers(len(MASK_CHANNELS), "", "half")], meta,
                     compression=compression)
+        write_image(path, merged.rgba, RGBA, meta)
+    elif single_part:
+        write_image(path, np.concatenate([merged.rgba.astype(np.float32),
+                                          merged.layers.stacked(Box(0, 0, w, h))], -1),
+                    OUTPUT_CHANNELS, meta, pixel_type=ptype, compression=compression)
+    else:
+        write_parts(path, [ImagePart(merged.rgba, RGBA, "rgba", ptype),
+                           layers(0, "facelayers", ptype)], meta, compression=compression)
     if ext not in _METADATA_FORMATS:
         write_json_atomic(path + ".provenance.json", meta)
     return path
@@ -122,6 +153,7 @@ class OutputSettings:
     pixel_type: str | None = None  # None: half for half plates, float otherwise (EXR)
     face_pattern: str = ""  # optional: the swapped face alone over black (EXR, data window)
     overwrite: bool = False  # rewrite frames even when a valid one is already there
+    single_part: bool = False  # EXR: every channel in one full-frame part (see write_merged)
 
     def __post_init__(self) -> None:
         ext = os.path.splitext(self.pattern)[1].lower()
@@ -190,11 +222,12 @@ class FrameWriter:
             compression=self.settings.compression,
             mask_path=self.mask_pattern.path(frame) if self.mask_pattern else "",
             face_path=self.face_pattern.path(frame) if self.face_pattern else "",
-            layers_path=self.layers_pattern.path(frame) if self.layers_pattern else "")
+            layers_path=self.layers_pattern.path(frame) if self.layers_pattern else "",
+            single_part=self.settings.single_part)
 
 
 def is_whole(path: str) -> bool:
-    """True when the frame opens and its first and last scanlines decode.
+    """True when the frame opens and the first and last scanlines of each part decode.
 
     Our writes are atomic, so a frame on disk is either whole or was damaged afterwards (a
     truncated copy loses its tail); checking the ends costs one chunk of a 4K EXR where a full
@@ -204,10 +237,14 @@ def is_whole(path: str) -> bool:
     if inp is None:
         return False
     try:
-        spec = inp.spec()
-        last = spec.y + spec.height - 1
-        return all(inp.read_scanline(y, spec.z, oiio.FLOAT) is not None
-                   for y in (spec.y, last))
+        index = 0
+        while inp.seek_subimage(index, 0):
+            spec = inp.spec()
+            if any(inp.read_scanline(y, spec.z, oiio.FLOAT) is None
+                   for y in (spec.y, spec.y + spec.height - 1)):
+                return False
+            index += 1
+        return index > 0
     except Exception:  # noqa: BLE001 - any decoder failure means "not whole"
         return False
     finally:

@@ -56,11 +56,13 @@ def face_to_plate(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int
     return np.dstack([index_to_st(plate, plate_size), inside]).astype(np.float32)
 
 
-def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int]
+def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int],
+                  out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """Plate-size map of crop coordinates, over the plate box the face covers only:
     ``(pixels, (x0, y0, x1, y1))`` with pixels (y1−y0)×(x1−x0)×3 (s, t, inside; 0 outside the
-    crop), or None when the face is off the plate. STMap(crop) = the crop back on the plate."""
+    crop), or None when the face is off the plate. STMap(crop) = the crop back on the plate.
+    ``out`` (the plate-sized map) receives the box's pixels in place when given."""
     size = check_size(size)
     box = crop_box(unit_matrix, plate_size, size)
     if box is None:
@@ -68,14 +70,20 @@ def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int
     x0, y0, x1, y1 = box
     m = np.asarray(unit_matrix, np.float64)
     xs, ys = np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)
-    out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
-    # u = m00·x + m01·y + m02 (and v likewise), as a row plus a column: no pixel grid.
-    u = (m[0, 0] * xs)[None, :] + (m[0, 1] * ys + m[0, 2])[:, None]
-    v = (m[1, 0] * xs)[None, :] + (m[1, 1] * ys + m[1, 2])[:, None]
-    out[..., 0] = u
-    out[..., 1] = 1.0 - v
-    out[..., 2] = (u >= 0.0) & (u <= 1.0) & (v >= 0.0) & (v <= 1.0)
-    return out, box
+    pixels = np.empty((y1 - y0, x1 - x0, 3), np.float32) if out is None else out[y0:y1, x0:x1]
+    # u = m00·x + m01·y + m02 (and v likewise), as a row plus a column: no pixel grid. Float32
+    # holds a unit coordinate to 1e-7, a thousandth of a pixel of any crop.
+    u = (m[0, 0] * xs).astype(np.float32)[None, :] + \
+        (m[0, 1] * ys + m[0, 2]).astype(np.float32)[:, None]
+    v = (m[1, 0] * xs).astype(np.float32)[None, :] + \
+        (m[1, 1] * ys + m[1, 2]).astype(np.float32)[:, None]
+    inside = np.abs(u - 0.5) <= 0.5
+    inside &= np.abs(v - 0.5) <= 0.5
+    np.multiply(u, inside, out=pixels[..., 0])
+    np.subtract(1.0, v, out=v)
+    np.multiply(v, inside, out=pixels[..., 1])
+    pixels[..., 2] = inside
+    return pixels, box
 
 
 def apply_stmap(src: np.ndarray, st: np.ndarray, interpolation: int | None = None

@@ -58,13 +58,19 @@ class Image:
 
 
 def read_image(path: str, display_window: bool = False, keep_half: bool = False) -> Image:
-    """Read every channel of the first subimage as float32; integer files are scaled to 0–1.
+    """Read every channel as float32; integer files are scaled to 0–1.
+
+    A multi-part EXR (a merged frame: RGBA over the frame, the face layers over the face's box)
+    reads as one image, as Nuke's Read shows it: every part's channels, each part placed by
+    its data window and zero outside it (a part repeating earlier channel names, such as a
+    second stereo view, is left out). The metadata is the first part's.
 
     ``keep_half`` reads a file whose channels are all half float as float16 (convert: half
     the memory and no conversion on the way in or out; every half value is exact in float32).
 
-    With ``display_window`` an EXR whose data window is smaller (e.g. an ST map stored over the
-    face's box only) comes back at its full size, zero outside the data window, as Nuke reads it.
+    With ``display_window`` the image comes back at its display window's size (an ST map
+    stored over the face's box only comes back full size, zero outside, as Nuke reads it);
+    without, at the first part's data window.
     """
     if not os.path.isfile(path):
         raise ImageError(f"file not found: {path}")
@@ -72,26 +78,55 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
     if inp is None:
         raise ImageError(f"cannot read {path}: {oiio.geterror() or 'unknown format'}")
     try:
-        spec = inp.spec()
-        half = keep_half and all(f == oiio.HALF for f in (spec.channelformats or [spec.format]))
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.HALF if half else oiio.FLOAT)
-        if pixels is None:
-            raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
-        metadata = {a.name: str(a.value) for a in spec.extra_attribs}
-        names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
+        specs = _part_specs(inp)
+        half = keep_half and all(f == oiio.HALF for s in specs
+                                 for f in (s.channelformats or [s.format]))
+        dtype = np.float16 if half else np.float32
+        first = specs[0]
+        window = (first.full_x, first.full_y, first.full_width, first.full_height) \
+            if display_window else (first.x, first.y, first.width, first.height)
+        parts, names = [], []
+        for index, spec in enumerate(specs):
+            part_names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
+            if set(part_names) & set(names):
+                continue
+            pixels = inp.read_image(index, 0, 0, spec.nchannels,
+                                    oiio.HALF if half else oiio.FLOAT)
+            if pixels is None:
+                raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
+            pixels = np.asarray(pixels, dtype=dtype).reshape(spec.height, spec.width,
+                                                             spec.nchannels)
+            parts.append(_placed(pixels, (spec.x, spec.y), window))
+            names += part_names
+        metadata = {a.name: str(a.value) for a in first.extra_attribs}
     finally:
         inp.close()
-    pixels = np.asarray(pixels, dtype=np.float16 if half else np.float32).reshape(
-        spec.height, spec.width, spec.nchannels)
-    if display_window and (spec.x, spec.y, spec.width, spec.height) != (
-            spec.full_x, spec.full_y, spec.full_width, spec.full_height):
-        full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), pixels.dtype)
-        x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
-        box = full[max(y0, 0):y0 + spec.height, max(x0, 0):x0 + spec.width]
-        box[...] = pixels[max(-y0, 0):max(-y0, 0) + box.shape[0],
-                          max(-x0, 0):max(-x0, 0) + box.shape[1]]
-        pixels = full
+    pixels = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
     return Image(pixels, names, metadata, path)
+
+
+def _part_specs(inp: oiio.ImageInput) -> list[oiio.ImageSpec]:
+    """The spec of every part (subimage) of an open file; the file is left at part 0."""
+    specs = [inp.spec()]
+    while inp.seek_subimage(len(specs), 0):
+        specs.append(inp.spec())
+    inp.seek_subimage(0, 0)
+    return specs
+
+
+def _placed(pixels: np.ndarray, origin: tuple[int, int],
+            window: tuple[int, int, int, int]) -> np.ndarray:
+    """``pixels`` (whose top-left pixel sits at ``origin``) in ``window`` ``(x, y, w, h)``:
+    cropped where they reach past it, zero where they do not cover it."""
+    x, y, w, h = window
+    if (origin, pixels.shape[:2]) == ((x, y), (h, w)):
+        return pixels
+    out = np.zeros((h, w, pixels.shape[2]), pixels.dtype)
+    x0, y0 = origin[0] - x, origin[1] - y
+    box = out[max(y0, 0):max(y0 + pixels.shape[0], 0), max(x0, 0):max(x0 + pixels.shape[1], 0)]
+    box[...] = pixels[max(-y0, 0):max(-y0, 0) + box.shape[0],
+                      max(-x0, 0):max(-x0, 0) + box.shape[1]]
+    return out
 
 
 def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarray:
@@ -151,6 +186,20 @@ _FORMATS = {
 }
 
 
+@dataclass
+class ImagePart:
+    """One part of a (multi-part) EXR: the pixels it stores, their channel names and where
+    they sit. ``origin`` and ``full_size`` place stored pixels smaller than the frame (an EXR
+    data window inside the display window), so a face-only layer costs only its box on disk."""
+
+    pixels: np.ndarray  # H×W×C (or H×W): the stored pixels
+    channels: list[str]
+    name: str = ""
+    pixel_type: str | None = None  # half, float, uint16, uint8; None: by extension
+    origin: tuple[int, int] = (0, 0)  # x, y of the stored pixels in the frame (EXR only)
+    full_size: tuple[int, int] | None = None  # the frame's (width, height); None: the pixels'
+
+
 def write_image(
     path: str,
     pixels: np.ndarray,
@@ -161,62 +210,98 @@ def write_image(
     compression: str = "zip",
     data_window: tuple[int, int, int, int] | None = None,
 ) -> None:
+    """Write one frame-sized image atomically (see :func:`write_parts`).
+
+    ``pixel_type`` is ``"half"``, ``"float"``, ``"uint16"`` or ``"uint8"`` (default by extension).
+    ``data_window`` ``(x, y, w, h)`` stores only that box of an EXR, the display window staying
+    the whole frame.
+    """
+    part = ImagePart(pixels, channels, "", pixel_type)
+    if data_window is not None and path.lower().endswith(".exr"):
+        x, y, w, h = data_window
+        part = ImagePart(pixels[y:y + h, x:x + w], channels, "", pixel_type, (x, y),
+                         (pixels.shape[1], pixels.shape[0]))
+    write_parts(path, [part], metadata, compression=compression)
+
+
+def write_parts(path: str, parts: list[ImagePart],
+                metadata: dict[str, str | int | float] | None = None, *,
+                compression: str = "zip") -> None:
     """Write atomically (temporary file in the same folder, then rename): readers never see a
     half-written frame, and a killed process leaves only a stray ``.tmp`` file behind.
 
-    ``pixel_type`` is ``"half"``, ``"float"``, ``"uint16"`` or ``"uint8"`` (default by extension).
-    ``data_window`` ``(x, y, w, h)`` crops the stored pixels of an EXR while keeping the full
-    display window, so a face-only layer costs only its box on disk.
+    More than one part makes a multi-part EXR (every part named, ``metadata`` on the first):
+    a part's compression costs what its data window holds, where one part would compress the
+    whole frame for every channel. Half stays half (OIIO converts from it), the rest is float32.
     """
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FORMATS:
         raise ImageError(f"cannot write {ext!r} files: use .exr, .png, .tif, .dpx or .jpg")
-    pixels = np.asarray(pixels)  # half stays half (OIIO converts from it), the rest float32
+    if len(parts) > 1 and ext != ".exr":
+        raise ImageError(f"only EXR holds several parts, not {ext!r} ({path})")
+    prepared = [_prepared(path, ext, part, compression, metadata if i == 0 else None)
+                for i, part in enumerate(parts)]
+    specs = [spec for spec, _ in prepared]
+    with replacing(path, suffix=".tmp" + ext) as tmp:  # OIIO picks the format by extension
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, specs if len(specs) > 1 else specs[0]):
+            raise ImageError(f"cannot write {path}: {oiio.geterror()}")
+        try:
+            for index, (spec, store) in enumerate(prepared):
+                if index and not out.open(tmp, spec, "AppendSubimage"):
+                    raise ImageError(f"cannot write part {index} of {path}: {out.geterror()}")
+                if not out.write_image(store):
+                    raise ImageError(f"cannot write {path}: {out.geterror()}")
+        finally:
+            out.close()
+
+
+def _prepared(path: str, ext: str, part: ImagePart, compression: str,
+              metadata: dict[str, str | int | float] | None) -> tuple[oiio.ImageSpec, np.ndarray]:
+    """A part's spec and the contiguous pixels it stores."""
+    pixels = np.asarray(part.pixels)
     if pixels.dtype != np.float16:
         pixels = pixels.astype(np.float32, copy=False)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     h, w, c = pixels.shape
+    channels = part.channels
     if len(channels) != c:
         raise ImageError(f"{len(channels)} channel names for {c} channels writing {path}")
     fmt = {"half": oiio.HALF, "float": oiio.FLOAT, "uint16": oiio.UINT16, "uint8": oiio.UINT8}[
-        pixel_type] if pixel_type else _FORMATS[ext]
+        part.pixel_type] if part.pixel_type else _FORMATS[ext]
     store = pixels
     spec = oiio.ImageSpec(w, h, c, fmt)
-    if data_window is not None and ext == ".exr":
-        x, y, dw, dh = data_window
-        store = pixels[y:y + dh, x:x + dw]
-        spec = oiio.ImageSpec(dw, dh, c, fmt)
-        spec.x, spec.y = x, y
-        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, w, h
+    if part.full_size is not None and ext == ".exr":
+        spec.x, spec.y = part.origin
+        spec.full_x, spec.full_y = 0, 0
+        spec.full_width, spec.full_height = part.full_size
     spec.channelnames = tuple(channels)
     if "A" in channels:
         spec.alpha_channel = channels.index("A")
+    if part.name:
+        spec.attribute("name", part.name)
     if ext == ".exr":
         spec.attribute("compression", compression)
     elif fmt != oiio.FLOAT and fmt != oiio.HALF:
         store = np.clip(store, 0.0, 1.0)
     for key, value in (metadata or {}).items():
         spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
-    with replacing(path, suffix=".tmp" + ext) as tmp:  # OIIO picks the format by extension
-        out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec):
-            raise ImageError(f"cannot write {path}: {oiio.geterror()}")
-        ok = out.write_image(np.ascontiguousarray(store))
-        out.close()
-        if not ok:
-            raise ImageError(f"cannot write {path}: {out.geterror()}")
+    return spec, np.ascontiguousarray(store)
 
 
 def is_complete_image(path: str) -> bool:
-    """True when ``path`` opens and its pixels decode: used to skip frames on re-runs."""
+    """True when ``path`` opens and the pixels of every part decode: used to skip frames on
+    re-runs."""
     try:
         inp = oiio.ImageInput.open(path)
         if inp is None:
             return False
         try:
-            spec = inp.spec()
-            return inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT) is not None
+            for index, spec in enumerate(_part_specs(inp)):
+                if inp.read_image(index, 0, 0, spec.nchannels, oiio.FLOAT) is None:
+                    return False
+            return True
         finally:
             inp.close()
     except Exception:  # noqa: BLE001 - any decoder failure means "not complete"

@@ -425,10 +425,11 @@ def merge(inp: MergeInput) -> Result:
                      plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
                      compression=inp.compression)
         return Result({"output": inp.output, "metadata": metadata})
-    rgba = shared_array(merged.pixels.shape[:2] + (4,), np.float32)
-    layers = shared_array(merged.pixels.shape[:2] + (len(OUTPUT_CHANNELS) - 4,), np.float32)
-    rgba[...] = merged.pixels[..., :4]
-    layers[...] = merged.pixels[..., 4:]
+    rgba = shared_array(merged.rgba.shape, np.float32)
+    layers = shared_array(merged.rgba.shape[:2] + (len(OUTPUT_CHANNELS) - 4,), np.float32)
+    rgba[...] = merged.rgba
+    for i, channel in enumerate(merged.layers.channels()):
+        layers[..., i] = channel
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
                   {"rgba": rgba, "layers": layers})
 
