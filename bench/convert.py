@@ -10,7 +10,7 @@ Prints one JSON object per line on stdout:
    "ratio": …, "lowpass_ratio": …}
 
 Throughput: each code runs in its own process on the same shot and model: the old code is
-``--baseline REF`` (default ``main``) unpacked with ``git archive``, the new one this checkout,
+``--baseline REF[,REF…]`` (default ``main``) unpacked with ``git archive``, the new one this checkout,
 serial and overlapped, with temporal smoothing off (the old code has none) and on (the
 default). Each run warms up on one frame, then renders ``BENCH_FRAMES`` (default 6) frames as
 a first render (the model runs on every face). ``busy_ms_per_frame`` is each stage's busy time:
@@ -32,9 +32,9 @@ never another person's.
 
 The throughput shots are the bundled astronaut moved through known transforms
 (faceplate.samples), written as half-float ACEScg EXR, with landmarks from the exact
-transforms. The model is an untrained FaceModel at 256 px with the default widths: its swap
-costs what a trained one costs. Compare numbers as ratios within one run: the machine is
-shared."""
+transforms. The model is an untrained FaceModel at 256 px with the default widths, each code
+making its own (its card version): its swap costs what a trained one costs. Compare numbers as
+ratios within one run: the machine is shared."""
 
 from __future__ import annotations
 
@@ -55,20 +55,20 @@ def main() -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="convert throughput, old code against new")
-    parser.add_argument("--baseline", default="main", help="git ref of the code to compare "
-                        "with (default main; 'none' skips it)")
+    parser.add_argument("--baseline", default="main", help="git refs of the code to compare "
+                        "with, comma-separated, the first being the ratios' base (default "
+                        "main; 'none' skips it)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
 
     frames = int(os.environ.get("BENCH_FRAMES", "6"))
     with tempfile.TemporaryDirectory() as tmp:
-        baseline = _baseline_tree(args.baseline, tmp)
+        refs = [] if args.baseline == "none" else args.baseline.split(",")
+        baselines = [(ref, _baseline_tree(ref, os.path.join(tmp, f"baseline{i}")))
+                     for i, ref in enumerate(refs)]
         model_dir = os.path.join(tmp, "model")
-        create_model(model_dir, ModelCard.for_resolution(["a", "b"], 256, consent="benchmark"))
         for name, size, face_px in (("1080p", (1920, 1080), 320.0), ("4K", (4096, 2160), 680.0)):
             shot_dir = os.path.join(tmp, name)
             # one warm-up frame, the timed ones, and room for temporal smoothing's neighbours
@@ -76,11 +76,11 @@ def main() -> int:
             runs = [("new overlapped", None, {"temporal": 0.0}, {}),
                     ("new serial (--serial)", None, {"temporal": 0.0}, {"serial": True}),
                     ("new overlapped, temporal smoothing (default)", None, {}, {})]
-            if baseline:
-                runs.insert(0, (f"old ({args.baseline})", baseline, {}, {}))
+            runs[:0] = [(f"old ({ref})", tree, {}, {}) for ref, tree in baselines]
             fps = {}
             for label, tree, settings, options in runs:
-                spec = {"plate": plate, "shot_dir": shot_dir, "model": model_dir,
+                spec = {"plate": plate, "shot_dir": shot_dir,
+                        "model": model_dir if tree is None else os.path.join(tree, "model"),
                         "out": os.path.join(tmp, f"{name}_{len(fps)}", "o.####.exr"),
                         "frames": frames, "settings": settings, "options": options}
                 result = _run_worker(spec, tree)
@@ -95,14 +95,11 @@ def main() -> int:
     return 0
 
 
-def _baseline_tree(ref: str, tmp: str) -> str | None:
+def _baseline_tree(ref: str, tree: str) -> str:
     """The engine and client packages of ``ref``, unpacked (git archive) for the old code's run."""
     import subprocess
 
-    if ref == "none":
-        return None
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    tree = os.path.join(tmp, "baseline")
     os.makedirs(tree)
     archive = subprocess.run(["git", "-C", root, "archive", ref, "engine", "nuke_plugin"],
                              capture_output=True, check=True).stdout
@@ -137,6 +134,12 @@ def _worker(spec: dict) -> int:
     from faceplate.extract import alignments as alignments_io
     from faceplate.model.store import load_model
 
+    if not os.path.isdir(spec["model"]):  # each code's own card version
+        from faceplate.model.card import ModelCard
+        from faceplate.model.store import create_model
+
+        create_model(spec["model"], ModelCard.for_resolution(["a", "b"], 256,
+                                                             consent="benchmark"))
     model = load_model(spec["model"], device="cpu")
     settings = MergeSettings(**spec["settings"])
     first, *rest = sorted(alignments_io.load(spec["shot_dir"]).frames)

@@ -11,6 +11,7 @@ statistics come from an even grid of at most ~64k pixels, the seamless membrane 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -27,10 +28,6 @@ _MAX_GAIN = 4.0  # Reinhard's largest per-channel spread ratio
 STAT_SAMPLES = 65536  # pixels the statistics are measured on
 
 
-def _same(pixels: np.ndarray) -> np.ndarray:
-    return pixels
-
-
 def face_weight(landmarks: np.ndarray, matrix: np.ndarray, learned: np.ndarray,
                 hull: str) -> np.ndarray:
     """Which pixels of a face's aligned crop are face: the landmark hull drawn in the crop
@@ -42,24 +39,86 @@ def face_weight(landmarks: np.ndarray, matrix: np.ndarray, learned: np.ndarray,
 
 def match_colour(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray
                  ) -> np.ndarray:
-    """Dispatch on a :data:`~faceplate.convert.settings.COLOUR_MODES` name."""
+    """``face`` moved to the colour of ``target`` by ``mode`` (one of
+    :data:`~faceplate.convert.settings.COLOUR_MODES`); the face itself when there is nothing to
+    measure."""
+    transform = measure(mode, face, target, weight)
+    return face if transform is None else apply(transform, face)
+
+
+@dataclass(frozen=True)
+class ColourTransform:
+    """What a colour mode measured on one frame, or the weighted mean of several frames'.
+
+    Its arrays' shapes depend only on the mode (and the crop's size), so a weighted mean of
+    transforms is itself one: that is convert's temporal smoothing of every mode
+    (:func:`mean_transform`).
+
+    - ``average``: the shift of the face's weighted mean colour onto the plate's (3,);
+    - ``reinhard``: face mean and spread, plate mean and spread in CIE Lab (4 × (3,));
+    - ``histogram``: per channel, the plate's value at the quantile of each face value on an even
+      0–1 grid (3 × BINS);
+    - ``seamless``: the harmonic membrane from the plate's boundary values, on the coarse grid.
+    """
+
+    mode: str
+    parts: tuple[np.ndarray, ...]
+
+
+BINS = 1024  # the histogram mode's table: face values 0–1 in this many steps
+
+
+def measure(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray
+            ) -> ColourTransform | None:
+    """The transform ``mode`` measures from ``face`` and ``target`` (network space) under
+    ``weight``; None for ``none`` or when the weight holds (almost) nothing."""
     if mode not in COLOUR_MODES:
         raise SettingsError(f"colour mode {mode!r}: use one of {', '.join(COLOUR_MODES)}")
-    if mode == "none" or weight.sum() < 1.0:  # nothing to measure: leave the face alone
-        return face
+    if mode == "none" or weight.sum() < 1.0:
+        return None
     if mode == "seamless":
-        return seamless(face, target, weight)
+        return ColourTransform(mode, (_membrane(face, target, weight),))
     step = max(1, int(np.ceil(np.sqrt(weight.size / STAT_SAMPLES))))
     grid = (slice(None, None, step), slice(None, None, step))
-    sample_w = weight[grid]
-    if sample_w.sum() < 1.0:
-        return face
-    sample_t = target[grid]
+    w = weight[grid]
+    if w.sum() < 1.0:
+        return None
+    f, t = face[grid], target[grid]
     if mode == "average":
-        return average(face, face[grid], sample_t, sample_w)
+        return ColourTransform(mode, ((_weighted_stats(t, w)[0] - _weighted_stats(f, w)[0]),))
     if mode == "reinhard":
-        return reinhard(face, face[grid], sample_t, sample_w)
-    return histogram(face, face[grid], sample_t, sample_w)
+        return ColourTransform(mode, (*_weighted_stats(_lab(f), w), *_weighted_stats(_lab(t), w)))
+    return ColourTransform(mode, (_histogram_tables(f, t, w),))
+
+
+def mean_transform(items: Sequence[tuple[float, ColourTransform | None]]
+                   ) -> ColourTransform | None:
+    """The weighted mean of transforms of one mode (the missing ones left out, the weights
+    renormalised); None when nothing is left."""
+    kept = [(w, t) for w, t in items if t is not None]
+    total = sum(w for w, _ in kept)
+    if not kept or abs(total) < 1e-6:
+        return None
+    parts = tuple(sum(w * t.parts[i] for w, t in kept) / total
+                  for i in range(len(kept[0][1].parts)))
+    return ColourTransform(kept[0][1].mode, parts)
+
+
+def apply(transform: ColourTransform, face: np.ndarray) -> np.ndarray:
+    """The face recoloured by ``transform``."""
+    mode, parts = transform.mode, transform.parts
+    if mode == "average":
+        return face + parts[0].astype(np.float32)
+    if mode == "reinhard":
+        return _reinhard(face, *parts)
+    if mode == "histogram":
+        out = np.empty_like(face, dtype=np.float32)
+        for c in range(face.shape[-1]):
+            out[..., c] = _lookup(face[..., c], 1.0 / BINS, 1.0 / BINS, parts[0][c])
+        return out
+    h, w = face.shape[:2]
+    return face + cv2.resize(np.asarray(parts[0], np.float32), (w, h),
+                             interpolation=cv2.INTER_LINEAR)
 
 
 def _weighted_stats(pixels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,84 +132,40 @@ def _weighted_stats(pixels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray,
     return mean, np.sqrt(var)
 
 
-@dataclass(frozen=True)
-class ColourStats:
-    """What the ``average`` and ``reinhard`` modes measure: weighted mean and spread of the
-    face and of the plate under it (RGB for ``average``, CIE Lab for ``reinhard``). Convert
-    smooths the plate's over time (:mod:`.temporal`) and applies them with :func:`apply_stats`."""
-
-    face_mean: np.ndarray
-    face_std: np.ndarray
-    target_mean: np.ndarray
-    target_std: np.ndarray
-
-
-STAT_MODES = ("average", "reinhard")  # the modes whose statistics can be given
-
-
-def measure(mode: str, face_sample: np.ndarray, target_sample: np.ndarray,
-            weight: np.ndarray) -> ColourStats:
-    """The statistics of ``mode`` (one of :data:`STAT_MODES`) from network-space samples."""
-    to_space = _lab if mode == "reinhard" else _same
-    fm, fs = _weighted_stats(to_space(face_sample), weight)
-    tm, ts = _weighted_stats(to_space(target_sample), weight)
-    return ColourStats(fm, fs, tm, ts)
-
-
-def apply_stats(mode: str, face: np.ndarray, stats: ColourStats) -> np.ndarray:
-    """Move the face's statistics onto the plate's: a mean shift (``average``) or Reinhard et
-    al. 2001's per-channel mean and spread match in CIE Lab (``reinhard``)."""
-    fm, tm = stats.face_mean.astype(np.float32), stats.target_mean.astype(np.float32)
-    if mode == "average":
-        return face + (stats.target_mean - stats.face_mean).astype(np.float32)
+def _reinhard(face: np.ndarray, face_mean: np.ndarray, face_std: np.ndarray,
+              target_mean: np.ndarray, target_std: np.ndarray) -> np.ndarray:
+    """Reinhard et al. 2001: the face's per-channel mean and spread in CIE Lab moved onto the
+    plate's."""
     # A face with almost no spread (an untrained or saturated decoder) would otherwise get an
     # unbounded gain that amplifies quantisation noise; real corrections stay well inside this.
-    gain = np.clip(stats.target_std / np.maximum(stats.face_std, _EPS), 1.0 / _MAX_GAIN,
+    gain = np.clip(np.maximum(target_std, 0.0) / np.maximum(face_std, _EPS), 1.0 / _MAX_GAIN,
                    _MAX_GAIN).astype(np.float32)
     matched = _lab(face)
-    matched -= fm
+    matched -= face_mean.astype(np.float32)
     matched *= gain
-    matched += tm
+    matched += target_mean.astype(np.float32)
     np.clip(matched[..., 0], 0, 100, out=matched[..., 0])
     return cv2.cvtColor(matched, cv2.COLOR_Lab2RGB)
-
-
-def average(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
-            weight: np.ndarray) -> np.ndarray:
-    """Shift the face's mean colour onto the plate's."""
-    return apply_stats("average", face, measure("average", face_sample, target_sample, weight))
-
-
-def reinhard(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
-             weight: np.ndarray) -> np.ndarray:
-    """Reinhard et al. 2001: match mean and spread per channel in CIE Lab."""
-    return apply_stats("reinhard", face, measure("reinhard", face_sample, target_sample,
-                                                 weight))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(rgb, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
 
 
-def histogram(face: np.ndarray, face_sample: np.ndarray, target_sample: np.ndarray,
-              weight: np.ndarray, bins: int = 1024) -> np.ndarray:
-    """Per-channel weighted histogram matching (the face's CDF mapped onto the plate's)."""
-    out = np.empty_like(face, dtype=np.float32)
+def _histogram_tables(face: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Per-channel weighted histogram matching as tables: for each face value on an even 0–1
+    grid, the plate's value at the same quantile (the face's CDF mapped onto the plate's)."""
     w = weight.ravel()
+    tables = np.empty((face.shape[-1], BINS), np.float32)
     for c in range(face.shape[-1]):
-        channel = face[..., c]
-        f, t = face_sample[..., c].ravel(), target_sample[..., c].ravel()
-        lo = float(min(channel.min(), t.min()))
-        hi = float(max(channel.max(), t.max())) + _EPS
-        f_hist, edges = np.histogram(f, bins, (lo, hi), weights=w)
-        t_hist, _ = np.histogram(t, bins, (lo, hi), weights=w)
+        f, t = np.clip(face[..., c].ravel(), 0.0, 1.0), target[..., c].ravel()
+        f_hist, _ = np.histogram(f, BINS, (0.0, 1.0), weights=w)
+        t_hist, t_edges = np.histogram(t, BINS, (float(t.min()), float(t.max()) + _EPS),
+                                       weights=w)
         f_cdf = np.cumsum(f_hist) / max(f_hist.sum(), _EPS)
         t_cdf = np.cumsum(t_hist) / max(t_hist.sum(), _EPS)
-        # One lookup table over the bins (face value → plate value at the same quantile),
-        # then a uniform-grid interpolation of every face pixel.
-        table = np.interp(f_cdf, t_cdf, edges[1:]).astype(np.float32)
-        out[..., c] = _lookup(channel, float(edges[1]), (hi - lo) / bins, table)
-    return out
+        tables[c] = np.interp(f_cdf, t_cdf, t_edges[1:])
+    return tables
 
 
 def _lookup(x: np.ndarray, first: float, step: float, table: np.ndarray) -> np.ndarray:
@@ -163,16 +178,16 @@ def _lookup(x: np.ndarray, first: float, step: float, table: np.ndarray) -> np.n
     return low + pos * (table[index + 1] - low)
 
 
-def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-             coarse: int = 64) -> np.ndarray:
-    """Poisson (gradient-domain) clone in float: keep the face's gradients, take the plate's
-    values on the mask boundary.
+def _membrane(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
+              coarse: int = 64) -> np.ndarray:
+    """The ``seamless`` mode: a Poisson (gradient-domain) clone in float that keeps the face's
+    gradients and takes the plate's values on the mask boundary.
 
     With the face's own gradients as the guidance field the solution is the face plus a
     harmonic membrane that interpolates ``target − face`` from the boundary. The membrane is
-    smooth, so it is solved on a grid of at most ``coarse`` pixels a side and upsampled: a few
-    milliseconds at any plate resolution, and unlike ``cv2.seamlessClone`` it keeps float and
-    values above 1.0.
+    smooth, so it is solved (and returned) on a grid of at most ``coarse`` pixels a side and
+    upsampled when applied: a few milliseconds, and unlike ``cv2.seamlessClone`` it keeps
+    float and values above 1.0.
     """
     h, w = weight.shape
     step = max(1, int(np.ceil(max(h, w) / coarse)))
@@ -188,7 +203,7 @@ def seamless(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
     ys, xs = np.nonzero(inside)
     if len(ys):
         membrane[ys, xs] = _solve_membrane(diff, inside, ys, xs)
-    return face + cv2.resize(membrane, (w, h), interpolation=cv2.INTER_LINEAR)
+    return membrane
 
 
 def _solve_membrane(diff: np.ndarray, inside: np.ndarray, ys: np.ndarray,

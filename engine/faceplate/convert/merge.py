@@ -24,7 +24,7 @@ from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from . import masks, regions
-from .colour_match import STAT_MODES, ColourStats, apply_stats, face_weight, match_colour
+from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
@@ -40,8 +40,8 @@ class SwappedFace:
     matrix: np.ndarray  # 2×3, plate pixels → unit crop
     landmarks: np.ndarray  # 68×2 plate pixels
     detection: float | None = None  # extraction's is-it-a-face confidence (alignments.json)
-    # Colour statistics smoothed over the shot (convert's temporal pass); None: measure here.
-    colour_stats: ColourStats | None = None
+    # The colour transform smoothed over the shot (convert's temporal pass); None: measure here.
+    colour: ColourTransform | None = None
     # The plate's aligned crop the model was given (network space); None: cut it from the plate.
     crop: np.ndarray | None = None
 
@@ -147,8 +147,8 @@ def _matched_face(sf: SwappedFace, rgb: np.ndarray, colour: ColourSpaces,
     Matching and conversion run on the crop (the model's resolution, not the face's size on
     the plate). Colour matching may push a channel below 0: never merge negative light."""
     face, mode = sf.face, settings.colour
-    if mode in STAT_MODES and sf.colour_stats is not None:
-        face = apply_stats(mode, face, sf.colour_stats)
+    if mode != "none" and sf.colour is not None:
+        face = apply(sf.colour, face)
     elif mode != "none":
         size = face.shape[0]
         crop = sf.crop if sf.crop is not None else plate_crop(rgb, sf.matrix, size, colour)

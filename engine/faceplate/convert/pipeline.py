@@ -37,13 +37,13 @@ from ..io.sequence import (
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
-from .colour_match import STAT_MODES, ColourStats
+from .colour_match import ColourTransform
 from .merge import SwappedFace, merge_faces
 from .overlap import ordered
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import Swapper, plate_crop, source_box, swap_crops
-from .temporal import FaceSample, Windows, plate_stats, reach, steady
+from .temporal import FaceSample, Windows, frame_colour, reach, steady
 from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
 log = logging.getLogger(__name__)
@@ -333,7 +333,7 @@ class _ShotRun:
     windows: Windows | None  # temporal smoothing's neighbourhoods, when it is on
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _samples: dict = field(default_factory=dict)  # (frame, track) → FaceSample | None
-    _stats: dict = field(default_factory=dict)  # (frame, track) → ColourStats | None
+    _colours: dict = field(default_factory=dict)  # (frame, track) → ColourTransform | None
 
     def report(self, report: FrameReport, progress: Progress) -> None:
         self.summary.frames.append(report)
@@ -433,16 +433,14 @@ class _ShotRun:
             self._samples[key] = sample
         return self._samples[key]
 
-    def _plate_stats(self, frame: int, track: int, sample: FaceSample
-                     ) -> ColourStats | None:
+    def _colour(self, frame: int, track: int, sample: FaceSample) -> ColourTransform | None:
         key = (frame, track)
-        if key not in self._stats:
-            self._stats[key] = plate_stats(self.settings.colour, sample, self.settings.hull) \
-                if self.settings.colour in STAT_MODES else None
-        return self._stats[key]
+        if key not in self._colours:
+            self._colours[key] = frame_colour(self.settings.colour, sample, self.settings.hull)
+        return self._colours[key]
 
     def _steady_swaps(self, p: _Pending) -> list[SwappedFace]:
-        """The frame's swaps with their learned masks, colour statistics and (optionally)
+        """The frame's swaps with their learned masks, colour transforms and (optionally)
         faces smoothed over their tracks."""
         assert self.windows is not None
         out = []
@@ -456,12 +454,10 @@ class _ShotRun:
                 out.append(swapped)
                 continue
             result = steady(own, [(w / total, n) for _, w, n in near],
-                            [(w / total, self._plate_stats(g, face.track, n))
-                             for g, w, n in near],
-                            self.settings.colour, self.settings.hull,
+                            [(w / total, self._colour(g, face.track, n)) for g, w, n in near],
                             self.settings.temporal_swap)
             out.append(SwappedFace(result.face, result.learned, swapped.matrix,
-                                   swapped.landmarks, swapped.detection, result.stats,
+                                   swapped.landmarks, swapped.detection, result.colour,
                                    swapped.crop))
         self._forget(p.plan.frame)
         return out
@@ -470,7 +466,7 @@ class _ShotRun:
         """Drop memoised neighbours no later frame can need (frames render in order)."""
         assert self.windows is not None
         horizon = frame - reach(self.windows.sigma)
-        for memo in (self._samples, self._stats):
+        for memo in (self._samples, self._colours):
             for key in [k for k in memo if k[0] < horizon]:
                 del memo[key]
 

@@ -6,9 +6,10 @@ are (:func:`faceplate.extract.smooth.local_quadratic_matrix`, a Gaussian-weighte
 quadratic fit of σ = ``MergeSettings.temporal`` frames), within runs of consecutive frames that
 no shot cut interrupts (:func:`faceplate.extract.smooth.segments`, the alignments' ``cuts``):
 
-- the colour statistics (``average``, ``reinhard``) of the face and of the plate under it,
-  measured in the aligned crop (the still face: the same skin every frame) and weighted by
-  hull × learned mask, so the colour transform changes as slowly as the shot does;
+- the colour transform of any colour mode (a mean shift, Reinhard's statistics, histogram
+  tables, the seamless membrane: :class:`~.colour_match.ColourTransform`), measured in the
+  aligned crop (the still face: the same skin every frame) and weighted by hull × learned
+  mask, so the face's colour changes as slowly as the shot does;
 - the learned mask, in crop space (where a still face's mask should not move);
 - with ``temporal_swap`` > 0, the swapped face itself, blended with its neighbours' average.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..extract.smooth import local_quadratic_matrix, segments
-from .colour_match import STAT_MODES, ColourStats, face_weight, measure
+from .colour_match import ColourTransform, face_weight, mean_transform, measure
 
 MIN_RUN = 5  # shorter runs are not smoothed (as landmark smoothing does)
 
@@ -92,38 +93,29 @@ class FaceSample:
 class SteadyFace:
     face: np.ndarray
     learned: np.ndarray
-    stats: ColourStats | None  # for the ``average``/``reinhard`` colour modes
+    colour: ColourTransform | None  # the colour mode's transform, averaged over time
 
 
-def plate_stats(mode: str, sample: FaceSample, hull: str) -> ColourStats | None:
-    """One frame's own statistics (face and plate) in its crop, weighted by hull × learned;
-    None when the crop holds (almost) no face."""
-    weight = face_weight(sample.landmarks, sample.matrix, sample.learned, hull)
-    return measure(mode, sample.face, sample.crop, weight) if weight.sum() >= 1.0 else None
+def frame_colour(mode: str, sample: FaceSample, hull: str) -> ColourTransform | None:
+    """One frame's own colour transform (face onto plate) in its crop, weighted by hull ×
+    learned; None when the crop holds (almost) no face or the mode is ``none``."""
+    return measure(mode, sample.face, sample.crop,
+                   face_weight(sample.landmarks, sample.matrix, sample.learned, hull))
 
 
 def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
-           plate_parts: Sequence[tuple[float, ColourStats | None]], mode: str, hull: str,
+           colours: Sequence[tuple[float, ColourTransform | None]],
            swap_blend: float) -> SteadyFace:
     """``own`` with its learned mask (and, by ``swap_blend``, its face) averaged over the
-    weighted ``neighbours`` (own included, weights summing to 1), and the plate's statistics
-    averaged over ``plate_parts`` (each neighbour's :func:`plate_stats`): the colour
-    transform of the face then changes as slowly as its neighbourhood, not frame by frame."""
+    weighted ``neighbours`` (own included, weights summing to 1), and the colour transform
+    averaged over ``colours`` (each neighbour's :func:`frame_colour`): the face's colour then
+    changes as slowly as its neighbourhood, not frame by frame."""
     learned = np.clip(_weighted([(w, n.learned) for w, n in neighbours]), 0.0, 1.0)
     face = own.face
     if swap_blend > 0:
         mean = np.clip(_weighted([(w, n.face) for w, n in neighbours]), 0.0, 1.0)
         face = ((1.0 - swap_blend) * own.face + swap_blend * mean).astype(np.float32)
-    stats = None
-    parts = [(w, s) for w, s in plate_parts if s is not None]
-    total = sum(w for w, _ in parts)
-    if mode in STAT_MODES and abs(total) > 1e-6:
-        def mean(name: str) -> np.ndarray:
-            return sum(w * getattr(s, name) for w, s in parts) / total
-
-        stats = ColourStats(mean("face_mean"), np.maximum(mean("face_std"), 0.0),
-                            mean("target_mean"), np.maximum(mean("target_std"), 0.0))
-    return SteadyFace(face, learned.astype(np.float32), stats)
+    return SteadyFace(face, learned.astype(np.float32), mean_transform(colours))
 
 
 def _weighted(items: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
