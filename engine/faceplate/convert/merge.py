@@ -81,9 +81,14 @@ class MergeLayers:
                 *(plane[..., i] for plane in (self.regions, self.raw, self.st)
                   for i in range(plane.shape[-1]))]
 
-    def stacked(self, box: Box) -> np.ndarray:
-        """The layer channels over ``box``, as one box-sized H×W×LAYER_CHANNELS array."""
-        return np.stack([c[box.slices] for c in self.channels()], axis=-1)
+    def stacked(self, box: Box, dtype: type = np.float32) -> np.ndarray:
+        """The layer channels over ``box``, as one box-sized H×W×LAYER_CHANNELS array of
+        ``dtype`` (copied and converted in one pass)."""
+        sl = box.slices
+        return np.concatenate([self.face[sl][..., None], self.learned[sl][..., None],
+                               self.hull[sl][..., None], self.occlusion[sl][..., None],
+                               self.regions[sl], self.raw[sl], self.st[sl]], axis=-1,
+                              dtype=dtype)
 
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],

@@ -119,8 +119,10 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     box = merged.layer_box()
 
     def layers(first: int, name: str, pixel_type: str | None) -> ImagePart:
-        """The layer channels from ``first`` on, stored over their box."""
-        return ImagePart(merged.layers.stacked(box)[..., first:], LAYER_CHANNELS[first:],
+        """The layer channels from ``first`` on, stored over their box (already in half
+        unless written as float, EXR's default: one pass instead of two)."""
+        dtype = np.float32 if pixel_type == "float" else np.float16
+        return ImagePart(merged.layers.stacked(box, dtype)[..., first:], LAYER_CHANNELS[first:],
                          name, pixel_type, (box.x0, box.y0), (w, h))
 
     if ext != ".exr":
