@@ -14,7 +14,8 @@ Throughput: each code runs in its own process on the same shot and model: the ol
 serial and overlapped, with temporal smoothing off (the old code has none) and on (the
 default). Each run warms up on one frame, then renders ``BENCH_FRAMES`` (default 6) frames as
 a first render (the model runs on every face). The runs go ``BENCH_ROUNDS`` (default 2) times,
-forward then backward, and the speed-up compares each code's best round. ``busy_ms_per_frame`` is each stage's busy time:
+forward then backward, and the speed-up compares each code's best round; ``BENCH_SIZES``
+(default ``1080p,4K``) picks the resolutions. ``busy_ms_per_frame`` is each stage's busy time:
 overlapped stages add up to more than the wall clock; ``cpu_s_per_frame`` is the process's CPU
 time (all threads), which other people's load on the machine changes far less than the wall
 clock.
@@ -71,7 +72,10 @@ def main() -> int:
         baselines = [(ref, _baseline_tree(ref, os.path.join(tmp, f"baseline{i}")))
                      for i, ref in enumerate(refs)]
         model_dir = os.path.join(tmp, "model")
+        sizes = os.environ.get("BENCH_SIZES", "1080p,4K").split(",")
         for name, size, face_px in (("1080p", (1920, 1080), 320.0), ("4K", (4096, 2160), 680.0)):
+            if name not in sizes:
+                continue
             shot_dir = os.path.join(tmp, name)
             # one warm-up frame, the timed ones, and room for temporal smoothing's neighbours
             plate = _shot(shot_dir, size, face_px, frames + 8)
