@@ -326,6 +326,24 @@ def test_png_outputs_get_the_layers_in_an_exr_sidecar(shot, tmp_path):
     assert float(meta[CONFIDENCE_KEY]) > 0.5 and meta["faceplate/synthetic"] == "1"
 
 
+def test_the_hosts_exr_reader_sees_both_parts_and_a_truncated_copy(shot, tmp_path):
+    """Publishing inside Nuke reads EXR headers with the standard library: it must see every
+    channel of both parts, and a copy cut short in the layer part as incomplete."""
+    from faceplate_pyblish.exr import read_exr
+
+    sample, _, _, out = shot
+    path = out.replace("####", str(sample.frames[0]))
+    info = read_exr(path)
+    assert sorted(info.channels) == sorted(OUTPUT_CHANNELS) and info.complete is True
+    assert (info.width, info.height) == (480, 320)
+    assert info.attributes["faceplate/synthetic"] == "1"
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.exr"
+    cut.write_bytes(data[:-200])
+    broken = read_exr(str(cut))
+    assert broken.complete is False and "cut short" in broken.problem
+
+
 def test_a_single_part_exr_holds_the_same_channels(shot, tmp_path):
     """``--single-part`` (for readers without multi-part EXR): one full-frame part, the same
     pixels as the default's two parts."""

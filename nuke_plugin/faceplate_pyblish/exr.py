@@ -4,8 +4,9 @@ the file promises is really on disk.
 
 Inside Nuke there is no OpenImageIO, and a validator should not decode pixels to answer
 "is this frame complete?": a truncated or half-copied EXR shows in its chunk offset table.
-Scanline single-part files (what Faceplate writes) are checked chunk by chunk; for tiled or
-multi-part files ``complete`` is None (not checked here; the shell host decodes them).
+Scanline files, single-part or multi-part (what Faceplate writes: RGBA over the frame, the face
+layers over the face's box), are checked chunk by chunk; for tiled or deep files ``complete`` is
+None (not checked here; the shell host decodes them).
 """
 
 from __future__ import annotations
@@ -53,50 +54,83 @@ def _read(fh, path: str, size: int) -> ExrInfo:
     magic, version = struct.unpack("<ii", fh.read(8))
     if magic != MAGIC:
         raise ExrError(f"{path} is not an OpenEXR file")
-    attributes: dict[str, Value] = {}
-    channels: list[str] = []
-    window = display = (0, 0, -1, -1)
-    compression = -1
-    while True:
-        name = _cstring(fh)
-        if not name:
+    multipart = bool(version & _MULTIPART)
+    parts: list[_Header] = []
+    while not parts or multipart:  # the headers of a multi-part file end with an empty one
+        header = _header(fh, path)
+        if header is None:
             break
+        parts.append(header)
+    if not parts:
+        raise ExrError(f"{path}: has no header")
+    first = parts[0]
+    display = first.display
+    channels = [c for part in parts for c in part.channels]
+    info = ExrInfo(path, list(dict.fromkeys(channels)), display[2] - display[0] + 1,
+                   display[3] - display[1] + 1, first.attributes)
+    found = [part.chunks() for part in parts]
+    counts = [c for c in found if c is not None]
+    if version & (_TILED | _DEEP) or len(counts) < len(found):
+        return info
+    tables = []
+    for count in counts:
+        table = fh.read(8 * count)
+        if len(table) != 8 * count:
+            info.complete, info.problem = False, "offset table is cut short"
+            return info
+        tables.append(struct.unpack(f"<{count}Q", table))
+    header_end, lead = fh.tell(), 8 if multipart else 4  # (part,) y before the data size
+    total = sum(counts)
+    for i, offset in enumerate(o for table in tables for o in table):
+        if offset < header_end or offset + lead + 4 > size:
+            info.complete, info.problem = False, f"chunk {i + 1}/{total} is missing"
+            return info
+        fh.seek(offset + lead)
+        (length,) = struct.unpack("<i", fh.read(4))
+        if length < 0 or offset + lead + 4 + length > size:
+            info.complete, info.problem = False, f"chunk {i + 1}/{total} is cut short"
+            return info
+    info.complete = True
+    return info
+
+
+@dataclass
+class _Header:
+    channels: list[str] = field(default_factory=list)
+    attributes: dict[str, Value] = field(default_factory=dict)
+    window: tuple[int, ...] = (0, 0, -1, -1)
+    display: tuple[int, ...] = (0, 0, -1, -1)
+    compression: int = -1
+
+    def chunks(self) -> int | None:
+        """Scanline chunks of this part; None for a codec not listed."""
+        lines = _LINES_PER_CHUNK.get(self.compression)
+        return None if lines is None else (self.window[3] - self.window[1] + lines) // lines
+
+
+def _header(fh, path: str) -> _Header | None:
+    """One part's header; None for the empty header that ends a multi-part file's."""
+    header = _Header()
+    name = _cstring(fh)
+    if not name:
+        return None
+    while name:
         kind = _cstring(fh)
         (length,) = struct.unpack("<i", fh.read(4))
         data = fh.read(length)
         if len(data) != length:
             raise ExrError(f"{path}: header ends early (truncated file)")
         if kind == "chlist":
-            channels = _channel_names(data)
+            header.channels = _channel_names(data)
         elif name == "dataWindow" and kind == "box2i":
-            window = struct.unpack("<iiii", data)
+            header.window = struct.unpack("<iiii", data)
         elif name == "displayWindow" and kind == "box2i":
-            display = struct.unpack("<iiii", data)
+            header.display = struct.unpack("<iiii", data)
         elif name == "compression" and kind == "compression":
-            compression = data[0]
-        attributes[name] = _value(kind, data)
-    info = ExrInfo(path, channels, display[2] - display[0] + 1, display[3] - display[1] + 1,
-                   attributes)
-    lines = _LINES_PER_CHUNK.get(compression)
-    if version & (_TILED | _DEEP | _MULTIPART) or lines is None:
-        return info
-    chunks = (window[3] - window[1] + lines) // lines
-    table = fh.read(8 * chunks)
-    if len(table) != 8 * chunks:
-        info.complete, info.problem = False, "offset table is cut short"
-        return info
-    header_end = fh.tell()
-    for i, offset in enumerate(struct.unpack(f"<{chunks}Q", table)):
-        if offset < header_end or offset + 8 > size:
-            info.complete, info.problem = False, f"chunk {i + 1}/{chunks} is missing"
-            return info
-        fh.seek(offset + 4)
-        (length,) = struct.unpack("<i", fh.read(4))
-        if length < 0 or offset + 8 + length > size:
-            info.complete, info.problem = False, f"chunk {i + 1}/{chunks} is cut short"
-            return info
-    info.complete = True
-    return info
+            header.compression = data[0]
+        header.attributes[name] = _value(kind, data)
+        name = _cstring(fh)
+    return header
 
 
 def _cstring(fh) -> str:
