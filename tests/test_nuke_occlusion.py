@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine
+from engine_helpers import running_engine, sample_and_model
 from session import start
 from test_nuke_e2e import build, read_exr
 
@@ -23,19 +23,10 @@ FIRST, LAST = 1001, 1003  # the frames test_nuke_e2e.build reads
 
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory):
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
-    from faceplate.samples import make_shot, occluders
+    from faceplate.samples import occluders
 
-    root = tmp_path_factory.mktemp("occluded")
-    sample = make_shot("astronaut", str(root / "plate"), frames=LAST - FIRST + 1, first=FIRST,
-                       size=(320, 240), face_px=110.0,
-                       overlay=functools.partial(occluders, face_px=110.0))
-    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
-                                    latent=32, bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: public-domain NASA photo")
-    create_model(str(root / "model"), card)
-    return sample, str(root / "model")
+    return sample_and_model(tmp_path_factory.mktemp("occluded"), frames=LAST - FIRST + 1,
+                            first=FIRST, overlay=functools.partial(occluders, face_px=110.0))
 
 
 def test_learn_occlusion_from_two_painted_frames(shot, tmp_path):

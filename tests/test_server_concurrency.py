@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from engine_helpers import running_engine
+from engine_helpers import running_engine, tiny_model
 from faceplate.face.align import alignment_matrix, warp_to_crop
 from faceplate.io.colour import ColourSpaces
 from faceplate.server.arrays import from_numpy, to_numpy
@@ -89,13 +89,8 @@ def test_eight_clients_fifty_frames_each_all_correct(tmp_path):
 
 def test_swaps_from_several_clients_share_a_batch_and_stay_correct(tmp_path):
     store = pytest.importorskip("faceplate.model.store")
-    from faceplate.model.card import ModelCard
 
-    card = ModelCard.for_resolution(["a", "b"], 64, encoder_widths=[8, 16, 32], latent=32,
-                                    bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: random crops")
-    model_dir = str(tmp_path / "model")
-    store.create_model(model_dir, card)
+    model_dir = tiny_model(str(tmp_path / "model"), ("a", "b"), "test fixture: random crops")
     local = store.load_model(model_dir, device="cpu")
     with running_engine(tmp_path) as first:
         socket_path, token_path = str(first.address), first.token_path
