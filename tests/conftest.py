@@ -19,9 +19,11 @@ for name in ("FACEPLATE_SOCKET", "FACEPLATE_TOKEN_FILE", "FACEPLATE_ENGINE_CMD")
     os.environ.pop(name, None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def running(tmp_path_factory):
-    """A real engine on a real socket for the test module: (client, socket path)."""
+    """A real engine on a real socket, shared by the tests that leave it running (as a
+    compositor's session shares one): (client, socket path). A test that kills, restarts or
+    reconfigures an engine starts its own with ``engine_helpers.running_engine``."""
     from engine_helpers import running_engine
 
     folder = tmp_path_factory.mktemp("engine")
@@ -29,6 +31,6 @@ def running(tmp_path_factory):
         yield client, str(folder / "engine" / "engine.sock")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engine_socket(running):
     return running[1]

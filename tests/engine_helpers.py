@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faceplate_client import paths
@@ -169,6 +170,66 @@ def _gone(pid: int) -> bool:
             return False
         except ProcessLookupError:
             return True
+
+
+# --- the sample shot, model and node chain the Nuke-side tests share ----------------------
+
+SAMPLE_CONSENT = "test fixture: public-domain NASA photo"
+
+
+def tiny_model(folder: str, identities: tuple[str, ...] = ("astronaut", "other"),
+               consent: str = SAMPLE_CONSENT) -> str:
+    """An untrained 64 px model of the smallest widths, in ``folder``: swap runs through it,
+    its look is not what the test checks."""
+    from faceplate.model.card import ModelCard
+    from faceplate.model.store import create_model
+
+    create_model(folder, ModelCard.for_resolution(
+        list(identities), 64, encoder_widths=[8, 16, 32], latent=32, bridge=16,
+        decoder_widths=[16, 8], consent=consent))
+    return folder
+
+
+def sample_and_model(root: Path, frames: int, first: int = 1001,
+                     identities: tuple[str, ...] = ("astronaut", "other"),
+                     **shot: Any) -> tuple[Any, str]:
+    """The astronaut sample plate (320×240, a 110 px face) in ``root/plate`` and a
+    :func:`tiny_model` of ``identities`` in ``root/model``."""
+    from faceplate.samples import make_shot
+
+    sample = make_shot("astronaut", str(root / "plate"), frames=frames, first=first,
+                       size=(320, 240), face_px=110.0, **shot)
+    return sample, tiny_model(str(root / "model"), identities)
+
+
+def face_chain(nuke: Any, sample: Any, model: str, cache: str, socket: str | None = None,
+               identity: str = "other", out: str | None = None) -> dict[str, Any]:
+    """Read (the sample's frames) → FaceDetect (dlib) → FaceAlign → FaceSwap → FaceMerge in the
+    stand-in ``nuke``, with the knobs an artist sets; ``socket`` None leaves the engine address
+    empty (as a farm gets the script); ``out`` adds a Write of every layer and metadata there."""
+    read = nuke.createNode("Read")
+    read["file"].setValue(sample.pattern.replace("%04d", "####"))
+    read["first"].setValue(sample.frames[0])
+    read["last"].setValue(sample.frames[-1])
+    nodes, previous = {"Read": read}, read
+    for cls in ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"):
+        node = nuke.createNode(cls)
+        node.setInput(0, previous)
+        if socket is not None:
+            node["engine_address"].setValue(socket)
+        node["cache_folder"].setValue(cache)
+        nodes[cls] = previous = node
+    nodes["FaceDetect"]["detector"].setValue("dlib")
+    nodes["FaceSwap"]["model"].setValue(model)
+    nodes["FaceSwap"]["identity"].setValue(identity)
+    if out is not None:
+        write = nodes["Write"] = nuke.createNode("Write")
+        write.setInput(0, previous)
+        write["channels"].setValue("all")
+        write["metadata"].setValue("all metadata")
+        write["file"].setValue(out)
+        write["create_directories"].setValue(True)
+    return nodes
 
 
 @pytest.fixture

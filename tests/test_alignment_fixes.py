@@ -18,6 +18,8 @@ from faceplate.face.align import alignment_matrix
 from faceplate.samples import make_shot, write_true_alignments
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
+sys.path.insert(0, os.path.dirname(__file__))
+from engine_helpers import face_chain, sample_and_model
 from session import PLUGIN  # the stand-in Nuke's plug-in path, where faceplate_nuke is
 
 if PLUGIN not in sys.path:
@@ -165,38 +167,16 @@ NUKE_FIRST, NUKE_FRAMES, NUKE_FIXED = 1001, 14, 1007
 
 @pytest.fixture(scope="module")
 def nuke_shot(tmp_path_factory):
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
-
-    root = tmp_path_factory.mktemp("nukeshot")
-    sample = make_shot("astronaut", str(root / "plate"), frames=NUKE_FRAMES, first=NUKE_FIRST,
-                       size=(320, 240), face_px=110.0)
-    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
-                                    latent=32, bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: public-domain NASA photo")
-    create_model(str(root / "model"), card)
-    return sample, str(root / "model")
+    return sample_and_model(tmp_path_factory.mktemp("nukeshot"), frames=NUKE_FRAMES,
+                            first=NUKE_FIRST)
 
 
 def _graph(sample, model, socket, cache):
     from session import start
 
     nuke = start()
-    read = nuke.createNode("Read")
-    read["file"].setValue(sample.pattern.replace("%04d", "####"))
-    read["first"].setValue(NUKE_FIRST)
-    read["last"].setValue(NUKE_FIRST + NUKE_FRAMES - 1)
-    nodes, previous = {}, read
-    for cls in ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"):
-        node = nuke.createNode(cls)
-        node.setInput(0, previous)
-        node["engine_address"].setValue(socket)
-        node["cache_folder"].setValue(cache)
-        nodes[cls] = previous = node
-    nodes["FaceDetect"]["detector"].setValue("dlib")
+    nodes = face_chain(nuke, sample, model, cache, socket)
     nodes["FaceAlign"]["smoothing"].setValue(0.5)
-    nodes["FaceSwap"]["model"].setValue(model)
-    nodes["FaceSwap"]["identity"].setValue("other")
     return nuke, nodes
 
 

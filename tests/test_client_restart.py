@@ -24,11 +24,10 @@ def plate(tmp_path_factory) -> str:
     return shot.pattern.replace("%04d", "####")
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One engine for the tests that leave it running: it keeps its detector between them."""
-    with running_engine(tmp_path_factory.mktemp("shared")) as client:
-        yield client
+@pytest.fixture
+def shared(running):
+    """The session's engine, for the tests that leave it running: it keeps its detector."""
+    return running[0]
 
 
 def _extract(client, plate, shot_dir, **kw):

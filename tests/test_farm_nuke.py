@@ -11,12 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from engine_helpers import face_chain, sample_and_model
 from faceplate.farm import openjd
 from faceplate.farm.job import ShotJob
 from faceplate.io.images import read_image
-from faceplate.model.card import ModelCard
-from faceplate.model.store import create_model
-from faceplate.samples import make_shot
 
 pytestmark = pytest.mark.slow
 
@@ -41,31 +39,14 @@ print("SERVED BY ENGINE PID", engine.client("").engine_info["pid"])
 """
 
 
-def _comp(root: str, plate: str, model: str) -> str:
+def _comp(root: str, sample, model: str) -> str:
     """The compositor's script, saved as a farm would get it (engine address left empty)."""
     sys.path[:0] = [STANDIN]
     from session import start
 
     nuke = start()
-    read = nuke.createNode("Read")
-    read["file"].setValue(plate)
-    read["first"].setValue(1001)
-    read["last"].setValue(1003)
-    previous = read
-    for cls in ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"):
-        node = nuke.createNode(cls)
-        node.setInput(0, previous)
-        node["cache_folder"].setValue(os.path.join(root, "cache"))
-        previous = node
-    nuke.toNode("FaceDetect1")["detector"].setValue("dlib")
-    nuke.toNode("FaceSwap1")["model"].setValue(model)
-    nuke.toNode("FaceSwap1")["identity"].setValue("B")
-    write = nuke.createNode("Write")
-    write.setInput(0, previous)
-    write["channels"].setValue("all")
-    write["metadata"].setValue("all metadata")
-    write["file"].setValue(os.path.join(root, "out", "comp.####.exr"))
-    write["create_directories"].setValue(True)
+    face_chain(nuke, sample, model, os.path.join(root, "cache"), identity="B",
+               out=os.path.join(root, "out", "comp.####.exr"))
     script = os.path.join(root, "comp.nk")
     nuke.scriptSaveAs(script)
     return script
@@ -73,14 +54,9 @@ def _comp(root: str, plate: str, model: str) -> str:
 
 def test_nuke_render_step_uses_the_session_engine(tmp_path):
     root = str(tmp_path)
-    sample = make_shot("astronaut", os.path.join(root, "plate"), frames=3, size=(320, 240),
-                       face_px=110.0)
+    sample, model = sample_and_model(tmp_path, frames=3, identities=("A", "B"))
     plate = sample.pattern.replace("%04d", "####")
-    model = os.path.join(root, "model")
-    create_model(model, ModelCard.for_resolution(
-        ["A", "B"], 64, encoder_widths=[8, 16, 32], latent=32, bridge=16,
-        decoder_widths=[16, 8], consent="test fixture: public-domain NASA photo"))
-    script = _comp(root, plate, model)
+    script = _comp(root, sample, model)
     shim = tmp_path / "nuke"
     shim.write_text(NUKE_SHIM)
     shim.chmod(0o755)

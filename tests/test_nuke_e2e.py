@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
+from engine_helpers import face_chain, sample_and_model
 from session import start
 
 FRAMES = (1001, 1003)
@@ -25,46 +26,15 @@ FRAMES = (1001, 1003)
 
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory):
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
-    from faceplate.samples import make_shot
-
-    root = tmp_path_factory.mktemp("shot")
-    sample = make_shot("astronaut", str(root / "plate"), frames=3, first=FRAMES[0],
-                       size=(320, 240), face_px=110.0)
-    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
-                                    latent=32, bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: public-domain NASA photo")
-    create_model(str(root / "model"), card)
-    return sample, str(root / "model")
+    return sample_and_model(tmp_path_factory.mktemp("shot"), frames=3, first=FRAMES[0])
 
 
 def build(nuke, sample, model, socket, cache):
     """The compositor's graph, with the knobs an artist would set."""
-    read = nuke.createNode("Read")
-    read["file"].setValue(sample.pattern.replace("%04d", "####"))
-    read["first"].setValue(FRAMES[0])
-    read["last"].setValue(FRAMES[1])
-    nodes = {"Read": read}
-    previous = read
-    for cls in ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge"):
-        node = nuke.createNode(cls)
-        node.setInput(0, previous)
-        node["engine_address"].setValue(socket)
-        node["cache_folder"].setValue(cache)
-        nodes[cls] = previous = node
-    nodes["FaceDetect"]["detector"].setValue("dlib")
+    nodes = face_chain(nuke, sample, model, cache, socket,
+                       out=os.path.join(os.path.dirname(cache), "out", "comp.####.exr"))
     nodes["FaceAlign"]["smoothing"].setValue(0.3)
-    nodes["FaceSwap"]["model"].setValue(model)
-    nodes["FaceSwap"]["identity"].setValue("other")
     nodes["FaceMerge"]["blur"].setValue(2.0)
-    write = nuke.createNode("Write")
-    write.setInput(0, nodes["FaceMerge"])
-    write["channels"].setValue("all")
-    write["metadata"].setValue("all metadata")
-    write["file"].setValue(os.path.join(os.path.dirname(cache), "out", "comp.####.exr"))
-    write["create_directories"].setValue(True)
-    nodes["Write"] = write
     return nodes
 
 

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "nuke_standin"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from engine_helpers import running_engine
+from engine_helpers import sample_and_model
 from session import start
 from test_nuke_e2e import build, read_exr
 
@@ -23,61 +23,50 @@ FIRST, LAST = 1001, 1003  # the frames test_nuke_e2e.build reads
 
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory):
-    from faceplate.model.card import ModelCard
-    from faceplate.model.store import create_model
-    from faceplate.samples import make_shot, occluders
+    from faceplate.samples import occluders
 
-    root = tmp_path_factory.mktemp("occluded")
-    sample = make_shot("astronaut", str(root / "plate"), frames=LAST - FIRST + 1, first=FIRST,
-                       size=(320, 240), face_px=110.0,
-                       overlay=functools.partial(occluders, face_px=110.0))
-    card = ModelCard.for_resolution(["astronaut", "other"], 64, encoder_widths=[8, 16, 32],
-                                    latent=32, bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: public-domain NASA photo")
-    create_model(str(root / "model"), card)
-    return sample, str(root / "model")
+    return sample_and_model(tmp_path_factory.mktemp("occluded"), frames=LAST - FIRST + 1,
+                            first=FIRST, overlay=functools.partial(occluders, face_px=110.0))
 
 
-def test_learn_occlusion_from_two_painted_frames(shot, tmp_path):
+def test_learn_occlusion_from_two_painted_frames(shot, engine_socket, tmp_path):
     sample, model = shot
-    with running_engine(tmp_path):
-        socket = str(tmp_path / "engine" / "engine.sock")
-        nuke = start()
-        nodes = build(nuke, sample, model, socket, str(tmp_path / "cache"))
-        from faceplate_nuke import actions
+    nuke = start()
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    from faceplate_nuke import actions
 
-        merge = nodes["FaceMerge"]
-        # The artist's paint: a Read of the painted mattes stands in for the Roto.
-        paint = nuke.createNode("Read")
-        paint["file"].setValue(os.path.join(os.path.dirname(sample.pattern),
-                                            "plate_matte.####.exr"))
-        paint["first"].setValue(FIRST)
-        paint["last"].setValue(LAST)
-        merge["occlusion_frames"].setValue("1001,1003")
-        merge["occlusion_steps"].setValue(40)
-        from faceplate_nuke.errors import NodeError
+    merge = nodes["FaceMerge"]
+    # The artist's paint: a Read of the painted mattes stands in for the Roto.
+    paint = nuke.createNode("Read")
+    paint["file"].setValue(os.path.join(os.path.dirname(sample.pattern),
+                                        "plate_matte.####.exr"))
+    paint["first"].setValue(FIRST)
+    paint["last"].setValue(LAST)
+    merge["occlusion_frames"].setValue("1001,1003")
+    merge["occlusion_steps"].setValue(4)  # the checks below read painted frames: paint as is
+    from faceplate_nuke.errors import NodeError
 
-        with pytest.raises(NodeError, match="connect the mask input"):
-            actions.learn_occlusion(merge)  # outside the GUI the error is raised
-        assert "connect the mask input" in merge["node_status"].value()
-        merge.setInput(1, paint)
-        pattern = actions.learn_occlusion(merge)
-        assert merge["mask_source"].value() == "occlusion"
-        assert merge["occlusion_matte"].value() == pattern
-        history = nuke._state.progress_tasks[-1]._history
-        assert any(m.startswith("occlusion") for _, m in history)
+    with pytest.raises(NodeError, match="connect the mask input"):
+        actions.learn_occlusion(merge)  # outside the GUI the error is raised
+    assert "connect the mask input" in merge["node_status"].value()
+    merge.setInput(1, paint)
+    pattern = actions.learn_occlusion(merge)
+    assert merge["mask_source"].value() == "occlusion"
+    assert merge["occlusion_matte"].value() == pattern
+    history = nuke._state.progress_tasks[-1]._history
+    assert any(m.startswith("occlusion") for _, m in history)
 
-        cache = actions.process(merge)
-        on_object, on_bare = [], []
-        for f in (FIRST, LAST):  # painted frames: the paint is used as it is
-            out = read_exr(cache.frame_file(f))
-            painted = read_exr(paint["file"].value().replace("####", str(f))).pixels[..., 0]
-            occlusion = out.channel("facemask.occlusion")
-            hull = out.channel("facemask.hull") > 0.99
-            np.testing.assert_allclose(occlusion[hull], painted[hull], atol=2e-3)
-            face = out.channel("facemask.face")
-            on_object.append(face[hull & (painted > 0.99)])
-            on_bare.append(face[hull & (painted == 0)])
-        covered, bare = np.concatenate(on_object), np.concatenate(on_bare)
-        assert covered.size > 50  # the microphone and the ball cross the face
-        assert covered.mean() < 0.25 * bare.mean()  # the face goes behind them (2 px feather)
+    cache = actions.process(merge)
+    on_object, on_bare = [], []
+    for f in (FIRST, LAST):  # painted frames: the paint is used as it is
+        out = read_exr(cache.frame_file(f))
+        painted = read_exr(paint["file"].value().replace("####", str(f))).pixels[..., 0]
+        occlusion = out.channel("facemask.occlusion")
+        hull = out.channel("facemask.hull") > 0.99
+        np.testing.assert_allclose(occlusion[hull], painted[hull], atol=2e-3)
+        face = out.channel("facemask.face")
+        on_object.append(face[hull & (painted > 0.99)])
+        on_bare.append(face[hull & (painted == 0)])
+    covered, bare = np.concatenate(on_object), np.concatenate(on_bare)
+    assert covered.size > 50  # the microphone and the ball cross the face
+    assert covered.mean() < 0.25 * bare.mean()  # the face goes behind them (2 px feather)

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from engine_helpers import running_engine
+from engine_helpers import running_engine, tiny_model
 from faceplate.face.align import alignment_matrix, warp_to_crop
 from faceplate.io.colour import ColourSpaces
 from faceplate.server.arrays import from_numpy, to_numpy
@@ -53,49 +53,44 @@ def _face_landmarks(rng: np.random.Generator) -> np.ndarray:
                                                                                    (68, 2))
 
 
-def test_eight_clients_fifty_frames_each_all_correct(tmp_path):
+def test_eight_clients_fifty_frames_each_all_correct(running):
     """align on inline frames: matrices and crops must be exactly what the stage computes."""
     space = "sRGB Encoded Rec.709 (sRGB)"
     colour = ColourSpaces(space)
-    with running_engine(tmp_path) as first:
-        socket_path, token_path = str(first.address), first.token_path
+    first = running[0]
+    socket_path, token_path = str(first.address), first.token_path
 
-        def work(i: int) -> int:
-            rng = np.random.default_rng(100 + i)
-            checked = 0
-            with EngineClient(socket_path, token_path, autostart=False,
-                              client_name=f"nuke-{i}") as client:
-                for _ in range(FRAMES):
-                    image = rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32)
-                    points = _face_landmarks(rng)
-                    reply = client.call("align", {"face_type": "whole_face", "size": SIZE,
-                                                  "colourspace": space},
-                                        {"landmarks": from_numpy(points[None]),
-                                         "image": from_numpy(image)})
-                    want = alignment_matrix(points, "whole_face")
-                    np.testing.assert_allclose(to_numpy(reply.arrays["matrices"])[0], want,
-                                               rtol=1e-10, atol=1e-12)
-                    rgb = np.clip(colour.to_network(image), 0, 1).astype(np.float32)
-                    np.testing.assert_allclose(to_numpy(reply.arrays["crops"])[0],
-                                               warp_to_crop(rgb, want, SIZE), atol=1e-6)
-                    checked += 1
-            return checked
+    def work(i: int) -> int:
+        rng = np.random.default_rng(100 + i)
+        checked = 0
+        with EngineClient(socket_path, token_path, autostart=False,
+                          client_name=f"nuke-{i}") as client:
+            for _ in range(FRAMES):
+                image = rng.uniform(0, 1, (SIZE, SIZE, 3)).astype(np.float32)
+                points = _face_landmarks(rng)
+                reply = client.call("align", {"face_type": "whole_face", "size": SIZE,
+                                              "colourspace": space},
+                                    {"landmarks": from_numpy(points[None]),
+                                     "image": from_numpy(image)})
+                want = alignment_matrix(points, "whole_face")
+                np.testing.assert_allclose(to_numpy(reply.arrays["matrices"])[0], want,
+                                           rtol=1e-10, atol=1e-12)
+                rgb = np.clip(colour.to_network(image), 0, 1).astype(np.float32)
+                np.testing.assert_allclose(to_numpy(reply.arrays["crops"])[0],
+                                           warp_to_crop(rgb, want, SIZE), atol=1e-6)
+                checked += 1
+        return checked
 
-        assert _run_clients(work) == [FRAMES] * CLIENTS
-        status = first.status()
-        assert status["requests_served"] >= CLIENTS * FRAMES
-        assert status["queue"] == []
+    assert _run_clients(work) == [FRAMES] * CLIENTS
+    status = first.status()
+    assert status["requests_served"] >= CLIENTS * FRAMES
+    assert status["queue"] == []
 
 
 def test_swaps_from_several_clients_share_a_batch_and_stay_correct(tmp_path):
     store = pytest.importorskip("faceplate.model.store")
-    from faceplate.model.card import ModelCard
 
-    card = ModelCard.for_resolution(["a", "b"], 64, encoder_widths=[8, 16, 32], latent=32,
-                                    bridge=16, decoder_widths=[16, 8],
-                                    consent="test fixture: random crops")
-    model_dir = str(tmp_path / "model")
-    store.create_model(model_dir, card)
+    model_dir = tiny_model(str(tmp_path / "model"), ("a", "b"), "test fixture: random crops")
     local = store.load_model(model_dir, device="cpu")
     with running_engine(tmp_path) as first:
         socket_path, token_path = str(first.address), first.token_path
@@ -123,31 +118,31 @@ def test_swaps_from_several_clients_share_a_batch_and_stay_correct(tmp_path):
         assert [m["identities"] for m in models] == [["a", "b"]]
 
 
-def test_large_inline_frames_cross_intact_with_requests_pipelined_behind_them(tmp_path):
+def test_large_inline_frames_cross_intact_with_requests_pipelined_behind_them(running):
     """2K float RGBA frames (35 MB each way), each followed at once on the same connection by
     small requests, as a client cancelling or a second Nuke thread would: while the big answer
     is being written the reader takes the next requests, and every byte must arrive intact."""
     rng = np.random.default_rng(5)
     frame = rng.standard_normal((1080, 2048, 4)).astype(np.float32)
-    with running_engine(tmp_path) as first:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(60)
-        sock.connect(str(first.address))
-        token = paths.read_token(first.token_path)
-        send = functools.partial(p.send_message, sock)
-        send(p.Message(p.REQUEST, "hello", "hello", {"token": token,
-                                                    "protocol": p.PROTOCOL_VERSION}))
-        assert p.read_message(sock.recv_into).kind == p.REPLY
-        for i in range(3):
-            send(p.Message(p.REQUEST, f"big{i}", "echo", {}, {"data": from_numpy(frame)}))
-            for j in range(20):
-                send(p.Message(p.REQUEST, f"small{i}.{j}", "echo", {"data": {"j": j}}))
-            answers = {}
-            while len(answers) < 21:
-                message = p.read_message(sock.recv_into)
-                assert message is not None and message.kind == p.REPLY, message
-                answers[message.id] = message
-            np.testing.assert_array_equal(to_numpy(answers[f"big{i}"].arrays["data"]), frame)
-            assert [answers[f"small{i}.{j}"].params["data"]["j"] for j in range(20)] == \
-                list(range(20))
-        sock.close()
+    first = running[0]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(str(first.address))
+    token = paths.read_token(first.token_path)
+    send = functools.partial(p.send_message, sock)
+    send(p.Message(p.REQUEST, "hello", "hello", {"token": token,
+                                                "protocol": p.PROTOCOL_VERSION}))
+    assert p.read_message(sock.recv_into).kind == p.REPLY
+    for i in range(3):
+        send(p.Message(p.REQUEST, f"big{i}", "echo", {}, {"data": from_numpy(frame)}))
+        for j in range(20):
+            send(p.Message(p.REQUEST, f"small{i}.{j}", "echo", {"data": {"j": j}}))
+        answers = {}
+        while len(answers) < 21:
+            message = p.read_message(sock.recv_into)
+            assert message is not None and message.kind == p.REPLY, message
+            answers[message.id] = message
+        np.testing.assert_array_equal(to_numpy(answers[f"big{i}"].arrays["data"]), frame)
+        assert [answers[f"small{i}.{j}"].params["data"]["j"] for j in range(20)] == \
+            list(range(20))
+    sock.close()

@@ -175,22 +175,17 @@ def _other_size_plate(tmp_path) -> str:
     return other.pattern
 
 
-def test_the_engine_op_writes_the_same_sequence_with_progress(tmp_path):
-    import sys
-
-    sys.path.insert(0, os.path.dirname(__file__))
-    from engine_helpers import running_engine
-
+def test_the_engine_op_writes_the_same_sequence_with_progress(running, tmp_path):
     _shot(str(tmp_path))
+    client = running[0]
     events = []
-    with running_engine(tmp_path) as client:
-        reply = client.call("stabilise_shot", {"shot_dir": str(tmp_path),
-                                               "out": str(tmp_path / "e" / "face.####.exr"),
-                                               "size": 64, "frames": "1002-1003"},
-                            on_progress=events.append)
-        with pytest.raises(EngineError, match="no track 5"):
-            client.call("stabilise_shot", {"shot_dir": str(tmp_path), "track": 5,
-                                           "out": str(tmp_path / "e" / "face.####.exr")})
+    reply = client.call("stabilise_shot", {"shot_dir": str(tmp_path),
+                                           "out": str(tmp_path / "e" / "face.####.exr"),
+                                           "size": 64, "frames": "1002-1003"},
+                        on_progress=events.append)
+    with pytest.raises(EngineError, match="no track 5"):
+        client.call("stabilise_shot", {"shot_dir": str(tmp_path), "track": 5,
+                                       "out": str(tmp_path / "e" / "face.####.exr")})
     assert reply.params["ranges"] == "1002-1003" and reply.params["first"] == 1002
     assert events and events[-1]["done"] == 2
     assert read_image(str(tmp_path / "e" / "face.1003.exr")).metadata["faceplate/frame"] == "1003"

@@ -137,29 +137,22 @@ def _review(node: nuke.Node, *edits: dict) -> StageCache:
     return cache
 
 
-@on_node
-def drop_track(node: nuke.Node) -> StageCache:
-    return _review(node, review.track_edit(node, "drop_track"))
+def _track_button(edit: str) -> Callable[..., StageCache]:
+    """The action of a Review track button: apply ``review.track_edit(node, edit)``."""
+
+    def action(node: nuke.Node) -> StageCache:
+        return _review(node, review.track_edit(node, edit))
+
+    action.__doc__ = f"Apply the {edit!r} track edit to the FaceAlign node and show the result."
+    return on_node(action)
 
 
-@on_node
-def drop_frames(node: nuke.Node) -> StageCache:
-    return _review(node, review.track_edit(node, "drop_frames"))
-
-
-@on_node
-def merge_tracks(node: nuke.Node) -> StageCache:
-    return _review(node, review.track_edit(node, "merge"))
-
-
-@on_node
-def hold_track(node: nuke.Node) -> StageCache:
-    return _review(node, review.track_edit(node, "hold"))
-
-
-@on_node
-def restore_track(node: nuke.Node) -> StageCache:
-    return _review(node, review.track_edit(node, "restore"))
+# The Review tab's track buttons: the names the FaceAlign gizmo's knobs call → their edit.
+drop_track = _track_button("drop_track")
+drop_frames = _track_button("drop_frames")
+merge_tracks = _track_button("merge")
+hold_track = _track_button("hold")
+restore_track = _track_button("restore")
 
 
 @on_node
