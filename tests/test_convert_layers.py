@@ -337,7 +337,8 @@ def test_the_hosts_exr_reader_sees_both_parts_and_a_truncated_copy(shot, tmp_pat
     assert sorted(info.channels) == sorted(OUTPUT_CHANNELS) and info.complete is True
     assert (info.width, info.height) == (480, 320)
     assert info.attributes["faceplate/synthetic"] == "1"
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read()
     cut = tmp_path / "cut.exr"
     cut.write_bytes(data[:-200])
     broken = read_exr(str(cut))
