@@ -92,7 +92,8 @@ def test_steady_colour_follows_the_neighbourhood_not_the_frame(mode):
     assert weight.sum() > 100
     inside = weight > 0.5
     weights = [0.2] * 5
-    parts = [(w, frame_colour(mode, s, "components")) for w, s in zip(weights, samples)]
+    parts = [(w, frame_colour(mode, s, "components", "hull*learned"))
+             for w, s in zip(weights, samples)]
     result = steady(samples[2], list(zip(weights, samples)), parts, 0.0)
     assert result.colour is not None and result.colour.mode == mode
     per_frame = [float(apply(t, face)[inside].mean()) for _, t in parts]  # 0.5, 0.4, 0.5, …

@@ -29,12 +29,18 @@ STAT_SAMPLES = 65536  # pixels the statistics are measured on
 
 
 def face_weight(landmarks: np.ndarray, matrix: np.ndarray, learned: np.ndarray,
-                hull: str) -> np.ndarray:
-    """Which pixels of a face's aligned crop are face: the landmark hull drawn in the crop
-    (``landmarks`` in plate pixels, ``matrix`` plate → unit crop) × the learned mask."""
+                hull: str, mask: str = "hull*learned") -> np.ndarray:
+    """Which pixels of a face's aligned crop are face, for colour matching: the merge's mask
+    source drawn in the crop (``landmarks`` in plate pixels, ``matrix`` plate → unit crop), so
+    ``seamless`` takes the plate's values where the blend's matte ends. The landmark hull, the
+    learned mask or both; the ``image`` and ``occlusion`` sources (mattes of the plate) measure
+    under hull × learned."""
+    if mask == "learned":
+        return learned
     size = learned.shape[0]
     points = transform_points(np.asarray(landmarks, np.float64), crop_matrix(matrix, size))
-    return landmark_mask(points, (size, size), kind=hull) * learned
+    shape = landmark_mask(points, (size, size), kind=hull)
+    return shape if mask == "hull" else shape * learned
 
 
 def match_colour(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray

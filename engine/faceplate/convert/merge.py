@@ -158,7 +158,8 @@ def _matched_face(sf: SwappedFace, rgb: np.ndarray, colour: ColourSpaces,
         size = face.shape[0]
         crop = sf.crop if sf.crop is not None else plate_crop(rgb, sf.matrix, size, colour)
         face = match_colour(mode, face, crop,
-                            face_weight(sf.landmarks, sf.matrix, sf.learned, settings.hull))
+                            face_weight(sf.landmarks, sf.matrix, sf.learned, settings.hull,
+                                        settings.mask))
     return colour.to_plate(np.maximum(face, 0.0))
 
 

@@ -436,7 +436,8 @@ class _ShotRun:
     def _colour(self, frame: int, track: int, sample: FaceSample) -> ColourTransform | None:
         key = (frame, track)
         if key not in self._colours:
-            self._colours[key] = frame_colour(self.settings.colour, sample, self.settings.hull)
+            self._colours[key] = frame_colour(self.settings.colour, sample, self.settings.hull,
+                                              self.settings.mask)
         return self._colours[key]
 
     def _steady_swaps(self, p: _Pending) -> list[SwappedFace]:

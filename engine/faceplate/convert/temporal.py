@@ -8,8 +8,8 @@ no shot cut interrupts (:func:`faceplate.extract.smooth.segments`, the alignment
 
 - the colour transform of any colour mode (a mean shift, Reinhard's statistics, histogram
   tables, the seamless membrane: :class:`~.colour_match.ColourTransform`), measured in the
-  aligned crop (the still face: the same skin every frame) and weighted by hull × learned
-  mask, so the face's colour changes as slowly as the shot does;
+  aligned crop (the still face: the same skin every frame) and weighted by the mask source
+  drawn there, so the face's colour changes as slowly as the shot does;
 - the learned mask, in crop space (where a still face's mask should not move);
 - with ``temporal_swap`` > 0, the swapped face itself, blended with its neighbours' average.
 
@@ -96,11 +96,12 @@ class SteadyFace:
     colour: ColourTransform | None  # the colour mode's transform, averaged over time
 
 
-def frame_colour(mode: str, sample: FaceSample, hull: str) -> ColourTransform | None:
-    """One frame's own colour transform (face onto plate) in its crop, weighted by hull ×
-    learned; None when the crop holds (almost) no face or the mode is ``none``."""
+def frame_colour(mode: str, sample: FaceSample, hull: str, mask: str) -> ColourTransform | None:
+    """One frame's own colour transform (face onto plate) in its crop, weighted by the mask
+    source drawn there (:func:`~.colour_match.face_weight`); None when the crop holds (almost)
+    no face or the mode is ``none``."""
     return measure(mode, sample.face, sample.crop,
-                   face_weight(sample.landmarks, sample.matrix, sample.learned, hull))
+                   face_weight(sample.landmarks, sample.matrix, sample.learned, hull, mask))
 
 
 def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
