@@ -93,6 +93,16 @@ def _stack(channels: dict, names) -> np.ndarray:
     return np.stack([channels[n] for n in names], axis=-1)
 
 
+def _frame(shot, index: int):
+    """Frame ``index`` of the shot: its number, plate, the model's placements of its faces and
+    the shot's colourspaces."""
+    sample, root, model, _ = shot
+    aligned = alignments_io.load(root)
+    f = sample.frames[index]
+    return (f, read_image(sample.path(f)), placements(aligned.frames[f], aligned.face_type, model),
+            ColourSpaces(sample.colourspace))
+
+
 class RefusingModel(PassthroughModel):
     """A re-merge must come from the swap cache: this model fails the test if it is run."""
 
@@ -178,11 +188,7 @@ def test_regions_move_with_the_landmarks(shot):
 
 def test_faceraw_is_the_cached_swap_warped_and_a_re_merge_gives_it_without_the_model(shot):
     sample, root, model, out = shot
-    aligned = alignments_io.load(root)
-    colour = ColourSpaces(sample.colourspace)
-    f = sample.frames[1]
-    plate = read_image(sample.path(f))
-    faces = placements(aligned.frames[f], aligned.face_type, model)
+    f, plate, faces, colour = _frame(shot, 1)
     refusing = RefusingModel(model.card)
     (swap,) = swap_frame(plate.rgb(), faces, refusing, "other", colour, frame=f,
                          cache=SwapCache(os.path.join(root, "cache")),
@@ -246,12 +252,8 @@ def _detection(landmarks: np.ndarray, score: float) -> Detection:
 
 
 def test_confidence_is_lower_on_a_doubtful_face_than_on_a_clear_one(shot):
-    sample, root, model, _ = shot
-    aligned = alignments_io.load(root)
-    colour = ColourSpaces(sample.colourspace)
-    f = sample.frames[0]
-    plate = read_image(sample.path(f))
-    (clear,) = placements(aligned.frames[f], aligned.face_type, model)
+    model = shot[2]
+    f, plate, (clear,), colour = _frame(shot, 0)
     clear.detection = prior(_detection(clear.landmarks, 0.95))
     assert clear.detection is not None  # a sure face: no second opinion needed
     rng = np.random.default_rng(1)
@@ -289,13 +291,9 @@ def test_reconstruction_confidence_is_the_learned_masks_agreement_with_the_face(
 
 
 def test_the_confidence_threshold_changes_the_mix(shot):
-    sample, root, model, _ = shot
-    aligned = alignments_io.load(root)
-    colour = ColourSpaces(sample.colourspace)
-    f = sample.frames[0]
-    plate = read_image(sample.path(f))
-    swaps = swap_frame(plate.rgb(), placements(aligned.frames[f], aligned.face_type, model),
-                       model, "other", colour, frame=f)
+    model = shot[2]
+    f, plate, faces, colour = _frame(shot, 0)
+    swaps = swap_frame(plate.rgb(), faces, model, "other", colour, frame=f)
     full = merge_frame(plate, swaps, colour, MergeSettings(mask="hull"))
     c = full.layers.confidences[0].overall
     half = merge_frame(plate, swaps, colour, MergeSettings(
@@ -367,11 +365,7 @@ def test_a_single_part_exr_holds_the_same_channels(shot, tmp_path):
 def test_the_merge_op_keys_its_mix_from_confidence(shot, tmp_path):
     """FaceMerge's knobs reach a real engine as merge params, with align's confidences."""
     sample, root, model, _ = shot
-    aligned = alignments_io.load(root)
-    f = sample.frames[0]
-    colour = ColourSpaces(sample.colourspace)
-    plate = read_image(sample.path(f))
-    (face,) = placements(aligned.frames[f], aligned.face_type, model)
+    f, plate, (face,), colour = _frame(shot, 0)
     (swap,) = swap_frame(plate.rgb(), [face], model, "other", colour, frame=f)
     arrays = {"faces": from_numpy(swap.face[None]), "masks": from_numpy(swap.learned[None]),
               "matrices": from_numpy(swap.matrix[None].astype(np.float32)),

@@ -168,7 +168,7 @@ def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
     size = model.card.resolution
     lookup = _SwapLookup(faces, [], [], {})
     keyed = _swap_keys(faces, model, to_identity, colour, frame, rgb.shape[1::-1], source, rgb)
-    for index, (key, box) in enumerate(keyed):
+    for index, (key, _) in enumerate(keyed):
         hit = cache.get_with_crop(key, need_crop=False) if cache else None
         if hit is None:
             lookup.crops[index] = plate_crop(rgb, faces[index].matrix, size, colour)

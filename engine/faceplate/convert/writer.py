@@ -26,7 +26,7 @@ from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYER
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
-from ..io.images import ImagePart, write_image, write_parts
+from ..io.images import ImagePart, part_specs, write_image, write_parts
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
 from .masks import Box
@@ -50,7 +50,7 @@ class MergedFrame:
     """A merged frame: the plate-sized RGBA and the layers, with the box they were written in."""
 
     rgba: np.ndarray  # H×W×4 premultiplied R, G, B, A in the plate's pixel type
-    layers: MergeLayers  # the layers of FACE_LAYERS (views of one buffer), boxes, face image
+    layers: MergeLayers  # the layers of FACE_LAYERS (plate-sized), their boxes, face image
     matrices: list[np.ndarray]  # the faces that were swapped in
 
     channels = OUTPUT_CHANNELS
@@ -239,14 +239,12 @@ def is_whole(path: str) -> bool:
     if inp is None:
         return False
     try:
-        index = 0
-        while inp.seek_subimage(index, 0):
-            spec = inp.spec()
+        for index, spec in enumerate(part_specs(inp)):
+            inp.seek_subimage(index, 0)
             if any(inp.read_scanline(y, spec.z, oiio.FLOAT) is None
                    for y in (spec.y, spec.y + spec.height - 1)):
                 return False
-            index += 1
-        return index > 0
+        return True
     except Exception:  # noqa: BLE001 - any decoder failure means "not whole"
         return False
     finally:

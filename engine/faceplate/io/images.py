@@ -78,7 +78,7 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
     if inp is None:
         raise ImageError(f"cannot read {path}: {oiio.geterror() or 'unknown format'}")
     try:
-        specs = _part_specs(inp)
+        specs = part_specs(inp)
         half = keep_half and all(f == oiio.HALF for s in specs
                                  for f in (s.channelformats or [s.format]))
         dtype = np.float16 if half else np.float32
@@ -105,7 +105,7 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
     return Image(pixels, names, metadata, path)
 
 
-def _part_specs(inp: oiio.ImageInput) -> list[oiio.ImageSpec]:
+def part_specs(inp: oiio.ImageInput) -> list[oiio.ImageSpec]:
     """The spec of every part (subimage) of an open file; the file is left at part 0."""
     specs = [inp.spec()]
     while inp.seek_subimage(len(specs), 0):
@@ -298,7 +298,7 @@ def is_complete_image(path: str) -> bool:
         if inp is None:
             return False
         try:
-            for index, spec in enumerate(_part_specs(inp)):
+            for index, spec in enumerate(part_specs(inp)):
                 if inp.read_image(index, 0, 0, spec.nchannels, oiio.FLOAT) is None:
                     return False
             return True
