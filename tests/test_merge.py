@@ -162,3 +162,26 @@ def test_faces_leaving_the_frame(photo):
     assert layers.face[:, :5].max() > 0.99 and layers.box.x0 == 0
     assert layers.face[:, 150:].max() == 0
     np.testing.assert_array_equal(out[layers.face == 0], rgb[layers.face == 0])
+
+
+def test_layers_are_stored_over_the_faces_extent_only(photo):
+    """Each layer lives in one box-sized array: every non-zero layer pixel of two faces (one
+    cut by the frame's edge) is inside the extent, which is far smaller than the frame."""
+    rgb, landmarks = photo
+    wide = np.concatenate([rgb, rgb], axis=1)
+    left = null_swap(wide, landmarks, shift=(-200.0, 0.0))  # reaches past the left edge
+    right = null_swap(wide, landmarks, shift=(512.0, 0.0))
+    _, _, layers = merged(wide, [left, right], MergeSettings(colour="none"))
+    e = layers.extent
+    assert layers.data.shape == (e.height, e.width, 15)
+    assert e.x0 == 0 and e.width * e.height < 0.8 * wide.shape[0] * wide.shape[1]
+    for plane in (layers.face, layers.learned, layers.hull, layers.regions, layers.raw,
+                  layers.st):
+        assert plane.shape[:2] == wide.shape[:2]
+        outside = np.ones(wide.shape[:2], bool)
+        outside[e.slices] = False
+        assert not plane[outside].any()
+    # Both faces are in every layer (the ST map's valid channel, the raw render's alpha).
+    for x in (100, 512 + 256):
+        assert layers.st[:, x - 20:x + 20, 2].max() == 1.0
+        assert layers.raw[:, x - 20:x + 20, 3].max() > 0.5

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from faceplate_client.layout import FACE_LAYERS
 
 from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
@@ -46,49 +47,102 @@ class SwappedFace:
     crop: np.ndarray | None = None
 
 
+# Where each layer sits among the FACE_LAYERS channels of :attr:`MergeLayers.data`.
+FACE, LEARNED, HULL, OCCLUSION = 0, 1, 2, 3
+REGIONS, RAW, ST = slice(4, 8), slice(8, 12), slice(12, 15)
+LAYER_COUNT = sum(len(channels) for channels in FACE_LAYERS.values())
+
+
 @dataclass
 class MergeLayers:
-    """The layers of a merged frame after RGBA, plate-sized (H×W or H×W×C, each its own
-    array), and the face-only image."""
+    """The layers of a merged frame after RGBA (FACE_LAYERS order), stored over
+    :attr:`extent` only — the box every face's layers can reach, known before the merge — as
+    one box-sized H×W×15 float32 array: a 4K frame's layers cost their box in memory, and the
+    writer converts them in one contiguous pass. The merge writes through :meth:`view`; the
+    plate-sized properties (``face``, ``raw``, …) are copies, for readers."""
 
-    face: np.ndarray  # the final matte the face was blended with
-    learned: np.ndarray  # the model's mask, warped to the plate
-    hull: np.ndarray  # the landmark hull, unshaped
-    occlusion: np.ndarray  # the occluder matte cut out of the face (occlusion source)
-    regions: np.ndarray  # H×W×4 faceregion: eyes, brows, mouth, skin
-    raw: np.ndarray  # H×W×4 faceraw: the warped swap, premultiplied by the learned mask
-    st: np.ndarray  # H×W×3 facest: s, t of the aligned crop, valid
+    frame_size: tuple[int, int]  # the plate's (width, height)
+    extent: Box
+    data: np.ndarray  # extent-sized H×W×LAYER_COUNT
     box: Box = field(default_factory=lambda: Box(0, 0, 0, 0))  # the faces that were blended
-    face_rgb: np.ndarray | None = None  # premultiplied swapped face over black (face-only out)
+    # The premultiplied swapped face over black, over the extent (face-only output).
+    face_rgb: np.ndarray | None = None
     confidences: list[FaceConfidence] = field(default_factory=list)  # one per face
-    # The union of every box any layer was written in (what the writer stores).
-    extent: Box = field(default_factory=lambda: Box(0, 0, 0, 0))
 
     @classmethod
-    def empty(cls, h: int, w: int, face_only: bool = False) -> MergeLayers:
-        """Zero layers for an H×W frame. They are fresh zero pages: only the rows the faces
-        reach ever cost memory or time, and the writer stores just :attr:`extent`."""
-        planes = [np.zeros((h, w, n), np.float32) if n > 1 else np.zeros((h, w), np.float32)
-                  for n in (1, 1, 1, 1, 4, 4, 3)]
-        return cls(*planes, face_rgb=np.zeros((h, w, 3), np.float32) if face_only else None)
+    def empty(cls, frame_size: tuple[int, int], extent: Box,
+              face_only: bool = False) -> MergeLayers:
+        shape = (max(extent.height, 0), max(extent.width, 0))
+        return cls(frame_size, extent, np.zeros(shape + (LAYER_COUNT,), np.float32),
+                   face_rgb=np.zeros(shape + (3,), np.float32) if face_only else None)
 
-    def wrote(self, box: Box) -> None:
-        self.extent = self.extent.union(box)
+    def local(self, box: Box) -> tuple[slice, slice]:
+        """The slices of ``box`` (plate pixels, inside the extent) in the extent's arrays."""
+        e = self.extent
+        return slice(box.y0 - e.y0, box.y1 - e.y0), slice(box.x0 - e.x0, box.x1 - e.x0)
 
-    def channels(self) -> list[np.ndarray]:
-        """Every layer channel (H×W views), in FACE_LAYERS order."""
-        return [self.face, self.learned, self.hull, self.occlusion,
-                *(plane[..., i] for plane in (self.regions, self.raw, self.st)
-                  for i in range(plane.shape[-1]))]
+    def view(self, box: Box, channels: int | slice) -> np.ndarray:
+        """``channels`` of the layers over ``box`` (inside the extent), as a writable view."""
+        return self.data[self.local(box) + (channels,)]
+
+    def plate(self, channels: int | slice) -> np.ndarray:
+        """``channels`` as a plate-sized array (zero outside the extent)."""
+        w, h = self.frame_size
+        out = np.zeros((h, w) + self.data[0, 0, channels].shape, np.float32)
+        out[self.extent.slices] = self.data[..., channels]
+        return out
+
+    face = property(lambda self: self.plate(FACE), doc="the final matte the face was blended with")
+    learned = property(lambda self: self.plate(LEARNED), doc="the model's mask on the plate")
+    hull = property(lambda self: self.plate(HULL), doc="the landmark hull, unshaped")
+    occlusion = property(lambda self: self.plate(OCCLUSION),
+                         doc="the occluder matte cut out of the face (occlusion source)")
+    regions = property(lambda self: self.plate(REGIONS), doc="faceregion: eyes, brows, mouth, skin")
+    raw = property(lambda self: self.plate(RAW),
+                   doc="faceraw: the warped swap, premultiplied by the learned mask")
+    st = property(lambda self: self.plate(ST), doc="facest: s, t of the aligned crop, valid")
 
     def stacked(self, box: Box, dtype: type = np.float32) -> np.ndarray:
-        """The layer channels over ``box``, as one box-sized H×W×LAYER_CHANNELS array of
-        ``dtype`` (copied and converted in one pass)."""
-        sl = box.slices
-        return np.concatenate([self.face[sl][..., None], self.learned[sl][..., None],
-                               self.hull[sl][..., None], self.occlusion[sl][..., None],
-                               self.regions[sl], self.raw[sl], self.st[sl]], axis=-1,
-                              dtype=dtype)
+        """The layer channels over ``box`` as one box-sized H×W×LAYER_COUNT array of
+        ``dtype`` (zero outside the extent)."""
+        if box == self.extent:
+            return self.data.astype(dtype)
+        out = np.zeros((box.height, box.width, LAYER_COUNT), dtype)
+        inside = box.intersect(self.extent)
+        if not inside.empty:
+            out[inside.y0 - box.y0:inside.y1 - box.y0, inside.x0 - box.x0:inside.x1 - box.x0] \
+                = self.view(inside, slice(None))
+        return out
+
+
+@dataclass(frozen=True)
+class _FaceBoxes:
+    """The plate boxes one face's layers reach, clipped to the frame (empty off-frame)."""
+
+    raw: Box  # faceraw: the crop's footprint, scaled
+    st: Box  # facest: the crop's own footprint
+    regions: Box
+    matte: Box  # the blend's matte: the scaled footprint grown by erode and feather
+
+    @classmethod
+    def of(cls, sf: SwappedFace, settings: MergeSettings, frame_size: tuple[int, int]
+           ) -> _FaceBoxes:
+        size = sf.face.shape[0]
+        matrix = masks.scaled_matrix(sf.matrix, settings.scale)
+        points = _scaled_landmarks(sf, settings.scale)
+        w, h = frame_size
+        return cls(masks.face_box(matrix, frame_size, size),
+                   masks.face_box(sf.matrix, frame_size, size),
+                   masks.points_box(points, settings.hull, regions.margin(points))
+                   .intersect(Box(0, 0, w, h)),
+                   masks.face_box(matrix, frame_size, size,
+                                  masks.margin_for(settings.erode, settings.blur)))
+
+    def union(self) -> Box:
+        out = Box(0, 0, 0, 0)
+        for box in (self.raw, self.st, self.regions, self.matte):
+            out = out.union(box)
+        return out
 
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
@@ -98,28 +152,32 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
     mask sources (the artist's) or of the ``occlusion`` source (the occluders)."""
     h, w = rgb.shape[:2]
-    out = MergeLayers.empty(h, w, face_only)
-    for face in faces:
-        _merge_one(rgb, alpha, face, colour, settings, matte, out)
+    boxes = [_FaceBoxes.of(face, settings, (w, h)) for face in faces]
+    extent = Box(0, 0, 0, 0)
+    for b in boxes:
+        extent = extent.union(b.union())
+    out = MergeLayers.empty((w, h), extent, face_only)
+    for face, b in zip(faces, boxes):
+        _merge_one(rgb, alpha, face, b, colour, settings, matte, out)
     return out
 
 
-def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
+def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes: _FaceBoxes,
                colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None,
                layers: MergeLayers) -> None:
-    h, w = rgb.shape[:2]
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
     confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
     layers.confidences.append(confidence)
-    for box in (_raw_layer(sf, matrix, (w, h), colour, layers.raw),
-                _st_layer(sf, (w, h), layers.st),
-                _region_layer(_scaled_landmarks(sf, settings.scale), (w, h), settings.hull,
-                              layers.regions)):
-        if box is not None:
-            layers.wrote(box)
+    if not boxes.raw.empty:
+        _raw_layer(sf, matrix, colour, layers.view(boxes.raw, RAW), boxes.raw)
+    if not boxes.st.empty:
+        _st_layer(sf, layers, boxes.st)
+    if not boxes.regions.empty:
+        _region_layer(_scaled_landmarks(sf, settings.scale), settings.hull,
+                      layers.view(boxes.regions, REGIONS), boxes.regions)
     mix = mix_for(confidence.overall, settings.confidence_threshold,
                   settings.confidence_softness)
-    face_matte = _face_matte(sf, matrix, (w, h), settings, matte, layers, mix)
+    face_matte = _face_matte(sf, matrix, boxes.matte, settings, matte, layers, mix)
     if face_matte is None:  # off-frame, an empty matte or faded out: nothing to blend
         return
     box, m, reach = face_matte
@@ -131,7 +189,7 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     inside = m > 0
     m3 = m[..., None]
     if layers.face_rgb is not None:
-        under = layers.face_rgb[box.slices]
+        under = layers.face_rgb[layers.local(box)]
         np.copyto(under, swapped_plate * m3 + under * (1.0 - m3), where=inside[..., None])
     # region + m·(face − region), in place; written only where the matte is non-zero.
     swapped_plate -= region
@@ -141,7 +199,8 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace,
     if alpha is not None:
         a = alpha[box.slices]
         np.copyto(a, a + m * (1.0 - a), where=inside)
-    np.maximum(layers.face[box.slices], m, out=layers.face[box.slices])
+    face = layers.view(box, FACE)
+    np.maximum(face, m, out=face)
     layers.box = layers.box.union(box)
 
 
@@ -163,23 +222,22 @@ def _matched_face(sf: SwappedFace, rgb: np.ndarray, colour: ColourSpaces,
     return colour.to_plate(np.maximum(face, 0.0))
 
 
-def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
-                settings: MergeSettings, matte: np.ndarray | None, layers: MergeLayers,
-                mix: float = 1.0) -> tuple[Box, np.ndarray, np.ndarray] | None:
-    """One face's matte, cut to its own bounding box: ``(box, final, reach)``.
+def _face_matte(sf: SwappedFace, matrix: np.ndarray, box: Box, settings: MergeSettings,
+                matte: np.ndarray | None, layers: MergeLayers, mix: float = 1.0
+                ) -> tuple[Box, np.ndarray, np.ndarray] | None:
+    """One face's matte over its ``box``, cut to the matte's own bounding box:
+    ``(box, final, reach)``.
 
     ``final`` is the shaped matte to blend with (times ``mix``) and ``reach`` the warp of an
     all-ones crop (see :func:`_face_in_box`). The learned and hull layers are written on the
     way.
     """
-    size = sf.face.shape[0]
-    margin = masks.margin_for(settings.erode, settings.blur)
-    box = masks.face_box(matrix, frame_size, size, margin)
     if box.empty:
         return None
-    layers.wrote(box)
+    size = sf.face.shape[0]
+    margin = masks.margin_for(settings.erode, settings.blur)
     learned_box = np.clip(masks.from_crop(sf.learned, matrix, box, True), 0, 1)
-    np.maximum(layers.learned[box.slices], learned_box, out=layers.learned[box.slices])
+    _max_into(layers.view(box, LEARNED), learned_box)
     points = _scaled_landmarks(sf, settings.scale)
     # A hull-based matte cannot reach past the hull (plus erode/feather): work only there.
     work = box if not settings.mask.startswith("hull") else \
@@ -192,10 +250,9 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
     coverage[coverage > 1.0 - 1e-4] = 1.0  # the kernel's weights sum to 1 only to rounding
     learned = learned_box[local.slices] * coverage
     hull = masks.hull_in_box(points, work, settings.hull)
-    np.maximum(layers.hull[work.slices], hull, out=layers.hull[work.slices])
+    _max_into(layers.view(work, HULL), hull)
     if settings.mask == "occlusion" and matte is not None:
-        occluder = masks.matte_in_box(matte, work) * coverage
-        np.maximum(layers.occlusion[work.slices], occluder, out=layers.occlusion[work.slices])
+        _max_into(layers.view(work, OCCLUSION), masks.matte_in_box(matte, work) * coverage)
     raw = _mask_source(settings.mask, hull, learned, matte, work) * coverage
     final = masks.shape_mask(raw, settings.erode, settings.blur) * (coverage * mix)
     final[final < masks.MASK_FLOOR] = 0.0
@@ -208,56 +265,46 @@ def _face_matte(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int]
     return cut, final[sl], reach[sl]
 
 
-def _raw_layer(sf: SwappedFace, matrix: np.ndarray, frame_size: tuple[int, int],
-               colour: ColourSpaces, raw: np.ndarray) -> Box | None:
-    """``faceraw``: the face as the model drew it, in the plate's colourspace, premultiplied
-    by its learned mask, laid over earlier faces. It is premultiplied in the crop and warped
-    linearly, so beyond the crop's edge it fades with its alpha and never overshoots."""
-    size = sf.face.shape[0]
-    box = masks.face_box(matrix, frame_size, size)
-    if box.empty:
-        return None
+def _max_into(under: np.ndarray, over: np.ndarray) -> None:
+    """Lay a face's matte over earlier faces' (in place)."""
+    np.maximum(under, over, out=under)
+
+
+def _raw_layer(sf: SwappedFace, matrix: np.ndarray, colour: ColourSpaces, under: np.ndarray,
+               box: Box) -> None:
+    """``faceraw`` over ``box`` (``under``: the layer there): the face as the model drew it,
+    in the plate's colourspace, premultiplied by its learned mask, laid over earlier faces. It
+    is premultiplied in the crop and warped linearly, so beyond the crop's edge it fades with
+    its alpha and never overshoots."""
     a = np.clip(sf.learned, 0.0, 1.0)
     a[a < masks.MASK_FLOOR] = 0.0
     premultiplied = np.concatenate([colour.to_plate(np.clip(sf.face, 0.0, 1.0)) * a[..., None],
                                     a[..., None]], -1)
     warped = masks.from_crop(premultiplied, matrix, box, True)
-    under = raw[box.slices]
     if under[..., 3].any():  # over an earlier face: face + under·(1 − a)
         under *= 1.0 - warped[..., 3:]
         under += warped
     else:
         under[...] = warped
-    return box
 
 
-def _st_layer(sf: SwappedFace, frame_size: tuple[int, int], st: np.ndarray) -> Box | None:
-    """``facest``: plate pixels → the face's aligned crop (s, t, valid); where two faces'
-    crops overlap, the first face keeps its map."""
-    box = masks.face_box(sf.matrix, frame_size, sf.face.shape[0])
-    if box.empty:
-        return None
-    under = st[box.slices]
+def _st_layer(sf: SwappedFace, layers: MergeLayers, box: Box) -> None:
+    """``facest`` over ``box``: plate pixels → the face's aligned crop (s, t, valid); where two
+    faces' crops overlap, the first face keeps its map."""
+    under = layers.view(box, ST)
     if not under[..., 2].any():  # nothing under it yet: write the map in place
-        plate_to_face(sf.matrix, sf.face.shape[0], frame_size, out=st)
-        return box
-    found = plate_to_face(sf.matrix, sf.face.shape[0], frame_size)
+        plate_to_face(sf.matrix, sf.face.shape[0], layers.frame_size, out=under,
+                      origin=(box.x0, box.y0))
+        return
+    found = plate_to_face(sf.matrix, sf.face.shape[0], layers.frame_size)
     if found is not None:  # an invalid pixel is all 0
         np.copyto(under, found[0], where=(under[..., 2] == 0)[..., None])
-    return box
 
 
-def _region_layer(points: np.ndarray, frame_size: tuple[int, int], hull: str,
-                  out: np.ndarray) -> Box | None:
-    """``faceregion`` of one face, drawn in the box its regions can reach."""
-    w, h = frame_size
-    box = masks.points_box(points, hull, regions.margin(points)).intersect(Box(0, 0, w, h))
-    if box.empty:
-        return None
+def _region_layer(points: np.ndarray, hull: str, under: np.ndarray, box: Box) -> None:
+    """``faceregion`` of one face over ``box`` (``under``: the layer there)."""
     local = points - np.array([box.x0, box.y0])
-    under = out[box.slices]
-    np.maximum(under, regions.region_mattes(local, (box.height, box.width), hull), out=under)
-    return box
+    _max_into(under, regions.region_mattes(local, (box.height, box.width), hull))
 
 
 def _support(matte: np.ndarray) -> Box | None:

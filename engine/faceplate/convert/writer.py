@@ -30,7 +30,7 @@ from ..io.images import ImagePart, part_specs, write_image, write_parts
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
 from .masks import Box
-from .merge import MergeLayers
+from .merge import FACE, HULL, MergeLayers
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
@@ -50,7 +50,7 @@ class MergedFrame:
     """A merged frame: the plate-sized RGBA and the layers, with the box they were written in."""
 
     rgba: np.ndarray  # H×W×4 premultiplied R, G, B, A in the plate's pixel type
-    layers: MergeLayers  # the layers of FACE_LAYERS (plate-sized), their boxes, face image
+    layers: MergeLayers  # the layers of FACE_LAYERS over their extent, the face image
     matrices: list[np.ndarray]  # the faces that were swapped in
 
     channels = OUTPUT_CHANNELS
@@ -67,7 +67,7 @@ class MergedFrame:
         """One of :data:`OUTPUT_CHANNELS`, plate-sized."""
         index = OUTPUT_CHANNELS.index(name)
         return self.rgba[..., index] if index < len(RGBA) else \
-            self.layers.channels()[index - len(RGBA)]
+            self.layers.plate(index - len(RGBA))
 
     def confidence_metadata(self) -> dict[str, str]:
         """``faceplate/confidence`` (the weakest face's, 0 when there is none), its parts, and
@@ -79,13 +79,22 @@ class MergedFrame:
                    for p in CONFIDENCE_PARTS},
                 f"{CONFIDENCE_KEY}/faces": json.dumps([c.to_dict() for c in faces])}
 
-    def face_rgba(self) -> np.ndarray | None:
-        if self.layers.face_rgb is None:
+    def face_part(self, pixel_type: str | None) -> ImagePart | None:
+        """The face-only image (premultiplied RGBA over black) over the box the faces were
+        blended in; None unless the merge kept it."""
+        layers = self.layers
+        if layers.face_rgb is None:
             return None
-        return np.concatenate([self.layers.face_rgb, self.layers.face[..., None]], axis=-1)
+        w, h = layers.frame_size
+        box = layers.box if not layers.box.empty else Box(0, 0, 1, 1)
+        pixels = np.zeros((box.height, box.width, 4), np.float32)
+        if not layers.box.empty:
+            pixels[..., :3] = layers.face_rgb[layers.local(box)]
+            pixels[..., 3] = layers.view(box, FACE)
+        return ImagePart(pixels, RGBA, "", pixel_type, (box.x0, box.y0), (w, h))
 
     def layer_box(self) -> Box:
-        """The box the layers were written in: a part's data window cannot be empty, so a
+        """The box the layers are stored in: a part's data window cannot be empty, so a
         frame without a face stores one zero pixel."""
         e = self.layers.extent
         return Box(0, 0, 1, 1) if e.empty else e
@@ -110,11 +119,9 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
     meta.update(merged.confidence_metadata())
     ptype = pixel_type if ext == ".exr" else None
-    face = merged.face_rgba() if face_path else None
+    face = merged.face_part(ptype) if face_path else None
     if face is not None:
-        b = merged.layers.box
-        write_image(face_path, face, RGBA, meta, pixel_type=ptype, compression=compression,
-                    data_window=None if b.empty else (b.x0, b.y0, b.width, b.height))
+        write_parts(face_path, [face], meta, compression=compression)
     h, w = merged.rgba.shape[:2]
     box = merged.layer_box()
 
@@ -131,8 +138,8 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                                  "need facemask and facelayers sidecar paths")
         # face, learned, hull: a fourth channel would read back as alpha and be premultiplied
         # away; the occluder is the occlusion model's own matte sequence.
-        write_image(mask_path, np.stack([merged.layers.face, merged.layers.learned,
-                                         merged.layers.hull], axis=-1), ["R", "G", "B"], meta)
+        write_image(mask_path, merged.layers.plate(slice(FACE, HULL + 1)), ["R", "G", "B"],
+                    meta)
         write_parts(layers_path, [layers(len(MASK_CHANNELS), "", "half")], meta,
                     compression=compression)
         write_image(path, merged.rgba, RGBA, meta)

@@ -57,12 +57,13 @@ def face_to_plate(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int
 
 
 def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int],
-                  out: np.ndarray | None = None
+                  out: np.ndarray | None = None, origin: tuple[int, int] = (0, 0)
                   ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
     """Plate-size map of crop coordinates, over the plate box the face covers only:
     ``(pixels, (x0, y0, x1, y1))`` with pixels (y1−y0)×(x1−x0)×3 (s, t, inside; 0 outside the
     crop), or None when the face is off the plate. STMap(crop) = the crop back on the plate.
-    ``out`` (the plate-sized map) receives the box's pixels in place when given."""
+    ``out`` (a map of the plate from ``origin`` (x, y) on, covering the box) receives the
+    box's pixels in place when given."""
     size = check_size(size)
     box = crop_box(unit_matrix, plate_size, size)
     if box is None:
@@ -70,7 +71,9 @@ def plate_to_face(unit_matrix: np.ndarray, size: int, plate_size: tuple[int, int
     x0, y0, x1, y1 = box
     m = np.asarray(unit_matrix, np.float64)
     xs, ys = np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)
-    pixels = np.empty((y1 - y0, x1 - x0, 3), np.float32) if out is None else out[y0:y1, x0:x1]
+    ox, oy = origin
+    pixels = np.empty((y1 - y0, x1 - x0, 3), np.float32) if out is None \
+        else out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
     # u = m00·x + m01·y + m02 (and v likewise), as a row plus a column: no pixel grid. Float32
     # holds a unit coordinate to 1e-7, a thousandth of a pixel of any crop.
     u = (m[0, 0] * xs).astype(np.float32)[None, :] + \

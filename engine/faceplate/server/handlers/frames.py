@@ -428,8 +428,8 @@ def merge(inp: MergeInput) -> Result:
     rgba = shared_array(merged.rgba.shape, np.float32)
     layers = shared_array(merged.rgba.shape[:2] + (len(OUTPUT_CHANNELS) - 4,), np.float32)
     rgba[...] = merged.rgba
-    for i, channel in enumerate(merged.layers.channels()):
-        layers[..., i] = channel
+    layers[...] = 0.0
+    layers[merged.layers.extent.slices] = merged.layers.data
     return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
                   {"rgba": rgba, "layers": layers})
 
