@@ -24,6 +24,7 @@ from faceplate_client.layout import FACE_LAYERS
 from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
+from ..io.images import placed
 from . import masks, regions
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
@@ -88,9 +89,15 @@ class MergeLayers:
     def plate(self, channels: int | slice) -> np.ndarray:
         """``channels`` as a plate-sized array (zero outside the extent)."""
         w, h = self.frame_size
-        out = np.zeros((h, w) + self.data[0, 0, channels].shape, np.float32)
-        out[self.extent.slices] = self.data[..., channels]
-        return out
+        return self.over(Box(0, 0, w, h), channels)
+
+    def over(self, box: Box, channels: int | slice = slice(None),
+             dtype: type = np.float32) -> np.ndarray:
+        """``channels`` over ``box`` as a new box-sized array of ``dtype``, zero outside the
+        extent."""
+        e, view = self.extent, self.data[..., channels]
+        out = placed(view, (e.x0, e.y0), (box.x0, box.y0, box.width, box.height))
+        return out.astype(dtype) if out is view else out.astype(dtype, copy=False)
 
     face = property(lambda self: self.plate(FACE), doc="the final matte the face was blended with")
     learned = property(lambda self: self.plate(LEARNED), doc="the model's mask on the plate")
@@ -101,18 +108,6 @@ class MergeLayers:
     raw = property(lambda self: self.plate(RAW),
                    doc="faceraw: the warped swap, premultiplied by the learned mask")
     st = property(lambda self: self.plate(ST), doc="facest: s, t of the aligned crop, valid")
-
-    def stacked(self, box: Box, dtype: type = np.float32) -> np.ndarray:
-        """The layer channels over ``box`` as one box-sized H×W×LAYER_COUNT array of
-        ``dtype`` (zero outside the extent)."""
-        if box == self.extent:
-            return self.data.astype(dtype)
-        out = np.zeros((box.height, box.width, LAYER_COUNT), dtype)
-        inside = box.intersect(self.extent)
-        if not inside.empty:
-            out[inside.y0 - box.y0:inside.y1 - box.y0, inside.x0 - box.x0:inside.x1 - box.x0] \
-                = self.view(inside, slice(None))
-        return out
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ class MergedFrame:
         if layers.face_rgb is None:
             return None
         w, h = layers.frame_size
-        box = layers.box if not layers.box.empty else Box(0, 0, 1, 1)
+        box = _data_window(layers.box)
         pixels = np.zeros((box.height, box.width, 4), np.float32)
         if not layers.box.empty:
             pixels[..., :3] = layers.face_rgb[layers.local(box)]
@@ -94,10 +94,14 @@ class MergedFrame:
         return ImagePart(pixels, RGBA, "", pixel_type, (box.x0, box.y0), (w, h))
 
     def layer_box(self) -> Box:
-        """The box the layers are stored in: a part's data window cannot be empty, so a
-        frame without a face stores one zero pixel."""
-        e = self.layers.extent
-        return Box(0, 0, 1, 1) if e.empty else e
+        """The box the layers are stored in (see :func:`_data_window`)."""
+        return _data_window(self.layers.extent)
+
+
+def _data_window(box: Box) -> Box:
+    """``box`` as an EXR part's data window, which cannot be empty: a frame without a face
+    stores one zero pixel."""
+    return Box(0, 0, 1, 1) if box.empty else box
 
 
 def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
@@ -129,7 +133,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         """The layer channels from ``first`` on, stored over their box (already in half
         unless written as float, EXR's default: one pass instead of two)."""
         dtype = np.float32 if pixel_type == "float" else np.float16
-        return ImagePart(merged.layers.stacked(box, dtype)[..., first:], LAYER_CHANNELS[first:],
+        return ImagePart(merged.layers.over(box, dtype=dtype)[..., first:], LAYER_CHANNELS[first:],
                          name, pixel_type, (box.x0, box.y0), (w, h))
 
     if ext != ".exr":
@@ -145,7 +149,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         write_image(path, merged.rgba, RGBA, meta)
     elif single_part:
         write_image(path, np.concatenate([merged.rgba.astype(np.float32),
-                                          merged.layers.stacked(Box(0, 0, w, h))], -1),
+                                          merged.layers.over(Box(0, 0, w, h))], -1),
                     OUTPUT_CHANNELS, meta, pixel_type=ptype, compression=compression)
     else:
         write_parts(path, [ImagePart(merged.rgba, RGBA, "rgba", ptype),

@@ -96,7 +96,7 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
                 raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
             pixels = np.asarray(pixels, dtype=dtype).reshape(spec.height, spec.width,
                                                              spec.nchannels)
-            parts.append(_placed(pixels, (spec.x, spec.y), window))
+            parts.append(placed(pixels, (spec.x, spec.y), window))
             names += part_names
         metadata = {a.name: str(a.value) for a in first.extra_attribs}
     finally:
@@ -114,14 +114,15 @@ def part_specs(inp: oiio.ImageInput) -> list[oiio.ImageSpec]:
     return specs
 
 
-def _placed(pixels: np.ndarray, origin: tuple[int, int],
+def placed(pixels: np.ndarray, origin: tuple[int, int],
             window: tuple[int, int, int, int]) -> np.ndarray:
-    """``pixels`` (whose top-left pixel sits at ``origin``) in ``window`` ``(x, y, w, h)``:
-    cropped where they reach past it, zero where they do not cover it."""
+    """``pixels`` (H×W or H×W×C, whose top-left pixel sits at ``origin``) in ``window``
+    ``(x, y, w, h)``: cropped where they reach past it, zero where they do not cover it; the
+    same array when it fits the window exactly."""
     x, y, w, h = window
     if (origin, pixels.shape[:2]) == ((x, y), (h, w)):
         return pixels
-    out = np.zeros((h, w, pixels.shape[2]), pixels.dtype)
+    out = np.zeros((h, w) + pixels.shape[2:], pixels.dtype)
     x0, y0 = origin[0] - x, origin[1] - y
     box = out[max(y0, 0):max(y0 + pixels.shape[0], 0), max(x0, 0):max(x0 + pixels.shape[1], 0)]
     box[...] = pixels[max(-y0, 0):max(-y0, 0) + box.shape[0],
