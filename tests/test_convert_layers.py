@@ -45,6 +45,9 @@ from faceplate_client.layout import (
     FACEST_CHANNELS,
 )
 
+# What convert writes for an RGB plate (the samples are): its channels, no alpha, and the layers.
+RGB_PLATE_CHANNELS = [c for c in OUTPUT_CHANNELS if c != "A"]
+
 FRAMES = 4
 REGION = dict(zip(("eyes", "brows", "mouth", "skin"), FACEREGION_CHANNELS))
 
@@ -117,8 +120,8 @@ def test_every_layer_and_the_confidence_metadata_read_back(shot):
     sample, _, _, out = shot
     for f in sample.frames:
         channels, meta, (rgba, layers) = _read(out.replace("####", str(f)))
-        assert sorted(channels) == sorted(OUTPUT_CHANNELS)
-        # RGBA over the frame; the layers in their own part over the face's box only.
+        assert sorted(channels) == sorted(RGB_PLATE_CHANNELS)
+        # The plate's RGB over the frame; the layers in their own part over the face's box only.
         assert [p.getattribute("name") for p in (rgba, layers)] == ["rgba", "facelayers"]
         assert (rgba.width, rgba.height) == (rgba.full_width, rgba.full_height)
         assert layers.width * layers.height < rgba.width * rgba.height
@@ -315,7 +318,7 @@ def test_png_outputs_get_the_layers_in_an_exr_sidecar(shot, tmp_path):
     convert_shot(sample.pattern, root, PassthroughModel(128), "plate",
                  str(tmp_path / "o.####.png"), frames=str(sample.frames[0]))
     f = sample.frames[0]
-    assert read_image(str(tmp_path / f"o.{f}.png")).channels == ["R", "G", "B", "A"]
+    assert read_image(str(tmp_path / f"o.{f}.png")).channels == ["R", "G", "B"]
     assert read_image(str(tmp_path / f"o.facemask.{f}.png")).channels == ["R", "G", "B"]
     channels, meta, (spec,) = _read(str(tmp_path / f"o.facelayers.{f}.exr"))
     assert sorted(channels) == sorted(SIDECAR_CHANNELS)
@@ -327,12 +330,12 @@ def test_png_outputs_get_the_layers_in_an_exr_sidecar(shot, tmp_path):
 def test_the_hosts_exr_reader_sees_both_parts_and_a_truncated_copy(shot, tmp_path):
     """Publishing inside Nuke reads EXR headers with the standard library: it must see every
     channel of both parts, and a copy cut short in the layer part as incomplete."""
-    from faceplate_pyblish.exr import read_exr
+    from faceplate_client.exr import read_exr
 
     sample, _, _, out = shot
     path = out.replace("####", str(sample.frames[0]))
     info = read_exr(path)
-    assert sorted(info.channels) == sorted(OUTPUT_CHANNELS) and info.complete is True
+    assert sorted(info.channels) == sorted(RGB_PLATE_CHANNELS) and info.complete is True
     assert (info.width, info.height) == (480, 320)
     assert info.attributes["faceplate/synthetic"] == "1"
     with open(path, "rb") as fh:
@@ -355,8 +358,8 @@ def test_a_single_part_exr_holds_the_same_channels(shot, tmp_path):
                  cache_dir=os.path.join(root, "cache"))
     one, _, specs = _read(single.replace("####", str(f)))
     two = _read(out.replace("####", str(f)))[0]
-    assert len(specs) == 1 and sorted(one) == sorted(two) == sorted(OUTPUT_CHANNELS)
-    for name in OUTPUT_CHANNELS:
+    assert len(specs) == 1 and sorted(one) == sorted(two) == sorted(RGB_PLATE_CHANNELS)
+    for name in RGB_PLATE_CHANNELS:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
     assert read_image(single.replace("####", str(f))).channels == read_image(
         out.replace("####", str(f))).channels
@@ -377,7 +380,7 @@ def test_the_merge_op_keys_its_mix_from_confidence(shot, tmp_path):
             np.array([0.95], np.float32))})
         doubt = client.call("merge", {**common, "confidence_threshold": 0.6},
                             {**arrays, "confidences": from_numpy(np.array([0.1], np.float32))})
-    layout = sure.params["channels"][4:]
+    layout = sure.params["channels"][3:]  # after the RGB plate's R, G, B: the layers
     assert sure.params["metadata"][f"{CONFIDENCE_KEY}/detection"] == "0.9500"
     assert float(doubt.params["metadata"][CONFIDENCE_KEY]) < 0.5
     sure_face = to_numpy(sure.arrays["layers"])[..., layout.index("facemask.face")]

@@ -29,7 +29,7 @@ CHECK = {  # validator labels, as the report names them
     "consent": "Validate model consent note",
     "coverage": "Validate alignments cover the frame range",
     "complete": "Validate output frames exist and are whole",
-    "channels": "Validate RGBA and facemask channels",
+    "channels": "Validate colour and facemask channels",
     "provenance": "Validate provenance metadata",
     "decode": "Validate output frames decode",
 }

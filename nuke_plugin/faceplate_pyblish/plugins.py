@@ -10,7 +10,7 @@ Order of a publish, one ``faceplate.render`` instance per shot output:
 3. extract   render missing frames through the engine, when the instance asks to (host plugins:
              the shell host's in :mod:`faceplate.publish`, Nuke's executes the Write node);
 4. validate  the rendered frames (order just after extraction): every frame is there and whole,
-             has RGBA and the ``facemask`` layer, and provenance naming the model;
+             has RGB and the ``facemask`` layer, and provenance naming the model;
 5. integrate into ``ROOT/<job>/<identity>/vNNN`` with a manifest of SHA-256 hashes — refused
              when any earlier plugin failed, so nothing unvalidated is ever published.
 
@@ -30,15 +30,15 @@ from typing import Any, ClassVar
 
 import pyblish.api  # type: ignore[import-untyped]
 from faceplate_client import layout
+from faceplate_client.exr import ExrError, read_exr
 from faceplate_client.frames import format_frame_range
 
-from .exr import ExrError, read_exr
 from .shot import (
     FACEMASK,
     FAMILY,
     JOB_FILE,
     PROVENANCE,
-    RGBA,
+    RGB,
     PublishError,
     alignments,
     frame_path,
@@ -196,16 +196,17 @@ class ValidateFramesComplete(pyblish.api.InstancePlugin):
 
 
 class ValidateFacemaskChannels(pyblish.api.InstancePlugin):
-    """Compositors need RGBA and the ``facemask`` layer (face, learned, hull) in every frame."""
+    """Compositors need the colour channels and the ``facemask`` layer (face, learned, hull) in
+    every frame (alpha only where the plate has one: the output keeps the plate's channels)."""
 
-    label = "Validate RGBA and facemask channels"
+    label = "Validate colour and facemask channels"
     order = RENDERED_CHECK_ORDER
     families: ClassVar[list[str]] = [FAMILY]
 
     def process(self, instance):
         bad: dict[str, list[int]] = {}
         for frame, _, info in _frames(instance):
-            lacking = [c for c in RGBA + FACEMASK if c not in info.channels]
+            lacking = [c for c in RGB + FACEMASK if c not in info.channels]
             if lacking:
                 bad.setdefault(", ".join(lacking), []).append(frame)
         if bad:

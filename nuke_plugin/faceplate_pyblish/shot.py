@@ -15,7 +15,7 @@ from faceplate_client import layout
 from faceplate_client.frames import SequencePattern, parse_frame_range
 
 FAMILY = "faceplate.render"
-RGBA = ("R", "G", "B", "A")
+RGB = ("R", "G", "B")  # A too when the plate has one: the output keeps its channels
 FACEMASK = layout.FACEMASK_CHANNELS
 PROVENANCE = tuple(layout.PROVENANCE_PREFIX + k
                    for k in ("version", "model", "identities", "synthetic"))

@@ -214,7 +214,7 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     out[..., 3] = bits(np.asarray(1.0 if alpha is None else alpha, dtype))
     layers = merge_faces(rgba[..., :3], rgba[..., 3], swaps, colour, settings, matte,
                          face_only)
-    return MergedFrame(rgba, layers, [s.matrix for s in swaps])
+    return MergedFrame(rgba, layers, [s.matrix for s in swaps], alpha is not None)
 
 
 # --- a whole shot -------------------------------------------------------------------------
@@ -527,7 +527,7 @@ class _ShotRun:
                                     plan.source, plan.frame, merged.matrices,
                                     f"passthrough: {message}" if message else status)
         self._timed("write", self.writer.write, plan.frame, merged, provenance.to_metadata(),
-                    plate_pixel_type(plan.source))
+                    plate_pixel_type(plan.source), plan.source)
         return FrameReport(plan.frame, status, len(plan.faces), message)
 
 

@@ -1,8 +1,11 @@
 """Writing converted frames: channels, pixel types, provenance, resumable atomic writes.
 
-EXR carries everything in one file: premultiplied ``R,G,B,A`` over the frame, then the
-``facemask``, ``faceregion``, ``faceraw`` and ``facest`` layers in a second part over the box the
-faces reach, and the ``faceplate/confidence`` metadata.
+EXR carries everything in one file: premultiplied ``R,G,B`` over the frame, with ``A`` when the
+plate has an alpha (the output keeps the plate's channels), then the ``facemask``,
+``faceregion``, ``faceraw`` and ``facest`` layers in a second part over the box the faces reach,
+and the ``faceplate/confidence`` metadata. When the plate is an EXR that stores its colour
+channels as the output does, the rows no face reaches are the plate's own compressed chunks
+(:mod:`faceplate.io.plate_rows`).
 PNG (4 channels at most) and DPX get the ``facemask`` layer as a sidecar sequence
 ``OUT.facemask.####.ext`` (face, learned, hull as R, G, B: a fourth channel would be read as
 alpha and premultiplied away; the occluder is the occlusion model's own matte sequence), and
@@ -27,6 +30,7 @@ from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYER
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..io.images import ImagePart, part_specs, write_image, write_parts
+from ..io.plate_rows import PlateRows, write_with_plate_rows
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
 from .masks import Box
@@ -52,8 +56,22 @@ class MergedFrame:
     rgba: np.ndarray  # H×W×4 premultiplied R, G, B, A in the plate's pixel type
     layers: MergeLayers  # the layers of FACE_LAYERS over their extent, the face image
     matrices: list[np.ndarray]  # the faces that were swapped in
+    plate_alpha: bool = True  # False: the plate has no alpha (A is 1), and files get none
 
-    channels = OUTPUT_CHANNELS
+    @property
+    def colour_channels(self) -> list[str]:
+        """The colour channels a file stores: the plate's (``R,G,B`` and ``A`` if it has one)."""
+        return RGBA if self.plate_alpha else RGBA[:3]
+
+    @property
+    def channels(self) -> list[str]:
+        """Every channel a file of this frame stores."""
+        return self.colour_channels + LAYER_CHANNELS
+
+    @property
+    def colour(self) -> np.ndarray:
+        """The pixels of :attr:`colour_channels`."""
+        return self.rgba if self.plate_alpha else self.rgba[..., :3]
 
     @property
     def rgb(self) -> np.ndarray:
@@ -106,18 +124,22 @@ def _data_window(box: Box) -> Box:
 
 def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                  pixel_type: str | None, *, compression: str = "zip", mask_path: str = "",
-                 face_path: str = "", layers_path: str = "", single_part: bool = False) -> str:
+                 face_path: str = "", layers_path: str = "", single_part: bool = False,
+                 plate: str = "") -> str:
     """Write one merged frame and its sidecars, each atomically; returns ``path``.
 
-    EXR gets every channel of :data:`OUTPUT_CHANNELS` in two parts: ``rgba`` over the frame and
-    ``facelayers`` over the box the faces reach (zero outside it, as a reader fills it), so the
-    layers cost their box, not the frame, to compress; ``single_part`` writes one full-frame
-    part instead, for readers without multi-part EXR. Other formats get RGBA, the facemask
-    layer goes to ``mask_path`` and the other layers to ``layers_path`` (EXR, half, over their
-    box). ``face_path`` (EXR) also gets the face alone, its box as the data window. Every file
-    gets the confidence metadata beside ``metadata``. DPX and TIFF get a provenance sidecar,
-    written after the frame (a frame killed before its sidecar has no job stamp and is
-    redone). The engine's merge op and convert's :class:`FrameWriter` both write through here.
+    EXR gets the colour channels and every layer of :data:`LAYER_CHANNELS` in two parts:
+    ``rgba`` over the frame and ``facelayers`` over the box the faces reach (zero outside it,
+    as a reader fills it), so the layers cost their box, not the frame, to compress; when
+    ``plate`` (the frame's plate file) stores its colour channels as ``rgba`` does, its
+    chunks for the rows no face reaches are copied instead of compressed again.
+    ``single_part`` writes one full-frame part instead, for readers without multi-part EXR.
+    Other formats get the colour channels, the facemask layer goes to ``mask_path`` and the
+    other layers to ``layers_path`` (EXR, half, over their box). ``face_path`` (EXR) also gets
+    the face alone, its box as the data window. Every file gets the confidence metadata beside
+    ``metadata``. DPX and TIFF get a provenance sidecar, written after the frame (a frame
+    killed before its sidecar has no job stamp and is redone). The engine's merge op and
+    convert's :class:`FrameWriter` both write through here.
     """
     ext = os.path.splitext(path)[1].lower()
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
@@ -128,6 +150,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         write_parts(face_path, [face], meta, compression=compression)
     h, w = merged.rgba.shape[:2]
     box = merged.layer_box()
+    channels = merged.colour_channels
 
     def layers(first: int, name: str, pixel_type: str | None) -> ImagePart:
         """The layer channels from ``first`` on, stored over their box (already in half
@@ -146,17 +169,33 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                     meta)
         write_parts(layers_path, [layers(len(MASK_CHANNELS), "", "half")], meta,
                     compression=compression)
-        write_image(path, merged.rgba, RGBA, meta)
+        write_image(path, merged.colour, channels, meta)
     elif single_part:
-        write_image(path, np.concatenate([merged.rgba.astype(np.float32),
+        write_image(path, np.concatenate([merged.colour.astype(np.float32),
                                           merged.layers.over(Box(0, 0, w, h))], -1),
-                    OUTPUT_CHANNELS, meta, pixel_type=ptype, compression=compression)
-    else:
-        write_parts(path, [ImagePart(merged.rgba, RGBA, "rgba", ptype),
+                    merged.channels, meta, pixel_type=ptype, compression=compression)
+    elif not _wrote_with_plate_rows(path, merged, plate, [layers(0, "facelayers", ptype)],
+                                    meta, ptype, compression):
+        write_parts(path, [ImagePart(merged.colour, channels, "rgba", ptype),
                            layers(0, "facelayers", ptype)], meta, compression=compression)
     if ext not in _METADATA_FORMATS:
         write_json_atomic(path + ".provenance.json", meta)
     return path
+
+
+def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: list[ImagePart],
+                           meta: dict[str, str | int | float], ptype: str | None,
+                           compression: str) -> bool:
+    """Write ``rgba`` over the rows the faces were blended in and copy the plate's chunks for
+    the others (:mod:`faceplate.io.plate_rows`); False when the plate cannot give them."""
+    rows = PlateRows.of(plate) if plate else None
+    if rows is None:
+        return False
+    h, w = merged.rgba.shape[:2]
+    y0, y1 = rows.band(merged.layers.box.y0, merged.layers.box.y1)
+    band = ImagePart(merged.colour[y0:y1], merged.colour_channels, "rgba", ptype, (0, y0),
+                     (w, h))
+    return write_with_plate_rows(path, rows, (y0, y1), [band, *rest], meta, compression)
 
 
 @dataclass(frozen=True)
@@ -228,15 +267,16 @@ class FrameWriter:
                 os.unlink(tmp)
 
     def write(self, frame: int, merged: MergedFrame, metadata: dict[str, str | int],
-              pixel_type: str | None) -> str:
-        """Write one frame (and its sidecars) through :func:`write_merged`."""
+              pixel_type: str | None, plate: str = "") -> str:
+        """Write one frame (and its sidecars) through :func:`write_merged`; ``plate`` is the
+        frame's plate file."""
         return write_merged(
             self.path(frame), merged, metadata, self.settings.pixel_type or pixel_type,
             compression=self.settings.compression,
             mask_path=self.mask_pattern.path(frame) if self.mask_pattern else "",
             face_path=self.face_pattern.path(frame) if self.face_pattern else "",
             layers_path=self.layers_pattern.path(frame) if self.layers_pattern else "",
-            single_part=self.settings.single_part)
+            single_part=self.settings.single_part, plate=plate)
 
 
 def is_whole(path: str) -> bool:

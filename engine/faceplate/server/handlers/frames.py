@@ -388,7 +388,7 @@ def merge(inp: MergeInput) -> Result:
     from ...convert.merge import SwappedFace
     from ...convert.pipeline import frame_job, merge_frame
     from ...convert.provenance import provenance_for
-    from ...convert.writer import OUTPUT_CHANNELS, plate_pixel_type, write_merged
+    from ...convert.writer import LAYER_CHANNELS, plate_pixel_type, write_merged
     from ...io.images import read_matte
     from ...io.sequence import SequencePattern
     from ...model.card import ModelCard
@@ -423,14 +423,15 @@ def merge(inp: MergeInput) -> Result:
     if inp.output:
         write_merged(inp.output, merged, metadata,
                      plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
-                     compression=inp.compression)
+                     compression=inp.compression, plate=inp.plate.path or "")
         return Result({"output": inp.output, "metadata": metadata})
-    rgba = shared_array(merged.rgba.shape, np.float32)
-    layers = shared_array(merged.rgba.shape[:2] + (len(OUTPUT_CHANNELS) - 4,), np.float32)
-    rgba[...] = merged.rgba
+    # The plate's colour channels (A only when it has one), as a file of the frame stores.
+    rgba = shared_array(merged.colour.shape, np.float32)
+    layers = shared_array(merged.rgba.shape[:2] + (len(LAYER_CHANNELS),), np.float32)
+    rgba[...] = merged.colour
     layers[...] = 0.0
     layers[merged.layers.extent.slices] = merged.layers.data
-    return Result({"channels": OUTPUT_CHANNELS, "metadata": metadata},
+    return Result({"channels": merged.channels, "metadata": metadata},
                   {"rgba": rgba, "layers": layers})
 
 

@@ -1,12 +1,12 @@
-"""Read what a publish validator needs from an OpenEXR file with the standard library alone:
-channel names, size, string/number attributes (the provenance) and whether every pixel chunk
-the file promises is really on disk.
+"""Read an OpenEXR file's structure with the standard library alone: its parts' headers,
+channel names, string/number attributes (the provenance) and where every pixel chunk is.
 
-Inside Nuke there is no OpenImageIO, and a validator should not decode pixels to answer
-"is this frame complete?": a truncated or half-copied EXR shows in its chunk offset table.
-Scanline files, single-part or multi-part (what Faceplate writes: RGBA over the frame, the face
-layers over the face's box), are checked chunk by chunk; for tiled or deep files ``complete`` is
-None (not checked here; the shell host decodes them).
+Two readers need it. A publish validator inside Nuke, where there is no OpenImageIO, asks
+"is this frame complete?" without decoding pixels: a truncated or half-copied EXR shows in its
+chunk offset table (:func:`read_exr`). The engine's writer copies a plate's compressed rows into
+its output (:func:`read_layout`, :func:`header_bytes`). Scanline files, single-part or
+multi-part (what Faceplate writes: RGBA over the frame, the face layers over the face's box),
+are checked chunk by chunk; for tiled or deep files ``complete`` is None (not checked here).
 """
 
 from __future__ import annotations
@@ -51,18 +51,7 @@ def read_exr(path: str) -> ExrInfo:
 
 
 def _read(fh, path: str, size: int) -> ExrInfo:
-    magic, version = struct.unpack("<ii", fh.read(8))
-    if magic != MAGIC:
-        raise ExrError(f"{path} is not an OpenEXR file")
-    multipart = bool(version & _MULTIPART)
-    parts: list[_Header] = []
-    while not parts or multipart:  # the headers of a multi-part file end with an empty one
-        header = _header(fh, path)
-        if header is None:
-            break
-        parts.append(header)
-    if not parts:
-        raise ExrError(f"{path}: has no header")
+    version, parts = _headers(fh, path)
     first = parts[0]
     display = first.display
     channels = [c for part in parts for c in part.channels]
@@ -79,7 +68,7 @@ def _read(fh, path: str, size: int) -> ExrInfo:
             info.complete, info.problem = False, "offset table is cut short"
             return info
         tables.append(struct.unpack(f"<{count}Q", table))
-    header_end, lead = fh.tell(), 8 if multipart else 4  # (part,) y before the data size
+    header_end, lead = fh.tell(), _lead(version)
     total = sum(counts)
     for i, offset in enumerate(o for table in tables for o in table):
         if offset < header_end or offset + lead + 4 > size:
@@ -94,6 +83,11 @@ def _read(fh, path: str, size: int) -> ExrInfo:
     return info
 
 
+def _lead(version: int) -> int:
+    """Bytes before a scanline chunk's data size: (part number,) first line."""
+    return 8 if version & _MULTIPART else 4
+
+
 @dataclass
 class _Header:
     channels: list[str] = field(default_factory=list)
@@ -101,11 +95,37 @@ class _Header:
     window: tuple[int, ...] = (0, 0, -1, -1)
     display: tuple[int, ...] = (0, 0, -1, -1)
     compression: int = -1
+    # Every attribute as stored, in file order: name, type, bytes.
+    raw: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def chunks(self) -> int | None:
         """Scanline chunks of this part; None for a codec not listed."""
-        lines = _LINES_PER_CHUNK.get(self.compression)
+        lines = self.lines()
         return None if lines is None else (self.window[3] - self.window[1] + lines) // lines
+
+    def lines(self) -> int | None:
+        """Scanlines per chunk; None for a codec not listed."""
+        return _LINES_PER_CHUNK.get(self.compression)
+
+    def stored(self, name: str) -> bytes | None:
+        """An attribute's bytes as stored (e.g. ``channels``, ``lineOrder``); None if absent."""
+        return next((data for n, _, data in self.raw if n == name), None)
+
+
+def _headers(fh, path: str) -> tuple[int, list[_Header]]:
+    """The version field and every part's header; the file is left at the offset tables."""
+    magic, version = struct.unpack("<ii", fh.read(8))
+    if magic != MAGIC:
+        raise ExrError(f"{path} is not an OpenEXR file")
+    parts: list[_Header] = []
+    while not parts or version & _MULTIPART:  # a multi-part file's headers end with an empty one
+        header = _header(fh, path)
+        if header is None:
+            break
+        parts.append(header)
+    if not parts:
+        raise ExrError(f"{path}: has no header")
+    return version, parts
 
 
 def _header(fh, path: str) -> _Header | None:
@@ -129,8 +149,71 @@ def _header(fh, path: str) -> _Header | None:
         elif name == "compression" and kind == "compression":
             header.compression = data[0]
         header.attributes[name] = _value(kind, data)
+        header.raw.append((name, kind, data))
         name = _cstring(fh)
     return header
+
+
+@dataclass
+class ExrPart:
+    """One scanline part: its header and where each of its chunks starts in the file."""
+
+    header: _Header
+    offsets: tuple[int, ...]
+
+    @property
+    def first_line(self) -> int:
+        return int(self.header.window[1])
+
+
+@dataclass
+class ExrLayout:
+    """A scanline EXR's version field and parts (see :func:`read_layout`)."""
+
+    path: str
+    version: int
+    parts: list[ExrPart]
+
+    @property
+    def lead(self) -> int:
+        """Bytes before each chunk's data size: (part number,) first line."""
+        return _lead(self.version)
+
+
+def read_layout(path: str) -> ExrLayout:
+    """The parts and chunk offsets of a scanline EXR whose codecs are known; raises ExrError
+    otherwise (tiled, deep, truncated, not an EXR)."""
+    try:
+        with open(path, "rb") as fh:
+            version, headers = _headers(fh, path)
+            if version & (_TILED | _DEEP):
+                raise ExrError(f"{path}: tiled or deep EXR")
+            parts = []
+            for header in headers:
+                count = header.chunks()
+                if count is None:
+                    raise ExrError(f"{path}: unknown compression {header.compression}")
+                table = fh.read(8 * count)
+                if len(table) != 8 * count:
+                    raise ExrError(f"{path}: offset table is cut short")
+                parts.append(ExrPart(header, struct.unpack(f"<{count}Q", table)))
+    except (OSError, struct.error, UnicodeDecodeError, IndexError) as exc:
+        raise ExrError(f"{path}: cannot read EXR header ({exc})") from None
+    return ExrLayout(path, version, parts)
+
+
+def header_bytes(version: int, parts: list[list[tuple[str, str, bytes]]]) -> bytes:
+    """Magic number, version field and the parts' headers as a file stores them (the offset
+    tables follow)."""
+    out = bytearray(struct.pack("<ii", MAGIC, version))
+    for attributes in parts:
+        for name, kind, data in attributes:
+            out += name.encode() + b"\0" + kind.encode() + b"\0"
+            out += struct.pack("<i", len(data)) + data
+        out += b"\0"
+    if version & _MULTIPART:
+        out += b"\0"
+    return bytes(out)
 
 
 def _cstring(fh) -> str:

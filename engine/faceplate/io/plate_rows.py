@@ -1,0 +1,151 @@
+"""Writing an output EXR whose untouched rows are the plate's own compressed chunks.
+
+A merged frame differs from its plate only in the rows the faces reach: on a 4K frame with
+one face, the other 40% of the rows would be decompressed on read and compressed again on
+write, the writer's costliest step, to store the plate's bits unchanged. When the plate's
+first part stores exactly what the output's first part would (the same channel list and
+pixel types, compression, line order and data window, scanline), OpenImageIO writes only
+the face band and every other part, and the plate's chunks for the rows outside the band are
+copied in byte for byte: the same pixels, at the cost of a file copy.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+
+from faceplate_client.exr import ExrError, ExrLayout, ExrPart, header_bytes, read_layout
+
+from .atomic import replacing
+from .images import ImageError, ImagePart, write_parts
+
+# The attributes a splice changes in the first part's header; every other one is kept.
+_SPLICED = ("dataWindow", "chunkCount")
+
+
+@dataclass(frozen=True)
+class PlateRows:
+    """A plate file whose first part's chunks can be copied into outputs (see the module)."""
+
+    layout: ExrLayout
+
+    @classmethod
+    def of(cls, path: str) -> PlateRows | None:
+        """The plate's chunk layout; None when it is not a scanline EXR with a readable,
+        complete offset table."""
+        if not path.lower().endswith(".exr") or not os.path.isfile(path):
+            return None
+        try:
+            layout = read_layout(path)
+        except ExrError:
+            return None
+        size = os.path.getsize(path)
+        offsets = layout.parts[0].offsets
+        return cls(layout) if offsets and all(0 < o < size for o in offsets) else None
+
+    @property
+    def part(self) -> ExrPart:
+        return self.layout.parts[0]
+
+    def band(self, y0: int, y1: int) -> tuple[int, int]:
+        """Rows ``y0`` to ``y1`` (exclusive) widened to whole chunks of the plate, in the data
+        window; the first chunk when there are none (a part cannot be empty)."""
+        lines, first = self.part.header.lines() or 1, self.part.first_line
+        last = self.part.header.window[3] + 1
+        y0, y1 = max(y0, first), min(y1, last)
+        if y0 >= y1:
+            y0, y1 = first, first + 1
+        y0 = first + (y0 - first) // lines * lines
+        y1 = min(last, first + -(-(y1 - first) // lines) * lines)
+        return y0, y1
+
+    def matches(self, written: ExrPart) -> bool:
+        """The plate's chunks decode as ``written``'s would: the same channels, pixel types,
+        compression, line order and frame."""
+        mine, theirs = self.part.header, written.header
+        channels = mine.stored("channels")
+        return (channels is not None and channels == theirs.stored("channels") and
+                mine.compression == theirs.compression and
+                mine.stored("lineOrder") == theirs.stored("lineOrder") and
+                mine.window == theirs.display == mine.display)
+
+
+def write_with_plate_rows(path: str, plate: PlateRows, band: tuple[int, int],
+                          parts: list[ImagePart], metadata: dict[str, str | int | float],
+                          compression: str) -> bool:
+    """Write ``parts`` to ``path`` (EXR, atomically), the first one frame-wide over rows
+    ``band`` only (from :meth:`PlateRows.band`), the rest of its rows copied from ``plate``.
+
+    Returns False, having written nothing, when the plate's chunks do not match what the
+    first part stores: the caller writes the whole frame instead."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    # Named like write_parts' temporaries, so a killed run's is cleaned up with them.
+    fd, band_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                                     suffix=".band.tmp.exr", dir=folder)
+    os.close(fd)
+    try:
+        write_parts(band_path, parts, metadata, compression=compression)
+        written = read_layout(band_path)
+        if len(written.parts) < 2 or not plate.matches(written.parts[0]):
+            return False
+        with replacing(path, suffix=".tmp.exr") as tmp, open(tmp, "wb") as out:
+            _splice(out, written, plate, band)
+        return True
+    except (ExrError, OSError, struct.error) as exc:
+        raise ImageError(f"cannot write {path}: {exc}") from None
+    finally:
+        os.unlink(band_path)
+
+
+def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) -> None:
+    """The output file: ``written``'s headers with the first part widened to the plate's data
+    window, its chunks in frame order (the band's from ``written``, the rest from the plate),
+    then the other parts' chunks as written."""
+    full = plate.part
+    first = full.header
+    headers = [[(n, k, struct.pack("<iiii", *first.window) if n == "dataWindow" else
+                 struct.pack("<i", len(full.offsets)) if n == "chunkCount" else d)
+                for n, k, d in written.parts[0].header.raw], *(
+               p.header.raw for p in written.parts[1:])]
+    head = header_bytes(written.version, headers)
+    lines = first.lines() or 1
+    band_first = (band[0] - full.first_line) // lines
+    band_count = len(written.parts[0].offsets)
+    with open(written.path, "rb") as fh:
+        ours = fh.read()
+    with open(plate.layout.path, "rb") as fh:
+        theirs = fh.read()
+
+    def chunk(data: bytes, offset: int, lead: int) -> bytes:
+        (size,) = struct.unpack_from("<i", data, offset + lead)
+        end = offset + lead + 4 + size
+        if size < 0 or end > len(data):
+            raise ExrError(f"a chunk of {plate.layout.path if data is theirs else 'the band'} "
+                           "is cut short")
+        return data[offset:end]
+
+    chunks: list[list[bytes]] = [[]]
+    for index, offset in enumerate(full.offsets):
+        if band_first <= index < band_first + band_count:
+            body = chunk(ours, written.parts[0].offsets[index - band_first], 8)[4:]
+        else:  # y, size, data, whatever the plate's lead
+            body = chunk(theirs, offset, plate.layout.lead)[plate.layout.lead - 4:]
+        (y,) = struct.unpack_from("<i", body)
+        if y != full.first_line + index * lines:
+            raise ExrError(f"chunk {index} of the frame holds line {y}")
+        chunks[0].append(struct.pack("<i", 0) + body)
+    for part in written.parts[1:]:
+        chunks.append([chunk(ours, o, 8) for o in part.offsets])
+    position = len(head) + 8 * sum(len(c) for c in chunks)
+    table = bytearray()
+    for part_chunks in chunks:
+        for c in part_chunks:
+            table += struct.pack("<Q", position)
+            position += len(c)
+    out.write(head)
+    out.write(table)
+    for part_chunks in chunks:
+        out.writelines(part_chunks)

@@ -1,0 +1,184 @@
+"""An output EXR whose untouched rows are the plate's own compressed chunks
+(faceplate.io.plate_rows): it must read back exactly as a whole-frame write would, copy the
+plate's chunks byte for byte, and refuse plates whose chunks would decode differently."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+from faceplate.convert.merge import SwappedFace
+from faceplate.convert.pipeline import merge_frame, placements, swap_frame
+from faceplate.convert.settings import MergeSettings
+from faceplate.convert.swap import PassthroughModel
+from faceplate.convert.writer import FrameWriter, OutputSettings, is_whole, write_merged
+from faceplate.extract import alignments as alignments_io
+from faceplate.io.colour import ColourSpaces
+from faceplate.io.images import ImagePart, read_image, write_image, write_parts
+from faceplate.io.plate_rows import PlateRows, write_with_plate_rows
+from faceplate.samples import make_shot, write_true_alignments
+from faceplate_client.exr import read_exr, read_layout
+
+W, H = 200, 150  # 150 rows: nine whole 16-line zip chunks and a last one of 6
+
+
+def _plate(path: str, channels: int = 4, compression: str = "zip", pixel_type: str = "half",
+           data_window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """A plate of smooth gradients and noise (every chunk differs), written to ``path``."""
+    rng = np.random.default_rng(channels)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    pixels = np.stack([x / W, y / H, (x + y) / (W + H), 0.5 + y / (2 * H)][:channels], -1)
+    pixels += rng.normal(0, 0.02, pixels.shape).astype(np.float32)
+    write_image(path, pixels, ["R", "G", "B", "A"][:channels], {"plate": "yes"},
+                pixel_type=pixel_type, compression=compression, data_window=data_window)
+    return read_image(path, display_window=True).pixels
+
+
+def _pixels(path: str) -> list[tuple[tuple, list[str], np.ndarray]]:
+    """Every part's data window, channel names and pixels as stored (half as its bits)."""
+    inp = oiio.ImageInput.open(path)
+    assert inp is not None, oiio.geterror()
+    out = []
+    try:
+        while inp.seek_subimage(len(out), 0):
+            spec = inp.spec()
+            pixels = inp.read_image(len(out), 0, 0, spec.nchannels, spec.format)
+            assert pixels is not None, inp.geterror()
+            out.append(((spec.x, spec.y, spec.width, spec.height), list(spec.channelnames),
+                        pixels.view(np.uint16) if pixels.dtype == np.float16 else pixels))
+        return out
+    finally:
+        inp.close()
+
+
+def _chunk_bodies(path: str, part: int = 0) -> list[bytes]:
+    """A part's chunks as stored: first line, size, compressed data (no part number)."""
+    layout = read_layout(path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    bodies = []
+    for offset in layout.parts[part].offsets:
+        start = offset + layout.lead - 4
+        (size,) = struct.unpack_from("<i", data, start + 4)
+        bodies.append(data[start:start + 8 + size])
+    return bodies
+
+
+def _layers(band_box=(60, 40, 50, 30)) -> ImagePart:
+    x, y, w, h = band_box
+    return ImagePart(np.full((h, w, 2), 0.5, np.float16), ["facemask.face", "facemask.hull"],
+                     "facelayers", "half", (x, y), (W, H))
+
+
+@pytest.mark.parametrize("compression, lines", [("zip", 16), ("zips", 1), ("piz", 32),
+                                                ("none", 1)])
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("rows", [(0, 5), (40, 70), (141, 150), (0, 150), (0, 0)],
+                         ids=["top", "middle", "last-chunk", "all", "no-face"])
+def test_a_frame_with_plate_rows_reads_back_as_the_whole_frame(tmp_path, compression, lines,
+                                                               channels, rows):
+    plate_path = str(tmp_path / "plate.exr")
+    plate = _plate(plate_path, channels, compression)
+    rows_of = PlateRows.of(plate_path)
+    assert rows_of is not None
+    band = rows_of.band(*rows)
+    assert band[0] % lines == 0 and (band[1] % lines == 0 or band[1] == H)
+    assert band[0] <= rows[0] and band[1] >= rows[1] and band[1] > band[0]
+    merged = plate.copy()
+    merged[rows[0]:rows[1], 20:120] = 2.5  # what the faces changed: inside the band only
+    names = ["R", "G", "B", "A"][:channels]
+    first = ImagePart(merged[band[0]:band[1]], names, "rgba", "half", (0, band[0]), (W, H))
+    out = str(tmp_path / "out.exr")
+    assert write_with_plate_rows(out, rows_of, band, [first, _layers()], {"k": "v"},
+                                 compression)
+    whole = str(tmp_path / "whole.exr")
+    write_parts(whole, [ImagePart(merged, names, "rgba", "half"), _layers()], {"k": "v"},
+                compression=compression)
+
+    got, want = _pixels(out), _pixels(whole)
+    assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
+    for (_, name, a), (_, _, b) in zip(got, want):
+        np.testing.assert_array_equal(a, b, err_msg=str(name))
+    spec = oiio.ImageInput.open(out).spec()
+    assert spec.get_string_attribute("k") == "v" and spec.get_string_attribute("name") == "rgba"
+    assert is_whole(out) and read_exr(out).complete is True
+    # The rows outside the band are the plate's chunks, byte for byte.
+    copied = [i for i in range(len(_chunk_bodies(out))) if not band[0] <= i * lines < band[1]]
+    assert [_chunk_bodies(out)[i] for i in copied] == [_chunk_bodies(plate_path)[i]
+                                                       for i in copied]
+    assert sorted(os.listdir(tmp_path)) == ["out.exr", "plate.exr", "whole.exr"]  # no temporaries
+
+
+@pytest.mark.parametrize("change", ["float output", "alpha added", "other compression",
+                                    "overscan plate"])
+def test_a_plate_whose_chunks_would_decode_differently_is_not_copied(tmp_path, change):
+    plate_path = str(tmp_path / "plate.exr")
+    plate = _plate(plate_path, 4 if change != "alpha added" else 3,
+                   data_window=(0, 10, W, H - 10) if change == "overscan plate" else None)
+    rgba = np.concatenate([plate[..., :3], np.ones_like(plate[..., :1])], -1)
+    rows = PlateRows.of(plate_path)
+    assert rows is not None
+    band = rows.band(40, 70)
+    part = ImagePart(rgba[band[0]:band[1]], ["R", "G", "B", "A"], "rgba",
+                     "float" if change == "float output" else "half", (0, band[0]), (W, H))
+    out = str(tmp_path / "out.exr")
+    compression = "piz" if change == "other compression" else "zip"
+    assert not write_with_plate_rows(out, rows, band, [part, _layers()], {}, compression)
+    assert sorted(os.listdir(tmp_path)) == ["plate.exr"]  # nothing written, nothing left
+
+
+def test_a_truncated_or_foreign_plate_gives_no_rows(tmp_path):
+    plate_path = str(tmp_path / "plate.exr")
+    _plate(plate_path)
+    data = (tmp_path / "plate.exr").read_bytes()
+    (tmp_path / "cut.exr").write_bytes(data[:len(data) // 2])
+    assert PlateRows.of(str(tmp_path / "cut.exr")) is None
+    write_image(str(tmp_path / "p.png"), np.zeros((4, 4, 3), np.float32), ["R", "G", "B"])
+    assert PlateRows.of(str(tmp_path / "p.png")) is None
+    assert PlateRows.of(str(tmp_path / "missing.exr")) is None
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rows")
+    sample = make_shot("astronaut", str(root), frames=2, size=(480, 320), face_px=120.0)
+    write_true_alignments(sample, str(root))
+    return sample, str(root)
+
+
+def test_a_merged_frame_written_with_plate_rows_is_the_frame_written_whole(shot, tmp_path):
+    """Through the real merge: every pixel the faces changed lies in the rows written, so the
+    frame is the whole write's bits, and a third of its rows are the plate's chunks."""
+    sample, root = shot
+    aligned = alignments_io.load(root)
+    model, colour = PassthroughModel(128), ColourSpaces(sample.colourspace)
+    f = sample.frames[0]
+    plate = read_image(sample.path(f), keep_half=True)
+    faces = placements(aligned.frames[f], aligned.face_type, model)
+    swaps = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=f)
+    # Swap in a different face (the plate's own would leave the merge near the plate).
+    swaps = [SwappedFace(1.0 - s.face, s.learned, s.matrix, s.landmarks, s.detection)
+             for s in swaps]
+    merged = merge_frame(plate, swaps, colour, MergeSettings())
+    spliced, whole = str(tmp_path / "a.exr"), str(tmp_path / "b.exr")
+    write_merged(spliced, merged, {"faceplate/job": "j"}, "half", plate=sample.path(f))
+    write_merged(whole, merged, {"faceplate/job": "j"}, "half")
+    got, want = _pixels(spliced), _pixels(whole)
+    assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
+    for (_, name, a), (_, _, b) in zip(got, want):
+        np.testing.assert_array_equal(a, b, err_msg=str(name))
+    plate_chunks, ours = _chunk_bodies(sample.path(f)), _chunk_bodies(spliced)
+    same = sum(a == b for a, b in zip(plate_chunks, ours))
+    assert len(ours) == len(plate_chunks) and same >= len(ours) // 3
+    assert got[0][2].shape[-1] == 3  # the plate is RGB: so is the output
+
+
+def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(tmp_path):
+    writer = FrameWriter(OutputSettings(str(tmp_path / "o.####.exr")))
+    stray = tmp_path / ".o.1001.exr.abc123.band.tmp.exr"
+    stray.write_bytes(b"half")
+    writer.remove_stale_temporaries(1001)
+    assert not stray.exists()
