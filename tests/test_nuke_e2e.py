@@ -73,8 +73,9 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     nuke.execute(nodes["Write"], *FRAMES)
     for f in range(FRAMES[0], FRAMES[1] + 1):
         out = read_exr(str(tmp_path / "out" / f"comp.{f}.exr"))
-        for c in ("R", "G", "B", "A", "facemask.face", "facemask.learned", "facemask.hull"):
+        for c in ("R", "G", "B", "facemask.face", "facemask.learned", "facemask.hull"):
             assert c in out.channels
+        assert "A" not in out.channels  # the plate has none: FaceMerge keeps its channels
         assert out.metadata["faceplate/synthetic"] == "1"
         assert out.metadata["faceplate/identities"]
         hull = out.channel("facemask.hull")
