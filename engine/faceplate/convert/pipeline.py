@@ -199,22 +199,23 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
                 face_only: bool = False) -> MergedFrame:
     """Merge swapped faces into a plate frame; the plate's pixels are not modified.
 
-    The RGBA buffer keeps the plate's pixel type (half plates stay half: no full-frame
-    conversion on the way in or out, and untouched pixels are the plate's bits); the merge
-    itself works in float32 inside each face's box only, and the layers cost only the rows
+    The merged colour keeps the plate's channels (no alpha for an RGB plate) and pixel type
+    (half plates stay half: no full-frame conversion on the way in or out, and untouched pixels
+    are the plate's bits); the merge itself works in float32 inside each face's box only, and the layers cost only the rows
     the faces reach (:func:`merge_faces`)."""
     h, w = plate.height, plate.width
     dtype = np.float16 if plate.pixels.dtype == np.float16 else np.float32
-    rgba = np.empty((h, w, 4), dtype)
+    alpha = plate.alpha()
+    pixels = np.empty((h, w, 3 if alpha is None else 4), dtype)
     # Half is copied as its bits (NumPy's float16 assignment converts element by element).
     bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
-    out = bits(rgba)
+    out = bits(pixels)
     out[..., :3] = bits(np.asarray(plate_rgb(plate), dtype))
-    alpha = plate.alpha()
-    out[..., 3] = bits(np.asarray(1.0 if alpha is None else alpha, dtype))
-    layers = merge_faces(rgba[..., :3], rgba[..., 3], swaps, colour, settings, matte,
-                         face_only)
-    return MergedFrame(rgba, layers, [s.matrix for s in swaps], alpha is not None)
+    if alpha is not None:
+        out[..., 3] = bits(np.asarray(alpha, dtype))
+    layers = merge_faces(pixels[..., :3], None if alpha is None else pixels[..., 3], swaps,
+                         colour, settings, matte, face_only)
+    return MergedFrame(pixels, layers, [s.matrix for s in swaps])
 
 
 # --- a whole shot -------------------------------------------------------------------------

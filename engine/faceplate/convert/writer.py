@@ -51,41 +51,45 @@ _METADATA_FORMATS = (".exr", ".png")
 
 @dataclass
 class MergedFrame:
-    """A merged frame: the plate-sized RGBA and the layers, with the box they were written in."""
+    """A merged frame: the plate-sized colour, in the plate's own channels, and the layers."""
 
-    rgba: np.ndarray  # H×W×4 premultiplied R, G, B, A in the plate's pixel type
+    # H×W×C premultiplied in the plate's pixel type: R, G, B, and A when the plate has one
+    # (an RGB plate gives an RGB frame, as it would through any Nuke node).
+    colour: np.ndarray
     layers: MergeLayers  # the layers of FACE_LAYERS over their extent, the face image
     matrices: list[np.ndarray]  # the faces that were swapped in
-    plate_alpha: bool = True  # False: the plate has no alpha (A is 1), and files get none
 
     @property
     def colour_channels(self) -> list[str]:
-        """The colour channels a file stores: the plate's (``R,G,B`` and ``A`` if it has one)."""
-        return RGBA if self.plate_alpha else RGBA[:3]
+        return RGBA[:self.colour.shape[-1]]
 
     @property
     def channels(self) -> list[str]:
-        """Every channel a file of this frame stores."""
+        """Every channel the frame has (what a file of it stores)."""
         return self.colour_channels + LAYER_CHANNELS
 
     @property
-    def colour(self) -> np.ndarray:
-        """The pixels of :attr:`colour_channels`."""
-        return self.rgba if self.plate_alpha else self.rgba[..., :3]
+    def size(self) -> tuple[int, int]:
+        """The frame's (width, height)."""
+        return self.layers.frame_size
 
     @property
     def rgb(self) -> np.ndarray:
-        return self.rgba[..., :3]
+        return self.colour[..., :3]
 
     @property
-    def alpha(self) -> np.ndarray:
-        return self.rgba[..., 3]
+    def alpha(self) -> np.ndarray | None:
+        return self.colour[..., 3] if self.colour.shape[-1] == 4 else None
 
     def channel(self, name: str) -> np.ndarray:
-        """One of :data:`OUTPUT_CHANNELS`, plate-sized."""
-        index = OUTPUT_CHANNELS.index(name)
-        return self.rgba[..., index] if index < len(RGBA) else \
-            self.layers.plate(index - len(RGBA))
+        """One of :attr:`channels`, plate-sized."""
+        colour = self.colour_channels
+        if name in colour:
+            return self.colour[..., colour.index(name)]
+        if name not in LAYER_CHANNELS:
+            raise FaceplateError(f"the merged frame has no channel {name!r} (it has "
+                                 f"{', '.join(self.channels)})")
+        return self.layers.plate(LAYER_CHANNELS.index(name))
 
     def confidence_metadata(self) -> dict[str, str]:
         """``faceplate/confidence`` (the weakest face's, 0 when there is none), its parts, and
@@ -148,7 +152,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     face = merged.face_part(ptype) if face_path else None
     if face is not None:
         write_parts(face_path, [face], meta, compression=compression)
-    h, w = merged.rgba.shape[:2]
+    w, h = merged.size
     box = merged.layer_box()
     channels = merged.colour_channels
 
@@ -191,7 +195,7 @@ def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: lis
     rows = PlateRows.of(plate) if plate else None
     if rows is None:
         return False
-    h, w = merged.rgba.shape[:2]
+    w, h = merged.size
     y0, y1 = rows.band(merged.layers.box.y0, merged.layers.box.y1)
     band = ImagePart(merged.colour[y0:y1], merged.colour_channels, "rgba", ptype, (0, y0),
                      (w, h))

@@ -427,7 +427,7 @@ def merge(inp: MergeInput) -> Result:
         return Result({"output": inp.output, "metadata": metadata})
     # The plate's colour channels (A only when it has one), as a file of the frame stores.
     rgba = shared_array(merged.colour.shape, np.float32)
-    layers = shared_array(merged.rgba.shape[:2] + (len(LAYER_CHANNELS),), np.float32)
+    layers = shared_array(merged.colour.shape[:2] + (len(LAYER_CHANNELS),), np.float32)
     rgba[...] = merged.colour
     layers[...] = 0.0
     layers[merged.layers.extent.slices] = merged.layers.data
