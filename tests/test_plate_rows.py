@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-from faceplate.convert.merge import SwappedFace
+from faceplate.convert.merge import SwappedFace, merge_reach
 from faceplate.convert.pipeline import merge_frame, placements, swap_frame
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughModel
@@ -144,7 +144,7 @@ def test_a_truncated_or_foreign_plate_gives_no_rows(tmp_path):
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory):
     root = tmp_path_factory.mktemp("rows")
-    sample = make_shot("astronaut", str(root), frames=2, size=(480, 320), face_px=120.0)
+    sample = make_shot("astronaut", str(root), frames=2, size=(640, 480), face_px=90.0)
     write_true_alignments(sample, str(root))
     return sample, str(root)
 
@@ -182,3 +182,64 @@ def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(tmp_path):
     stray.write_bytes(b"half")
     writer.remove_stale_temporaries(1001)
     assert not stray.exists()
+
+
+@pytest.mark.parametrize("colour, temporal", [("seamless", 0.0), ("reinhard", 2.0),
+                                              ("none", 0.0)])
+def test_a_convert_reading_only_the_face_rows_equals_one_reading_the_whole_plate(
+        shot, tmp_path, colour, temporal):
+    """zip output of a zip plate: plate rows copied, only the rows the faces reach decoded
+    (and for temporal smoothing's swap pass only the crops' rows); piz output: every row read
+    and written. The pixels must be the same, bit for bit."""
+    from faceplate.convert.pipeline import convert_shot
+
+    sample, root = shot
+    settings = MergeSettings(colour=colour, temporal=temporal)
+    outs = {}
+    for compression in ("zip", "piz"):
+        out = str(tmp_path / compression / "o.####.exr")
+        summary = convert_shot(sample.pattern, root, PassthroughModel(128), "plate",
+                               OutputSettings(out, compression=compression),
+                               settings=settings)
+        assert summary.count("swapped") == len(sample.frames)
+        outs[compression] = out
+    for f in sample.frames:
+        got, want = (_pixels(outs[c].replace("####", str(f))) for c in ("zip", "piz"))
+        assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
+        for (_, name, a), (_, _, b) in zip(got, want):
+            np.testing.assert_array_equal(a, b, err_msg=f"{f} {name}")
+        copied = sum(a == b for a, b in zip(_chunk_bodies(sample.path(f)),
+                                            _chunk_bodies(outs["zip"].replace("####", str(f)))))
+        assert copied > 0
+
+
+def test_a_frame_read_in_rows_is_made_whole_for_outputs_that_cannot_copy_them(shot, tmp_path):
+    """A frame whose plate was read only where the faces are, written where the plate's
+    rows cannot be copied (single-part EXR, PNG), gets its other rows from the plate."""
+    sample, root = shot
+    aligned = alignments_io.load(root)
+    model, colour = PassthroughModel(128), ColourSpaces(sample.colourspace)
+    f = sample.frames[1]
+    full = read_image(sample.path(f), keep_half=True)
+    faces = placements(aligned.frames[f], aligned.face_type, model)
+    swaps = swap_frame(full.rgb(), faces, model, "plate", colour, frame=f)
+    settings = MergeSettings(colour="none")
+    reach = merge_reach(faces, model.card.resolution, settings, (full.width, full.height))
+    y0, y1 = rows = reach.y0, reach.y1
+    assert 0 < y0 < y1 < full.height  # rows above and below are left unread
+    part = read_image(sample.path(f), keep_half=True, rows=rows)
+    assert part.rows == rows and not part.pixels[:y0].any() and not part.pixels[y1:].any()
+    np.testing.assert_array_equal(part.pixels[y0:y1], full.pixels[y0:y1])
+    merged = merge_frame(part, swaps, colour, settings)
+    reference = merge_frame(full, swaps, colour, settings)
+    whole = merged.whole(sample.path(f))
+    assert whole.rows is None
+    np.testing.assert_array_equal(whole.colour.view(np.uint16),
+                                  reference.colour.view(np.uint16))
+    for name, options in (("s.exr", {"single_part": True}), ("p.png", {})):
+        extra = {"mask_path": str(tmp_path / "m.png"), "layers_path": str(tmp_path / "l.exr")} \
+            if name.endswith(".png") else {}
+        a, b = str(tmp_path / f"a{name}"), str(tmp_path / f"b{name}")
+        write_merged(a, merged, {}, "half", plate=sample.path(f), **options, **extra)
+        write_merged(b, reference, {}, "half", **options, **extra)
+        np.testing.assert_array_equal(read_image(a).pixels, read_image(b).pixels, err_msg=name)

@@ -21,6 +21,8 @@ _TILED, _DEEP, _MULTIPART = 0x200, 0x800, 0x1000  # version-field flags
 # Scanlines per chunk by compression id (OpenEXR: none, rle, zips, zip, piz, pxr24, b44, b44a,
 # dwaa, dwab).
 _LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
+COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
+PIXEL_TYPES = ("uint", "half", "float")  # a channel's type id in the channel list
 
 Value = Union[str, int, float, None]
 
@@ -91,6 +93,7 @@ def _lead(version: int) -> int:
 @dataclass
 class _Header:
     channels: list[str] = field(default_factory=list)
+    pixel_types: list[str] = field(default_factory=list)  # one of PIXEL_TYPES per channel
     attributes: dict[str, Value] = field(default_factory=dict)
     window: tuple[int, ...] = (0, 0, -1, -1)
     display: tuple[int, ...] = (0, 0, -1, -1)
@@ -141,7 +144,7 @@ def _header(fh, path: str) -> _Header | None:
         if len(data) != length:
             raise ExrError(f"{path}: header ends early (truncated file)")
         if kind == "chlist":
-            header.channels = _channel_names(data)
+            header.channels, header.pixel_types = _channel_list(data)
         elif name == "dataWindow" and kind == "box2i":
             header.window = struct.unpack("<iiii", data)
         elif name == "displayWindow" and kind == "box2i":
@@ -227,13 +230,16 @@ def _cstring(fh) -> str:
         out += b
 
 
-def _channel_names(data: bytes) -> list[str]:
-    names, pos = [], 0
+def _channel_list(data: bytes) -> tuple[list[str], list[str]]:
+    """Channel names and pixel types (subsampled channels are not ours to write)."""
+    names, types, pos = [], [], 0
     while pos < len(data) and data[pos] != 0:
         end = data.index(b"\0", pos)
         names.append(data[pos:end].decode("utf-8"))
+        (kind,) = struct.unpack_from("<i", data, end + 1)
+        types.append(PIXEL_TYPES[kind] if 0 <= kind < len(PIXEL_TYPES) else str(kind))
         pos = end + 1 + 16  # pixel type, pLinear + reserved, x/y sampling
-    return names
+    return names, types
 
 
 def _value(kind: str, data: bytes) -> Value:

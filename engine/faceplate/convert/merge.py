@@ -16,7 +16,9 @@ threshold).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from faceplate_client.layout import FACE_LAYERS
@@ -30,7 +32,7 @@ from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
-from .swap import plate_crop
+from .swap import plate_crop, source_box
 
 
 @dataclass
@@ -110,6 +112,16 @@ class MergeLayers:
     st = property(lambda self: self.plate(ST), doc="facest: s, t of the aligned crop, valid")
 
 
+class Placed(Protocol):
+    """Where a face sits in the plate: a swap, or the placement it comes from."""
+
+    @property
+    def matrix(self) -> np.ndarray: ...
+
+    @property
+    def landmarks(self) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class _FaceBoxes:
     """The plate boxes one face's layers reach, clipped to the frame (empty off-frame)."""
@@ -120,9 +132,9 @@ class _FaceBoxes:
     matte: Box  # the blend's matte: the scaled footprint grown by erode and feather
 
     @classmethod
-    def of(cls, sf: SwappedFace, settings: MergeSettings, frame_size: tuple[int, int]
-           ) -> _FaceBoxes:
-        size = sf.face.shape[0]
+    def of(cls, sf: Placed, size: int, settings: MergeSettings,
+           frame_size: tuple[int, int]) -> _FaceBoxes:
+        """``sf``'s boxes (a swap, or the placement it will come from) for crops of ``size``."""
         matrix = masks.scaled_matrix(sf.matrix, settings.scale)
         points = _scaled_landmarks(sf, settings.scale)
         w, h = frame_size
@@ -147,13 +159,24 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
     mask sources (the artist's) or of the ``occlusion`` source (the occluders)."""
     h, w = rgb.shape[:2]
-    boxes = [_FaceBoxes.of(face, settings, (w, h)) for face in faces]
+    boxes = [_FaceBoxes.of(face, face.face.shape[0], settings, (w, h)) for face in faces]
     extent = Box(0, 0, 0, 0)
     for b in boxes:
         extent = extent.union(b.union())
     out = MergeLayers.empty((w, h), extent, face_only)
     for face, b in zip(faces, boxes):
         _merge_one(rgb, alpha, face, b, colour, settings, matte, out)
+    return out
+
+
+def merge_reach(faces: Sequence[Placed], size: int, settings: MergeSettings,
+                frame_size: tuple[int, int]) -> Box:
+    """The plate box that merging these faces (crops of ``size``) reads or writes, their crops
+    included: the merge looks at no pixel outside it."""
+    out = Box(0, 0, 0, 0)
+    for face in faces:
+        out = out.union(_FaceBoxes.of(face, size, settings, frame_size).union()) \
+            .union(source_box(face.matrix, frame_size, size))
     return out
 
 
@@ -321,7 +344,7 @@ def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box,
     return warped
 
 
-def _scaled_landmarks(sf: SwappedFace, scale: float) -> np.ndarray:
+def _scaled_landmarks(sf: Placed, scale: float) -> np.ndarray:
     points = np.asarray(sf.landmarks, dtype=np.float64)
     if scale == 1.0:
         return points

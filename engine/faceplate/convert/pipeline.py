@@ -38,7 +38,7 @@ from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
 from .colour_match import ColourTransform
-from .merge import SwappedFace, merge_faces
+from .merge import SwappedFace, merge_faces, merge_reach
 from .overlap import ordered
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
@@ -215,7 +215,7 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
         out[..., 3] = bits(np.asarray(alpha, dtype))
     layers = merge_faces(pixels[..., :3], None if alpha is None else pixels[..., 3], swaps,
                          colour, settings, matte, face_only)
-    return MergedFrame(pixels, layers, [s.matrix for s in swaps])
+    return MergedFrame(pixels, layers, [s.matrix for s in swaps], plate.rows)
 
 
 # --- a whole shot -------------------------------------------------------------------------
@@ -479,10 +479,27 @@ class _ShotRun:
                        ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
                        serial=self.serial)
 
+    def _rows(self, plan: _Planned) -> tuple[int, int] | None:
+        """The plate rows the frame's work looks at, when no other need be decoded: the faces'
+        crops for a frame only swapped; for a rendered one, what the merge reaches when the
+        writer copies the plate's other rows (:mod:`faceplate.io.plate_rows`). None: all."""
+        size, frame_size = self.model.card.resolution, tuple(self.shot.size)
+        if not plan.render:
+            box = masks.Box(0, 0, 0, 0)
+            for face in plan.faces:
+                box = box.union(source_box(face.matrix, frame_size, size))
+            return box.y0, box.y1
+        rows = self.writer.plate_rows(plan.source, plate_pixel_type(plan.source))
+        if rows is None:
+            return None
+        box = merge_reach(plan.faces, size, self.settings, frame_size)
+        return rows.band(box.y0, box.y1)  # whole chunks, holding every row the writer writes
+
     def _read_plate(self, plan: _Planned) -> _Pending | FrameReport:
         frame = plan.frame
         try:
-            image = self._timed("read", read_plate_frame, self.plate, frame, keep_half=True)
+            image = self._timed("read", read_plate_frame, self.plate, frame, keep_half=True,
+                                rows=self._rows(plan))
         except FaceplateError as exc:
             return FrameReport(frame, "failed", len(plan.faces),
                                f"plate unreadable ({exc}); not written")

@@ -29,7 +29,7 @@ from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYER
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
-from ..io.images import ImagePart, part_specs, write_image, write_parts
+from ..io.images import ImagePart, part_specs, read_image, write_image, write_parts
 from ..io.plate_rows import PlateRows, write_with_plate_rows
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
@@ -58,6 +58,26 @@ class MergedFrame:
     colour: np.ndarray
     layers: MergeLayers  # the layers of FACE_LAYERS over their extent, the face image
     matrices: list[np.ndarray]  # the faces that were swapped in
+    # The rows of the plate that were read (the others are zero: only a writer copying the
+    # plate's own rows may write them as they are, see whole()); None: every row.
+    rows: tuple[int, int] | None = None
+
+    def whole(self, plate: str) -> MergedFrame:
+        """This frame with every row: the rows not read come from ``plate``, its file."""
+        if self.rows is None:
+            return self
+        image = read_image(plate, keep_half=self.colour.dtype == np.float16)
+        alpha = image.alpha()
+        if (image.height, image.width) != self.colour.shape[:2] or \
+                (alpha is not None) != (self.colour.shape[-1] == 4):
+            raise FaceplateError(f"plate {plate} changed while its frame was merged")
+        colour = np.empty_like(self.colour)
+        colour[..., :3] = image.rgb()
+        if alpha is not None:
+            colour[..., 3] = alpha
+        y0, y1 = self.rows
+        colour[y0:y1] = self.colour[y0:y1]
+        return MergedFrame(colour, self.layers, self.matrices)
 
     @property
     def colour_channels(self) -> list[str]:
@@ -152,6 +172,8 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     face = merged.face_part(ptype) if face_path else None
     if face is not None:
         write_parts(face_path, [face], meta, compression=compression)
+    if ext != ".exr" or single_part:
+        merged = merged.whole(plate)
     w, h = merged.size
     box = merged.layer_box()
     channels = merged.colour_channels
@@ -180,6 +202,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                     merged.channels, meta, pixel_type=ptype, compression=compression)
     elif not _wrote_with_plate_rows(path, merged, plate, [layers(0, "facelayers", ptype)],
                                     meta, ptype, compression):
+        merged = merged.whole(plate)
         write_parts(path, [ImagePart(merged.colour, channels, "rgba", ptype),
                            layers(0, "facelayers", ptype)], meta, compression=compression)
     if ext not in _METADATA_FORMATS:
@@ -197,6 +220,8 @@ def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: lis
         return False
     w, h = merged.size
     y0, y1 = rows.band(merged.layers.box.y0, merged.layers.box.y1)
+    if merged.rows is not None and not merged.rows[0] <= y0 < y1 <= merged.rows[1]:
+        return False  # rows that were not read: the caller re-reads the plate
     band = ImagePart(merged.colour[y0:y1], merged.colour_channels, "rgba", ptype, (0, y0),
                      (w, h))
     return write_with_plate_rows(path, rows, (y0, y1), [band, *rest], meta, compression)
@@ -246,6 +271,16 @@ class FrameWriter:
 
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
+
+    def plate_rows(self, plate: str, pixel_type: str) -> PlateRows | None:
+        """The plate's chunk layout when this output will copy its rows (see
+        :func:`write_merged`): a merge then needs to read only the rows its faces reach."""
+        settings = self.settings
+        if self.ext != ".exr" or settings.single_part:
+            return None
+        rows = PlateRows.of(plate)
+        return rows if rows is not None and rows.stores(settings.pixel_type or pixel_type,
+                                                        settings.compression) else None
 
     def is_done(self, frame: int, job: str) -> bool:
         """A valid frame from the same job (model, identity, settings, alignment) is there."""

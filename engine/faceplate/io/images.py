@@ -28,6 +28,7 @@ class Image:
     channels: list[str]
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    rows: tuple[int, int] | None = None  # only these rows were read (the rest is zero); None: all
 
     @property
     def height(self) -> int:
@@ -57,7 +58,8 @@ class Image:
         return self.channel("A") if "A" in self.channels else None
 
 
-def read_image(path: str, display_window: bool = False, keep_half: bool = False) -> Image:
+def read_image(path: str, display_window: bool = False, keep_half: bool = False,
+               rows: tuple[int, int] | None = None) -> Image:
     """Read every channel as float32; integer files are scaled to 0–1.
 
     A multi-part EXR (a merged frame: RGBA over the frame, the face layers over the face's box)
@@ -71,6 +73,10 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
     With ``display_window`` the image comes back at its display window's size (an ST map
     stored over the face's box only comes back full size, zero outside, as Nuke reads it);
     without, at the first part's data window.
+
+    ``rows`` ``(y0, y1)`` decodes only those rows (frame coordinates) and leaves the others
+    zero, for work that looks at no other row (the faces' crops; a merge whose writer copies
+    the plate's other rows, :mod:`.plate_rows`).
     """
     if not os.path.isfile(path):
         raise ImageError(f"file not found: {path}")
@@ -90,8 +96,7 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
             part_names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
             if set(part_names) & set(names):
                 continue
-            pixels = inp.read_image(index, 0, 0, spec.nchannels,
-                                    oiio.HALF if half else oiio.FLOAT)
+            pixels = _read_part(inp, index, spec, oiio.HALF if half else oiio.FLOAT, rows)
             if pixels is None:
                 raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
             pixels = np.asarray(pixels, dtype=dtype).reshape(spec.height, spec.width,
@@ -102,7 +107,25 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False)
     finally:
         inp.close()
     pixels = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
-    return Image(pixels, names, metadata, path)
+    return Image(pixels, names, metadata, path, rows)
+
+
+def _read_part(inp: oiio.ImageInput, index: int, spec: oiio.ImageSpec, fmt,
+               rows: tuple[int, int] | None) -> np.ndarray | None:
+    """A part's pixels over its data window; only ``rows`` of it decoded, if given."""
+    if rows is None:
+        return inp.read_image(index, 0, 0, spec.nchannels, fmt)
+    y0, y1 = max(rows[0], spec.y), min(rows[1], spec.y + spec.height)
+    out = np.zeros((spec.height, spec.width, spec.nchannels),
+                   np.float16 if fmt == oiio.HALF else np.float32)
+    if y0 < y1:
+        if not inp.seek_subimage(index, 0):
+            return None
+        band = inp.read_scanlines(index, 0, y0, y1, 0, 0, spec.nchannels, fmt)
+        if band is None:
+            return None
+        out[y0 - spec.y:y1 - spec.y] = np.asarray(band).reshape(y1 - y0, spec.width, -1)
+    return out
 
 
 def part_specs(inp: oiio.ImageInput) -> list[oiio.ImageSpec]:
@@ -142,12 +165,13 @@ def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarr
     return image.pixels[..., 0]
 
 
-def read_plate_frame(plate: Plate, frame: int, keep_half: bool = False) -> Image:
-    """One frame of a plate, from its image file or its video (``keep_half``: see
-    :func:`read_image`)."""
+def read_plate_frame(plate: Plate, frame: int, keep_half: bool = False,
+                     rows: tuple[int, int] | None = None) -> Image:
+    """One frame of a plate, from its image file or its video (``keep_half``, ``rows``: see
+    :func:`read_image`; a video frame is read whole)."""
     if plate.is_video:
         return _read_video_frame(plate.path, frame)
-    return read_image(plate.frame_path(frame), keep_half=keep_half)
+    return read_image(plate.frame_path(frame), keep_half=keep_half, rows=rows)
 
 
 def _read_video_frame(path: str, frame: int) -> Image:

@@ -6,7 +6,8 @@ write, the writer's costliest step, to store the plate's bits unchanged. When th
 first part stores exactly what the output's first part would (the same channel list and
 pixel types, compression, line order and data window, scanline), OpenImageIO writes only
 the face band and every other part, and the plate's chunks for the rows outside the band are
-copied in byte for byte: the same pixels, at the cost of a file copy.
+copied in byte for byte: the same pixels, at the cost of a file copy. A reader that knows
+this beforehand (:meth:`PlateRows.stores`) decodes only the rows the faces need.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import struct
 import tempfile
 from dataclasses import dataclass
 
-from faceplate_client.exr import ExrError, ExrLayout, ExrPart, header_bytes, read_layout
+from faceplate_client.exr import (
+    COMPRESSIONS,
+    ExrError,
+    ExrLayout,
+    ExrPart,
+    header_bytes,
+    read_layout,
+)
 
 from .atomic import replacing
 from .images import ImageError, ImagePart, write_parts
@@ -60,6 +68,17 @@ class PlateRows:
         y0 = first + (y0 - first) // lines * lines
         y1 = min(last, first + -(-(y1 - first) // lines) * lines)
         return y0, y1
+
+    def stores(self, pixel_type: str, compression: str) -> bool:
+        """An output of the plate's colour channels in ``pixel_type`` and ``compression`` will
+        take these chunks (what :meth:`matches` then checks on the written file): R, G, B
+        (and A), all of that type, the data window the frame, increasing line order."""
+        header = self.part.header
+        return (set(header.channels) in ({"R", "G", "B"}, {"R", "G", "B", "A"}) and
+                set(header.pixel_types) == {pixel_type} and
+                COMPRESSIONS[header.compression:header.compression + 1] == (compression,) and
+                header.stored("lineOrder") in (None, b"\0") and
+                header.window == header.display)
 
     def matches(self, written: ExrPart) -> bool:
         """The plate's chunks decode as ``written``'s would: the same channels, pixel types,
