@@ -52,3 +52,23 @@ def test_unreadable_files_give_messages(tmp_path):
         read_image(str(bad))
     with pytest.raises(SequenceError, match="no frames"):
         open_plate(str(tmp_path / "none.####.exr"))
+
+
+def test_to_half_gives_the_bits_numpys_conversion_gives():
+    """The layers reach the writer through to_half (OpenCV's vectorised conversion): every
+    value must round as NumPy's astype rounds it, edge cases included."""
+    import warnings
+
+    from faceplate.io.images import to_half
+
+    edges = np.array([0.0, -0.0, 1e-8, 6e-8, 3e-5, 6.1e-5, 65504, 65519, 65520, 7e4, -7e4,
+                      np.inf, -np.inf, np.nan, 1 / 3, -2.5, 1e-3], np.float32)
+    rng = np.random.default_rng(0)
+    for values in (edges, rng.normal(0, 100, (37, 29, 15)).astype(np.float32),
+                   rng.random((5, 7, 3)).astype(np.float32)[:, 1:5]):  # a strided view
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NumPy warns of the overflow to inf
+            want = values.astype(np.float16)
+        got = to_half(values)
+        assert got.dtype == np.float16 and got.shape == values.shape
+        np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))

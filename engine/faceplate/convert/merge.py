@@ -26,7 +26,7 @@ from faceplate_client.layout import FACE_LAYERS
 from ..face.align import invert, transform_points
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
-from ..io.images import placed
+from ..io.images import placed, to_half
 from . import masks, regions
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
@@ -99,6 +99,8 @@ class MergeLayers:
         extent."""
         e, view = self.extent, self.data[..., channels]
         out = placed(view, (e.x0, e.y0), (box.x0, box.y0, box.width, box.height))
+        if dtype == np.float16 and out.size:
+            return to_half(out)
         return out.astype(dtype) if out is view else out.astype(dtype, copy=False)
 
     face = property(lambda self: self.plate(FACE), doc="the final matte the face was blended with")
