@@ -227,7 +227,7 @@ def _remerge(plate: str, shot_dir: str, model_dir: str, tmp: str) -> None:
            "merge_faces_ms": round(1000 * min(faces_only), 1),
            "remerge_with_io_ms": round(1000 * with_io, 1),
            "note": "best of 5; remerge_ms: half plate in memory, swap from the disk cache, "
-                   "merged frame (RGBA buffer and layers); merge_faces_ms: the face work "
+                   "merged frame (colour buffer and layers); merge_faces_ms: the face work "
                    "alone (every layer and the blend); with_io adds reading the plate EXR "
                    "and writing the frame"})
     merge_ms = {}

@@ -357,8 +357,8 @@ def _decode_merge(req) -> MergeInput:
                       a.get("confidences", np.full(len(a["faces"]), np.nan)))
 
 
-@operation("merge", "Blend swapped faces into a plate frame; returns the merged RGBA and the "
-                    "other layers (facemask, faceregion, faceraw, facest), or writes them with "
+@operation("merge", "Blend swapped faces into a plate frame; returns the merged colour (the "
+                    "plate's channels: RGB, RGBA when it has an alpha) and the other layers (facemask, faceregion, faceraw, facest), or writes them with "
                     "provenance and confidence to ``output`` (EXR).",
            params=_PLATE_PARAMS + (
                Param("model", str, help="model folder the faces came from (provenance)",
