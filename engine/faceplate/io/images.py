@@ -7,6 +7,7 @@ channel up by name, never by position. Values are never clipped: linear EXR abov
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 
@@ -261,9 +262,10 @@ def write_image(
 
 def write_parts(path: str, parts: list[ImagePart],
                 metadata: dict[str, str | int | float] | None = None, *,
-                compression: str = "zip") -> None:
+                compression: str = "zip", atomic: bool = True) -> None:
     """Write atomically (temporary file in the same folder, then rename): readers never see a
     half-written frame, and a killed process leaves only a stray ``.tmp`` file behind.
+    ``atomic=False`` writes straight to ``path``, a temporary file of the caller's own.
 
     More than one part makes a multi-part EXR (every part named, ``metadata`` on the first):
     a part's compression costs what its data window holds, where one part would compress the
@@ -277,7 +279,8 @@ def write_parts(path: str, parts: list[ImagePart],
     prepared = [_prepared(path, ext, part, compression, metadata if i == 0 else None)
                 for i, part in enumerate(parts)]
     specs = [spec for spec, _ in prepared]
-    with replacing(path, suffix=".tmp" + ext) as tmp:  # OIIO picks the format by extension
+    with replacing(path, suffix=".tmp" + ext) if atomic else contextlib.nullcontext(path) \
+            as tmp:  # OIIO picks the format by extension
         out = oiio.ImageOutput.create(tmp)
         if out is None or not out.open(tmp, specs if len(specs) > 1 else specs[0]):
             raise ImageError(f"cannot write {path}: {oiio.geterror()}")

@@ -29,9 +29,6 @@ from faceplate_client.exr import (
 from .atomic import replacing
 from .images import ImageError, ImagePart, write_parts
 
-# The attributes a splice changes in the first part's header; every other one is kept.
-_SPLICED = ("dataWindow", "chunkCount")
-
 
 @dataclass(frozen=True)
 class PlateRows:
@@ -106,7 +103,7 @@ def write_with_plate_rows(path: str, plate: PlateRows, band: tuple[int, int],
                                      suffix=".band.tmp.exr", dir=folder)
     os.close(fd)
     try:
-        write_parts(band_path, parts, metadata, compression=compression)
+        write_parts(band_path, parts, metadata, compression=compression, atomic=False)
         written = read_layout(band_path)
         if len(written.parts) < 2 or not plate.matches(written.parts[0]):
             return False
