@@ -29,6 +29,8 @@ from faceplate_client.exr import (
 from .atomic import replacing
 from .images import ImageError, ImagePart, write_parts
 
+_FIRST_PART = struct.pack("<i", 0)  # a multi-part file's chunks start with their part's number
+
 
 @dataclass(frozen=True)
 class PlateRows:
@@ -131,11 +133,12 @@ def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) ->
     band_first = (band[0] - full.first_line) // lines
     band_count = len(written.parts[0].offsets)
     with open(written.path, "rb") as fh:
-        ours = fh.read()
+        ours = memoryview(fh.read())
     with open(plate.layout.path, "rb") as fh:
-        theirs = fh.read()
+        theirs = memoryview(fh.read())
 
-    def chunk(data: bytes, offset: int, lead: int) -> bytes:
+    def chunk(data: memoryview, offset: int, lead: int) -> memoryview:
+        """One chunk as stored, a view (a 4K frame's chunks are copied once, into the file)."""
         (size,) = struct.unpack_from("<i", data, offset + lead)
         end = offset + lead + 4 + size
         if size < 0 or end > len(data):
@@ -143,7 +146,8 @@ def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) ->
                            "is cut short")
         return data[offset:end]
 
-    chunks: list[list[bytes]] = [[]]
+    # Each part's chunks, each as the pieces written one after another.
+    chunks: list[list[tuple[bytes | memoryview, ...]]] = [[]]
     for index, offset in enumerate(full.offsets):
         if band_first <= index < band_first + band_count:
             body = chunk(ours, written.parts[0].offsets[index - band_first], 8)[4:]
@@ -152,16 +156,17 @@ def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) ->
         (y,) = struct.unpack_from("<i", body)
         if y != full.first_line + index * lines:
             raise ExrError(f"chunk {index} of the frame holds line {y}")
-        chunks[0].append(struct.pack("<i", 0) + body)
+        chunks[0].append((_FIRST_PART, body))
     for part in written.parts[1:]:
-        chunks.append([chunk(ours, o, 8) for o in part.offsets])
+        chunks.append([(chunk(ours, o, 8),) for o in part.offsets])
     position = len(head) + 8 * sum(len(c) for c in chunks)
     table = bytearray()
     for part_chunks in chunks:
-        for c in part_chunks:
+        for pieces in part_chunks:
             table += struct.pack("<Q", position)
-            position += len(c)
+            position += sum(len(p) for p in pieces)
     out.write(head)
     out.write(table)
     for part_chunks in chunks:
-        out.writelines(part_chunks)
+        for pieces in part_chunks:
+            out.writelines(pieces)
