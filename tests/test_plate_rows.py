@@ -54,6 +54,14 @@ def _pixels(path: str) -> list[tuple[tuple, list[str], np.ndarray]]:
         inp.close()
 
 
+def _assert_same_pixels(path: str, reference: str, label: str = "") -> None:
+    """Both files have the same parts, data windows, channels and pixel bits."""
+    got, want = _pixels(path), _pixels(reference)
+    assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want], label
+    for (_, names, a), (_, _, b) in zip(got, want):
+        np.testing.assert_array_equal(a, b, err_msg=f"{label} {names}")
+
+
 def _chunk_bodies(path: str, part: int = 0) -> list[bytes]:
     """A part's chunks as stored: first line, size, compressed data (no part number)."""
     layout = read_layout(path)
@@ -98,10 +106,7 @@ def test_a_frame_with_plate_rows_reads_back_as_the_whole_frame(tmp_path, compres
     write_parts(whole, [ImagePart(merged, names, "rgba", "half"), _layers()], {"k": "v"},
                 compression=compression)
 
-    got, want = _pixels(out), _pixels(whole)
-    assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
-    for (_, name, a), (_, _, b) in zip(got, want):
-        np.testing.assert_array_equal(a, b, err_msg=str(name))
+    _assert_same_pixels(out, whole)
     spec = oiio.ImageInput.open(out).spec()
     assert spec.get_string_attribute("k") == "v" and spec.get_string_attribute("name") == "rgba"
     assert is_whole(out) and read_exr(out).complete is True
@@ -149,31 +154,35 @@ def shot(tmp_path_factory):
     return sample, str(root)
 
 
-def test_a_merged_frame_written_with_plate_rows_is_the_frame_written_whole(shot, tmp_path):
-    """Through the real merge: every pixel the faces changed lies in the rows written, so the
-    frame is the whole write's bits, and a third of its rows are the plate's chunks."""
+def _frame(shot, index: int):
+    """Frame ``index`` of the shot: its number, half plate, placements, the null model's
+    swaps of them (made a different face: the plate's own would leave the merge near the
+    plate), the model and the colourspaces."""
     sample, root = shot
     aligned = alignments_io.load(root)
     model, colour = PassthroughModel(128), ColourSpaces(sample.colourspace)
-    f = sample.frames[0]
+    f = sample.frames[index]
     plate = read_image(sample.path(f), keep_half=True)
     faces = placements(aligned.frames[f], aligned.face_type, model)
-    swaps = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=f)
-    # Swap in a different face (the plate's own would leave the merge near the plate).
     swaps = [SwappedFace(1.0 - s.face, s.learned, s.matrix, s.landmarks, s.detection)
-             for s in swaps]
+             for s in swap_frame(plate.rgb(), faces, model, "plate", colour, frame=f)]
+    return f, plate, faces, swaps, model, colour
+
+
+def test_a_merged_frame_written_with_plate_rows_is_the_frame_written_whole(shot, tmp_path):
+    """Through the real merge: every pixel the faces changed lies in the rows written, so the
+    frame is the whole write's bits, and a third of its rows are the plate's chunks."""
+    sample, _ = shot
+    f, plate, _, swaps, _, colour = _frame(shot, 0)
     merged = merge_frame(plate, swaps, colour, MergeSettings())
     spliced, whole = str(tmp_path / "a.exr"), str(tmp_path / "b.exr")
     write_merged(spliced, merged, {"faceplate/job": "j"}, "half", plate=sample.path(f))
     write_merged(whole, merged, {"faceplate/job": "j"}, "half")
-    got, want = _pixels(spliced), _pixels(whole)
-    assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
-    for (_, name, a), (_, _, b) in zip(got, want):
-        np.testing.assert_array_equal(a, b, err_msg=str(name))
+    _assert_same_pixels(spliced, whole)
     plate_chunks, ours = _chunk_bodies(sample.path(f)), _chunk_bodies(spliced)
     same = sum(a == b for a, b in zip(plate_chunks, ours))
     assert len(ours) == len(plate_chunks) and same >= len(ours) // 3
-    assert got[0][2].shape[-1] == 3  # the plate is RGB: so is the output
+    assert _pixels(spliced)[0][2].shape[-1] == 3  # the plate is RGB: so is the output
 
 
 def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(tmp_path):
@@ -204,10 +213,8 @@ def test_a_convert_reading_only_the_face_rows_equals_one_reading_the_whole_plate
         assert summary.count("swapped") == len(sample.frames)
         outs[compression] = out
     for f in sample.frames:
-        got, want = (_pixels(outs[c].replace("####", str(f))) for c in ("zip", "piz"))
-        assert [(w, c) for w, c, _ in got] == [(w, c) for w, c, _ in want]
-        for (_, name, a), (_, _, b) in zip(got, want):
-            np.testing.assert_array_equal(a, b, err_msg=f"{f} {name}")
+        _assert_same_pixels(outs["zip"].replace("####", str(f)),
+                            outs["piz"].replace("####", str(f)), str(f))
         copied = sum(a == b for a, b in zip(_chunk_bodies(sample.path(f)),
                                             _chunk_bodies(outs["zip"].replace("####", str(f)))))
         assert copied > 0
@@ -216,13 +223,8 @@ def test_a_convert_reading_only_the_face_rows_equals_one_reading_the_whole_plate
 def test_a_frame_read_in_rows_is_made_whole_for_outputs_that_cannot_copy_them(shot, tmp_path):
     """A frame whose plate was read only where the faces are, written where the plate's
     rows cannot be copied (single-part EXR, PNG), gets its other rows from the plate."""
-    sample, root = shot
-    aligned = alignments_io.load(root)
-    model, colour = PassthroughModel(128), ColourSpaces(sample.colourspace)
-    f = sample.frames[1]
-    full = read_image(sample.path(f), keep_half=True)
-    faces = placements(aligned.frames[f], aligned.face_type, model)
-    swaps = swap_frame(full.rgb(), faces, model, "plate", colour, frame=f)
+    sample, _ = shot
+    f, full, faces, swaps, model, colour = _frame(shot, 1)
     settings = MergeSettings(colour="none")
     reach = merge_reach(faces, model.card.resolution, settings, (full.width, full.height))
     y0, y1 = rows = reach.y0, reach.y1
