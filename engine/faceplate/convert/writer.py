@@ -200,11 +200,13 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         write_image(path, np.concatenate([merged.colour.astype(np.float32),
                                           merged.layers.over(Box(0, 0, w, h))], -1),
                     merged.channels, meta, pixel_type=ptype, compression=compression)
-    elif not _wrote_with_plate_rows(path, merged, plate, [layers(0, "facelayers", ptype)],
-                                    meta, ptype, compression):
-        merged = merged.whole(plate)
-        write_parts(path, [ImagePart(merged.colour, channels, "rgba", ptype),
-                           layers(0, "facelayers", ptype)], meta, compression=compression)
+    else:
+        facelayers = layers(0, "facelayers", ptype)
+        if not _wrote_with_plate_rows(path, merged, plate, [facelayers], meta, ptype,
+                                      compression):
+            merged = merged.whole(plate)
+            write_parts(path, [ImagePart(merged.colour, channels, "rgba", ptype), facelayers],
+                        meta, compression=compression)
     if ext not in _METADATA_FORMATS:
         write_json_atomic(path + ".provenance.json", meta)
     return path
