@@ -107,7 +107,9 @@ def test_a_frame_with_plate_rows_reads_back_as_the_whole_frame(tmp_path, compres
                 compression=compression)
 
     _assert_same_pixels(out, whole)
-    spec = oiio.ImageInput.open(out).spec()
+    inp = oiio.ImageInput.open(out)
+    spec = inp.spec()
+    inp.close()
     assert spec.get_string_attribute("k") == "v" and spec.get_string_attribute("name") == "rgba"
     assert is_whole(out) and read_exr(out).complete is True
     # The rows outside the band are the plate's chunks, byte for byte.
@@ -135,7 +137,27 @@ def test_a_plate_whose_chunks_would_decode_differently_is_not_copied(tmp_path, c
     assert sorted(os.listdir(tmp_path)) == ["plate.exr"]  # nothing written, nothing left
 
 
-def test_a_truncated_or_foreign_plate_gives_no_rows(tmp_path):
+def test_a_multi_part_plates_first_part_is_copied_from_its_numbered_chunks(tmp_path):
+    """A plate with a second part (a depth pass, say): its first part's chunks carry a part
+    number, which the copy replaces with the output's own."""
+    plate_path = str(tmp_path / "plate.exr")
+    rgb = _plate(str(tmp_path / "single.exr"), 3)
+    write_parts(plate_path, [ImagePart(rgb, ["R", "G", "B"], "rgba", "half"),
+                             ImagePart(rgb[..., :1], ["Z"], "depth", "float")], {})
+    rows = PlateRows.of(plate_path)
+    assert rows is not None and rows.layout.lead == 8 and rows.stores("half", "zip")
+    band = rows.band(50, 60)
+    merged = rgb.copy()
+    merged[50:60] = 0.25
+    first = ImagePart(merged[band[0]:band[1]], ["R", "G", "B"], "rgba", "half", (0, band[0]),
+                      (W, H))
+    out, whole = str(tmp_path / "out.exr"), str(tmp_path / "whole.exr")
+    assert write_with_plate_rows(out, rows, band, [first, _layers()], {}, "zip")
+    write_parts(whole, [ImagePart(merged, ["R", "G", "B"], "rgba", "half"), _layers()], {})
+    _assert_same_pixels(out, whole)
+
+
+def test_a_truncated_tiled_or_foreign_plate_gives_no_rows(tmp_path):
     plate_path = str(tmp_path / "plate.exr")
     _plate(plate_path)
     data = (tmp_path / "plate.exr").read_bytes()
@@ -144,6 +166,13 @@ def test_a_truncated_or_foreign_plate_gives_no_rows(tmp_path):
     write_image(str(tmp_path / "p.png"), np.zeros((4, 4, 3), np.float32), ["R", "G", "B"])
     assert PlateRows.of(str(tmp_path / "p.png")) is None
     assert PlateRows.of(str(tmp_path / "missing.exr")) is None
+    tiled = str(tmp_path / "tiled.exr")
+    spec = oiio.ImageSpec(W, H, 3, oiio.HALF)
+    spec.tile_width = spec.tile_height = 32
+    out = oiio.ImageOutput.create(tiled)
+    assert out.open(tiled, spec) and out.write_image(np.zeros((H, W, 3), np.float16))
+    out.close()
+    assert read_image(tiled).width == W and PlateRows.of(tiled) is None
 
 
 @pytest.fixture(scope="module")
