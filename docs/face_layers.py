@@ -65,7 +65,7 @@ def main() -> str:
             confidence = layers.confidences[0]
             tiles = [
                 (shown, f"plate {f}"),
-                (np.clip(colour.to_network(merged.rgb), 0, 1), "merged RGBA"),
+                (np.clip(colour.to_network(merged.rgb), 0, 1), "merged"),
                 (np.repeat(layers.face[..., None], 3, -1), "facemask.face"),
                 (region_picture(layers.regions) + 0.25 * shown, "faceregion"),
                 (raw, "faceraw (premultiplied)"),
