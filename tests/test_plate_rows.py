@@ -222,31 +222,42 @@ def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(tmp_path):
     assert not stray.exists()
 
 
-@pytest.mark.parametrize("colour, temporal", [("seamless", 0.0), ("reinhard", 2.0),
-                                              ("none", 0.0)])
+@pytest.mark.parametrize("colour, temporal, alpha", [("seamless", 0.0, False),
+                                                     ("reinhard", 2.0, False),
+                                                     ("none", 0.0, True)])
 def test_a_convert_reading_only_the_face_rows_equals_one_reading_the_whole_plate(
-        shot, tmp_path, colour, temporal):
+        shot, tmp_path, colour, temporal, alpha):
     """zip output of a zip plate: plate rows copied, only the rows the faces reach decoded
     (and for temporal smoothing's swap pass only the crops' rows); piz output: every row read
-    and written. The pixels must be the same, bit for bit."""
+    and written. The pixels must be the same, bit for bit, for an RGB plate and one with an
+    alpha (which the merge changes under the face and the output keeps)."""
     from faceplate.convert.pipeline import convert_shot
 
     sample, root = shot
+    pattern, path = sample.pattern, sample.path
+    if alpha:  # the sample with an alpha ramp, the same frames and alignments
+        pattern = str(tmp_path / "rgba" / "plate.%04d.exr")
+        path = lambda f: pattern % f
+        for f in sample.frames:
+            rgb = read_image(sample.path(f)).rgb()
+            ramp = np.linspace(0.2, 1.0, rgb.shape[1], dtype=np.float32)
+            write_image(path(f), np.dstack([rgb * ramp[:, None], np.broadcast_to(
+                ramp, rgb.shape[:2])]), ["R", "G", "B", "A"], pixel_type="half")
     settings = MergeSettings(colour=colour, temporal=temporal)
     outs = {}
     for compression in ("zip", "piz"):
         out = str(tmp_path / compression / "o.####.exr")
-        summary = convert_shot(sample.pattern, root, PassthroughModel(128), "plate",
+        summary = convert_shot(pattern, root, PassthroughModel(128), "plate",
                                OutputSettings(out, compression=compression),
                                settings=settings)
         assert summary.count("swapped") == len(sample.frames)
         outs[compression] = out
     for f in sample.frames:
-        _assert_same_pixels(outs["zip"].replace("####", str(f)),
-                            outs["piz"].replace("####", str(f)), str(f))
-        copied = sum(a == b for a, b in zip(_chunk_bodies(sample.path(f)),
-                                            _chunk_bodies(outs["zip"].replace("####", str(f)))))
+        ours = outs["zip"].replace("####", str(f))
+        _assert_same_pixels(ours, outs["piz"].replace("####", str(f)), str(f))
+        copied = sum(a == b for a, b in zip(_chunk_bodies(path(f)), _chunk_bodies(ours)))
         assert copied > 0
+        assert _pixels(ours)[0][1] == (["R", "G", "B", "A"] if alpha else ["R", "G", "B"])
 
 
 def test_a_frame_read_in_rows_is_made_whole_for_outputs_that_cannot_copy_them(shot, tmp_path):
