@@ -157,6 +157,28 @@ def test_a_multi_part_plates_first_part_is_copied_from_its_numbered_chunks(tmp_p
     _assert_same_pixels(out, whole)
 
 
+def test_without_kernel_copies_the_chunks_are_copied_through_a_buffer(tmp_path, monkeypatch):
+    """Where copy_file_range is refused (another file system, an old kernel), the same file."""
+    plate_path = str(tmp_path / "plate.exr")
+    plate = _plate(plate_path, 3)
+    rows = PlateRows.of(plate_path)
+    assert rows is not None
+    band = rows.band(40, 70)
+    first = ImagePart(plate[band[0]:band[1]], ["R", "G", "B"], "rgba", "half", (0, band[0]),
+                      (W, H))
+    kernel, buffered = str(tmp_path / "k.exr"), str(tmp_path / "b.exr")
+    assert write_with_plate_rows(kernel, rows, band, [first, _layers()], {}, "zip")
+
+    def refused(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refused)
+    assert write_with_plate_rows(buffered, rows, band, [first, _layers()], {}, "zip")
+    _assert_same_pixels(buffered, kernel)
+    for part in (0, 1):  # the chunks as stored (the headers' DateTime may differ)
+        assert _chunk_bodies(buffered, part) == _chunk_bodies(kernel, part)
+
+
 def test_a_truncated_tiled_or_foreign_plate_gives_no_rows(tmp_path):
     plate_path = str(tmp_path / "plate.exr")
     _plate(plate_path)

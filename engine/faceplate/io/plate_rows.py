@@ -109,8 +109,8 @@ def write_with_plate_rows(path: str, plate: PlateRows, band: tuple[int, int],
         written = read_layout(band_path)
         if len(written.parts) < 2 or not plate.matches(written.parts[0]):
             return False
-        with replacing(path, suffix=".tmp.exr") as tmp, open(tmp, "wb") as out:
-            _splice(out, written, plate, band)
+        with replacing(path, suffix=".tmp.exr") as tmp, open(tmp, "wb", buffering=0) as out:
+            _splice(out.fileno(), written, plate, band)
         return True
     except (ExrError, OSError, struct.error) as exc:
         raise ImageError(f"cannot write {path}: {exc}") from None
@@ -118,10 +118,12 @@ def write_with_plate_rows(path: str, plate: PlateRows, band: tuple[int, int],
         os.unlink(band_path)
 
 
-def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) -> None:
-    """The output file: ``written``'s headers with the first part widened to the plate's data
-    window, its chunks in frame order (the band's from ``written``, the rest from the plate),
-    then the other parts' chunks as written."""
+def _splice(out: int, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) -> None:
+    """The output file (``out``, a descriptor): ``written``'s headers with the first part
+    widened to the plate's data window, its chunks in frame order (the band's from
+    ``written``, the rest from the plate), then the other parts' chunks as written. Chunks are
+    copied file to file by the kernel (a 4K frame's pass through Python would cost a copy of
+    each file)."""
     full = plate.part
     first = full.header
     headers = [[(n, k, struct.pack("<iiii", *first.window) if n == "dataWindow" else
@@ -132,41 +134,62 @@ def _splice(out, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) ->
     lines = first.lines() or 1
     band_first = (band[0] - full.first_line) // lines
     band_count = len(written.parts[0].offsets)
-    with open(written.path, "rb") as fh:
-        ours = memoryview(fh.read())
-    with open(plate.layout.path, "rb") as fh:
-        theirs = memoryview(fh.read())
+    with open(written.path, "rb") as ours, open(plate.layout.path, "rb") as theirs:
+        sizes = {ours.fileno(): os.fstat(ours.fileno()).st_size,
+                 theirs.fileno(): os.fstat(theirs.fileno()).st_size}
 
-    def chunk(data: memoryview, offset: int, lead: int) -> memoryview:
-        """One chunk as stored, a view (a 4K frame's chunks are copied once, into the file)."""
-        (size,) = struct.unpack_from("<i", data, offset + lead)
-        end = offset + lead + 4 + size
-        if size < 0 or end > len(data):
-            raise ExrError(f"a chunk of {plate.layout.path if data is theirs else 'the band'} "
-                           "is cut short")
-        return data[offset:end]
+        def chunk(fd: int, offset: int, lead: int, keep: int) -> tuple[int, int, int, int]:
+            """A chunk's (file, start, length, first line), its last ``keep`` lead bytes on."""
+            (y, size) = struct.unpack("<ii", os.pread(fd, 8, offset + lead - 4))
+            end = offset + lead + 4 + size
+            if size < 0 or end > sizes[fd]:
+                name = plate.layout.path if fd == theirs.fileno() else "the band"
+                raise ExrError(f"a chunk of {name} is cut short")
+            return fd, offset + lead - keep, end - (offset + lead - keep), y
 
-    # Each part's chunks, each as the pieces written one after another.
-    chunks: list[list[tuple[bytes | memoryview, ...]]] = [[]]
-    for index, offset in enumerate(full.offsets):
-        if band_first <= index < band_first + band_count:
-            body = chunk(ours, written.parts[0].offsets[index - band_first], 8)[4:]
-        else:  # y, size, data, whatever the plate's lead
-            body = chunk(theirs, offset, plate.layout.lead)[plate.layout.lead - 4:]
-        (y,) = struct.unpack_from("<i", body)
-        if y != full.first_line + index * lines:
-            raise ExrError(f"chunk {index} of the frame holds line {y}")
-        chunks[0].append((_FIRST_PART, body))
-    for part in written.parts[1:]:
-        chunks.append([(chunk(ours, o, 8),) for o in part.offsets])
-    position = len(head) + 8 * sum(len(c) for c in chunks)
-    table = bytearray()
-    for part_chunks in chunks:
-        for pieces in part_chunks:
-            table += struct.pack("<Q", position)
-            position += sum(len(p) for p in pieces)
-    out.write(head)
-    out.write(table)
-    for part_chunks in chunks:
-        for pieces in part_chunks:
-            out.writelines(pieces)
+        # Each part's chunks: an optional prefix, then a range of one of the two files.
+        chunks: list[list[tuple[bytes, tuple[int, int, int, int]]]] = [[]]
+        for index, offset in enumerate(full.offsets):
+            if band_first <= index < band_first + band_count:  # y, size, data
+                piece = chunk(ours.fileno(), written.parts[0].offsets[index - band_first], 8, 4)
+            else:
+                piece = chunk(theirs.fileno(), offset, plate.layout.lead, 4)
+            if piece[3] != full.first_line + index * lines:
+                raise ExrError(f"chunk {index} of the frame holds line {piece[3]}")
+            chunks[0].append((_FIRST_PART, piece))
+        for part in written.parts[1:]:
+            chunks.append([(b"", chunk(ours.fileno(), o, 8, 8)) for o in part.offsets])
+        position = len(head) + 8 * sum(len(c) for c in chunks)
+        table = bytearray()
+        for part_chunks in chunks:
+            for prefix, (_, _, length, _) in part_chunks:
+                table += struct.pack("<Q", position)
+                position += len(prefix) + length
+        _write(out, head + table)
+        for part_chunks in chunks:
+            for prefix, (fd, start, length, _) in part_chunks:
+                _write(out, prefix)
+                _copy(fd, out, start, length)
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy(src: int, dst: int, start: int, length: int) -> None:
+    """``length`` bytes of ``src`` from ``start`` appended to ``dst``, in the kernel where it
+    can (copy_file_range), else through a buffer."""
+    while length > 0:
+        try:
+            done = os.copy_file_range(src, dst, length, start)
+        except OSError:  # another file system, an old kernel: copy it ourselves
+            done = 0
+        if done <= 0:
+            data = os.pread(src, length, start)
+            if len(data) != length:
+                raise ExrError("a chunk ends early")
+            _write(dst, data)
+            return
+        start, length = start + done, length - done
