@@ -307,3 +307,22 @@ def test_a_frame_read_in_rows_is_made_whole_for_outputs_that_cannot_copy_them(sh
         write_merged(a, merged, {}, "half", plate=sample.path(f), **options, **extra)
         write_merged(b, reference, {}, "half", **options, **extra)
         np.testing.assert_array_equal(read_image(a).pixels, read_image(b).pixels, err_msg=name)
+
+
+@pytest.mark.parametrize("compression", ["dwaa"])  # dwab's 256-line chunks: this plate is one
+def test_a_lossy_plates_rows_outside_the_band_decode_as_the_plate_does(tmp_path, compression):
+    """dwaa: the copied rows are the plate's own chunks, so no second generation of loss."""
+    plate_path = str(tmp_path / "plate.exr")
+    plate = _plate(plate_path, 3, compression)
+    rows = PlateRows.of(plate_path)
+    assert rows is not None and rows.stores("half", compression)
+    band = rows.band(40, 70)
+    first = ImagePart(plate[band[0]:band[1]], ["R", "G", "B"], "rgba", "half", (0, band[0]),
+                      (W, H))
+    out = str(tmp_path / "out.exr")
+    assert write_with_plate_rows(out, rows, band, [first, _layers()], {}, compression)
+    got, want = _pixels(out)[0][2], _pixels(plate_path)[0][2]
+    outside = np.ones(H, bool)
+    outside[band[0]:band[1]] = False
+    assert outside.any()
+    np.testing.assert_array_equal(got[outside], want[outside])
