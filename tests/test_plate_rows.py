@@ -236,12 +236,26 @@ def test_a_merged_frame_written_with_plate_rows_is_the_frame_written_whole(shot,
     assert _pixels(spliced)[0][2].shape[-1] == 3  # the plate is RGB: so is the output
 
 
-def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(tmp_path):
+def test_a_killed_splice_leaves_a_temporary_the_next_run_removes(shot, tmp_path):
+    """A kill mid-write leaves a band temporary beside its frame; the next run removes it,
+    also beside a frame that was finished and is skipped."""
+    from faceplate.convert.pipeline import convert_shot
+
+    sample, root = shot
     writer = FrameWriter(OutputSettings(str(tmp_path / "o.####.exr")))
     stray = tmp_path / ".o.1001.exr.abc123.band.tmp.exr"
     stray.write_bytes(b"half")
     writer.remove_stale_temporaries(1001)
     assert not stray.exists()
+    out = str(tmp_path / "r" / "o.####.exr")
+    first = convert_shot(sample.pattern, root, PassthroughModel(128), "plate", out)
+    strays = [tmp_path / "r" / f".o.{f}.exr.abc123.band.tmp.exr" for f in sample.frames]
+    for path in strays:
+        path.write_bytes(b"half")
+    again = convert_shot(sample.pattern, root, PassthroughModel(128), "plate", out)
+    assert first.count("swapped") == again.count("skipped") == len(sample.frames)
+    assert not any(path.exists() for path in strays)
+    assert sorted(os.listdir(tmp_path / "r")) == [f"o.{f}.exr" for f in sample.frames]
 
 
 @pytest.mark.parametrize("colour, temporal, alpha", [("seamless", 0.0, False),

@@ -366,6 +366,7 @@ class _ShotRun:
                         self.colour.plate_space, faces, source, matte_path,
                         self._context(frame, faces))
         if self.writer.is_done(frame, job):
+            self.writer.remove_stale_temporaries(frame)  # a kill's leftovers beside it
             return FrameReport(frame, "skipped", len(faces))
         return _Planned(frame, records is not None, faces, source, matte_path, job)
 

@@ -109,13 +109,16 @@ def write_with_plate_rows(path: str, plate: PlateRows, band: tuple[int, int],
         written = read_layout(band_path)
         if len(written.parts) < 2 or not plate.matches(written.parts[0]):
             return False
-        with replacing(path, suffix=".tmp.exr") as tmp, open(tmp, "wb", buffering=0) as out:
-            _splice(out.fileno(), written, plate, band)
+        with replacing(path, suffix=".tmp.exr") as tmp:
+            with open(tmp, "wb", buffering=0) as out:
+                _splice(out.fileno(), written, plate, band)
+            os.unlink(band_path)  # before the frame appears: a kill then leaves no stray file
         return True
     except (ExrError, OSError, struct.error) as exc:
         raise ImageError(f"cannot write {path}: {exc}") from None
     finally:
-        os.unlink(band_path)
+        if os.path.exists(band_path):
+            os.unlink(band_path)
 
 
 def _splice(out: int, written: ExrLayout, plate: PlateRows, band: tuple[int, int]) -> None:
