@@ -201,20 +201,11 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
 
     The merged colour keeps the plate's channels (no alpha for an RGB plate) and pixel type
     (half plates stay half: no full-frame conversion on the way in or out, and untouched pixels
-    are the plate's bits); the merge itself works in float32 inside each face's box only, and the layers cost only the rows
-    the faces reach (:func:`merge_faces`)."""
-    h, w = plate.height, plate.width
-    dtype = np.float16 if plate.pixels.dtype == np.float16 else np.float32
-    alpha = plate.alpha()
-    pixels = np.empty((h, w, 3 if alpha is None else 4), dtype)
-    # Half is copied as its bits (NumPy's float16 assignment converts element by element).
-    bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
-    out = bits(pixels)
-    out[..., :3] = bits(np.asarray(plate_rgb(plate), dtype))
-    if alpha is not None:
-        out[..., 3] = bits(np.asarray(alpha, dtype))
-    layers = merge_faces(pixels[..., :3], None if alpha is None else pixels[..., 3], swaps,
-                         colour, settings, matte, face_only)
+    are the plate's bits, :meth:`Image.colour`); the merge itself works in float32 inside each
+    face's box only, and the layers cost only the rows the faces reach (:func:`merge_faces`)."""
+    pixels = plate.colour()
+    layers = merge_faces(pixels[..., :3], pixels[..., 3] if pixels.shape[-1] == 4 else None,
+                         swaps, colour, settings, matte, face_only)
     return MergedFrame(pixels, layers, [s.matrix for s in swaps], plate.rows)
 
 

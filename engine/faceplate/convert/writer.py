@@ -66,15 +66,9 @@ class MergedFrame:
         """This frame with every row: the rows not read come from ``plate``, its file."""
         if self.rows is None:
             return self
-        image = read_image(plate, keep_half=self.colour.dtype == np.float16)
-        alpha = image.alpha()
-        if (image.height, image.width) != self.colour.shape[:2] or \
-                (alpha is not None) != (self.colour.shape[-1] == 4):
+        colour = read_image(plate, keep_half=self.colour.dtype == np.float16).colour()
+        if colour.shape != self.colour.shape or colour.dtype != self.colour.dtype:
             raise FaceplateError(f"plate {plate} changed while its frame was merged")
-        colour = np.empty_like(self.colour)
-        colour[..., :3] = image.rgb()
-        if alpha is not None:
-            colour[..., 3] = alpha
         y0, y1 = self.rows
         colour[y0:y1] = self.colour[y0:y1]
         return MergedFrame(colour, self.layers, self.matrices)

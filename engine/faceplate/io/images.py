@@ -58,6 +58,20 @@ class Image:
     def alpha(self) -> np.ndarray | None:
         return self.channel("A") if "A" in self.channels else None
 
+    def colour(self) -> np.ndarray:
+        """A new H×W×3 array of R, G, B (H×W×4 with A when the image has one) in the image's
+        pixel type: float16 stays float16, copied as its bits (NumPy's float16 assignment
+        converts element by element); anything else becomes float32."""
+        dtype = np.float16 if self.pixels.dtype == np.float16 else np.float32
+        alpha = self.alpha()
+        rgb = self.pixels[..., :3] if self.channels[:3] == ["R", "G", "B"] else self.rgb()
+        out = np.empty((self.height, self.width, 3 if alpha is None else 4), dtype)
+        bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
+        bits(out)[..., :3] = bits(np.asarray(rgb, dtype))
+        if alpha is not None:
+            bits(out)[..., 3] = bits(np.asarray(alpha, dtype))
+        return out
+
 
 def read_image(path: str, display_window: bool = False, keep_half: bool = False,
                rows: tuple[int, int] | None = None) -> Image:
@@ -120,8 +134,6 @@ def _read_part(inp: oiio.ImageInput, index: int, spec: oiio.ImageSpec, fmt,
     out = np.zeros((spec.height, spec.width, spec.nchannels),
                    np.float16 if fmt == oiio.HALF else np.float32)
     if y0 < y1:
-        if not inp.seek_subimage(index, 0):
-            return None
         band = inp.read_scanlines(index, 0, y0, y1, 0, 0, spec.nchannels, fmt)
         if band is None:
             return None

@@ -358,8 +358,9 @@ def _decode_merge(req) -> MergeInput:
 
 
 @operation("merge", "Blend swapped faces into a plate frame; returns the merged colour (the "
-                    "plate's channels: RGB, RGBA when it has an alpha) and the other layers (facemask, faceregion, faceraw, facest), or writes them with "
-                    "provenance and confidence to ``output`` (EXR).",
+                    "plate's channels: RGB, RGBA when it has an alpha) and the other layers "
+                    "(facemask, faceregion, faceraw, facest), or writes them with provenance "
+                    "and confidence to ``output`` (EXR).",
            params=_PLATE_PARAMS + (
                Param("model", str, help="model folder the faces came from (provenance)",
                      path=True),
