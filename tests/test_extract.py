@@ -13,6 +13,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 from faceplate.cli import main
+from faceplate.errors import ExitCode
 from faceplate.extract import alignments
 from faceplate.extract.backends.dlib_backend import DlibBackend
 from faceplate.extract.faceset import METADATA_KEY, load_faceset
@@ -159,7 +160,7 @@ def test_bad_frames_are_reported_and_the_shot_continues(troubled_plate, tmp_path
     summary = extract_shot(troubled_plate, str(tmp_path / "faces"), backend=backend,
                            colourspace=NETWORK_SPACE, min_face=120, preview=False)
     print(summary.report())
-    assert summary.exit_code == 2
+    assert summary.exit_code == ExitCode.FRAMES_SKIPPED  # frames skipped win over no face
     assert set(summary.errors) == {2, 6}
     assert "cannot read" in summary.errors[2] and "R, G, B" in summary.errors[6]
     assert summary.no_face == [4, 5]
@@ -173,14 +174,16 @@ def test_cli_exit_status_says_whether_every_frame_had_a_face(troubled_plate, tmp
     common = [troubled_plate, "-o", str(tmp_path / "faces"), "--backend", "dlib",
               "--colourspace", NETWORK_SPACE, "--detect-size", "640", "--min-face", "120",
               "--no-preview"]
-    assert main(["extract", *common, "--frames", "1,7"]) == 0
+    assert main(["extract", *common, "--frames", "1,7"]) == ExitCode.OK == 0
     capsys.readouterr()
-    assert main(["extract", *common, "--frames", "1,4", "--json"]) == 1
+    assert main(["extract", *common, "--frames", "1,4", "--json"]) == ExitCode.NO_FACE == 1
     report = json.loads(capsys.readouterr().out)
     assert report["no_face"] == [4] and report["exit_code"] == 1
-    assert main(["extract", *common, "--frames", "1-2"]) == 2
-    assert "frame 2: error: cannot read" in capsys.readouterr().out
-    assert main(["extract", *common, "--face-type", "whole_face", "--smoothing", "3"]) == 2
+    assert main(["extract", *common, "--frames", "1-2"]) == ExitCode.FRAMES_SKIPPED == 3
+    out, err = capsys.readouterr()
+    assert "frame 2: skipped: cannot read" in err and "skipped 1 frame(s)" in out
+    assert main(["extract", *common, "--face-type", "whole_face", "--smoothing", "3"]) \
+        == ExitCode.COULD_NOT_RUN == 2
     assert "between 0 and 1" in capsys.readouterr().err
 
 

@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from . import __version__, commands
-from .errors import FaceplateError
+from .errors import ExitCode, FaceplateError
 
 # The order ``faceplate --help`` lists them in: the data path, then service and pipeline.
 _ORDER = ("demo", "extract", "coverage", "train", "evaluate", "convert", "serve", "status", "farm")
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_command(args.command).run(args) or 0)
     except FaceplateError as exc:
         print(f"faceplate {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return int(ExitCode.COULD_NOT_RUN)
     except KeyboardInterrupt:
         print(f"faceplate {args.command}: interrupted", file=sys.stderr)
         return 130

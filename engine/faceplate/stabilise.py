@@ -6,11 +6,14 @@ an EXR in the plate's own colourspace (its values untouched, half float), beside
 only) ST maps in float: see :mod:`faceplate.face.stmap` for the convention. A paint fix made
 on the still face goes back onto the moving plate through Nuke's STMap with ``plate_to_face``.
 Every file says where it came from (``faceplate/...`` metadata: plate, frame, matrix, track).
+A plate frame that cannot be read is skipped (one line as it happens, listed at the end) and
+the others are written.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -18,11 +21,11 @@ import numpy as np
 from faceplate_client.layout import PROVENANCE_PREFIX as PREFIX
 
 from . import __version__
-from .errors import FaceplateError
+from .errors import ExitCode, FaceplateError, note_skipped, skipped_summary
 from .extract import alignments as alignments_io
 from .face.align import check_size, warp_to_crop
 from .face.stmap import face_to_plate, plate_to_face
-from .io.images import read_plate_frame, write_image
+from .io.images import ImageError, read_plate_frame, write_image
 from .io.sequence import (
     FrameLedger,
     Plate,
@@ -33,6 +36,7 @@ from .io.sequence import (
 )
 from .progress import Listener, Progress
 
+log = logging.getLogger(__name__)
 CONVENTION = "nuke-stmap: s,t 0-1 from the bottom-left corner; R=s G=t A=inside"
 
 
@@ -71,18 +75,27 @@ class StabiliseSummary:
     face_type: str
     colourspace: str
     ledger: FrameLedger = field(default_factory=FrameLedger)
+    skipped: dict[int, str] = field(default_factory=dict)  # frame → why it was not written
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FRAMES_SKIPPED if self.skipped else ExitCode.OK
 
     def to_dict(self) -> dict:
         return {"out": self.out, "face_to_plate": self.face_to_plate,
                 "plate_to_face": self.plate_to_face, "track": self.track, "size": self.size,
                 "face_type": self.face_type, "colourspace": self.colourspace,
-                **self.ledger.to_dict()}
+                **self.ledger.to_dict(),
+                "skipped": {str(f): m for f, m in sorted(self.skipped.items())},
+                "exit_code": int(self.exit_code)}
 
     def report(self) -> str:
         head = (f"stabilised track {self.track} at {self.size} px: "
                 f"{self.ledger.report()} → {self.out}")
         maps = f"  ST maps: {self.face_to_plate} (crop size), {self.plate_to_face} (plate size)"
-        return f"{head}\n{maps}"
+        skipped = f"\n{skipped_summary(self.skipped, 'could not be read or written')}" \
+            if self.skipped else ""
+        return f"{head}\n{maps}{skipped}"
 
 
 def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | None = None,
@@ -117,7 +130,13 @@ def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | Non
             summary.ledger.add(frame, written=False, face=False)
             progress.advance(1, f"{frame} no face")
             continue
-        _write_frame(source, frame, face, outputs, summary, tuple(shot.size))
+        try:
+            _write_frame(source, frame, face, outputs, summary, tuple(shot.size))
+        except ImageError as exc:  # this frame's plate (or output) only: the others go on
+            summary.skipped[frame] = str(exc)
+            note_skipped(progress, frame, str(exc), log)
+            progress.advance(1, f"{frame} skipped")
+            continue
         summary.ledger.add(frame, written=True, face=face is not None)
         progress.advance(1, f"{frame} {'face' if face is not None else 'no face'}")
     return summary

@@ -7,7 +7,14 @@
 Writes premultiplied RGBA plus a `facemask` layer (face, learned, hull) and provenance metadata
 in every frame. Frames already written by the same job are skipped, so a killed run resumes;
 swaps are cached in SHOTDIR/swapcache, so re-running with only new merge settings is cheap.
-See docs/convert.md.
+A frame that cannot be read (a damaged plate frame, a frame of another size than the
+alignments) or written is skipped: the other frames are written and the summary names each
+skipped frame on a line of its own ("frame 1004: skipped: cannot read ... (why)"), then lists
+them as ranges. See docs/convert.md.
+
+exit status: 0 every frame written (a frame without a face is written unchanged: never 1);
+2 could not run (bad arguments, no alignments, no model); 3 finished with frames skipped: a
+farm task fails, so the wrangler sees it.
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="merge settings file (MergeSettings.to_dict); flags override it")
     MergeSettings.add_flags(merge, prefix="merge_")
     out = parser.add_argument_group("output")
-    out.add_argument("--compression", default="zip", help="EXR compression: zip, zips, piz, "
-                     "dwaa, dwab, none (default zip)")
+    out.add_argument("--compression", default="plate",
+                     help="EXR compression: plate (the default: the plate's own where it is "
+                          "lossless, else zip), zip, zips, piz, rle, pxr24, b44, b44a, dwaa, "
+                          "dwab, none")
     out.add_argument("--pixel-type", choices=("half", "float"),
                      help="EXR pixel type (default: the plate's, so untouched pixels stay "
                           "bit-identical)")
@@ -78,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..convert.settings import MergeSettings
     from ..convert.swap import PassthroughModel, Swapper
     from ..convert.writer import OutputSettings
-    from ..errors import FaceplateError
+    from ..errors import ExitCode, FaceplateError, skipped_line, skipped_summary
 
     settings = _merge_settings(args, MergeSettings, FaceplateError)
     model: Swapper
@@ -117,9 +126,15 @@ def run(args: argparse.Namespace) -> int:
         if args.only_faces:
             print(f"  frames with a face: {summary.ledger().report()}")
         for frame in summary.frames:
-            if frame.status in ("passthrough", "failed"):
+            if frame.status == "passthrough":
                 print(f"  frame {frame.frame}: {frame.status}: {frame.message}")
-    return 1 if result["failed"] else 0
+    failed = [f for f in summary.frames if f.status == "failed"]
+    for frame in failed:
+        print(skipped_line(frame.frame, frame.message), file=sys.stderr)
+    if failed:
+        print(skipped_summary([f.frame for f in failed], "could not be read or written"),
+              file=sys.stderr)
+    return int(ExitCode.FRAMES_SKIPPED if failed else ExitCode.OK)
 
 
 def _merge_settings(args: argparse.Namespace, settings_cls, error_cls):

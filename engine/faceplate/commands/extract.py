@@ -5,7 +5,17 @@ examples:
   faceplate extract plate.%04d.dpx --frames 1001-1100 -o sh010 --colourspace "ARRI LogC4"
   faceplate extract interview.mov -o int01 --select ref:actor.jpg --faceset sets/actor
 
-exit status: 0 every frame had a face, 1 some frames had none, 2 errors.
+A frame that cannot be read (damaged, truncated, empty) or used (no RGB) is skipped: one line
+as it happens ("frame 1004: skipped: cannot read /shots/plate.1004.exr (file is truncated:
+...)"), the other frames go on, alignments.json is written, and the summary ends with the
+skipped frames as ranges.
+
+exit status:
+  0  every frame had a face
+  1  finished; some frames had no face (normal in a shot: a farm task succeeds)
+  2  could not run (bad arguments, no plate, no backend): nothing written
+  3  finished with frames skipped (listed): a farm task fails, so the wrangler sees it
+     (it wins over 1)
 """
 
 from __future__ import annotations
@@ -68,4 +78,4 @@ def run(args) -> int:
         print(json.dumps(summary.to_dict(), indent=1))
     else:
         print(summary.report())
-    return summary.exit_code
+    return int(summary.exit_code)

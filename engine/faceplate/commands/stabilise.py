@@ -9,7 +9,13 @@ Writes OUT/face.####.exr (the aligned crop in the plate's colourspace), face_to_
 size: STMap of a painted still face with it puts the paint back on the plate). ST maps follow
 Nuke's STMap: R = s, G = t (0-1 from the bottom-left corner), A = 1 inside the mapped area.
 
-exit status: 0 done, 2 errors.
+A plate frame that cannot be read is skipped: one line as it happens
+("frame 1004: skipped: cannot read ... (why)"), the others are written, and the summary ends
+with the skipped frames as ranges.
+
+exit status: 0 every frame written; 2 could not run (bad arguments, no alignments: nothing
+written); 3 finished with frames skipped (listed). Never 1: a frame without the track's face
+is written black, or left out with --only-faces.
 """
 
 from __future__ import annotations
@@ -47,4 +53,4 @@ def run(args) -> int:
                              only_faces=args.only_faces, frames=args.frames, plate=args.plate,
                              progress_stream=sys.stderr)
     print(json.dumps(summary.to_dict(), indent=1) if args.json else summary.report())
-    return 0
+    return int(summary.exit_code)

@@ -10,8 +10,11 @@ its predicted window; where no face is tracked and none is found, it searches th
 tracks are held back. Cuts (extract.cuts, and every change of frame size, as in a folder of
 stills) stop tracking by overlap and smoothing. Smoothing runs after the last frame.
 Problems with one frame (unreadable, no RGB, NaN pixels, no face, a face too small) are noted
-for that frame and the shot continues; :class:`ExtractSummary` reports them and its
-``exit_code`` says whether every frame had a face (0), some had none (1) or some failed (2).
+for that frame and the shot continues; a frame that cannot be read is skipped (one line each
+on the progress stream as it happens, listed as ranges at the end), here and wherever a frame
+is read again (backfill, face set, preview). :class:`ExtractSummary` reports them and its
+``exit_code`` (:class:`~faceplate.errors.ExitCode`) says whether every frame had a face (OK),
+some had none (NO_FACE) or some were skipped (FRAMES_SKIPPED, whatever else happened).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import FaceplateError
+from ..errors import ExitCode, FaceplateError, note_skipped, skipped_summary
 from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import read_image
@@ -70,8 +73,9 @@ class ExtractSummary:
     discovered: int = 0  # faces those searches found
 
     @property
-    def exit_code(self) -> int:
-        return 2 if self.errors else 1 if self.no_face else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FRAMES_SKIPPED if self.errors else \
+            ExitCode.NO_FACE if self.no_face else ExitCode.OK
 
     @property
     def fps(self) -> float:
@@ -91,7 +95,7 @@ class ExtractSummary:
                 "track_confidence": {str(k): v for k, v in self.track_confidence.items()},
                 "cuts": self.cuts, "verified": self.verified, "recovered": self.recovered,
                 "searched": self.searched, "discovered": self.discovered,
-                "exit_code": self.exit_code}
+                "exit_code": int(self.exit_code)}
 
     def report(self) -> str:
         from ..io.sequence import format_frame_range
@@ -121,11 +125,11 @@ class ExtractSummary:
             lines.append(f"face set: {self.faceset_faces} crops in {self.faceset}")
         for frame, messages in sorted(self.warnings.items()):
             lines += [f"frame {frame}: warning: {m}" for m in messages]
-        for frame, message in sorted(self.errors.items()):
-            lines.append(f"frame {frame}: error: {message}")
         if self.no_face:
             lines.append(f"no face in {len(self.no_face)} frame(s): "
                          f"{format_frame_range(self.no_face)}")
+        if self.errors:  # each one's reason was its own line as it happened (to_dict: errors)
+            lines.append(skipped_summary(self.errors, "could not be used"))
         return "\n".join(lines)
 
 
@@ -209,12 +213,15 @@ def extract_shot(
     if settings.preview:
         from .preview import write_preview
 
-        summary.preview = write_preview(result, os.path.join(shot_dir, PREVIEW)) or None
+        try:
+            summary.preview = write_preview(result, os.path.join(shot_dir, PREVIEW)) or None
+        except FaceplateError as exc:  # a picture for people: never worth the alignments
+            log.warning("preview not written: %s", exc)
     if faceset_dir:
         summary.faceset = faceset_dir
         summary.faceset_faces = _write_faceset(source, colour, result, faceset_dir,
-                                               settings.faceset_size, progress_listener,
-                                               progress_stream)
+                                               settings.faceset_size, summary,
+                                               progress_listener, progress_stream)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -259,7 +266,8 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
             image, warnings = network_frame(source, frame, colour)
         except FaceplateError as exc:
             summary.errors[frame] = str(exc)
-            progress.advance(message=f"frame {frame}: error")
+            note_skipped(progress, frame, str(exc), log)
+            progress.advance(message=f"frame {frame}: skipped")
             continue
         h, w = image.shape[:2]
         shot.size = shot.size or (w, h)
@@ -361,7 +369,13 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
         frame = source.frames[j]
         if frame not in shot.found or source.frames[j + 1] in shot.cuts:
             return  # the frame failed to read, or the shot starts after it
-        image, _ = network_frame(source, frame, colour)
+        try:
+            image, _ = network_frame(source, frame, colour)
+        except FaceplateError as exc:  # it read before (the file changed): stop here
+            log.warning("frame %d: not searched again for track %d: it did not read again",
+                        frame, face.track)
+            log.debug("frame %d: %s", frame, exc)
+            return
         near = [d for d in engine.detect_near(image, box) if d.width >= settings.min_face
                 and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in shot.found[frame])]
         if not near:
@@ -401,7 +415,9 @@ def reference_descriptor(path: str, engine: Backend, describer: Describer) -> np
 
 
 def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.Alignments,
-                   root: str, size: int, listener, stream) -> int:
+                   root: str, size: int, summary: ExtractSummary, listener, stream) -> int:
+    """Write the aligned crops of every face; a frame that no longer reads is skipped (noted in
+    ``summary.errors``: the set misses its faces)."""
     from .faceset import FaceSetWriter
 
     writer = FaceSetWriter(root, result.face_type, size)
@@ -411,7 +427,13 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
     for frame in sorted(result.frames):
         writer.replace_frame(result.plate, frame)
     for frame in frames:
-        image, _ = network_frame(source, frame, colour)
+        try:
+            image, _ = network_frame(source, frame, colour)
+        except FaceplateError as exc:
+            summary.errors[frame] = f"face set: {exc}"
+            note_skipped(progress, frame, f"face set: {exc}", log)
+            progress.advance(message=f"frame {frame}: skipped")
+            continue
         h, w = image.shape[:2]
         for face in result.frames[frame]:
             box = crop_box(face.matrix, (w, h), size)

@@ -5,14 +5,17 @@ and labelled with the track id and its confidence; held-back (low-confidence) fa
 grey with a crossed box and "held back". Below: one strip per track (a person keeps one track
 across cuts), its aligned crops spread over the shot with the ``components`` mask outline, as
 training and convert will see them. :func:`track_sheet` is that strip for every track alone
-(``faceplate alignments --sheet``).
+(``faceplate alignments --sheet``). A frame that no longer reads is left out of the picture.
 """
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 
+from ..errors import FaceplateError
 from ..face.align import crop_matrix, transform_points, warp_to_crop
 from ..face.mask import landmark_mask
 from ..io.colour import ColourSpaces
@@ -25,6 +28,8 @@ from .frame import network_frame
 TRACK_COLOURS = [(255, 200, 30), (50, 200, 255), (255, 80, 130), (100, 255, 100),
                  (230, 130, 255), (255, 150, 50)]  # RGB, 8 bit (OpenCV draws text on 8 bit)
 HELD_COLOUR = (140, 140, 140)
+
+log = logging.getLogger(__name__)
 
 
 def _faces(result: Alignments, frame: int) -> list[tuple[FaceRecord, bool]]:
@@ -40,16 +45,22 @@ def _spread(frames: list[int], count: int) -> list[int]:
 
 
 class _Frames:
-    """Network-space frames of the shot, read once each."""
+    """Network-space frames of the shot, read once each; None for a frame that does not read
+    (damaged or gone since extraction: the picture goes without it)."""
 
     def __init__(self, result: Alignments, frames: list[int]):
         self._plate = open_plate(result.plate, sorted(set(frames)))
         self._colour = ColourSpaces(result.colourspace)
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[int, np.ndarray | None] = {}
 
-    def __getitem__(self, frame: int) -> np.ndarray:
+    def __getitem__(self, frame: int) -> np.ndarray | None:
         if frame not in self._cache:
-            self._cache[frame] = network_frame(self._plate, frame, self._colour)[0].full()
+            try:
+                self._cache[frame] = network_frame(self._plate, frame, self._colour)[0].full()
+            except FaceplateError as exc:  # the frame's own line is the reader's to write
+                log.warning("preview: frame %d left out: it did not read again", frame)
+                log.debug("preview: frame %d: %s", frame, exc)
+                self._cache[frame] = None
         return self._cache[frame]
 
 
@@ -66,11 +77,15 @@ def write_preview(result: Alignments, out_png: str, *, samples: int = 4, tile: i
     frame_row = []
     for frame in picks:
         image = frames[frame]
+        if image is None:
+            continue
         drawn = to_uint8(image)
         scale = max(image.shape[:2]) / 1000.0
         for face, held in _faces(result, frame):
             _draw_face(drawn, face, held, scale, result)
         frame_row.append(label(fit(drawn, tile), str(frame)))
+    if not frame_row:
+        return ""
     rows = [np.hstack(frame_row)] + [_strip(result, frames, t, fs, tile)
                                      for t, fs in sorted(strips.items())]
     sheet = stack_rows(rows)
@@ -115,9 +130,12 @@ def _strip(result: Alignments, frames: _Frames, track: int, picks: list[int],
                     cv2.LINE_AA)
     tiles = [head]
     for frame in picks:
+        image = frames[frame]
+        if image is None:
+            continue
         for face, _ in _faces(result, frame):
             if face.track == track:
-                tiles.append(_crop_tile(frames[frame], face, tile, colour, str(frame)))
+                tiles.append(_crop_tile(image, face, tile, colour, str(frame)))
                 break
     return np.hstack(tiles)
 

@@ -3,6 +3,12 @@
 A scheduler-specific writer gives the values (literal paths for OpenCue, ``{{Param.X}}``
 references for OpenJD) and its spelling of the chunk's frame range; :func:`plan` returns the
 same steps for both, so the OpenJD bundle and the OpenCue spec cannot drift apart.
+
+Exit codes (:class:`faceplate.errors.ExitCode`): a task succeeds on OK, and extract's on
+NO_FACE too (some frames show no face: normal in a shot). FRAMES_SKIPPED (3: frames that could
+not be read, e.g. damaged plate files, were skipped and the rest done) FAILS the task on
+purpose, so the wrangler sees it; its log names every skipped frame, one line each, and
+lists them as ranges at the end. COULD_NOT_RUN (2) fails it too.
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..errors import ExitCode
 from .job import SETTINGS_FILE, ShotJob
 
 EXTRACT, TRAIN, OCCLUSION, CONVERT, NUKE = ("Extract", "Train", "OcclusionPredict", "Convert",
                                             "NukeRender")
+
+# Extract's exit codes that count as a successful farm task ("0,1").
+EXTRACT_OK = f"{int(ExitCode.OK)},{int(ExitCode.NO_FACE)}"
 
 # The job fields a writer may replace with references to its own parameters.
 VALUE_FIELDS = ("plate", "shot_dir", "model_dir", "identity", "output", "frames",
@@ -39,8 +49,9 @@ def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Ste
     steps: list[Step] = []
     if job.extract:
         # One task: tracking and smoothing need the whole shot, and alignments.json is one file.
-        # Extract exits 1 when some frames show no face: normal in a shot, not a failed task.
-        argv = [v["faceplate_cmd"], "farm", "step", "--ok", "0,1", "--",
+        # Extract exits NO_FACE when some frames show no face: normal in a shot, not a failed
+        # task. FRAMES_SKIPPED (damaged frames) is left out: the task fails, the wrangler looks.
+        argv = [v["faceplate_cmd"], "farm", "step", "--ok", EXTRACT_OK, "--",
                 v["faceplate_cmd"], "extract", v["plate"], "-o", v["shot_dir"],
                 "--frames", v["frames"]]
         if job.colourspace:
