@@ -7,6 +7,10 @@ colour. ``to_network`` converts target pixels when the target is in the plate's 
 only the samples a mode needs are converted, which is what keeps a 4K re-merge cheap — the
 statistics come from an even grid of at most ~64k pixels, the seamless membrane from a
 ≤ 64-pixel area-averaged copy. The result is the whole face, recoloured.
+
+Samples that are not finite (the NaN the crop marks where the plate had NaN or infinite pixels,
+:func:`~.swap.plate_crop`) weigh nothing: the statistics come from the finite samples only, and
+the seamless membrane interpolates over them.
 """
 
 from __future__ import annotations
@@ -80,13 +84,16 @@ def measure(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray
     ``weight``; None for ``none`` or when the weight holds (almost) nothing."""
     if mode not in COLOUR_MODES:
         raise SettingsError(f"colour mode {mode!r}: use one of {', '.join(COLOUR_MODES)}")
-    if mode == "none" or weight.sum() < 1.0:
+    if mode == "none":
+        return None
+    face, target, weight, finite = _finite(face, target, weight)
+    if weight.sum() < 1.0:
         return None
     if mode == "seamless":
-        return ColourTransform(mode, (_membrane(face, target, weight),))
+        return ColourTransform(mode, (_membrane(face, target, weight, finite),))
     step = max(1, int(np.ceil(np.sqrt(weight.size / STAT_SAMPLES))))
     grid = (slice(None, None, step), slice(None, None, step))
-    w = weight[grid]
+    w = weight[grid] if finite is None else weight[grid] * finite[grid]
     if w.sum() < 1.0:
         return None
     f, t = face[grid], target[grid]
@@ -95,6 +102,20 @@ def measure(mode: str, face: np.ndarray, target: np.ndarray, weight: np.ndarray
     if mode == "reinhard":
         return ColourTransform(mode, (*_weighted_stats(_lab(f), w), *_weighted_stats(_lab(t), w)))
     return ColourTransform(mode, (_histogram_tables(f, t, w),))
+
+
+def _finite(face: np.ndarray, target: np.ndarray, weight: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``face``, ``target`` and ``weight`` with their non-finite values zeroed, and the H×W
+    samples where face and target are both finite (None: all of them, the common case)."""
+    if not np.isfinite(weight).all():
+        weight = np.where(np.isfinite(weight), weight, 0.0).astype(np.float32)
+    finite = np.isfinite(face).all(axis=-1) & np.isfinite(target).all(axis=-1)
+    if finite.all():
+        return face, target, weight, None
+    keep = finite[..., None]
+    return (np.where(keep, face, 0.0).astype(np.float32),
+            np.where(keep, target, 0.0).astype(np.float32), weight, finite)
 
 
 def mean_transform(items: Sequence[tuple[float, ColourTransform | None]]
@@ -166,7 +187,8 @@ def _histogram_tables(face: np.ndarray, target: np.ndarray, weight: np.ndarray) 
     for c in range(face.shape[-1]):
         f, t = np.clip(face[..., c].ravel(), 0.0, 1.0), target[..., c].ravel()
         f_hist, _ = np.histogram(f, BINS, (0.0, 1.0), weights=w)
-        t_hist, t_edges = np.histogram(t, BINS, (float(t.min()), float(t.max()) + _EPS),
+        span = t[w > 0]  # the samples that count (the weighed-out ones may be zeroed)
+        t_hist, t_edges = np.histogram(t, BINS, (float(span.min()), float(span.max()) + _EPS),
                                        weights=w)
         f_cdf = np.cumsum(f_hist) / max(f_hist.sum(), _EPS)
         t_cdf = np.cumsum(t_hist) / max(t_hist.sum(), _EPS)
@@ -185,7 +207,7 @@ def _lookup(x: np.ndarray, first: float, step: float, table: np.ndarray) -> np.n
 
 
 def _membrane(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
-              coarse: int = 64) -> np.ndarray:
+              finite: np.ndarray | None = None, coarse: int = 64) -> np.ndarray:
     """The ``seamless`` mode: a Poisson (gradient-domain) clone in float that keeps the face's
     gradients and takes the plate's values on the mask boundary.
 
@@ -194,6 +216,10 @@ def _membrane(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
     smooth, so it is solved (and returned) on a grid of at most ``coarse`` pixels a side and
     upsampled when applied: a few milliseconds, and unlike ``cv2.seamlessClone`` it keeps
     float and values above 1.0.
+
+    ``finite`` (H×W, None: everywhere) says which samples hold values: the coarse grid's
+    ``target − face`` is averaged over those only, and a cell with none of them is solved for
+    like the face's own cells (no correction where it meets the grid's border).
     """
     h, w = weight.shape
     step = max(1, int(np.ceil(max(h, w) / coarse)))
@@ -202,8 +228,15 @@ def _membrane(face: np.ndarray, target: np.ndarray, weight: np.ndarray,
     def small(x: np.ndarray) -> np.ndarray:
         return cv2.resize(np.ascontiguousarray(x, np.float32), size, interpolation=cv2.INTER_AREA)
 
-    diff = small(target) - small(face)
-    inside = small(weight) > 0.5
+    if finite is None:
+        diff = small(target) - small(face)
+        inside = small(weight) > 0.5
+    else:
+        have = small(finite.astype(np.float32))
+        known = have > 1e-3
+        diff = (small((target - face) * finite[..., None])
+                / np.maximum(have, 1e-3)[..., None]) * known[..., None]
+        inside = (small(weight) > 0.5) | ~known
     inside[0, :] = inside[-1, :] = inside[:, 0] = inside[:, -1] = False
     membrane = diff.copy()
     ys, xs = np.nonzero(inside)

@@ -116,7 +116,8 @@ def points_box(landmarks: np.ndarray, kind: str, margin: float) -> Box:
 
 
 def matte_in_box(matte: np.ndarray, box: Box) -> np.ndarray:
-    return np.clip(matte[box.slices], 0.0, 1.0).astype(np.float32)
+    """An artist's (or the occluders') matte over ``box``, 0–1 and finite: NaN is 0, +inf 1."""
+    return np.nan_to_num(np.clip(matte[box.slices], 0.0, 1.0), nan=0.0).astype(np.float32)
 
 
 def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
@@ -125,7 +126,7 @@ def shape_mask(mask: np.ndarray, erode: float, blur: float) -> np.ndarray:
 
     Edges replicate: a box stops short of a matte only at the frame's edge, where the face
     goes on out of frame and must not fade or erode."""
-    out = np.clip(mask, 0.0, 1.0).astype(np.float32)
+    out = np.nan_to_num(np.clip(mask, 0.0, 1.0), nan=0.0).astype(np.float32)
     radius = round(abs(erode))
     if radius:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))

@@ -7,6 +7,12 @@ the matte's own bounding box; there, warp the face back, sharpen it and blend. P
 final matte is 0 are never written, so they stay bit-identical to the plate, values above 1.0
 and NaNs included.
 
+Non-finite plates: where the matte is above 0 the result is finite. A NaN or infinite plate
+pixel there is blended as its finite neighbours' inpainted value (:func:`.swap.fill_non_finite`),
+so at a matte of 1 it is the face's. A face whose swap is not finite, or whose plate under the
+hull is mostly not finite (less than :data:`MIN_FINITE_FACE` of it finite: nothing to swap or
+colour-match against), is not merged: :class:`~.swap.SwapFailed` fails the frame.
+
 Beside the blend each face adds to the frame's other layers: ``faceregion`` (:mod:`.regions`),
 ``faceraw`` (the model's face warped to the plate, premultiplied by its learned mask, neither
 colour-matched nor blended), ``facest`` (plate → aligned-crop ST map, :mod:`faceplate.face.stmap`)
@@ -32,7 +38,10 @@ from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .masks import Box
 from .settings import MergeSettings
-from .swap import plate_crop, source_box
+from .swap import SwapFailed, fill_non_finite, non_finite_pixels, plate_crop, source_box
+
+# A face whose plate under its landmark hull is finite on less than this share is not swapped.
+MIN_FINITE_FACE = 0.5
 
 
 @dataclass
@@ -161,6 +170,8 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
     mask sources (the artist's) or of the ``occlusion`` source (the occluders)."""
     h, w = rgb.shape[:2]
+    for face in faces:  # before any pixel changes
+        check_swappable(rgb, face, settings.hull)
     boxes = [_FaceBoxes.of(face, face.face.shape[0], settings, (w, h)) for face in faces]
     extent = Box(0, 0, 0, 0)
     for b in boxes:
@@ -169,6 +180,28 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     for face, b in zip(faces, boxes):
         _merge_one(rgb, alpha, face, b, colour, settings, matte, out)
     return out
+
+
+def check_swappable(rgb: np.ndarray, sf: SwappedFace, hull: str = "components") -> None:
+    """Raise :class:`~.swap.SwapFailed` when ``sf`` cannot be merged into ``rgb``: its face
+    or learned mask holds NaN or infinite values (a broken model), or the plate under its
+    landmark hull is finite on less than :data:`MIN_FINITE_FACE` of it."""
+    if not (np.isfinite(sf.face).all() and np.isfinite(sf.learned).all()):
+        raise SwapFailed("the model's swapped face or learned mask holds NaN or infinite "
+                         "values (a broken or diverged model): nothing merged")
+    h, w = rgb.shape[:2]
+    points = np.asarray(sf.landmarks, np.float64)
+    box = masks.points_box(points, hull, 0.0).intersect(Box(0, 0, w, h))
+    bad = None if box.empty else non_finite_pixels(rgb[box.slices])
+    if bad is None:
+        return
+    shape = masks.hull_in_box(points, box, hull)
+    total = float(shape.sum())
+    finite = float(shape[~bad].sum())
+    if total > 0 and finite < MIN_FINITE_FACE * total:
+        raise SwapFailed(f"the plate under the face is NaN or infinite on "
+                         f"{1.0 - finite / total:.0%} of it: nothing to swap or colour-match "
+                         "against")
 
 
 def merge_reach(faces: Sequence[Placed], size: int, settings: MergeSettings,
@@ -205,20 +238,22 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes
     swapped_plate = np.maximum(masks.sharpen(_face_in_box(
         _matched_face(sf, rgb, colour, settings), matrix, box, reach), settings.sharpen), 0.0)
     region = rgb[box.slices]
+    base = fill_non_finite(region)  # the plate itself unless it holds NaN or infinity
 
     inside = m > 0
     m3 = m[..., None]
     if layers.face_rgb is not None:
         under = layers.face_rgb[layers.local(box)]
         np.copyto(under, swapped_plate * m3 + under * (1.0 - m3), where=inside[..., None])
-    # region + m·(face − region), in place; written only where the matte is non-zero.
-    swapped_plate -= region
+    # base + m·(face − base), in place; written only where the matte is non-zero.
+    swapped_plate -= base
     swapped_plate *= m3
-    swapped_plate += region
+    swapped_plate += base
     np.copyto(region, swapped_plate, where=inside[..., None])
     if alpha is not None:
         a = alpha[box.slices]
-        np.copyto(a, a + m * (1.0 - a), where=inside)
+        a_base = fill_non_finite(a)
+        np.copyto(a, a_base + m * (1.0 - a_base), where=inside)
     face = layers.view(box, FACE)
     np.maximum(face, m, out=face)
     layers.box = layers.box.union(box)

@@ -110,13 +110,27 @@ def steady(own: FaceSample, neighbours: Sequence[tuple[float, FaceSample]],
     """``own`` with its learned mask (and, by ``swap_blend``, its face) averaged over the
     weighted ``neighbours`` (own included, weights summing to 1), and the colour transform
     averaged over ``colours`` (each neighbour's :func:`frame_colour`): the face's colour then
-    changes as slowly as its neighbourhood, not frame by frame."""
+    changes as slowly as its neighbourhood, not frame by frame.
+
+    A neighbour whose swap holds NaN or infinite values (a broken model on that frame) is left
+    out and the weights renormalised; when ``own`` is one, it comes back as it is, so the merge
+    fails its frame (:func:`~.merge.check_swappable`) instead of smoothing over it."""
+    if not _finite(own):
+        return SteadyFace(own.face, own.learned, None)
+    kept = [(w, n) for w, n in neighbours if _finite(n)]
+    if len(kept) < len(neighbours):
+        total = sum(w for w, _ in kept)
+        neighbours = [(w / total, n) for w, n in kept] if abs(total) > 1e-6 else [(1.0, own)]
     learned = np.clip(_weighted([(w, n.learned) for w, n in neighbours]), 0.0, 1.0)
     face = own.face
     if swap_blend > 0:
         mean = np.clip(_weighted([(w, n.face) for w, n in neighbours]), 0.0, 1.0)
         face = ((1.0 - swap_blend) * own.face + swap_blend * mean).astype(np.float32)
     return SteadyFace(face, learned.astype(np.float32), mean_transform(colours))
+
+
+def _finite(sample: FaceSample) -> bool:
+    return bool(np.isfinite(sample.face).all() and np.isfinite(sample.learned).all())
 
 
 def _weighted(items: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
