@@ -127,7 +127,13 @@ def test_the_originals_read_whole():
             assert (info.width, info.height) == (W, H)
             tiled = "tiled" in name
             assert info.complete is (None if tiled else True), name
-            assert isinstance(layout, ExrError if tiled else ExrLayout), (name, layout)
+            assert isinstance(layout, ExrLayout), (name, layout)
+            # a single tiled part: its header alone; parts of a multi-part file: every chunk
+            assert [len(p.offsets) for p in layout.parts] == (
+                [0] if name == "tiled" else
+                [p.header.attributes.get("chunkCount") or p.header.chunks()
+                 for p in layout.parts]), name
+            assert all(p.offsets for p in layout.parts) == (name != "tiled")
 
 
 # -- the fuzz ---------------------------------------------------------------------------------
@@ -274,10 +280,14 @@ def test_endless_multipart_headers_end_at_the_file(exr_file, header, words):
 
 def test_a_multipart_tiled_file_is_not_read_as_scanlines(exr_file):
     """Two tiled parts: the version field has no tile flag, each part's ``type`` says so; its
-    chunks are not checked nor copied as scanlines."""
+    chunks are not checked as scanlines, and its offset tables are as long as each part's
+    ``chunkCount`` says."""
     info, layout = _both(exr_file(_originals()["multitiled"]))
     assert isinstance(info, ExrInfo) and info.complete is None
-    assert isinstance(layout, ExrError) and "tiledimage" in str(layout)
+    assert isinstance(layout, ExrLayout)
+    for part in layout.parts:
+        assert part.header.attributes["type"] == "tiledimage" and part.header.chunks() is None
+        assert len(part.offsets) == part.header.attributes["chunkCount"] > 0
 
 
 def test_what_cannot_be_opened_is_an_exr_error(tmp_path):

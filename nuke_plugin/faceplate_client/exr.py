@@ -220,7 +220,8 @@ def _header(f: _File) -> _Header | None:
 
 @dataclass
 class ExrPart:
-    """One scanline part: its header and where each of its chunks starts in the file."""
+    """One part: its header and where each of its chunks starts in the file (none for the
+    one part of a single-part tiled or deep file: those are not read here)."""
 
     header: _Header
     offsets: tuple[int, ...]
@@ -245,21 +246,25 @@ class ExrLayout:
 
 
 def read_layout(path: str) -> ExrLayout:
-    """The parts and chunk offsets of a scanline EXR whose codecs are known; raises ExrError
-    otherwise (tiled, deep, truncated, not an EXR)."""
+    """The parts and chunk offsets of an EXR: every part of a multi-part file (a tiled or
+    deep one by its ``chunkCount``), or the one part of a single-part file (no offsets when it
+    is tiled, deep or of a codec not listed); raises ExrError for a truncated table or a file
+    that is not an EXR."""
     return _guarded(path, _layout)
 
 
 def _layout(f: _File) -> ExrLayout:
     version, headers = _headers(f)
-    if version & (_TILED | _DEEP):
-        raise ExrError("tiled or deep EXR")
+    if not version & _MULTIPART and (version & (_TILED | _DEEP) or headers[0].chunks() is None):
+        return ExrLayout(f.path, version, [ExrPart(headers[0], ())])  # its header alone
     parts = []
     for header in headers:
         count = header.chunks()
-        if count is None:
-            raise ExrError(f"a {header.attributes.get('type', 'scanlineimage')} part with "
-                           f"compression {header.compression} (not a known scanline codec)")
+        if count is None:  # a tiled or deep part of a multi-part file says how many it has
+            stated = header.attributes.get("chunkCount")
+            if not isinstance(stated, int) or stated < 0:
+                raise ExrError(f"a {header.attributes.get('type')} part without a chunkCount")
+            count = stated
         table = f.table(count)
         if table is None:
             raise ExrError("offset table is cut short")

@@ -39,6 +39,10 @@ FACE_TYPES = ("face", "whole_face", "head")
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned", "occlusion")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
 HULL_KINDS = ("components", "extended")
+# Output EXR compressions; "plate" follows the plate's own where it is lossless (else zip).
+PLATE_COMPRESSION = "plate"
+EXR_COMPRESSIONS = (PLATE_COMPRESSION, "zip", "zips", "piz", "rle", "pxr24", "b44", "b44a",
+                    "dwaa", "dwab", "none")
 
 # The convert output: its matte layer and the metadata prefix of its provenance.
 FACEMASK_LAYER = "facemask"

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import Image, read_matte, read_plate_frame
+from ..io.images import Geometry, Image, read_geometry, read_matte, read_plate_frame
 from ..io.sequence import (
     FrameLedger,
     Plate,
@@ -206,7 +206,8 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     pixels = plate.colour()
     layers = merge_faces(pixels[..., :3], pixels[..., 3] if pixels.shape[-1] == 4 else None,
                          swaps, colour, settings, matte, face_only)
-    return MergedFrame(pixels, layers, [s.matrix for s in swaps], plate.rows)
+    return MergedFrame(pixels, layers, [plate.frame.to_frame(s.matrix) for s in swaps],
+                       plate.rows, plate)
 
 
 # --- a whole shot -------------------------------------------------------------------------
@@ -324,6 +325,7 @@ class _ShotRun:
     serial: bool
     windows: Windows | None  # temporal smoothing's neighbourhoods, when it is on
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _geometries: dict = field(default_factory=dict)  # frame → Geometry
     _samples: dict = field(default_factory=dict)  # (frame, track) → FaceSample | None
     _colours: dict = field(default_factory=dict)  # (frame, track) → ColourTransform | None
 
@@ -341,8 +343,20 @@ class _ShotRun:
             with self._lock:
                 self.summary.seconds[stage] += time.perf_counter() - clock
 
+    def _geometry(self, frame: int) -> Geometry:
+        """Where the frame's stored pixels sit, from its header (read once)."""
+        if frame not in self._geometries:
+            found = None if self.plate.is_video else read_geometry(self.plate.frame_path(frame))
+            self._geometries[frame] = found or Geometry.plain(*self.shot.frame_size(frame))
+        return self._geometries[frame]
+
     def _faces(self, frame: int) -> list[FacePlacement]:
-        return placements(self.shot.frames.get(frame) or [], self.shot.face_type, self.model)
+        """The frame's faces, placed on its stored pixels (alignments are in frame pixels)."""
+        geometry = self._geometry(frame)
+        return [replace(f, matrix=geometry.to_array(f.matrix),
+                        landmarks=geometry.to_array(points=f.landmarks))
+                for f in placements(self.shot.frames.get(frame) or [], self.shot.face_type,
+                                    self.model)]
 
     # --- planning: what to do with each frame, decided before any pixel is read -----------
 
@@ -384,13 +398,12 @@ class _ShotRun:
         not hold yet (reading only those frames' plates)."""
         assert self.windows is not None and self.cache is not None
         needed = self.windows.needed([(p.frame, f.track) for p in todo for f in p.faces])
-        size = tuple(self.shot.size)
         missing = []
         for g in needed:
             faces = self._faces(g)
             source = file_stamp(self.plate.frame_path(g))
-            keys = _swap_keys(faces, self.model, self.to_identity, self.colour, g, size,
-                              source)
+            keys = _swap_keys(faces, self.model, self.to_identity, self.colour, g,
+                              self._geometry(g).stored_size, source)
             if any(self.cache.get_with_crop(k) is None for k, _ in keys):
                 missing.append(g)
         self.summary.temporal_frames = len(needed)
@@ -417,7 +430,7 @@ class _ShotRun:
             sample = None
             if index is not None and self.cache is not None:
                 k, _ = _swap_keys(faces, self.model, self.to_identity, self.colour, frame,
-                                  tuple(self.shot.size),
+                                  self._geometry(frame).stored_size,
                                   file_stamp(self.plate.frame_path(frame)))[index]
                 hit = self.cache.get_with_crop(k)
                 if hit is not None and hit[2] is not None:
@@ -475,31 +488,34 @@ class _ShotRun:
         """The plate rows the frame's work looks at, when no other need be decoded: the faces'
         crops for a frame only swapped; for a rendered one, what the merge reaches when the
         writer copies the plate's other rows (:mod:`faceplate.io.plate_rows`). None: all."""
-        size, frame_size = self.model.card.resolution, tuple(self.shot.size)
+        geometry = self._geometry(plan.frame)
+        size, frame_size = self.model.card.resolution, geometry.stored_size
         if not plan.render:
             box = masks.Box(0, 0, 0, 0)
             for face in plan.faces:
                 box = box.union(source_box(face.matrix, frame_size, size))
             return box.y0, box.y1
-        rows = self.writer.plate_rows(plan.source, plate_pixel_type(plan.source))
+        rows = self.writer.plate_rows(plan.source)
         if rows is None:
             return None
-        box = merge_reach(plan.faces, size, self.settings, frame_size)
-        return rows.band(box.y0, box.y1)  # whole chunks, holding every row the writer writes
+        box, dy = merge_reach(plan.faces, size, self.settings, frame_size), geometry.data[1]
+        y0, y1 = rows.band(box.y0 + dy, box.y1 + dy)  # whole chunks: every row the writer writes
+        return y0 - dy, y1 - dy
 
     def _read_plate(self, plan: _Planned) -> _Pending | FrameReport:
         frame = plan.frame
         try:
             image = self._timed("read", read_plate_frame, self.plate, frame, keep_half=True,
                                 rows=self._rows(plan))
-        except FaceplateError as exc:
+        except FaceplateError as exc:  # "cannot read PLATE (why)": this frame only
+            return FrameReport(frame, "failed", len(plan.faces), str(exc))
+        size, expected = image.frame.frame_size, self.shot.frame_size(frame)
+        if size != expected or image.frame != self._geometry(frame):
+            # a stray frame of another plate, or one replaced since planning: this frame only
             return FrameReport(frame, "failed", len(plan.faces),
-                               f"plate unreadable ({exc}); not written")
-        size = (image.width, image.height)
-        if size != tuple(self.shot.size):
-            raise FaceplateError(f"plate frame {frame} is {size[0]}×{size[1]} but the "
-                                 f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}: "
-                                 "re-run faceplate extract on this plate")
+                               f"{image.source} is {size[0]}×{size[1]} but the alignments are "
+                               f"for {expected[0]}×{expected[1]}: re-run faceplate "
+                               "extract on this plate")
         lookup = self._timed("swap", _lookup, plate_rgb(image), plan.faces, self.model,
                              self.to_identity, self.colour, frame, self.cache,
                              file_stamp(plan.source)) if plan.faces \
@@ -511,8 +527,11 @@ class _ShotRun:
         pending = self._read_plate(plan)
         if isinstance(pending, _Pending) and self.matte_pattern is not None:
             channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
-            pending.matte = self._timed("read", read_matte, plan.matte_path, channel,
-                                        (pending.image.width, pending.image.height))
+            try:
+                pending.matte = self._timed("read", read_matte, plan.matte_path, channel,
+                                            pending.image.frame)
+            except FaceplateError as exc:  # a damaged matte frame or one of another size
+                return FrameReport(plan.frame, "failed", len(plan.faces), str(exc))
         return pending
 
     def _swap_group(self, pending: list[_Pending]) -> None:
@@ -524,10 +543,15 @@ class _ShotRun:
                     else p.lookup.swapped()
 
     def _merge_and_write(self, p: _Pending) -> FrameReport:
+        from .swap import SwapFailed
+
         plan = p.plan
-        merged = self._timed("merge", merge_frame, p.image, p.swaps, self.colour,
-                             self.settings, matte=p.matte,
-                             face_only=bool(self.writer.face_pattern))
+        try:
+            merged = self._timed("merge", merge_frame, p.image, p.swaps, self.colour,
+                                 self.settings, matte=p.matte,
+                                 face_only=bool(self.writer.face_pattern))
+        except SwapFailed as exc:  # a non-finite swap, or no finite plate under the face
+            return FrameReport(plan.frame, "failed", len(plan.faces), f"{exc}; not written")
         if plan.faces:
             status, message = "swapped", ""
         else:

@@ -25,11 +25,27 @@ from dataclasses import dataclass
 
 import numpy as np
 import OpenImageIO as oiio
-from faceplate_client.layout import CONFIDENCE_KEY, CONFIDENCE_PARTS, FACE_LAYERS, FACEMASK_CHANNELS
+from faceplate_client.layout import (
+    CONFIDENCE_KEY,
+    CONFIDENCE_PARTS,
+    EXR_COMPRESSIONS,
+    FACE_LAYERS,
+    FACEMASK_CHANNELS,
+    PLATE_COMPRESSION,
+)
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
-from ..io.images import ImagePart, part_specs, read_image, write_image, write_parts
+from ..io.images import (
+    GREY_CHANNELS,
+    Geometry,
+    Image,
+    ImagePart,
+    part_specs,
+    read_image,
+    write_image,
+    write_parts,
+)
 from ..io.plate_rows import PlateRows, write_with_plate_rows
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
@@ -44,7 +60,6 @@ OUTPUT_CHANNELS = RGBA + LAYER_CHANNELS
 # What the EXR sidecar of PNG/DPX/TIFF outputs holds: every layer after the facemask.
 SIDECAR_CHANNELS = LAYER_CHANNELS[len(MASK_CHANNELS):]
 OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
-EXR_COMPRESSIONS = ("zip", "zips", "piz", "dwaa", "dwab", "none")
 # Containers whose headers keep our string metadata.
 _METADATA_FORMATS = (".exr", ".png")
 
@@ -57,21 +72,73 @@ class MergedFrame:
     # (an RGB plate gives an RGB frame, as it would through any Nuke node).
     colour: np.ndarray
     layers: MergeLayers  # the layers of FACE_LAYERS over their extent, the face image
-    matrices: list[np.ndarray]  # the faces that were swapped in
+    matrices: list[np.ndarray]  # the faces that were swapped in (frame pixels)
     # The rows of the plate that were read (the others are zero: only a writer copying the
     # plate's own rows may write them as they are, see whole()); None: every row.
     rows: tuple[int, int] | None = None
+    # The plate it was merged into: where its pixels sit in the frame, and the channels of its
+    # first part beside the colour (depth, vectors, other views' colour), which the output
+    # keeps. None: a bare RGB(A) frame from (0, 0).
+    plate: Image | None = None
 
     def whole(self, plate: str) -> MergedFrame:
         """This frame with every row: the rows not read come from ``plate``, its file."""
         if self.rows is None:
             return self
-        colour = read_image(plate, keep_half=self.colour.dtype == np.float16).colour()
+        image = read_image(plate, keep_half=self.colour.dtype == np.float16, first_part=True)
+        colour = image.colour()
         if colour.shape != self.colour.shape or colour.dtype != self.colour.dtype:
             raise FaceplateError(f"plate {plate} changed while its frame was merged")
         y0, y1 = self.rows
         colour[y0:y1] = self.colour[y0:y1]
-        return MergedFrame(colour, self.layers, self.matrices)
+        return MergedFrame(colour, self.layers, self.matrices, None, image)
+
+    @property
+    def geometry(self) -> Geometry:
+        """Where the frame's pixels sit (the plate's data and display windows)."""
+        return self.plate.frame if self.plate is not None else Geometry.plain(*self.size)
+
+    @property
+    def stored_channels(self) -> list[str]:
+        """The first part's channels as the output stores them: the plate's own, in its order
+        (its colour replaced by the merge), or the colour channels of a bare frame."""
+        plate = self.plate
+        return plate.channels if plate is not None and _extra(plate) else self.colour_channels
+
+    def stored(self, rows: slice = slice(None)) -> np.ndarray:
+        """The pixels of :attr:`stored_channels` (over ``rows``): the merged colour in the
+        plate's channels, every other channel the plate's bits. A grey plate's ``Y`` takes
+        the merged colour's Rec. 709 luminance where the merge made it colour, and its own
+        value (the bits) where R = G = B."""
+        plate = self.plate
+        colour = self.colour[rows]
+        if plate is None or not _extra(plate):
+            return colour
+        out = plate.pixels[rows].copy()
+        bits = (lambda a: a.view(np.uint16)) if out.dtype == np.float16 else (lambda a: a)
+        for index, name in enumerate(plate.channels):
+            if name in RGBA[:colour.shape[-1]] and (name != "A" or colour.shape[-1] == 4):
+                bits(out[..., index])[...] = bits(colour[..., RGBA.index(name)])
+            elif name in GREY_CHANNELS and "R" not in plate.channels:
+                r, g, b = (colour[..., i].astype(np.float32) for i in range(3))
+                grey = (r == g) & (g == b)
+                luma = np.where(grey, r, 0.2126 * r + 0.7152 * g + 0.0722 * b)
+                bits(out[..., index])[...] = bits(np.where(grey, colour[..., 0],
+                                                           luma.astype(out.dtype)))
+        return out
+
+    def stored_types(self, pixel_type: str | None) -> list[str] | None:
+        """Each stored channel's pixel type: the plate's own, the colour's ``pixel_type`` when
+        one is asked for; None when the plate has no types of its own (not an EXR)."""
+        plate = self.plate
+        if plate is None or len(plate.channel_types) != len(plate.channels):
+            return None
+        colour = set(self.colour_channels) | set(GREY_CHANNELS)
+        return [pixel_type if pixel_type and name in colour else kind
+                for name, kind in zip(plate.channels, plate.channel_types)] \
+            if _extra(plate) else [pixel_type or kind for name, kind in
+                                   zip(plate.channels, plate.channel_types)
+                                   if name in colour]
 
     @property
     def colour_channels(self) -> list[str]:
@@ -121,17 +188,38 @@ class MergedFrame:
         layers = self.layers
         if layers.face_rgb is None:
             return None
-        w, h = layers.frame_size
         box = _data_window(layers.box)
         pixels = np.zeros((box.height, box.width, 4), np.float32)
         if not layers.box.empty:
             pixels[..., :3] = layers.face_rgb[layers.local(box)]
             pixels[..., 3] = layers.view(box, FACE)
-        return ImagePart(pixels, RGBA, "", pixel_type, (box.x0, box.y0), (w, h))
+        return ImagePart(pixels, RGBA, "", pixel_type, self.file_origin(box),
+                         self.geometry.display)
+
+    def file_origin(self, box: Box) -> tuple[int, int]:
+        """``box``'s top-left (array pixels) in the file's pixel coordinates."""
+        x, y = self.geometry.data[:2]
+        return box.x0 + x, box.y0 + y
+
+    def first_part(self, pixel_type: str | None, colour_type: str | None, name: str,
+                   rows: slice = slice(None)) -> ImagePart:
+        """The output's first part (:attr:`stored_channels` over the frame, or over ``rows``
+        of it) where the plate's stored pixels were: each channel in the plate's own pixel
+        type (the colour in ``colour_type`` when one is asked for), or all in ``pixel_type``
+        for a plate without types."""
+        start = rows.start or 0
+        return ImagePart(self.stored(rows), self.stored_channels, name,
+                         colour_type or pixel_type, self.file_origin(Box(0, start, 0, start)),
+                         self.geometry.display, self.stored_types(colour_type))
 
     def layer_box(self) -> Box:
         """The box the layers are stored in (see :func:`_data_window`)."""
         return _data_window(self.layers.extent)
+
+
+def _extra(plate: Image) -> bool:
+    """The plate's first part holds more than, or other than, R, G, B (and A)."""
+    return plate.channels not in (RGBA[:3], RGBA)
 
 
 def _data_window(box: Box) -> Box:
@@ -141,9 +229,9 @@ def _data_window(box: Box) -> Box:
 
 
 def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
-                 pixel_type: str | None, *, compression: str = "zip", mask_path: str = "",
+                 pixel_type: str | None, *, compression: str = "plate", mask_path: str = "",
                  face_path: str = "", layers_path: str = "", single_part: bool = False,
-                 plate: str = "") -> str:
+                 plate: str = "", colour_type: str | None = None) -> str:
     """Write one merged frame and its sidecars, each atomically; returns ``path``.
 
     EXR gets the colour channels and every layer of :data:`LAYER_CHANNELS` in two parts:
@@ -158,11 +246,18 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     ``metadata``. DPX and TIFF get a provenance sidecar, written after the frame (a frame
     killed before its sidecar has no job stamp and is redone). The engine's merge op and
     convert's :class:`FrameWriter` both write through here.
+
+    An EXR keeps what the plate holds (:mod:`faceplate.io.plate_rows`): its data and display
+    windows, its first part's other channels each in its own pixel type (``colour_type``, when
+    given, sets the colour's), its other parts and its header's metadata. ``pixel_type`` is
+    the layers' (and every channel's of a plate that is not an EXR). ``compression`` "plate"
+    follows the plate's (see :func:`output_compression`).
     """
     ext = os.path.splitext(path)[1].lower()
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
     meta.update(merged.confidence_metadata())
     ptype = pixel_type if ext == ".exr" else None
+    compression = output_compression(compression, plate)
     face = merged.face_part(ptype) if face_path else None
     if face is not None:
         write_parts(face_path, [face], meta, compression=compression)
@@ -171,13 +266,14 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     w, h = merged.size
     box = merged.layer_box()
     channels = merged.colour_channels
+    display = merged.geometry.display
 
     def layers(first: int, name: str, pixel_type: str | None) -> ImagePart:
         """The layer channels from ``first`` on, stored over their box (already in half
         unless written as float, EXR's default: one pass instead of two)."""
         dtype = np.float32 if pixel_type == "float" else np.float16
         return ImagePart(merged.layers.over(box, dtype=dtype)[..., first:], LAYER_CHANNELS[first:],
-                         name, pixel_type, (box.x0, box.y0), (w, h))
+                         name, pixel_type, merged.file_origin(box), display)
 
     if ext != ".exr":
         if not mask_path or not layers_path:
@@ -191,15 +287,19 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
                     compression=compression)
         write_image(path, merged.colour, channels, meta)
     elif single_part:
-        write_image(path, np.concatenate([merged.colour.astype(np.float32),
-                                          merged.layers.over(Box(0, 0, w, h))], -1),
-                    merged.channels, meta, pixel_type=ptype, compression=compression)
+        types = merged.stored_types(colour_type)
+        write_parts(path, [ImagePart(
+            np.concatenate([merged.stored().astype(np.float32),
+                            merged.layers.over(Box(0, 0, w, h))], -1),
+            merged.stored_channels + LAYER_CHANNELS, "", ptype, merged.file_origin(Box(0, 0, 0, 0)),
+            display, types and types + [ptype or "half"] * len(LAYER_CHANNELS))],
+                    meta, compression=compression)
     else:
         facelayers = layers(0, "facelayers", ptype)
         if not _wrote_with_plate_rows(path, merged, plate, [facelayers], meta, ptype,
-                                      compression):
+                                      colour_type, compression):
             merged = merged.whole(plate)
-            write_parts(path, [ImagePart(merged.colour, channels, "rgba", ptype), facelayers],
+            write_parts(path, [merged.first_part(ptype, colour_type, "rgba"), facelayers],
                         meta, compression=compression)
     if ext not in _METADATA_FORMATS:
         write_json_atomic(path + ".provenance.json", meta)
@@ -208,26 +308,48 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
 
 def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: list[ImagePart],
                            meta: dict[str, str | int | float], ptype: str | None,
-                           compression: str) -> bool:
-    """Write ``rgba`` over the rows the faces were blended in and copy the plate's chunks for
-    the others (:mod:`faceplate.io.plate_rows`); False when the plate cannot give them."""
+                           colour_type: str | None, compression: str) -> bool:
+    """Write the first part around the plate's own bytes (:mod:`faceplate.io.plate_rows`): its
+    header and other parts always, and its chunks for the rows no face reaches when they
+    decode as the output's would (then only the face band is written); False when the plate
+    is not an EXR whose structure reads."""
     rows = PlateRows.of(plate) if plate else None
     if rows is None:
         return False
-    w, h = merged.size
-    y0, y1 = rows.band(merged.layers.box.y0, merged.layers.box.y1)
-    if merged.rows is not None and not merged.rows[0] <= y0 < y1 <= merged.rows[1]:
-        return False  # rows that were not read: the caller re-reads the plate
-    band = ImagePart(merged.colour[y0:y1], merged.colour_channels, "rgba", ptype, (0, y0),
-                     (w, h))
-    return write_with_plate_rows(path, rows, (y0, y1), [band, *rest], meta, compression)
+    dy = merged.geometry.data[1]
+    y0, y1 = rows.band(merged.layers.box.y0 + dy, merged.layers.box.y1 + dy)
+    read = merged.rows is None or merged.rows[0] <= y0 - dy < y1 - dy <= merged.rows[1]
+    if read and rows.stores(merged.stored_types(colour_type) or colour_type or ptype or "half",
+                            compression):
+        band = merged.first_part(ptype, colour_type, rows.name, slice(y0 - dy, y1 - dy))
+        if write_with_plate_rows(path, rows, (y0, y1), [band, *rest], meta, compression):
+            return True
+    return write_with_plate_rows(path, rows, None, [merged.whole(plate).first_part(
+        ptype, colour_type, rows.name), *rest], meta, compression)
+
+
+LOSSLESS = ("none", "rle", "zips", "zip", "piz")
+
+
+def output_compression(choice: str, plate: str) -> str:
+    """``choice``, or for "plate" the plate's own compression where it is lossless (a lossy
+    one — dwaa, dwab, b44, b44a, pxr24's floats — would take a second generation of loss on
+    every pixel written again), else zip."""
+    if choice != PLATE_COMPRESSION:
+        return choice
+    rows = PlateRows.of(plate) if plate else None
+    own = rows.compression() if rows is not None else ""
+    if own == "pxr24" and rows is not None and set(rows.part.header.pixel_types) <= {"half",
+                                                                                     "uint"}:
+        return own  # pxr24 is lossless for half and uint
+    return own if own in LOSSLESS else "zip"
 
 
 @dataclass(frozen=True)
 class OutputSettings:
     pattern: str  # OUT.####.exr (any padding spelling SequencePattern reads)
-    compression: str = "zip"  # EXR only
-    pixel_type: str | None = None  # None: half for half plates, float otherwise (EXR)
+    compression: str = PLATE_COMPRESSION  # EXR only; see output_compression
+    pixel_type: str | None = None  # None: the plate's own (EXR)
     face_pattern: str = ""  # optional: the swapped face alone over black (EXR, data window)
     overwrite: bool = False  # rewrite frames even when a valid one is already there
     single_part: bool = False  # EXR: every channel in one full-frame part (see write_merged)
@@ -268,15 +390,18 @@ class FrameWriter:
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
 
-    def plate_rows(self, plate: str, pixel_type: str) -> PlateRows | None:
+    def plate_rows(self, plate: str) -> PlateRows | None:
         """The plate's chunk layout when this output will copy its rows (see
         :func:`write_merged`): a merge then needs to read only the rows its faces reach."""
         settings = self.settings
         if self.ext != ".exr" or settings.single_part:
             return None
         rows = PlateRows.of(plate)
-        return rows if rows is not None and rows.stores(settings.pixel_type or pixel_type,
-                                                        settings.compression) else None
+        if rows is None:
+            return None
+        types = settings.pixel_type or rows.part.header.pixel_types
+        return rows if rows.stores(types, output_compression(settings.compression, plate)) \
+            else None
 
     def is_done(self, frame: int, job: str) -> bool:
         """A valid frame from the same job (model, identity, settings, alignment) is there."""
@@ -307,7 +432,7 @@ class FrameWriter:
         frame's plate file."""
         return write_merged(
             self.path(frame), merged, metadata, self.settings.pixel_type or pixel_type,
-            compression=self.settings.compression,
+            compression=self.settings.compression, colour_type=self.settings.pixel_type,
             mask_path=self.mask_pattern.path(frame) if self.mask_pattern else "",
             face_path=self.face_pattern.path(frame) if self.face_pattern else "",
             layers_path=self.layers_pattern.path(frame) if self.layers_pattern else "",

@@ -15,11 +15,10 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..io.colour import ColourSpaces
-from ..io.images import non_finite_fraction, read_plate_frame
+from ..io.images import GREY_CHANNELS, non_finite_fraction, read_plate_frame
 from ..io.sequence import Plate
 
 TILE = 256
-GREY_CHANNELS = ("Y", "L")  # names OpenImageIO gives a single grey channel
 
 
 class NetworkFrame:

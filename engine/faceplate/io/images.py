@@ -8,6 +8,7 @@ channel up by name, never by position. Values are never clipped: linear EXR abov
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -18,9 +19,68 @@ from ..errors import FaceplateError
 from .atomic import replacing
 from .sequence import Plate
 
+GREY_CHANNELS = ("Y", "L")  # names OpenImageIO gives a single grey channel
+
 
 class ImageError(FaceplateError):
     """A frame could not be read or written; the message is meant for the artist."""
+
+
+Window = tuple[int, int, int, int]  # x, y, width, height in a file's pixel coordinates
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a plate's stored pixels sit, as an EXR says and Nuke places them: the data window
+    (the pixels stored: what pixel arrays hold and the engine works on) and the display window
+    (the frame: Nuke's format). Either may hold the other (overscan) or start away from (0, 0).
+
+    Positions other stages and people read (landmarks, matrices, boxes in ``alignments.json``)
+    are **frame pixels**: origin the display window's top-left, x right, y down. An array
+    pixel ``(i, j)`` of the stored pixels is the frame point ``(j + ox, i + oy)`` for
+    :attr:`origin` ``(ox, oy)``; :meth:`to_array` and :meth:`to_frame` move matrices and
+    points between the two."""
+
+    data: Window
+    display: Window
+    pixel_aspect: float = 1.0
+
+    @classmethod
+    def plain(cls, width: int, height: int) -> Geometry:
+        """Stored pixels that are the whole frame, as every non-EXR image is."""
+        return cls((0, 0, width, height), (0, 0, width, height))
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        """The frame position of the stored pixels' top-left pixel."""
+        return self.data[0] - self.display[0], self.data[1] - self.display[1]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The display window's (width, height): the frame's size, as alignments record it."""
+        return self.display[2], self.display[3]
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        return self.data[2], self.data[3]
+
+    def to_array(self, matrix: np.ndarray | None = None, points: np.ndarray | None = None):
+        """A frame → unit-crop ``matrix`` (2×3) as seen from the array's pixel grid, or frame
+        ``points`` (N×2) as array positions; the same object when the origin is (0, 0)."""
+        ox, oy = self.origin
+        if matrix is not None:
+            if not (ox or oy):
+                return matrix
+            m = np.asarray(matrix, np.float64).copy()
+            m[:, 2] += m[:, :2] @ np.array([ox, oy], np.float64)
+            return m
+        assert points is not None
+        return points if not (ox or oy) else np.asarray(points, np.float64) - (ox, oy)
+
+    def to_frame(self, matrix: np.ndarray | None = None, points: np.ndarray | None = None):
+        """The inverse of :meth:`to_array`: array-grid matrices or points in frame pixels."""
+        back = Geometry(self.display, self.data)  # swaps the origin's sign
+        return back.to_array(matrix, points)
 
 
 @dataclass
@@ -30,6 +90,20 @@ class Image:
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""
     rows: tuple[int, int] | None = None  # only these rows were read (the rest is zero); None: all
+    # Where the pixels sit in the frame (None: they are the frame, from (0, 0)).
+    geometry: Geometry | None = None
+    # Each channel's pixel type in the file (half, float, uint); [] when not read from one.
+    channel_types: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.geometry is None:
+            self.geometry = Geometry.plain(self.width, self.height)
+
+    @property
+    def frame(self) -> Geometry:
+        """:attr:`geometry`, never None."""
+        assert self.geometry is not None
+        return self.geometry
 
     @property
     def height(self) -> int:
@@ -51,8 +125,9 @@ class Image:
         names = self.channels
         if all(c in names for c in ("R", "G", "B")):
             return np.stack([self.channel(c) for c in ("R", "G", "B")], axis=-1)
-        if len(names) in (1, 2):  # Y or YA
-            return np.repeat(self.pixels[..., :1], 3, axis=-1)
+        grey = next((c for c in names if c in GREY_CHANNELS), None)
+        if grey is not None or len(names) in (1, 2):  # Y, YA or one unnamed grey channel
+            return np.repeat(self.channel(grey or names[0])[..., None], 3, axis=-1)
         raise ImageError(f"{self.source or 'image'} has no RGB channels (it has {', '.join(names)})")
 
     def alpha(self) -> np.ndarray | None:
@@ -73,56 +148,126 @@ class Image:
         return out
 
 
+def _oiio_error(source=oiio) -> str | None:
+    """OpenImageIO's pending error text (of ``source``: the module or an open file), cleared;
+    None when it is not text (a damaged header's bytes make it invalid UTF-8)."""
+    try:
+        return source.geterror()
+    except UnicodeDecodeError:
+        return None
+
+
+def _unreadable(path: str, message: str | None, raised: bool = False) -> ImageError:
+    """The one error for a file that does not read: ``cannot read PATH (why)``."""
+    return ImageError(f"cannot read {path} ({_why_unreadable(path, message, raised)})")
+
+
+def _why_unreadable(path: str, message: str | None, raised: bool = False) -> str:
+    """Why ``path`` did not read, in words: an empty or truncated file is said so (an EXR's own
+    chunk table tells, :mod:`faceplate_client.exr`), else the decoder's first line (a damaged
+    EXR header's own account before the text of an exception the decoder ``raised``)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "file is empty"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    header = ""
+    if path.lower().endswith(".exr"):
+        from faceplate_client.exr import ExrError, read_exr
+
+        try:
+            info = read_exr(path)
+            if info.complete is False:
+                return f"file is truncated: {info.problem}"
+        except ExrError as exc:
+            detail = str(exc).replace(f"{path}: ", "").replace("cannot read EXR header ", "")
+            header = f"damaged header{'' if detail.startswith('(') else ':'} {detail}"
+        except Exception:  # noqa: BLE001 - only a better reason was sought; the decoder's is said
+            header = ""
+    lines = (message or "").replace(f"EXR Error ({path}): ", "").strip().splitlines()
+    if header and (raised or not lines):
+        return header
+    if lines:
+        return lines[0][:300]
+    return ("damaged file: the decoder's message is not readable text" if message is None
+            else "not an image format OpenImageIO reads")
+
+
+def _naming_the_file(read):
+    """``read(path, ...)`` whose every failure is an :class:`ImageError` naming the file: on a
+    damaged file OpenImageIO may raise (RuntimeError, UnicodeDecodeError), a short buffer fail
+    to reshape (ValueError) or a lying header ask for memory (MemoryError)."""
+    @functools.wraps(read)
+    def reading(path: str, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except FaceplateError:
+            raise
+        except Exception as exc:  # whatever a damaged file makes a decoder do
+            raise _unreadable(path, None if isinstance(exc, UnicodeDecodeError)
+                              else f"{type(exc).__name__}: {exc}", raised=True) from exc
+    return reading
+
+
+@_naming_the_file
 def read_image(path: str, display_window: bool = False, keep_half: bool = False,
-               rows: tuple[int, int] | None = None) -> Image:
+               rows: tuple[int, int] | None = None, first_part: bool = False) -> Image:
     """Read every channel as float32; integer files are scaled to 0–1.
 
     A multi-part EXR (a merged frame: RGBA over the frame, the face layers over the face's box)
     reads as one image, as Nuke's Read shows it: every part's channels, each part placed by
     its data window and zero outside it (a part repeating earlier channel names, such as a
-    second stereo view, is left out). The metadata is the first part's.
+    second stereo view, is left out). The metadata is the first part's. ``first_part`` reads
+    the first part alone: the plate a convert swaps (its other parts are copied as stored).
 
     ``keep_half`` reads a file whose channels are all half float as float16 (convert: half
     the memory and no conversion on the way in or out; every half value is exact in float32).
 
     With ``display_window`` the image comes back at its display window's size (an ST map
     stored over the face's box only comes back full size, zero outside, as Nuke reads it);
-    without, at the first part's data window.
+    without, at the first part's data window; :attr:`Image.geometry` says where that sits.
 
-    ``rows`` ``(y0, y1)`` decodes only those rows (frame coordinates) and leaves the others
+    ``rows`` ``(y0, y1)`` decodes only those rows (of the image returned) and leaves the others
     zero, for work that looks at no other row (the faces' crops; a merge whose writer copies
     the plate's other rows, :mod:`.plate_rows`).
     """
     if not os.path.isfile(path):
         raise ImageError(f"file not found: {path}")
+    _oiio_error()  # another file's unread error would be taken for this one's
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        raise ImageError(f"cannot read {path}: {oiio.geterror() or 'unknown format'}")
+        raise _unreadable(path, _oiio_error())
     try:
         specs = part_specs(inp)
         half = keep_half and all(f == oiio.HALF for s in specs
                                  for f in (s.channelformats or [s.format]))
         dtype = np.float16 if half else np.float32
         first = specs[0]
-        window = (first.full_x, first.full_y, first.full_width, first.full_height) \
-            if display_window else (first.x, first.y, first.width, first.height)
-        parts, names = [], []
-        for index, spec in enumerate(specs):
+        display = (first.full_x, first.full_y, first.full_width, first.full_height)
+        window = display if display_window else (first.x, first.y, first.width, first.height)
+        geometry = Geometry(window, display, first.get_float_attribute("PixelAspectRatio", 1.0))
+        if rows is not None:
+            rows = (rows[0] + window[1], rows[1] + window[1])
+        parts, names, types = [], [], []
+        for index, spec in enumerate(specs[:1] if first_part else specs):
             part_names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
             if set(part_names) & set(names):
                 continue
             pixels = _read_part(inp, index, spec, oiio.HALF if half else oiio.FLOAT, rows)
             if pixels is None:
-                raise ImageError(f"cannot read pixels of {path}: {inp.geterror()}")
+                raise _unreadable(path, _oiio_error(inp))
             pixels = np.asarray(pixels, dtype=dtype).reshape(spec.height, spec.width,
                                                              spec.nchannels)
             parts.append(placed(pixels, (spec.x, spec.y), window))
             names += part_names
+            types += [str(f) for f in spec.channelformats or [spec.format] * spec.nchannels]
         metadata = {a.name: str(a.value) for a in first.extra_attribs}
     finally:
         inp.close()
     pixels = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
-    return Image(pixels, names, metadata, path, rows)
+    if rows is not None:
+        rows = (rows[0] - window[1], rows[1] - window[1])
+    return Image(pixels, names, metadata, path, rows, geometry, types)
 
 
 def _read_part(inp: oiio.ImageInput, index: int, spec: oiio.ImageSpec, fmt,
@@ -166,38 +311,69 @@ def placed(pixels: np.ndarray, origin: tuple[int, int],
     return out
 
 
-def read_matte(path: str, channel: str, frame_size: tuple[int, int]) -> np.ndarray:
-    """A plate-sized matte frame (an artist's Roto render, a predicted occluder) as H×W 0–1:
-    ``channel`` if it has one, else its first channel."""
+def read_geometry(path: str) -> Geometry | None:
+    """Where the first part's pixels sit, from the header alone; None when it does not read
+    (the frame's read then says why)."""
+    try:
+        inp = oiio.ImageInput.open(path)
+        if inp is None:
+            oiio.geterror()  # clear it; the frame's read reports it
+            return None
+        try:
+            s = inp.spec()
+            return Geometry((s.x, s.y, s.width, s.height),
+                            (s.full_x, s.full_y, s.full_width, s.full_height),
+                            s.get_float_attribute("PixelAspectRatio", 1.0))
+        finally:
+            inp.close()
+    except Exception:  # noqa: BLE001 - a damaged header (even its error text) reads as None
+        return None
+
+
+def read_matte(path: str, channel: str, plate: Geometry) -> np.ndarray:
+    """A plate-sized matte frame (an artist's Roto render, a predicted occluder) as 0–1 over
+    the ``plate``'s stored pixels: ``channel`` if it has one, else its first channel. The
+    matte is placed by its own windows (a Roto render's data window is its bounding box), or
+    taken as it is when it is exactly the plate's stored pixels."""
     image = read_image(path)
-    if (image.width, image.height) != tuple(frame_size):
-        raise FaceplateError(f"matte {path} is {image.width}×{image.height} but the plate is "
-                             f"{frame_size[0]}×{frame_size[1]}: render the matte at plate size")
-    if channel in image.channels:
-        return image.channel(channel)
-    return image.pixels[..., 0]
+    own = image.frame
+    pixels = image.channel(channel) if channel in image.channels else image.pixels[..., 0]
+    if own.frame_size == plate.frame_size:
+        x, y = own.origin
+        px, py = plate.origin
+        return placed(pixels, (x - px, y - py), (0, 0, *plate.stored_size))
+    if own.data == own.display and own.stored_size == plate.stored_size:
+        return pixels
+    w, h = plate.frame_size
+    raise FaceplateError(f"matte {path} is {own.frame_size[0]}×{own.frame_size[1]} but the "
+                         f"plate is {w}×{h}: render the matte at plate size")
 
 
 def read_plate_frame(plate: Plate, frame: int, keep_half: bool = False,
                      rows: tuple[int, int] | None = None) -> Image:
     """One frame of a plate, from its image file or its video (``keep_half``, ``rows``: see
-    :func:`read_image`; a video frame is read whole)."""
+    :func:`read_image`; a video frame is read whole). Of a multi-part EXR, the first part:
+    the one a convert swaps."""
     if plate.is_video:
         return _read_video_frame(plate.path, frame)
-    return read_image(plate.frame_path(frame), keep_half=keep_half, rows=rows)
+    return read_image(plate.frame_path(frame), keep_half=keep_half, rows=rows, first_part=True)
 
 
 def _read_video_frame(path: str, frame: int) -> Image:
     import cv2
 
-    cap = cv2.VideoCapture(path)
     try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, frame - 1)
-        ok, bgr = cap.read()
-    finally:
-        cap.release()
-    if not ok:
-        raise ImageError(f"cannot read frame {frame} of video {path}")
+        cap = cv2.VideoCapture(path)
+        try:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, frame - 1)
+            ok, bgr = cap.read()
+        finally:
+            cap.release()
+    except (cv2.error, SystemError, MemoryError) as exc:  # a damaged stream's decoder
+        raise ImageError(f"cannot read frame {frame} of video {path} ({exc})") from exc
+    if not ok or bgr is None or bgr.ndim != 3:
+        raise ImageError(f"cannot read frame {frame} of video {path} (damaged or past its "
+                         "end)")
     rgb = bgr[..., ::-1].astype(np.float32) / 255.0
     return Image(np.ascontiguousarray(rgb), ["R", "G", "B"], {}, f"{path}@{frame}")
 
@@ -237,15 +413,17 @@ _FORMATS = {
 @dataclass
 class ImagePart:
     """One part of a (multi-part) EXR: the pixels it stores, their channel names and where
-    they sit. ``origin`` and ``full_size`` place stored pixels smaller than the frame (an EXR
-    data window inside the display window), so a face-only layer costs only its box on disk."""
+    they sit. ``origin`` and ``display`` place stored pixels other than the frame (an EXR data
+    window inside or around the display window), so a face-only layer costs only its box on
+    disk and a plate's overscan is written where it was."""
 
     pixels: np.ndarray  # H×W×C (or H×W): the stored pixels
     channels: list[str]
     name: str = ""
     pixel_type: str | None = None  # half, float, uint16, uint8; None: by extension
-    origin: tuple[int, int] = (0, 0)  # x, y of the stored pixels in the frame (EXR only)
-    full_size: tuple[int, int] | None = None  # the frame's (width, height); None: the pixels'
+    origin: tuple[int, int] = (0, 0)  # x, y of the stored pixels (EXR only)
+    display: Window | None = None  # the frame (EXR's display window); None: the pixels'
+    channel_types: list[str] | None = None  # per channel (EXR: a plate's own); None: pixel_type
 
 
 def write_image(
@@ -268,7 +446,7 @@ def write_image(
     if data_window is not None and path.lower().endswith(".exr"):
         x, y, w, h = data_window
         part = ImagePart(pixels[y:y + h, x:x + w], channels, "", pixel_type, (x, y),
-                         (pixels.shape[1], pixels.shape[0]))
+                         (0, 0, pixels.shape[1], pixels.shape[0]))
     write_parts(path, [part], metadata, compression=compression)
 
 
@@ -322,10 +500,12 @@ def _prepared(path: str, ext: str, part: ImagePart, compression: str,
         part.pixel_type] if part.pixel_type else _FORMATS[ext]
     store = pixels
     spec = oiio.ImageSpec(w, h, c, fmt)
-    if part.full_size is not None and ext == ".exr":
+    if ext == ".exr":
         spec.x, spec.y = part.origin
-        spec.full_x, spec.full_y = 0, 0
-        spec.full_width, spec.full_height = part.full_size
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = \
+            part.display or (*part.origin, w, h)
+        if part.channel_types:
+            spec.channelformats = tuple(oiio.TypeDesc(t) for t in part.channel_types)
     spec.channelnames = tuple(channels)
     if "A" in channels:
         spec.alpha_channel = channels.index("A")

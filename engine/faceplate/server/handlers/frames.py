@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from faceplate_client.layout import FACE_TYPES
+from faceplate_client.layout import EXR_COMPRESSIONS, FACE_TYPES
 from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
@@ -367,9 +367,9 @@ def _decode_merge(req) -> MergeInput:
                Param("identity", str, help="the identity swapped in (provenance)"),
                Param("frame", int, 0, "frame number (provenance)", min=-10**9, max=10**9),
                Param("output", str, "", "write the merged frame here (atomically)", path=True),
-               Param("compression", str, "zip", "EXR compression of output: none writes "
-                     "fastest (for caches), zip is what convert writes",
-                     ("zip", "zips", "piz", "dwaa", "dwab", "none"))) +
+               Param("compression", str, "plate", "EXR compression of output: plate (the "
+                     "plate's own where lossless, else zip: what convert writes), none writes "
+                     "fastest (for caches)", EXR_COMPRESSIONS)) +
            MERGE_SETTINGS,
            arrays=(_IMAGE,
                    ArraySpec("faces", _FLOATS, ("N", "S", "S", 3), help="from swap",
@@ -402,11 +402,11 @@ def merge(inp: MergeInput) -> Result:
     settings, matte, matte_path = inp.settings, inp.matte, ""
     if matte is None and settings.mask.startswith("image"):
         matte_path = settings.mask_image
-        matte = read_matte(matte_path, settings.mask_channel, (image.width, image.height))
+        matte = read_matte(matte_path, settings.mask_channel, image.frame)
     elif matte is None and settings.mask == "occlusion" and settings.occlusion_matte:
         pattern = SequencePattern.parse(settings.occlusion_matte)
         matte_path = pattern.path(inp.frame) if pattern else settings.occlusion_matte
-        matte = read_matte(matte_path, "A", (image.width, image.height))
+        matte = read_matte(matte_path, "A", image.frame)
     elif matte is not None and matte.shape != (image.height, image.width):
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
