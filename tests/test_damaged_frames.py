@@ -149,7 +149,7 @@ def test_convert_skips_damaged_frames_and_writes_the_rest(plate, tmp_path, capsy
         assert lines[0].startswith(f"frame {frame}: skipped: cannot read ")
     lines = _lines_naming(out + err, stray)
     assert len(lines) == 1 and "160×90 but the alignments are for 640×360" in lines[0]
-    assert "skipped 5 frame(s) that could not be read or written: 1003-1006,1008" in err
+    assert "skipped 5 frame(s) that could not be converted: 1003-1006,1008" in err
     for frame in range(FIRST, FIRST + FRAMES):
         written = os.path.isfile(_frame_path(out_pattern, frame))
         assert written == (frame in GOOD and frame != 1008), frame

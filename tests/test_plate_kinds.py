@@ -20,6 +20,7 @@ from faceplate.cli import main
 from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.swap import PassthroughModel
 from faceplate.convert.writer import OutputSettings
+from faceplate.extract import alignments as alignments_io
 from faceplate.io.images import placed, read_image
 from faceplate.samples import make_shot, write_true_alignments
 from faceplate_client.exr import COMPRESSIONS, read_layout
@@ -280,3 +281,28 @@ def test_convert_cli_on_an_overscan_plate_places_the_face_where_it_was(base, tmp
         assert plain.channels == over.channels
         face = plain.channels.index("facemask.face")
         assert np.abs(plain.pixels[..., face] - over.pixels[..., face]).max() < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["overscan", "cropped"])
+def test_extract_gives_frame_pixels_whatever_the_plate_stores(base, tmp_path, kind):
+    """Extract on the plate as a plain EXR and as ``kind``: the landmarks are frame pixels in
+    both (the same within a pixel: the detector sees other borders), the size is the frame's,
+    and both agree with the shot's exact landmarks."""
+    sample, shot = base
+    found = {}
+    for name in ("plain", kind):
+        for frame in FRAMES:
+            _plate(name, read_image(sample.path(frame)).rgb(), frame,
+                   str(tmp_path / f"{name}.{frame:04d}.exr"))
+        shot_dir = str(tmp_path / f"shot_{name}")
+        assert main(["extract", str(tmp_path / f"{name}.####.exr"), "-o", shot_dir,
+                     "--backend", "dlib", "--colourspace", "ACEScg"]) == 0
+        found[name] = alignments_io.load(shot_dir)
+    truth = alignments_io.load(shot)
+    for frame in FRAMES:
+        plain, other = found["plain"].frames[frame][0], found[kind].frames[frame][0]
+        exact = truth.frames[frame][0].landmarks
+        assert found[kind].frame_size(frame) == (W, H)
+        assert np.abs(other.landmarks - plain.landmarks).mean() < 1.0, kind
+        assert np.abs(other.landmarks - exact).mean() < 3.0, kind
+        assert np.abs(other.matrix - plain.matrix).max() < 0.02, kind

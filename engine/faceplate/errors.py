@@ -49,6 +49,6 @@ def note_skipped(progress, frame: int, reason: str, log: logging.Logger) -> None
         log.warning("%s", line)
         return
     # The bar ends its line only when done; start a new one so the note is a line of its own.
-    open_bar = 0 < progress.done < progress.total
-    stream.write(("\n" if open_bar else "") + line + "\n")
+    stream.write(("\n" if getattr(progress, "line_open", False) else "") + line + "\n")
+    progress.line_open = False
     stream.flush()

@@ -39,6 +39,7 @@ class Progress:
         self.stream = stream
         self._start = time.monotonic()
         self._last_draw = 0.0
+        self.line_open = False  # a bar is drawn on the stream and its line not yet ended
 
     def advance(self, n: int = 1, message: str = "") -> ProgressEvent:
         return self.update(self.done + n, message=message)
@@ -71,7 +72,8 @@ class Progress:
         line = (f"\r{e.stage:>8} [{'#' * filled}{'.' * (width - filled)}] {e.done}/{e.total} "
                 f"{self.unit}  {e.rate:.2f}/s  ETA {eta}  {e.message[:40]:<40}")
         stream.write(line)
-        if e.done >= e.total:
+        self.line_open = e.done < e.total
+        if not self.line_open:
             stream.write("\n")
         stream.flush()
 

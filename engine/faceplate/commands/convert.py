@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..convert.settings import MergeSettings
     from ..convert.swap import PassthroughModel, Swapper
     from ..convert.writer import OutputSettings
-    from ..errors import ExitCode, FaceplateError, skipped_line, skipped_summary
+    from ..errors import ExitCode, FaceplateError, skipped_summary
 
     settings = _merge_settings(args, MergeSettings, FaceplateError)
     model: Swapper
@@ -128,12 +128,9 @@ def run(args: argparse.Namespace) -> int:
         for frame in summary.frames:
             if frame.status == "passthrough":
                 print(f"  frame {frame.frame}: {frame.status}: {frame.message}")
-    failed = [f for f in summary.frames if f.status == "failed"]
-    for frame in failed:
-        print(skipped_line(frame.frame, frame.message), file=sys.stderr)
-    if failed:
-        print(skipped_summary([f.frame for f in failed], "could not be read or written"),
-              file=sys.stderr)
+    failed = [f.frame for f in summary.frames if f.status == "failed"]
+    if failed:  # each one's line went to stderr as it happened
+        print(skipped_summary(failed, "could not be converted"), file=sys.stderr)
     return int(ExitCode.FRAMES_SKIPPED if failed else ExitCode.OK)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import FaceplateError
+from ..errors import FaceplateError, note_skipped
 from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix
 from ..io.colour import ColourSpaces, default_space_for
@@ -42,7 +42,7 @@ from .merge import SwappedFace, merge_faces, merge_reach
 from .overlap import ordered
 from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
-from .swap import Swapper, plate_crop, source_box, swap_crops
+from .swap import SwapFailed, Swapper, plate_crop, source_box, swap_crops
 from .temporal import FaceSample, Windows, frame_colour, reach, steady
 from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
 
@@ -331,9 +331,11 @@ class _ShotRun:
 
     def report(self, report: FrameReport, progress: Progress) -> None:
         self.summary.frames.append(report)
-        progress.advance(1, f"{report.frame} {report.status}")
-        if report.status in ("passthrough", "failed"):
+        if report.status == "failed":  # one line, as it happens (the farm log's)
+            note_skipped(progress, report.frame, report.message, log)
+        elif report.status == "passthrough":
             log.warning("frame %d %s: %s", report.frame, report.status, report.message)
+        progress.advance(1, f"{report.frame} {report.status}")
 
     def _timed(self, stage: str, fn, *args, **kwargs):
         clock = time.perf_counter()
@@ -543,8 +545,6 @@ class _ShotRun:
                     else p.lookup.swapped()
 
     def _merge_and_write(self, p: _Pending) -> FrameReport:
-        from .swap import SwapFailed
-
         plan = p.plan
         try:
             merged = self._timed("merge", merge_frame, p.image, p.swaps, self.colour,
@@ -560,8 +560,11 @@ class _ShotRun:
         provenance = provenance_for(self.model.card, self.to_identity, self.settings, plan.job,
                                     plan.source, plan.frame, merged.matrices,
                                     f"passthrough: {message}" if message else status)
-        self._timed("write", self.writer.write, plan.frame, merged, provenance.to_metadata(),
-                    plate_pixel_type(plan.source), plan.source)
+        try:
+            self._timed("write", self.writer.write, plan.frame, merged,
+                        provenance.to_metadata(), plate_pixel_type(plan.source), plan.source)
+        except FaceplateError as exc:  # the plate's other rows did not read, a full disk
+            return FrameReport(plan.frame, "failed", len(plan.faces), f"{exc}; not written")
         return FrameReport(plan.frame, status, len(plan.faces), message)
 
 

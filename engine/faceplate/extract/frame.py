@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..io.colour import ColourSpaces
-from ..io.images import GREY_CHANNELS, non_finite_fraction, read_plate_frame
+from ..io.images import GREY_CHANNELS, Geometry, non_finite_fraction, read_plate_frame
 from ..io.sequence import Plate
 
 TILE = 256
@@ -25,8 +25,11 @@ class NetworkFrame:
     """Float32 RGB in network space (0–1), computed lazily from plate-space pixels."""
 
     def __init__(self, plate_rgb: np.ndarray,
-                 to_network: Callable[[np.ndarray], np.ndarray] | None = None):
+                 to_network: Callable[[np.ndarray], np.ndarray] | None = None,
+                 geometry: Geometry | None = None):
         self._plate = np.ascontiguousarray(plate_rgb, dtype=np.float32)
+        # Where these pixels sit in the frame: positions found on them are array pixels.
+        self.geometry = geometry or Geometry.plain(plate_rgb.shape[1], plate_rgb.shape[0])
         self._convert = to_network
         h, w = self._plate.shape[:2]
         if to_network is None:  # already network space
@@ -91,4 +94,5 @@ def network_frame(source: Plate, frame: int, colour: ColourSpaces
     if bad:
         warnings.append(f"{bad:.2%} of pixels are NaN or infinite; they were treated as black")
         rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
-    return NetworkFrame(rgb, None if colour.identity else colour.to_network), warnings
+    return NetworkFrame(rgb, None if colour.identity else colour.to_network,
+                        image.frame), warnings

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import ExitCode, FaceplateError, note_skipped, skipped_summary
 from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
+from ..io.geometry import Geometry
 from ..io.images import read_image
 from ..io.sequence import Plate, open_plate
 from ..progress import Listener, Progress
@@ -193,7 +194,9 @@ def extract_shot(
                        smoothing=settings.smoothing, selection=selection,
                        min_confidence=settings.min_confidence, distances=distances)
     summary.jitter_raw, summary.jitter_smoothed = resolved.jitter_raw, resolved.jitter_smoothed
-    records = resolved.frames
+    # Found on each frame's stored pixels; alignments.json holds frame pixels.
+    records = {f: [r.placed(shot.geometries[f], to_frame=True) for r in rs]
+               for f, rs in resolved.frames.items()}
     summary.faces = sum(len(v) for v in records.values())
     summary.tracks = sorted({r.track for v in records.values() for r in v})
     summary.held_back = sorted(t for t, i in resolved.tracks.items() if i.held_back)
@@ -233,6 +236,7 @@ class _Shot:
     judge: Judge
     size: tuple[int, int] | None = None  # the first frame's
     sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    geometries: dict[int, Geometry] = field(default_factory=dict)  # where each frame's pixels sit
     cuts: list[int] = field(default_factory=list)
     recovered: int = 0  # faces the verifier found where a track had lost its face
     empty: int = 0  # frames with no face tracked or found by the first detector
@@ -269,14 +273,19 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
             note_skipped(progress, frame, str(exc), log)
             progress.advance(message=f"frame {frame}: skipped")
             continue
-        h, w = image.shape[:2]
+        w, h = image.geometry.frame_size
         shot.size = shot.size or (w, h)
         shot.sizes[frame] = (w, h)
+        shot.geometries[frame] = image.geometry
+        moved = previous is not None and shot.geometries[previous] != image.geometry
         if (w, h) != shot.size and (previous is None or shot.sizes[previous] == shot.size):
             warnings.append(f"frame is {w}×{h}, the shot's first frame {shot.size[0]}×"
                             f"{shot.size[1]}: taken as a separate still (a cut)")
+        elif moved:  # tracking works on the stored pixels: it starts again
+            warnings.append(f"the stored pixels (data window) moved to {image.geometry.data}: "
+                            "tracking starts again here (a cut)")
         signatures[frame] = signature(image.downscaled(scale_for(image.shape)))
-        cut = previous is not None and (shot.sizes[previous] != (w, h) or is_cut(
+        cut = previous is not None and (moved or is_cut(
             signatures[previous], signatures[frame], settings.cut_threshold))
         if cut:
             shot.cuts.append(frame)
@@ -436,12 +445,13 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
             continue
         h, w = image.shape[:2]
         for face in result.frames[frame]:
-            box = crop_box(face.matrix, (w, h), size)
+            matrix = image.geometry.to_array(face.matrix)  # the record is in frame pixels
+            box = crop_box(matrix, (w, h), size)
             if box is None:
                 continue
             window = image.window(*box)
-            shifted = face.matrix.copy()
-            shifted[:, 2] += face.matrix[:, :2] @ np.array(box[:2], float)
+            shifted = matrix.copy()
+            shifted[:, 2] += matrix[:, :2] @ np.array(box[:2], float)
             crop = warp_to_crop(window, shifted, size)
             landmarks = transform_points(face.landmarks, crop_matrix(face.matrix, size))
             writer.add(crop, result.plate, frame, face.track, landmarks)

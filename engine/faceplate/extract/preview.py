@@ -19,7 +19,7 @@ from ..errors import FaceplateError
 from ..face.align import crop_matrix, transform_points, warp_to_crop
 from ..face.mask import landmark_mask
 from ..io.colour import ColourSpaces
-from ..io.images import to_uint8, write_image
+from ..io.images import placed, to_uint8, write_image
 from ..io.sequence import open_plate
 from ..pictures import fit, label, stack_rows
 from .alignments import Alignments, FaceRecord
@@ -56,7 +56,10 @@ class _Frames:
     def __getitem__(self, frame: int) -> np.ndarray | None:
         if frame not in self._cache:
             try:
-                self._cache[frame] = network_frame(self._plate, frame, self._colour)[0].full()
+                image = network_frame(self._plate, frame, self._colour)[0]
+                geometry = image.geometry  # the frame as Nuke shows it: the display window
+                self._cache[frame] = placed(image.full(), geometry.origin,
+                                            (0, 0, *geometry.frame_size))
             except FaceplateError as exc:  # the frame's own line is the reader's to write
                 log.warning("preview: frame %d left out: it did not read again", frame)
                 log.debug("preview: frame %d: %s", frame, exc)
