@@ -306,3 +306,53 @@ def test_extract_gives_frame_pixels_whatever_the_plate_stores(base, tmp_path, ki
         assert np.abs(other.landmarks - plain.landmarks).mean() < 1.0, kind
         assert np.abs(other.landmarks - exact).mean() < 3.0, kind
         assert np.abs(other.matrix - plain.matrix).max() < 0.02, kind
+
+
+@pytest.mark.parametrize("kind", ["stereo", "stereo-parts"])
+def test_each_view_is_swapped_with_its_own_alignments(base, tmp_path, kind):
+    """A compositor swaps the right eye too: extract --view right finds its faces (the right
+    view is the mirror image here), convert swaps that view and nothing else, and converting
+    the result for the left view with the left's alignments leaves both swapped, each with its
+    own layers part."""
+    sample, left_shot = base
+    plate = str(tmp_path / "plate.%04d.exr")
+    for frame in FRAMES:
+        _plate(kind, read_image(sample.path(frame)).rgb(), frame, plate % frame)
+    pattern = str(tmp_path / "plate.####.exr")
+    right_shot = str(tmp_path / "right")
+    assert main(["extract", pattern, "-o", right_shot, "--backend", "dlib", "--view", "right",
+                 "--colourspace", "ACEScg"]) == 0
+    right = alignments_io.load(right_shot)
+    left = alignments_io.load(left_shot)
+    assert right.view == "right"
+    for frame in FRAMES:  # the mirror image's face: mirrored landmarks
+        mirrored = left.frames[frame][0].landmarks[:, 0]
+        found = right.frames[frame][0].landmarks[:, 0]
+        assert abs(np.mean(found) - (W - np.mean(mirrored))) < 3.0
+    once = str(tmp_path / "right_done" / "out.####.exr")
+    convert_shot(pattern, right_shot, BrightSwap(), "passthrough", OutputSettings(once),
+                 serial=True)
+    both = str(tmp_path / "both" / "out.####.exr")
+    convert_shot(once, left_shot, BrightSwap(), "passthrough", OutputSettings(both),
+                 serial=True)
+    for frame in FRAMES:
+        want = _parts(plate % frame)
+        after_right = _parts(once.replace("####", f"{frame:04d}"))
+        after_both = _parts(both.replace("####", f"{frame:04d}"))
+        names = {p["attributes"].get("name"): p for p in after_both}
+        assert {"facelayers", "facelayers.right"} <= set(names), kind
+        assert names["facelayers.right"]["attributes"]["view"] == "right"
+        left_part, right_part = (0, 1) if kind == "stereo-parts" else (0, 0)
+        left_rgb = [want[left_part]["channels"].index(c) for c in RGB]
+        right_rgb = [want[right_part]["channels"].index(
+            c if kind == "stereo-parts" else f"right.{c}") for c in RGB]
+        # the right view swapped first, the left untouched by that run
+        assert np.array_equal(after_right[left_part]["pixels"][..., left_rgb].view(np.uint32),
+                              want[left_part]["pixels"][..., left_rgb].view(np.uint32)), kind
+        for part, channels in ((right_part, right_rgb), (left_part, left_rgb)):
+            changed = np.any(after_both[part]["pixels"][..., channels] !=
+                             want[part]["pixels"][..., channels], -1)
+            assert changed.mean() > 0.02, (kind, part)
+        named = [p["attributes"].get("name") for p in want]  # a single part has no name
+        assert [p["attributes"].get("name") for p in after_both][:len(want)] == \
+            [n or "rgba" for n in named], kind  # the parts keep their places

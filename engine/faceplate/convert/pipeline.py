@@ -239,6 +239,7 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
     With ``settings.temporal`` > 0 a first pass makes sure every face the smoothing needs —
     the frames asked for and their neighbours — is in the swap cache (a temporary one when
     ``cache_dir`` is None), then the frames are merged from it (:mod:`.temporal`).
+    The view swapped is the alignments' (a stereo plate's other views pass through).
     """
     clock = time.perf_counter()
     settings = settings or MergeSettings()
@@ -348,7 +349,8 @@ class _ShotRun:
     def _geometry(self, frame: int) -> Geometry:
         """Where the frame's stored pixels sit, from its header (read once)."""
         if frame not in self._geometries:
-            found = None if self.plate.is_video else read_geometry(self.plate.frame_path(frame))
+            found = None if self.plate.is_video else read_geometry(self.plate.frame_path(frame),
+                                                                   self.shot.view)
             self._geometries[frame] = found or Geometry.plain(*self.shot.frame_size(frame))
         return self._geometries[frame]
 
@@ -497,7 +499,7 @@ class _ShotRun:
             for face in plan.faces:
                 box = box.union(source_box(face.matrix, frame_size, size))
             return box.y0, box.y1
-        rows = self.writer.plate_rows(plan.source)
+        rows = self.writer.plate_rows(plan.source, geometry.part)
         if rows is None:
             return None
         box, dy = merge_reach(plan.faces, size, self.settings, frame_size), geometry.data[1]
@@ -508,7 +510,7 @@ class _ShotRun:
         frame = plan.frame
         try:
             image = self._timed("read", read_plate_frame, self.plate, frame, keep_half=True,
-                                rows=self._rows(plan))
+                                rows=self._rows(plan), view=self.shot.view)
         except FaceplateError as exc:  # "cannot read PLATE (why)": this frame only
             return FrameReport(frame, "failed", len(plan.faces), str(exc))
         size, expected = image.frame.frame_size, self.shot.frame_size(frame)

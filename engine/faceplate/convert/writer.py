@@ -85,7 +85,8 @@ class MergedFrame:
         """This frame with every row: the rows not read come from ``plate``, its file."""
         if self.rows is None:
             return self
-        image = read_image(plate, keep_half=self.colour.dtype == np.float16, first_part=True)
+        view = self.plate.view if self.plate is not None else ""
+        image = read_image(plate, keep_half=self.colour.dtype == np.float16, view=view)
         colour = image.colour()
         if colour.shape != self.colour.shape or colour.dtype != self.colour.dtype:
             raise FaceplateError(f"plate {plate} changed while its frame was merged")
@@ -116,16 +117,31 @@ class MergedFrame:
             return colour
         out = plate.pixels[rows].copy()
         bits = (lambda a: a.view(np.uint16)) if out.dtype == np.float16 else (lambda a: a)
-        for index, name in enumerate(plate.channels):
-            if name in RGBA[:colour.shape[-1]] and (name != "A" or colour.shape[-1] == 4):
-                bits(out[..., index])[...] = bits(colour[..., RGBA.index(name)])
-            elif name in GREY_CHANNELS and "R" not in plate.channels:
-                r, g, b = (colour[..., i].astype(np.float32) for i in range(3))
-                grey = (r == g) & (g == b)
-                luma = np.where(grey, r, 0.2126 * r + 0.7152 * g + 0.0722 * b)
-                bits(out[..., index])[...] = bits(np.where(grey, colour[..., 0],
-                                                           luma.astype(out.dtype)))
+        for index, role in self._roles().items():
+            if role != GREY:
+                bits(out[..., index])[...] = bits(colour[..., role])
+                continue
+            r, g, b = (colour[..., i].astype(np.float32) for i in range(3))
+            grey = (r == g) & (g == b)
+            luma = np.where(grey, r, 0.2126 * r + 0.7152 * g + 0.0722 * b)
+            bits(out[..., index])[...] = bits(np.where(grey, colour[..., 0],
+                                                       luma.astype(out.dtype)))
         return out
+
+    def _roles(self) -> dict[int, int]:
+        """Which of the plate's channels the merged colour replaces: channel index → index in
+        :attr:`colour` (R, G, B, A of the plate's view), or GREY for a grey plate's ``Y``."""
+        plate = self.plate
+        if plate is None:
+            return {}
+        names = plate.colour_names("RGBA"[:self.colour.shape[-1]])
+        roles = {plate.channels.index(n): i for i, n in enumerate(names) if n in plate.channels}
+        if plate.colour_names("R")[0] not in plate.channels:
+            grey = next((c for c in plate.colour_names(GREY_CHANNELS) if c in plate.channels),
+                        None)
+            if grey is not None:
+                roles[plate.channels.index(grey)] = GREY
+        return roles
 
     def stored_types(self, pixel_type: str | None) -> list[str] | None:
         """Each stored channel's pixel type: the plate's own, the colour's ``pixel_type`` when
@@ -133,12 +149,10 @@ class MergedFrame:
         plate = self.plate
         if plate is None or len(plate.channel_types) != len(plate.channels):
             return None
-        colour = set(self.colour_channels) | set(GREY_CHANNELS)
-        return [pixel_type if pixel_type and name in colour else kind
-                for name, kind in zip(plate.channels, plate.channel_types)] \
-            if _extra(plate) else [pixel_type or kind for name, kind in
-                                   zip(plate.channels, plate.channel_types)
-                                   if name in colour]
+        roles = self._roles()
+        types = [pixel_type if pixel_type and i in roles else kind
+                 for i, kind in enumerate(plate.channel_types)]
+        return types if _extra(plate) else [types[i] for i in sorted(roles, key=roles.get)]
 
     @property
     def colour_channels(self) -> list[str]:
@@ -217,8 +231,11 @@ class MergedFrame:
         return _data_window(self.layers.extent)
 
 
+GREY = -1  # a grey plate's channel, in MergedFrame._roles
+
+
 def _extra(plate: Image) -> bool:
-    """The plate's first part holds more than, or other than, R, G, B (and A)."""
+    """The plate's part holds more than, or other than, R, G, B (and A)."""
     return plate.channels not in (RGBA[:3], RGBA)
 
 
@@ -257,7 +274,7 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
     meta.update(merged.confidence_metadata())
     ptype = pixel_type if ext == ".exr" else None
-    compression = output_compression(compression, plate)
+    compression = output_compression(compression, plate, merged.geometry.part)
     face = merged.face_part(ptype) if face_path else None
     if face is not None:
         write_parts(face_path, [face], meta, compression=compression)
@@ -268,12 +285,14 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     channels = merged.colour_channels
     display = merged.geometry.display
 
+    view = merged.plate.view if merged.plate is not None else ""
+
     def layers(first: int, name: str, pixel_type: str | None) -> ImagePart:
         """The layer channels from ``first`` on, stored over their box (already in half
         unless written as float, EXR's default: one pass instead of two)."""
         dtype = np.float32 if pixel_type == "float" else np.float16
         return ImagePart(merged.layers.over(box, dtype=dtype)[..., first:], LAYER_CHANNELS[first:],
-                         name, pixel_type, merged.file_origin(box), display)
+                         name, pixel_type, merged.file_origin(box), display, view=view)
 
     if ext != ".exr":
         if not mask_path or not layers_path:
@@ -295,7 +314,9 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
             display, types and types + [ptype or "half"] * len(LAYER_CHANNELS))],
                     meta, compression=compression)
     else:
-        facelayers = layers(0, "facelayers", ptype)
+        # A view's layers are a part of their own: a stereo plate converted once a view keeps
+        # each view's (an earlier convert's part of the same name is replaced).
+        facelayers = layers(0, "facelayers" + (f".{view}" if view else ""), ptype)
         if not _wrote_with_plate_rows(path, merged, plate, [facelayers], meta, ptype,
                                       colour_type, compression):
             merged = merged.whole(plate)
@@ -313,7 +334,7 @@ def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: lis
     header and other parts always, and its chunks for the rows no face reaches when they
     decode as the output's would (then only the face band is written); False when the plate
     is not an EXR whose structure reads."""
-    rows = PlateRows.of(plate) if plate else None
+    rows = PlateRows.of(plate, merged.geometry.part) if plate else None
     if rows is None:
         return False
     dy = merged.geometry.data[1]
@@ -331,13 +352,13 @@ def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: lis
 LOSSLESS = ("none", "rle", "zips", "zip", "piz")
 
 
-def output_compression(choice: str, plate: str) -> str:
+def output_compression(choice: str, plate: str, part: int = 0) -> str:
     """``choice``, or for "plate" the plate's own compression where it is lossless (a lossy
     one — dwaa, dwab, b44, b44a, pxr24's floats — would take a second generation of loss on
-    every pixel written again), else zip."""
+    every pixel written again), else zip. ``part``: the plate's part that is swapped."""
     if choice != PLATE_COMPRESSION:
         return choice
-    rows = PlateRows.of(plate) if plate else None
+    rows = PlateRows.of(plate, part) if plate else None
     own = rows.compression() if rows is not None else ""
     if own == "pxr24" and rows is not None and set(rows.part.header.pixel_types) <= {"half",
                                                                                      "uint"}:
@@ -390,18 +411,18 @@ class FrameWriter:
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
 
-    def plate_rows(self, plate: str) -> PlateRows | None:
+    def plate_rows(self, plate: str, part: int = 0) -> PlateRows | None:
         """The plate's chunk layout when this output will copy its rows (see
         :func:`write_merged`): a merge then needs to read only the rows its faces reach."""
         settings = self.settings
         if self.ext != ".exr" or settings.single_part:
             return None
-        rows = PlateRows.of(plate)
+        rows = PlateRows.of(plate, part)
         if rows is None:
             return None
         types = settings.pixel_type or rows.part.header.pixel_types
-        return rows if rows.stores(types, output_compression(settings.compression, plate)) \
-            else None
+        return rows if rows.stores(types, output_compression(settings.compression, plate,
+                                                             part)) else None
 
     def is_done(self, frame: int, job: str) -> bool:
         """A valid frame from the same job (model, identity, settings, alignment) is there."""

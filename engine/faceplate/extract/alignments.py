@@ -7,7 +7,8 @@ older files load unchanged: a face's ``confidence`` and ``fixed`` (landmarks an 
 the shot's ``tracks`` (confidence and
 frame count per track), ``held_back`` (faces of low-confidence tracks, kept out of
 ``frames`` so nothing swaps them), ``cuts`` (frames that start a new shot) and ``sizes``
-(frames whose size differs from ``size``: a set of stills).
+(frames whose size differs from ``size``: a set of stills), ``view`` (the stereo view of
+the plate they were found in).
 
 Positions (boxes, landmarks, matrices) are frame pixels and sizes are the frame's: an EXR
 plate's display window, whatever part of it (or beyond it: overscan) its data window stores
@@ -105,6 +106,7 @@ class Alignments:
     held_back: dict[int, list[FaceRecord]] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    view: str = ""  # the stereo view of the plate the faces were found in ("": the default)
 
     def faces(self, frame: int) -> list[FaceRecord]:
         return self.frames.get(frame, [])
@@ -129,6 +131,8 @@ class Alignments:
             out["cuts"] = sorted(self.cuts)
         if self.sizes:
             out["sizes"] = {str(k): list(v) for k, v in sorted(self.sizes.items())}
+        if self.view:
+            out["view"] = self.view
         return out
 
     @classmethod
@@ -144,7 +148,8 @@ class Alignments:
                        (w, h), float(d.get("smoothing", 0.0)), _frames(d["frames"]),
                        {int(k): TrackInfo.from_json(v) for k, v in d.get("tracks", {}).items()},
                        _frames(d.get("held_back", {})), [int(f) for f in d.get("cuts", [])],
-                       {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()})
+                       {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()},
+                       str(d.get("view", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise FaceplateError(f"{source} is damaged ({exc}): re-run faceplate extract") \
                 from None
@@ -187,7 +192,8 @@ def save(alignments: Alignments, shot_dir: str, *, merge: bool = True) -> str:
             old = load(shot_dir)
         except FaceplateError:
             old = None  # a damaged file is replaced, not merged
-        if old is not None and old.face_type == alignments.face_type:
+        if old is not None and (old.face_type, old.view) == (alignments.face_type,
+                                                             alignments.view):
             out = merged(old, alignments)
     write_json_atomic(path, out.to_json())
     return path
@@ -205,5 +211,5 @@ def merged(old: Alignments, new: Alignments) -> Alignments:
     cuts = sorted({c for c in old.cuts if c not in redone} | set(new.cuts))
     return Alignments(new.plate, new.colourspace, new.backend, new.face_type, new.size,
                       new.smoothing, frames, {**old.track_info, **new.track_info}, held, cuts,
-                      sizes)
+                      sizes, new.view)
 

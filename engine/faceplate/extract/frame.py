@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..io.colour import ColourSpaces
-from ..io.images import GREY_CHANNELS, Geometry, non_finite_fraction, read_plate_frame
+from ..io.images import Geometry, non_finite_fraction, read_plate_frame
 from ..io.sequence import Plate
 
 TILE = 256
@@ -81,11 +81,13 @@ def as_frame(image) -> NetworkFrame:
     return NetworkFrame(rgb)
 
 
-def network_frame(source: Plate, frame: int, colour: ColourSpaces
+def network_frame(source: Plate, frame: int, colour: ColourSpaces, view: str = ""
                   ) -> tuple[NetworkFrame, list[str]]:
-    """A plate frame in network space (converted where looked at) and warnings about it."""
-    image = read_plate_frame(source, frame)
-    if not ({"R", "G", "B"} <= set(image.channels) or image.channels[0] in GREY_CHANNELS):
+    """A plate frame (of the stereo ``view``) in network space (converted where looked at)
+    and warnings about it."""
+    image = read_plate_frame(source, frame, view=view)
+    names = set(image.channels)
+    if not (set(image.colour_names("RGB")) <= names or names & set(image.colour_names("YL"))):
         raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
                              "extraction needs R, G, B (or one grey channel Y)")
     rgb = image.rgb()

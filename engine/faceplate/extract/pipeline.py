@@ -195,8 +195,9 @@ def extract_shot(
                        min_confidence=settings.min_confidence, distances=distances)
     summary.jitter_raw, summary.jitter_smoothed = resolved.jitter_raw, resolved.jitter_smoothed
     # Found on each frame's stored pixels; alignments.json holds frame pixels.
-    records = {f: [r.placed(shot.geometries[f], to_frame=True) for r in rs]
-               for f, rs in resolved.frames.items()}
+    records, held = ({f: [r.placed(shot.geometries[f], to_frame=True) for r in rs]
+                      for f, rs in found.items()}
+                     for found in (resolved.frames, resolved.held_back))
     summary.faces = sum(len(v) for v in records.values())
     summary.tracks = sorted({r.track for v in records.values() for r in v})
     summary.held_back = sorted(t for t, i in resolved.tracks.items() if i.held_back)
@@ -209,8 +210,8 @@ def extract_shot(
     size = shot.size or (0, 0)
     result = alignments_file.Alignments(
         os.path.abspath(source.path), colour.plate_space, engine.name, settings.face_type,
-        size, settings.smoothing, records, resolved.tracks, resolved.held_back, shot.cuts,
-        {f: s for f, s in shot.sizes.items() if s != size})
+        size, settings.smoothing, records, resolved.tracks, held, shot.cuts,
+        {f: s for f, s in shot.sizes.items() if s != size}, settings.view)
     summary.alignments_path = alignments_file.save(result, shot_dir)
 
     if settings.preview:
@@ -267,7 +268,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
     progress = Progress("extract", len(source.frames), listener=listener, stream=stream)
     for i, frame in enumerate(source.frames):
         try:
-            image, warnings = network_frame(source, frame, colour)
+            image, warnings = network_frame(source, frame, colour, settings.view)
         except FaceplateError as exc:
             summary.errors[frame] = str(exc)
             note_skipped(progress, frame, str(exc), log)
@@ -379,7 +380,7 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
         if frame not in shot.found or source.frames[j + 1] in shot.cuts:
             return  # the frame failed to read, or the shot starts after it
         try:
-            image, _ = network_frame(source, frame, colour)
+            image, _ = network_frame(source, frame, colour, settings.view)
         except FaceplateError as exc:  # it read before (the file changed): stop here
             log.warning("frame %d: not searched again for track %d: it did not read again",
                         frame, face.track)
@@ -437,7 +438,7 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
         writer.replace_frame(result.plate, frame)
     for frame in frames:
         try:
-            image, _ = network_frame(source, frame, colour)
+            image, _ = network_frame(source, frame, colour, result.view)
         except FaceplateError as exc:
             summary.errors[frame] = f"face set: {exc}"
             note_skipped(progress, frame, f"face set: {exc}", log)

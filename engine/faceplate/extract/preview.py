@@ -51,12 +51,13 @@ class _Frames:
     def __init__(self, result: Alignments, frames: list[int]):
         self._plate = open_plate(result.plate, sorted(set(frames)))
         self._colour = ColourSpaces(result.colourspace)
+        self._view = result.view
         self._cache: dict[int, np.ndarray | None] = {}
 
     def __getitem__(self, frame: int) -> np.ndarray | None:
         if frame not in self._cache:
             try:
-                image = network_frame(self._plate, frame, self._colour)[0]
+                image = network_frame(self._plate, frame, self._colour, self._view)[0]
                 geometry = image.geometry  # the frame as Nuke shows it: the display window
                 self._cache[frame] = placed(image.full(), geometry.origin,
                                             (0, 0, *geometry.frame_size))

@@ -57,3 +57,6 @@ class ExtractSettings(Settings):
                                    "counts as a shot cut; 1 = never cut", bounds=(0.0, 1.0))
     preview: bool = setting(True, "write SHOTDIR/preview.png (faces drawn on a few frames, a "
                             "strip of crops per person)")
+    view: str = setting("", "the stereo view to extract from a multi-view EXR plate (its "
+                            "view or multiView name; empty: the first part's R, G, B); "
+                            "convert swaps the view its alignments were made on")

@@ -24,6 +24,7 @@ class Geometry:
     data: Window
     display: Window
     pixel_aspect: float = 1.0
+    part: int = 0  # the file's part that stores them (a stereo plate's view)
 
     @classmethod
     def plain(cls, width: int, height: int) -> Geometry:
@@ -59,5 +60,5 @@ class Geometry:
 
     def to_frame(self, matrix: np.ndarray | None = None, points: np.ndarray | None = None):
         """The inverse of :meth:`to_array`: array-grid matrices or points in frame pixels."""
-        back = Geometry(self.display, self.data)  # swaps the origin's sign
+        back = Geometry(self.display, self.data, self.pixel_aspect, self.part)  # origin × −1
         return back.to_array(matrix, points)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,10 @@ class Image:
     geometry: Geometry | None = None
     # Each channel's pixel type in the file (half, float, uint); [] when not read from one.
     channel_types: list[str] = field(default_factory=list)
+    # The view read ("" the default) and what names its colour channels: a view's prefix in
+    # a multi-view part ("right." for right.R, right.G, right.B); "" for R, G, B.
+    view: str = ""
+    prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.geometry is None:
@@ -64,18 +69,25 @@ class Image:
             raise ImageError(f"{self.source or 'image'} has no channel {name!r} "
                              f"(it has {', '.join(self.channels)})") from None
 
+    def colour_names(self, names: Iterable[str] = "RGBA") -> list[str]:
+        """The channel names of the colour (``R``, ``G``, ``B``, ``A`` with :attr:`prefix`)."""
+        return [self.prefix + c for c in names]
+
     def rgb(self) -> np.ndarray:
         """The colour channels as H×W×3; grey images are expanded, extra channels ignored."""
         names = self.channels
-        if all(c in names for c in ("R", "G", "B")):
-            return np.stack([self.channel(c) for c in ("R", "G", "B")], axis=-1)
-        grey = next((c for c in names if c in GREY_CHANNELS), None)
+        rgb = self.colour_names("RGB")
+        if all(c in names for c in rgb):
+            return np.stack([self.channel(c) for c in rgb], axis=-1)
+        grey = next((c for c in names if c in self.colour_names("YL")), None)
         if grey is not None or len(names) in (1, 2):  # Y, YA or one unnamed grey channel
             return np.repeat(self.channel(grey or names[0])[..., None], 3, axis=-1)
-        raise ImageError(f"{self.source or 'image'} has no RGB channels (it has {', '.join(names)})")
+        raise ImageError(f"{self.source or 'image'} has no {self.prefix}RGB channels (it has "
+                         f"{', '.join(names)})")
 
     def alpha(self) -> np.ndarray | None:
-        return self.channel("A") if "A" in self.channels else None
+        name = self.prefix + "A"
+        return self.channel(name) if name in self.channels else None
 
     def colour(self) -> np.ndarray:
         """A new H×W×3 array of R, G, B (H×W×4 with A when the image has one) in the image's
@@ -83,7 +95,8 @@ class Image:
         converts element by element); anything else becomes float32."""
         dtype = np.float16 if self.pixels.dtype == np.float16 else np.float32
         alpha = self.alpha()
-        rgb = self.pixels[..., :3] if self.channels[:3] == ["R", "G", "B"] else self.rgb()
+        rgb = self.pixels[..., :3] if self.channels[:3] == self.colour_names("RGB") \
+            else self.rgb()
         out = np.empty((self.height, self.width, 3 if alpha is None else 4), dtype)
         bits = (lambda a: a.view(np.uint16)) if dtype == np.float16 else (lambda a: a)
         bits(out)[..., :3] = bits(np.asarray(rgb, dtype))
@@ -155,14 +168,16 @@ def _naming_the_file(read):
 
 @_naming_the_file
 def read_image(path: str, display_window: bool = False, keep_half: bool = False,
-               rows: tuple[int, int] | None = None, first_part: bool = False) -> Image:
+               rows: tuple[int, int] | None = None, view: str | None = None) -> Image:
     """Read every channel as float32; integer files are scaled to 0–1.
 
     A multi-part EXR (a merged frame: RGBA over the frame, the face layers over the face's box)
     reads as one image, as Nuke's Read shows it: every part's channels, each part placed by
     its data window and zero outside it (a part repeating earlier channel names, such as a
-    second stereo view, is left out). The metadata is the first part's. ``first_part`` reads
-    the first part alone: the plate a convert swaps (its other parts are copied as stored).
+    second stereo view, is left out). The metadata is the first part's. With ``view`` (""
+    for the default), only the part holding that view is read, its colour named by
+    :attr:`Image.prefix` (:func:`find_view`): the plate a convert swaps (its other parts are
+    copied as stored), and what geometry and metadata come from.
 
     ``keep_half`` reads a file whose channels are all half float as float16 (convert: half
     the memory and no conversion on the way in or out; every half value is exact in float32).
@@ -183,21 +198,25 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False,
         raise _unreadable(path, _oiio_error())
     try:
         specs = part_specs(inp)
+        index, prefix = (0, "") if view is None else find_view(specs, view, path)
+        if view is not None:
+            specs = specs[index:index + 1]
         half = keep_half and all(f == oiio.HALF for s in specs
                                  for f in (s.channelformats or [s.format]))
         dtype = np.float16 if half else np.float32
         first = specs[0]
         display = (first.full_x, first.full_y, first.full_width, first.full_height)
         window = display if display_window else (first.x, first.y, first.width, first.height)
-        geometry = Geometry(window, display, first.get_float_attribute("PixelAspectRatio", 1.0))
+        geometry = Geometry(window, display, first.get_float_attribute("PixelAspectRatio", 1.0),
+                            index)
         if rows is not None:
             rows = (rows[0] + window[1], rows[1] + window[1])
         parts, names, types = [], [], []
-        for index, spec in enumerate(specs[:1] if first_part else specs):
+        for number, spec in enumerate(specs, index):
             part_names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
             if set(part_names) & set(names):
                 continue
-            pixels = _read_part(inp, index, spec, oiio.HALF if half else oiio.FLOAT, rows)
+            pixels = _read_part(inp, number, spec, oiio.HALF if half else oiio.FLOAT, rows)
             if pixels is None:
                 raise _unreadable(path, _oiio_error(inp))
             pixels = np.asarray(pixels, dtype=dtype).reshape(spec.height, spec.width,
@@ -211,7 +230,25 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False,
     pixels = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
     if rows is not None:
         rows = (rows[0] - window[1], rows[1] - window[1])
-    return Image(pixels, names, metadata, path, rows, geometry, types)
+    return Image(pixels, names, metadata, path, rows, geometry, types, view or "", prefix)
+
+
+def find_view(specs: list[oiio.ImageSpec], view: str, path: str = "") -> tuple[int, str]:
+    """The part holding ``view`` of a plate and its colour channels' prefix: "" is the default
+    (the first part's ``R G B``); a named view is the part whose ``view`` attribute it is
+    (multi-part stereo), or in a ``multiView`` part, its default view's unprefixed channels or
+    the others' ``view.R`` ones."""
+    if not view:
+        return 0, ""
+    for index, spec in enumerate(specs):
+        if spec.get_string_attribute("view") == view:
+            return index, ""
+    views = list(specs[0].getattribute("multiView") or ())
+    if view in views:
+        return 0, "" if view == views[0] else f"{view}."
+    named = [s.get_string_attribute("view") for s in specs if s.get_string_attribute("view")]
+    raise ImageError(f"{path or 'the plate'} has no view {view!r} (it has "
+                     f"{', '.join(named + views) or 'one, unnamed: leave the view empty'})")
 
 
 def _read_part(inp: oiio.ImageInput, index: int, spec: oiio.ImageSpec, fmt,
@@ -255,19 +292,21 @@ def placed(pixels: np.ndarray, origin: tuple[int, int],
     return out
 
 
-def read_geometry(path: str) -> Geometry | None:
-    """Where the first part's pixels sit, from the header alone; None when it does not read
-    (the frame's read then says why)."""
+def read_geometry(path: str, view: str = "") -> Geometry | None:
+    """Where the pixels of the part holding ``view`` sit, from the headers alone; None when
+    they do not read (the frame's read then says why)."""
     try:
         inp = oiio.ImageInput.open(path)
         if inp is None:
             oiio.geterror()  # clear it; the frame's read reports it
             return None
         try:
-            s = inp.spec()
+            specs = part_specs(inp)
+            index = find_view(specs, view, path)[0]
+            s = specs[index]
             return Geometry((s.x, s.y, s.width, s.height),
                             (s.full_x, s.full_y, s.full_width, s.full_height),
-                            s.get_float_attribute("PixelAspectRatio", 1.0))
+                            s.get_float_attribute("PixelAspectRatio", 1.0), index)
         finally:
             inp.close()
     except Exception:  # noqa: BLE001 - a damaged header (even its error text) reads as None
@@ -294,13 +333,13 @@ def read_matte(path: str, channel: str, plate: Geometry) -> np.ndarray:
 
 
 def read_plate_frame(plate: Plate, frame: int, keep_half: bool = False,
-                     rows: tuple[int, int] | None = None) -> Image:
+                     rows: tuple[int, int] | None = None, view: str = "") -> Image:
     """One frame of a plate, from its image file or its video (``keep_half``, ``rows``: see
-    :func:`read_image`; a video frame is read whole). Of a multi-part EXR, the first part:
-    the one a convert swaps."""
+    :func:`read_image`; a video frame is read whole). Of a multi-part or multi-view EXR, the
+    part holding ``view`` (the default: the first part's ``R G B``): what a convert swaps."""
     if plate.is_video:
         return _read_video_frame(plate.path, frame)
-    return read_image(plate.frame_path(frame), keep_half=keep_half, rows=rows, first_part=True)
+    return read_image(plate.frame_path(frame), keep_half=keep_half, rows=rows, view=view)
 
 
 def _read_video_frame(path: str, frame: int) -> Image:
@@ -368,6 +407,7 @@ class ImagePart:
     origin: tuple[int, int] = (0, 0)  # x, y of the stored pixels (EXR only)
     display: Window | None = None  # the frame (EXR's display window); None: the pixels'
     channel_types: list[str] | None = None  # per channel (EXR: a plate's own); None: pixel_type
+    view: str = ""  # the stereo view it belongs to (EXR's view attribute)
 
 
 def write_image(
@@ -455,6 +495,8 @@ def _prepared(path: str, ext: str, part: ImagePart, compression: str,
         spec.alpha_channel = channels.index("A")
     if part.name:
         spec.attribute("name", part.name)
+    if part.view:
+        spec.attribute("view", part.view)
     if ext == ".exr":
         spec.attribute("compression", compression)
     elif fmt != oiio.FLOAT and fmt != oiio.HALF:

@@ -6,7 +6,8 @@ more than its colour: extra channels, other parts (depth, vectors, a second view
 data), and a header of metadata a pipeline reads (chromaticities, multiView, camera, owner,
 timecode). OpenImageIO writes only what the merge made — the first part (the plate's first
 part's channels, the face rows or every row) and the face layers part — and this module
-assembles the output file around it:
+assembles the output file around it ("the first part" below is the part holding the swapped
+view: the first, or a stereo plate's other view, which then keeps its place among the parts):
 
 - **the header**: the first part keeps every attribute of the plate's first part, byte for
   byte, but for the structure (channels, compression, windows, chunk layout) and Faceplate's
@@ -52,9 +53,10 @@ class PlateRows:
     """A plate EXR whose bytes outputs reuse (see the module)."""
 
     layout: ExrLayout
+    index: int = 0  # the part the output swaps (a stereo plate's view); "the first part" below
 
     @classmethod
-    def of(cls, path: str) -> PlateRows | None:
+    def of(cls, path: str, index: int = 0) -> PlateRows | None:
         """The plate's structure; None when it is not an EXR whose headers and offset tables
         read (a damaged plate: the caller writes what it has, as for any other format)."""
         if not path.lower().endswith(".exr") or not os.path.isfile(path):
@@ -65,11 +67,13 @@ class PlateRows:
             return None
         size = os.path.getsize(path)
         offsets = [o for part in layout.parts for o in part.offsets]
-        return cls(layout) if all(0 < o < size for o in offsets) else None
+        if index >= len(layout.parts) or not all(0 < o < size for o in offsets):
+            return None
+        return cls(layout, index)
 
     @property
     def part(self) -> ExrPart:
-        return self.layout.parts[0]
+        return self.layout.parts[self.index]
 
     @property
     def scanline(self) -> bool:
@@ -183,9 +187,11 @@ def _splice(out: int, written: ExrLayout, plate: PlateRows, band: tuple[int, int
     Chunks are copied file to file by the kernel (a 4K frame's pass through Python would cost
     a copy of each file)."""
     ours = {p.header.attributes.get("name") for p in written.parts[1:]}
-    passed = [p for p in plate.layout.parts[1:] if p.header.attributes.get("name") not in ours]
-    headers = [_first_header(written.parts[0], plate, band), *(p.header.raw for p in passed),
-               *(p.header.raw for p in written.parts[1:])]
+    # The plate's parts in their order, the swapped one ours (None), then our other parts.
+    order = [None if i == plate.index else p for i, p in enumerate(plate.layout.parts)
+             if p.header.attributes.get("name") not in ours]
+    headers = [_first_header(written.parts[0], plate, band) if p is None else p.header.raw
+               for p in order] + [p.header.raw for p in written.parts[1:]]
     version = written.version | _MULTIPART | plate.layout.version & (_LONG_NAMES | _NON_IMAGE)
     head = header_bytes(version, headers)
     with open(written.path, "rb") as mine, open(plate.layout.path, "rb") as theirs:
@@ -215,11 +221,17 @@ def _splice(out: int, written: ExrLayout, plate: PlateRows, band: tuple[int, int
         # Each part's chunks: a part number, then a range of one of the two files.
         chunks: list[list[tuple[int, tuple[int, int, int, int]]]] = []
         full, lines = plate.part, plate.part.header.lines() or 1
-        first: list[tuple[int, tuple[int, int, int, int]]] = []
-        if band is None:
-            first = [(0, chunk(mine.fileno(), o, "scanlineimage"))
-                     for o in written.parts[0].offsets]
-        else:
+        for part in order:
+            number = len(chunks)
+            if part is not None:
+                kind = str(part.header.attributes.get("type", "scanlineimage"))
+                chunks.append([(number, chunk(theirs.fileno(), o, kind)) for o in part.offsets])
+                continue
+            if band is None:
+                chunks.append([(number, chunk(mine.fileno(), o, "scanlineimage"))
+                               for o in written.parts[0].offsets])
+                continue
+            swapped = []
             band_first = (band[0] - full.first_line) // lines
             band_count = len(written.parts[0].offsets)
             for index, offset in enumerate(full.offsets):
@@ -230,12 +242,8 @@ def _splice(out: int, written: ExrLayout, plate: PlateRows, band: tuple[int, int
                     piece = chunk(theirs.fileno(), offset, "scanlineimage")
                 if piece[3] != full.first_line + index * lines:
                     raise ExrError(f"chunk {index} of the frame holds line {piece[3]}")
-                first.append((0, piece))
-        chunks.append(first)
-        for part in passed:
-            kind = str(part.header.attributes.get("type", "scanlineimage"))
-            chunks.append([(len(chunks), chunk(theirs.fileno(), o, kind))
-                           for o in part.offsets])
+                swapped.append((number, piece))
+            chunks.append(swapped)
         for part in written.parts[1:]:
             chunks.append([(len(chunks), chunk(mine.fileno(), o, "scanlineimage"))
                            for o in part.offsets])
