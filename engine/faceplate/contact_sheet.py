@@ -5,6 +5,11 @@ merged result (the swap in context), the raw render (``faceraw``: the model's fa
 colour match and blend), the region mattes (``faceregion``: eyes red, brows green, mouth blue,
 skin grey, over the dimmed face), the merged frame, and its ``facemask.face`` matte. Everything is drawn from files on
 disk (plate, ``alignments.json``, merged EXRs), so the sheet shows exactly what was delivered.
+
+The alignments are in frame pixels; the plate and the merged frames are shown as stored (their
+data windows: overscan included), and each face is cut from them with its alignment moved
+onto that image's own pixel grid, so a plate with overscan or a cropped data window shows the
+same faces as its frame-sized copy.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from faceplate_client.layout import FACERAW_CHANNELS, FACEREGION_CHANNELS
 from .extract import alignments as alignments_io
 from .face.align import warp_to_crop
 from .io.colour import ColourSpaces
-from .io.images import read_image, to_uint8, write_image
+from .io.images import read_image, read_plate_frame, to_uint8, write_image
 from .io.sequence import open_plate
 from .pictures import fit, label, stack_rows
 
@@ -50,7 +55,8 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
     plate = open_plate(plate_path)
     sheet_rows = []
     for frame in picks:
-        src = colour.to_network(read_image(plate.frame_path(frame)).rgb())
+        source = read_plate_frame(plate, frame)
+        src = colour.to_network(source.rgb())
         out = read_image(merged.frame_path(frame))
         res = colour.to_network(out.rgb())
         matte = np.repeat(out.channel("facemask.face")[..., None], 3, axis=-1) \
@@ -59,8 +65,10 @@ def contact_sheet(plate_path: str, shot_dir: str, merged_path: str, out_png: str
         regions = region_picture(_layer(out, FACEREGION_CHANNELS, res))
         faces = aligns.frames.get(frame, [])
         if faces:
-            m = faces[0].matrix
-            crops = [warp_to_crop(image, m, tile) for image in (src, res, raw, regions)]
+            m = faces[0].matrix  # frame pixels: onto each image's stored pixels
+            crops = [warp_to_crop(image, grid.to_array(matrix=m), tile) for image, grid in
+                     ((src, source.frame), (res, out.frame), (raw, out.frame),
+                      (regions, out.frame))]
             crops[3] = np.clip(crops[3] + 0.3 * crops[0], 0.0, 1.0)  # over the face, dimmed
         else:
             crops = [np.zeros((tile, tile, 3), np.float32)] * 4

@@ -8,6 +8,21 @@ on the still face goes back onto the moving plate through Nuke's STMap with ``pl
 Every file says where it came from (``faceplate/...`` metadata: plate, frame, matrix, track).
 A plate frame that cannot be read is skipped (one line as it happens, listed at the end) and
 the others are written.
+
+Plates whose stored pixels are not the frame (an EXR data window other than its display
+window: overscan, a cropped render, a window away from (0, 0)); the alignments are in frame
+pixels, the plate's array holds its data window:
+
+- the still face is cut from the stored pixels (the alignment moved onto their grid), so
+  overscan around the frame is real picture in the crop, not a reflection;
+- ``face_to_plate``'s ``s, t`` are normalised to the plate's **frame** (display window: the
+  format Nuke's STMap measures its source by; ``faceplate/plate_size`` is that size), so a
+  point in the overscan has ``s`` or ``t`` outside 0–1, and ``A`` (inside) says whether it
+  lies on the plate's stored pixels;
+- ``plate_to_face`` is a map of the plate's **data window**: what a Read of the plate gives
+  in Nuke, and so the pixels STMap's output should cover for a Merge over that Read. It is
+  written with the plate's windows: its data window is the face's box within the plate's
+  data window (placed where those pixels sit), its display window the plate's.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ from .errors import ExitCode, FaceplateError, note_skipped, skipped_summary
 from .extract import alignments as alignments_io
 from .face.align import check_size, warp_to_crop
 from .face.stmap import face_to_plate, plate_to_face
-from .io.images import ImageError, read_plate_frame, write_image
+from .io.images import ImageError, ImagePart, read_plate_frame, write_image, write_parts
 from .io.sequence import (
     FrameLedger,
     Plate,
@@ -131,7 +146,7 @@ def stabilise_shot(shot_dir: str, out: str, *, size: int = 512, track: int | Non
             progress.advance(1, f"{frame} no face")
             continue
         try:
-            _write_frame(source, frame, face, outputs, summary, tuple(shot.size))
+            _write_frame(source, frame, face, outputs, summary, shot.frame_size(frame))
         except ImageError as exc:  # this frame's plate (or output) only: the others go on
             summary.skipped[frame] = str(exc)
             note_skipped(progress, frame, str(exc), log)
@@ -146,9 +161,10 @@ def _write_frame(plate: Plate, frame: int, face, outputs: StabiliseOutputs,
                  summary: StabiliseSummary, shot_size: tuple[int, int]) -> None:
     size = summary.size
     image = read_plate_frame(plate, frame)
-    plate_size = (image.width, image.height)
-    if all(shot_size) and plate_size != tuple(shot_size):
-        raise FaceplateError(f"{image.source} is {plate_size[0]}×{plate_size[1]} but the "
+    geometry = image.frame
+    frame_size = geometry.frame_size  # what the alignments measure: the display window
+    if all(shot_size) and frame_size != tuple(shot_size):
+        raise FaceplateError(f"{image.source} is {frame_size[0]}×{frame_size[1]} but the "
                              f"alignments were made on {shot_size[0]}×{shot_size[1]}: "
                              "re-run faceplate extract on this plate")
     meta: dict[str, str | int | float] = {
@@ -156,31 +172,35 @@ def _write_frame(plate: Plate, frame: int, face, outputs: StabiliseOutputs,
         PREFIX + "plate": plate.path, PREFIX + "source": image.source, PREFIX + "frame": frame,
         PREFIX + "track": summary.track, PREFIX + "face_type": summary.face_type,
         PREFIX + "colourspace": summary.colourspace, PREFIX + "crop_size": size,
-        PREFIX + "plate_size": f"{plate_size[0]} {plate_size[1]}",
+        PREFIX + "plate_size": f"{frame_size[0]} {frame_size[1]}",
         PREFIX + "matrix": json.dumps([] if face is None
                                       else np.round(face.matrix, 9).tolist()),
         PREFIX + "status": "face" if face is not None else "no face"}
     stmap_meta = {**meta, PREFIX + "stmap": CONVENTION}
+    from_plate, box = np.zeros((1, 1, 4), np.float32), (0, 0, 1, 1)
     if face is None:
         crop = np.zeros((size, size, 3), np.float32)
         to_plate = np.zeros((size, size, 4), np.float32)
-        from_plate, box = np.zeros((1, 1, 4), np.float32), (0, 0, 1, 1)
     else:
-        crop = warp_to_crop(image.rgb(), face.matrix, size)
-        to_plate = _rgba(face_to_plate(face.matrix, size, plate_size))
-        placed = plate_to_face(face.matrix, size, plate_size)
-        from_plate, box = (_rgba(placed[0]), placed[1]) if placed is not None \
-            else (np.zeros((1, 1, 4), np.float32), (0, 0, 1, 1))
+        stored = geometry.to_array(matrix=face.matrix)  # the frame matrix on the array's grid
+        crop = warp_to_crop(image.rgb(), stored, size)
+        st = face_to_plate(face.matrix, size, frame_size)  # s, t of the frame
+        if geometry.data != geometry.display:  # inside: on the stored pixels, not the frame
+            st[..., 2] = face_to_plate(stored, size, geometry.stored_size)[..., 2]
+        to_plate = _rgba(st)
+        placed = plate_to_face(stored, size, geometry.stored_size)
+        if placed is not None:
+            from_plate, box = _rgba(placed[0]), placed[1]
     write_image(outputs.face.path(frame), crop, ["R", "G", "B"],
                 {**meta, PREFIX + "kind": "stabilised face"}, pixel_type="half")
     write_image(outputs.to_plate.path(frame), to_plate, ["R", "G", "B", "A"],
                 {**stmap_meta, PREFIX + "kind": "stmap face_to_plate"}, pixel_type="float")
-    x0, y0, x1, y1 = box
-    full = np.zeros((plate_size[1], plate_size[0], 4), np.float32)
-    full[y0:y1, x0:x1] = from_plate
-    write_image(outputs.from_plate.path(frame), full, ["R", "G", "B", "A"],
-                {**stmap_meta, PREFIX + "kind": "stmap plate_to_face"}, pixel_type="float",
-                data_window=(x0, y0, x1 - x0, y1 - y0))
+    # The face's box of the plate's stored pixels, where they sit, in the plate's frame.
+    x0, y0 = box[:2]
+    write_parts(outputs.from_plate.path(frame), [ImagePart(
+        from_plate, ["R", "G", "B", "A"], pixel_type="float",
+        origin=(geometry.data[0] + x0, geometry.data[1] + y0), display=geometry.display)],
+        {**stmap_meta, PREFIX + "kind": "stmap plate_to_face"})
 
 
 def _rgba(st_inside: np.ndarray) -> np.ndarray:

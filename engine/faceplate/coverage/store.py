@@ -87,7 +87,12 @@ def save_faceset_descriptors(faceset: FaceSet, descs: list[Descriptor]) -> None:
 
 
 class PlateReader:
-    """Aligned network-space crops of a shot's faces, read from its plate."""
+    """Aligned network-space crops of a shot's faces, read from its plate.
+
+    The alignments are in frame pixels and a plate frame's array holds its stored pixels (an
+    EXR data window: overscan, a cropped render, a window away from (0, 0)): each face is cut
+    with its alignment moved onto the stored pixels' grid, so a plate with overscan gives the
+    crops (and descriptors) its frame-sized copy would."""
 
     def __init__(self, shot: alignments_file.Alignments):
         from ..io.colour import ColourSpaces
@@ -108,9 +113,17 @@ class PlateReader:
             raise FaceplateError(f"cannot read frame {frame} of the shot's plate "
                                  f"{self.shot.plate} to measure its lighting ({exc})") from None
         h, w = image.shape[:2]
-        box = crop_box(face.matrix, (w, h), size) or (0, 0, w, h)
-        shifted = face.matrix.copy()
-        shifted[:, 2] += face.matrix[:, :2] @ np.array(box[:2], float)
+        geometry = image.geometry  # where the pixels read sit in the frame
+        expected = self.shot.frame_size(frame)
+        if all(expected) and geometry.frame_size != tuple(expected):
+            raise FaceplateError(f"frame {frame} of the shot's plate {self.shot.plate} is "
+                                 f"{geometry.frame_size[0]}×{geometry.frame_size[1]} but the "
+                                 f"alignments were made on {expected[0]}×{expected[1]}: "
+                                 "re-run faceplate extract on this plate")
+        matrix = np.asarray(geometry.to_array(matrix=face.matrix), np.float64)
+        box = crop_box(matrix, (w, h), size) or (0, 0, w, h)
+        shifted = matrix.copy()
+        shifted[:, 2] += matrix[:, :2] @ np.array(box[:2], float)
         crop = warp_to_crop(image.window(*box), shifted, size)
         return crop, transform_points(face.landmarks, crop_matrix(face.matrix, size))
 

@@ -1,10 +1,16 @@
-"""Aligned crops of a shot and the artist's occluder labels warped into the same crops."""
+"""Aligned crops of a shot and the artist's occluder labels warped into the same crops.
+
+The alignments are in frame pixels; a plate's array holds its stored pixels (an EXR data
+window that may be larger than the frame, smaller, or away from its corner). Crops are cut
+from the stored pixels with each alignment moved onto their grid, and a label is placed over
+the same stored pixels by its own windows (:func:`~faceplate.io.images.read_matte`), so a
+plate with overscan gives the crops and labels its frame-sized copy would."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -13,7 +19,7 @@ from ..errors import FaceplateError
 from ..extract.alignments import Alignments
 from ..face.align import warp_to_crop
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import read_matte, read_plate_frame
+from ..io.images import Geometry, read_geometry, read_matte, read_plate_frame
 from ..io.sequence import Plate, SequencePattern, format_frame_range
 
 
@@ -62,24 +68,39 @@ class ShotFrames:
     plate: Plate
     shot: Alignments
     size: int
+    _geometries: dict[int, Geometry] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.colour = ColourSpaces(self.shot.colourspace or default_space_for(self.plate.path))
 
-    def crops(self, frame: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``(N×S×S×3 crops, their matrices)`` for the faces the alignments hold at ``frame``."""
+    def crops(self, frame: int) -> tuple[np.ndarray, list[np.ndarray], Geometry]:
+        """``(N×S×S×3 crops, their matrices, the frame's geometry)`` for the faces the
+        alignments hold at ``frame``; the matrices map the plate's **stored** pixels (its
+        array's grid) to the unit crop: put a crop back onto an array of
+        ``geometry.stored_size``."""
         records = self.shot.frames.get(frame) or []
         if not records:
-            return np.zeros((0, self.size, self.size, 3), np.float32), []
+            return np.zeros((0, self.size, self.size, 3), np.float32), [], self.geometry(frame)
         image = read_plate_frame(self.plate, frame)
-        if (image.width, image.height) != tuple(self.shot.size):
-            raise FaceplateError(f"plate frame {frame} is {image.width}×{image.height} but the "
-                                 f"alignments are for {self.shot.size[0]}×{self.shot.size[1]}")
+        geometry = self._geometries[frame] = image.frame
+        expected = tuple(self.shot.frame_size(frame))
+        if geometry.frame_size != expected:
+            w, h = geometry.frame_size
+            raise FaceplateError(f"plate frame {frame} is {w}×{h} but the alignments are for "
+                                 f"{expected[0]}×{expected[1]}")
         rgb = image.rgb()
-        matrices = [np.asarray(r.matrix, np.float64) for r in records]
+        matrices = [np.asarray(geometry.to_array(matrix=r.matrix), np.float64) for r in records]
         crops = [np.clip(self.colour.to_network(warp_to_crop(rgb, m, self.size)), 0, 1)
                  for m in matrices]
-        return np.stack(crops).astype(np.float32), matrices
+        return np.stack(crops).astype(np.float32), matrices, geometry
+
+    def geometry(self, frame: int) -> Geometry:
+        """Where the frame's stored pixels sit (from its header; a video's or an unreadable
+        header's: the alignments' frame)."""
+        if frame not in self._geometries:
+            found = None if self.plate.is_video else read_geometry(self.plate.frame_path(frame))
+            self._geometries[frame] = found or Geometry.plain(*self.shot.frame_size(frame))
+        return self._geometries[frame]
 
     def frames(self) -> Iterator[int]:
         yield from self.plate.frames
@@ -89,10 +110,10 @@ def labelled_crops(frames: ShotFrames, labels: Labels) -> tuple[np.ndarray, np.n
     """Every labelled face as uint8 ``N×S×S×3`` crops and ``N×S×S`` occluder mattes."""
     images, mattes = [], []
     for frame in labels.frames:
-        crops, matrices = frames.crops(frame)
+        crops, matrices, geometry = frames.crops(frame)
         if not matrices:
             continue
-        matte = read_matte(labels.path(frame), labels.channel, tuple(frames.shot.size))
+        matte = read_matte(labels.path(frame), labels.channel, geometry)
         for crop, m in zip(crops, matrices):
             label = warp_to_crop(matte, m, frames.size, cv2.INTER_LINEAR)
             images.append(np.round(crop * 255).astype(np.uint8))

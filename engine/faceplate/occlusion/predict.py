@@ -3,6 +3,11 @@
 Written beside the model as ``vNNN/matte.####.exr`` (channel ``A``, half float), the sequence
 convert's ``occlusion`` mask source reads and a compositor can load. On the frames the artist
 labelled, the label is written as it is: the artist's matte always wins.
+
+A matte covers the plate's stored pixels and carries the plate's windows (its data window
+where the plate's is, the plate's display window), so it lines up with the plate in Nuke and
+:func:`~faceplate.io.images.read_matte` gives it back over the plate's stored pixels as they
+are, overscan and cropped renders included.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 
 from ..extract import alignments as alignments_io
 from ..face.align import warp_from_crop_box
-from ..io.images import read_matte, write_image
+from ..io.images import Geometry, ImagePart, read_matte, write_parts
 from ..io.sequence import SequencePattern, open_plate
 from ..model.store import resolve_device
 from ..progress import Listener, Progress
@@ -45,15 +50,16 @@ def predict_occlusion(plate: str, shot_dir: str, *, version: str = "",
                         progress_stream)
     for frame in opened.frames:
         if frame in labelled:
-            matte = read_matte(card.labels.path(frame), card.labels.channel, tuple(shot.size))
+            geometry = reader.geometry(frame)
+            matte = read_matte(card.labels.path(frame), card.labels.channel, geometry)
             how = "label"
         else:
-            matte = plate_matte(net, reader, frame, dev)
+            matte, geometry = plate_matte(net, reader, frame, dev)
             how = "predicted"
-        write_image(seq.path(frame),
-                    np.clip(matte, 0, 1).astype(np.float32)[..., None], ["A"],
-                    {"faceplate/occlusion": f"{os.path.basename(version)} {how}"},
-                    pixel_type="half")
+        write_parts(seq.path(frame), [ImagePart(
+            np.clip(matte, 0, 1).astype(np.float32)[..., None], ["A"], pixel_type="half",
+            origin=geometry.data[:2], display=geometry.display)],
+            {"faceplate/occlusion": f"{os.path.basename(version)} {how}"})
         written.append(frame)
         progress.advance(1, f"{frame} {how}")
     return pattern, written
@@ -65,13 +71,14 @@ def predict_occlusion(plate: str, shot_dir: str, *, version: str = "",
 LOW, HIGH = 0.2, 0.8
 
 
-def plate_matte(net, reader: ShotFrames, frame: int, device) -> np.ndarray:
-    """The predicted occluder over the whole plate: each face's crop matte warped back."""
-    w, h = reader.shot.size
+def plate_matte(net, reader: ShotFrames, frame: int, device) -> tuple[np.ndarray, Geometry]:
+    """The predicted occluder over the plate's stored pixels (each face's crop matte warped
+    back) and where those pixels sit."""
+    crops, matrices, geometry = reader.crops(frame)
+    w, h = geometry.stored_size
     out = np.zeros((h, w), np.float32)
-    crops, matrices = reader.crops(frame)
     if not matrices:
-        return out
+        return out, geometry
     levels = np.clip((predict_crops(net, crops, device) - LOW) / (HIGH - LOW), 0.0, 1.0)
     for pred, m in zip(levels, matrices):
         placed = warp_from_crop_box(pred, m, (w, h), cv2.INTER_LINEAR)
@@ -79,4 +86,4 @@ def plate_matte(net, reader: ShotFrames, frame: int, device) -> np.ndarray:
             continue
         pixels, (x0, y0, x1, y1) = placed
         np.maximum(out[y0:y1, x0:x1], pixels, out=out[y0:y1, x0:x1])
-    return out
+    return out, geometry
