@@ -7,13 +7,20 @@ stage (calls ``faceplate.extract``, ``faceplate.model``, ``faceplate.convert``: 
 lives here) → reply. ``align`` and ``merge`` are isolated: their stage runs in a worker process
 that is replaced if the request overruns; ``detect`` and ``swap`` run on the device worker,
 which owns the loaded models.
+
+Positions in requests and replies (landmarks, boxes, matrices) are frame pixels, as
+``alignments.json`` has them: origin the top-left of the plate's display window (Nuke's
+format), y down. A plate EXR may store another window (overscan, a cropped render: Nuke's
+Write stores the bbox); the stages work on the pixels it stores, so each op moves positions
+between the two with the plate's :class:`~faceplate.io.images.Geometry`, and does nothing
+else to them. An inline image is its own frame.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -92,6 +99,14 @@ def _colour_spaces(space: str):
     return ColourSpaces(space)
 
 
+def _on_array(geometry, faces: list) -> list:
+    """Faces (a ``matrix`` and ``landmarks`` in frame pixels each) placed on the grid of the
+    plate's stored pixels, where the swap and merge stages work (as convert places its
+    alignments)."""
+    return [replace(f, matrix=geometry.to_array(f.matrix),
+                    landmarks=geometry.to_array(points=f.landmarks)) for f in faces]
+
+
 def backend_for(engine, name: str):
     """The started detection backend ``name``, kept by the engine (FAN or dlib take seconds
     to load; every later detect and extract_shot reuses them)."""
@@ -131,7 +146,10 @@ def _decode_detect(req) -> DetectInput:
 
 @operation("detect", "Find faces and their 68 landmarks in one plate frame, each with its "
                      "confidence and face descriptor, and the frame's cut signature (what "
-                     "the track_faces op needs, so it runs without pixels).",
+                     "the track_faces op needs, so it runs without pixels). Boxes and "
+                     "landmarks are frame pixels (from the display window's top-left, y "
+                     "down) and size is the frame's (the display window's), whatever data "
+                     "window the plate stores.",
            params=_PLATE_PARAMS + (
                Param("backend", str, "auto", "fan (studio default), dlib, or auto",
                      ("auto", "fan", "dlib")),
@@ -149,15 +167,20 @@ def detect(inp: DetectInput) -> Result:
     found = backend.detect(frame)
     judge = Judge(verifier_for(inp.engine) if inp.verify else None)
     describer = describer_for(inp.engine)
-    landmarks = np.array([d.landmarks for d in found], np.float32).reshape(-1, 68, 2)
-    return Result({"backend": backend.name, "size": [image.width, image.height],
+    geometry = image.frame  # the stages saw the stored pixels; the reply speaks the frame
+    points = [np.asarray(geometry.to_frame(points=np.asarray(d.landmarks, np.float64)))
+              for d in found]
+    boxes = [geometry.to_frame(points=np.reshape(np.asarray(d.bbox, np.float64), (2, 2)))
+             for d in found]
+    landmarks = np.array(points, np.float32).reshape(-1, 68, 2)
+    return Result({"backend": backend.name, "size": list(geometry.frame_size),
                    "signature": signature(frame.downscaled(scale_for(frame.shape))),
-                   "faces": [{"bbox": [float(v) for v in d.bbox], "score": float(d.score),
-                              "landmarks": np.asarray(d.landmarks, float).tolist(),
+                   "faces": [{"bbox": [float(v) for v in np.ravel(box)], "score": float(d.score),
+                              "landmarks": p.tolist(),
                               "confidence": round(judge.rate_alone(frame, d), 4),
                               "descriptor": [round(float(v), 6) for v in
                                              describer.describe(frame, d.landmarks)]}
-                             for d in found]},
+                             for d, p, box in zip(found, points, boxes)]},
                   {"landmarks": landmarks})
 
 
@@ -165,7 +188,7 @@ def detect(inp: DetectInput) -> Result:
 
 @dataclass
 class AlignInput:
-    landmarks: np.ndarray  # N×68×2 plate pixels, N ≥ 1
+    landmarks: np.ndarray  # N×68×2 frame pixels, N ≥ 1
     face_type: str
     size: int  # crop size, 0 for matrices only
     plate: PlateInput | None  # crops are cut from it when given with a size
@@ -181,8 +204,9 @@ def _decode_align(req) -> AlignInput:
     return AlignInput(landmarks, req.params["face_type"], size, _decode_plate(req))
 
 
-@operation("align", "Alignment matrices (plate pixels → unit crop) for given landmarks, and "
-                    "the aligned crops when a plate and a size are given.",
+@operation("align", "Alignment matrices (frame pixels → unit crop) for given landmarks "
+                    "(frame pixels, as detect gives them), and the aligned crops when a "
+                    "plate and a size are given.",
            params=_PLATE_PARAMS + (
                Param("face_type", str, "whole_face", "how much of the head the crop holds",
                      FACE_TYPES),
@@ -198,10 +222,11 @@ def align(inp: AlignInput) -> Result:
     matrices = np.stack([alignment_matrix(points, inp.face_type) for points in inp.landmarks])
     arrays = {"matrices": matrices}
     if inp.size and inp.plate is not None:
-        rgb = inp.plate.network_rgb(inp.plate.image())
+        image = inp.plate.image()
+        rgb = inp.plate.network_rgb(image)
         crops = shared_array((len(matrices), inp.size, inp.size, 3), np.float32)
         for crop, m in zip(crops, matrices):
-            crop[...] = warp_to_crop(rgb, m, inp.size)
+            crop[...] = warp_to_crop(rgb, image.frame.to_array(m), inp.size)
         arrays["crops"] = crops
     return Result({"face_type": inp.face_type, "matrices": matrices.tolist()}, arrays)
 
@@ -263,7 +288,7 @@ def swap_batch(requests: list) -> list:
 
 @operation("swap", "Swap faces through a model's decoder for ``identity``: aligned crops "
                    "(network space) inline, or a plate frame plus each face's matrix and "
-                   "landmarks.",
+                   "landmarks (frame pixels, as align gives them).",
            params=_PLATE_PARAMS + (
                Param("model", str, help="model folder", path=True),
                Param("identity", str, help="the identity to swap in")),
@@ -284,8 +309,9 @@ def swap(inp: SwapInput) -> Result:
 
     assert inp.plate is not None and inp.matrices is not None and inp.landmarks is not None
     image = inp.plate.image()
-    faces = [FacePlacement(np.asarray(m, np.float64), np.asarray(p, np.float64))
-             for m, p in zip(inp.matrices, inp.landmarks)]
+    faces = _on_array(image.frame, [FacePlacement(np.asarray(m, np.float64),
+                                                  np.asarray(p, np.float64))
+                                    for m, p in zip(inp.matrices, inp.landmarks)])
     with inp.engine.models.use(inp.model, inp.engine.device) as model:
         _check_identity(model.card, inp.identity)
         swapped = swap_frame(image.rgb(), faces, model, inp.identity, inp.plate.colour())
@@ -357,10 +383,13 @@ def _decode_merge(req) -> MergeInput:
                       a.get("confidences", np.full(len(a["faces"]), np.nan)))
 
 
-@operation("merge", "Blend swapped faces into a plate frame; returns the merged colour (the "
-                    "plate's channels: RGB, RGBA when it has an alpha) and the other layers "
-                    "(facemask, faceregion, faceraw, facest), or writes them with provenance "
-                    "and confidence to ``output`` (EXR).",
+@operation("merge", "Blend swapped faces (matrices and landmarks in frame pixels) into a "
+                    "plate frame; returns the merged colour (the plate's channels: RGB, RGBA "
+                    "when it has an alpha) and the other layers (facemask, faceregion, "
+                    "faceraw, facest) over the pixels the plate stores (its data window: "
+                    "data_window and display_window in the reply, [x, y, width, height], "
+                    "place them in the frame), or writes them with provenance and "
+                    "confidence to ``output`` (EXR, with the plate's windows).",
            params=_PLATE_PARAMS + (
                Param("model", str, help="model folder the faces came from (provenance)",
                      path=True),
@@ -382,7 +411,8 @@ def _decode_merge(req) -> MergeInput:
                                   "unknown); part of faceplate/confidence"),
                    ArraySpec("matte", ("float32",), (None, None), required=False,
                              help="plate-sized matte for the image mask sources (the "
-                                  "artist's) or the occlusion source (the occluders)")),
+                                  "artist's) or the occlusion source (the occluders), over "
+                                  "the pixels the plate stores (its data window)")),
            one_of=(("image", "path"),), lane="pool", timeout_s=300.0, decode=_decode_merge,
            isolated=True)
 def merge(inp: MergeInput) -> Result:
@@ -410,12 +440,13 @@ def merge(inp: MergeInput) -> Result:
     elif matte is not None and matte.shape != (image.height, image.width):
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
-    swaps = [SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
-                         np.asarray(x, np.float64), np.asarray(lm, np.float64),
-                         float(c) if np.isfinite(c) else None)
-             for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
-                                       inp.detections)]
-    merged = merge_frame(image, swaps, colour, settings, matte=matte)
+    swaps = _on_array(image.frame, [
+        SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
+                    np.asarray(x, np.float64), np.asarray(lm, np.float64),
+                    float(c) if np.isfinite(c) else None)
+        for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
+                                  inp.detections)])
+    merged = merge_frame(image, swaps, colour, settings, matte=matte)  # matrices: frame px
     job = frame_job(card, inp.identity, settings, colour.plate_space, swaps,
                     inp.plate.path or "", matte_path)
     metadata = provenance_for(card, inp.identity, settings, job, image.source, inp.frame,
@@ -426,13 +457,16 @@ def merge(inp: MergeInput) -> Result:
                      plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
                      compression=inp.compression, plate=inp.plate.path or "")
         return Result({"output": inp.output, "metadata": metadata})
-    # The plate's colour channels (A only when it has one), as a file of the frame stores.
+    # The plate's colour channels (A only when it has one) over its stored pixels, as a file
+    # of the frame stores them; the windows say where they sit in the frame.
     rgba = shared_array(merged.colour.shape, np.float32)
     layers = shared_array(merged.colour.shape[:2] + (len(LAYER_CHANNELS),), np.float32)
     rgba[...] = merged.colour
     layers[...] = 0.0
     layers[merged.layers.extent.slices] = merged.layers.data
-    return Result({"channels": merged.channels, "metadata": metadata},
+    return Result({"channels": merged.channels, "metadata": metadata,
+                   "data_window": list(image.frame.data),
+                   "display_window": list(image.frame.display)},
                   {"rgba": rgba, "layers": layers})
 
 
