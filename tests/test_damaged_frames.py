@@ -186,12 +186,12 @@ def test_a_frame_that_stops_reading_after_the_first_pass_is_skipped_alone(
     reads: dict[int, int] = {}
     real = pipeline.network_frame
 
-    def flaky(source, frame, colour):
+    def flaky(source, frame, colour, view=""):
         reads[frame] = reads.get(frame, 0) + 1
         if frame == 1002 and reads[frame] > 1:
             raise ImageError(f"cannot read {source.frame_path(frame)} (file is truncated: "
                              "replaced on disk)")
-        return real(source, frame, colour)
+        return real(source, frame, colour, view)
 
     monkeypatch.setattr(pipeline, "network_frame", flaky)
     monkeypatch.setattr(preview, "network_frame", flaky)

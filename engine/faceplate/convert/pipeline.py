@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -357,10 +357,8 @@ class _ShotRun:
     def _faces(self, frame: int) -> list[FacePlacement]:
         """The frame's faces, placed on its stored pixels (alignments are in frame pixels)."""
         geometry = self._geometry(frame)
-        return [replace(f, matrix=geometry.to_array(f.matrix),
-                        landmarks=geometry.to_array(points=f.landmarks))
-                for f in placements(self.shot.frames.get(frame) or [], self.shot.face_type,
-                                    self.model)]
+        return [geometry.place(f) for f in placements(self.shot.frames.get(frame) or [],
+                                                      self.shot.face_type, self.model)]
 
     # --- planning: what to do with each frame, decided before any pixel is read -----------
 

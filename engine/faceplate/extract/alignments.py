@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from faceplate_client import layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
-from ..io.geometry import Geometry
 
 SCHEMA = layout.ALIGNMENTS_SCHEMA
 VERSION = layout.ALIGNMENTS_VERSION
@@ -44,14 +43,6 @@ class FaceRecord:
     track: int = 0
     confidence: float | None = None  # is it a face, 0–1 (None in files from before it)
     fixed: bool = False  # an artist set these landmarks (extract.fixes): smoothing keeps them
-
-    def placed(self, geometry: Geometry, to_frame: bool) -> FaceRecord:
-        """This record moved from the stored pixels of ``geometry`` to frame pixels (what
-        alignments.json holds), or back with ``to_frame`` False."""
-        move = geometry.to_frame if to_frame else geometry.to_array
-        corners = move(points=np.array([self.bbox[:2], self.bbox[2:]], np.float64))
-        return replace(self, bbox=tuple(float(v) for v in np.ravel(corners)),
-                       landmarks=move(points=self.landmarks), matrix=move(matrix=self.matrix))
 
     def to_json(self) -> dict:
         out = {"bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),

@@ -195,7 +195,7 @@ def extract_shot(
                        min_confidence=settings.min_confidence, distances=distances)
     summary.jitter_raw, summary.jitter_smoothed = resolved.jitter_raw, resolved.jitter_smoothed
     # Found on each frame's stored pixels; alignments.json holds frame pixels.
-    records, held = ({f: [r.placed(shot.geometries[f], to_frame=True) for r in rs]
+    records, held = ({f: [shot.geometries[f].place(r, to_frame=True) for r in rs]
                       for f, rs in found.items()}
                      for found in (resolved.frames, resolved.held_back))
     summary.faces = sum(len(v) for v in records.values())

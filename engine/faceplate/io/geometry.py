@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
 Window = tuple[int, int, int, int]  # x, y, width, height in a file's pixel coordinates
+Face = TypeVar("Face")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,20 @@ class Geometry:
             return m
         assert points is not None
         return points if not (ox or oy) else np.asarray(points, np.float64) - (ox, oy)
+
+    def place(self, face: Face, to_frame: bool = False) -> Face:
+        """A face (a dataclass with a ``matrix`` and ``landmarks``, and a ``bbox`` if it has
+        one: an alignment record, a placement, a swap) in frame pixels moved onto the stored
+        pixels' grid, or with ``to_frame`` back; the same face when the origin is (0, 0)."""
+        if self.origin == (0, 0):
+            return face
+        move = self.to_frame if to_frame else self.to_array
+        f: Any = face
+        changes = {"matrix": move(f.matrix), "landmarks": move(points=f.landmarks)}
+        if hasattr(f, "bbox"):
+            corners = move(points=np.array([f.bbox[:2], f.bbox[2:]], np.float64))
+            changes["bbox"] = tuple(float(v) for v in np.ravel(corners))
+        return replace(f, **changes)
 
     def to_frame(self, matrix: np.ndarray | None = None, points: np.ndarray | None = None):
         """The inverse of :meth:`to_array`: array-grid matrices or points in frame pixels."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -97,14 +97,6 @@ def _colour_spaces(space: str):
     from ...io.colour import ColourSpaces
 
     return ColourSpaces(space)
-
-
-def _on_array(geometry, faces: list) -> list:
-    """Faces (a ``matrix`` and ``landmarks`` in frame pixels each) placed on the grid of the
-    plate's stored pixels, where the swap and merge stages work (as convert places its
-    alignments)."""
-    return [replace(f, matrix=geometry.to_array(f.matrix),
-                    landmarks=geometry.to_array(points=f.landmarks)) for f in faces]
 
 
 def backend_for(engine, name: str):
@@ -309,9 +301,9 @@ def swap(inp: SwapInput) -> Result:
 
     assert inp.plate is not None and inp.matrices is not None and inp.landmarks is not None
     image = inp.plate.image()
-    faces = _on_array(image.frame, [FacePlacement(np.asarray(m, np.float64),
-                                                  np.asarray(p, np.float64))
-                                    for m, p in zip(inp.matrices, inp.landmarks)])
+    faces = [image.frame.place(FacePlacement(np.asarray(m, np.float64),
+                                             np.asarray(p, np.float64)))
+             for m, p in zip(inp.matrices, inp.landmarks)]
     with inp.engine.models.use(inp.model, inp.engine.device) as model:
         _check_identity(model.card, inp.identity)
         swapped = swap_frame(image.rgb(), faces, model, inp.identity, inp.plate.colour())
@@ -440,12 +432,11 @@ def merge(inp: MergeInput) -> Result:
     elif matte is not None and matte.shape != (image.height, image.width):
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
-    swaps = _on_array(image.frame, [
-        SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
-                    np.asarray(x, np.float64), np.asarray(lm, np.float64),
-                    float(c) if np.isfinite(c) else None)
-        for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
-                                  inp.detections)])
+    swaps = [image.frame.place(SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
+                                           np.asarray(x, np.float64), np.asarray(lm, np.float64),
+                                           float(c) if np.isfinite(c) else None))
+             for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
+                                       inp.detections)]
     merged = merge_frame(image, swaps, colour, settings, matte=matte)  # matrices: frame px
     job = frame_job(card, inp.identity, settings, colour.plate_space, swaps,
                     inp.plate.path or "", matte_path)
