@@ -56,7 +56,7 @@ def main() -> str:
         plate_path, out_path = sample.path(f), out.replace("####", str(f))
         shot = alignments_io.load(tmp)
         faces = placements(shot.frames[f], shot.face_type, model)
-        rows = FrameWriter(OutputSettings(out)).plate_rows(plate_path, "half")
+        rows = FrameWriter(OutputSettings(out)).plate_rows(plate_path)
         assert rows is not None, "the sample plate's rows should be copied"
         reach = merge_reach(faces, 256, settings, (4096, 2160))
         read = rows.band(reach.y0, reach.y1)

@@ -274,7 +274,9 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     meta: dict[str, str | int | float] = {k: str(v) for k, v in metadata.items()}
     meta.update(merged.confidence_metadata())
     ptype = pixel_type if ext == ".exr" else None
-    compression = output_compression(compression, plate, merged.geometry.part)
+    # The plate's EXR structure, read once: its compression, header, parts and rows.
+    source = PlateRows.of(plate, merged.geometry.part) if plate and ext == ".exr" else None
+    compression = output_compression(compression, source)
     face = merged.face_part(ptype) if face_path else None
     if face is not None:
         write_parts(face_path, [face], meta, compression=compression)
@@ -317,8 +319,9 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         # A view's layers are a part of their own: a stereo plate converted once a view keeps
         # each view's (an earlier convert's part of the same name is replaced).
         facelayers = layers(0, "facelayers" + (f".{view}" if view else ""), ptype)
-        if not _wrote_with_plate_rows(path, merged, plate, [facelayers], meta, ptype,
-                                      colour_type, compression):
+        if source is None or not _wrote_with_plate_rows(path, merged, plate, source,
+                                                        [facelayers], meta, ptype, colour_type,
+                                                        compression):
             merged = merged.whole(plate)
             write_parts(path, [merged.first_part(ptype, colour_type, "rgba"), facelayers],
                         meta, compression=compression)
@@ -327,16 +330,13 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
     return path
 
 
-def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: list[ImagePart],
-                           meta: dict[str, str | int | float], ptype: str | None,
-                           colour_type: str | None, compression: str) -> bool:
-    """Write the first part around the plate's own bytes (:mod:`faceplate.io.plate_rows`): its
-    header and other parts always, and its chunks for the rows no face reaches when they
-    decode as the output's would (then only the face band is written); False when the plate
-    is not an EXR whose structure reads."""
-    rows = PlateRows.of(plate, merged.geometry.part) if plate else None
-    if rows is None:
-        return False
+def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rows: PlateRows,
+                           rest: list[ImagePart], meta: dict[str, str | int | float],
+                           ptype: str | None, colour_type: str | None, compression: str) -> bool:
+    """Write the first part around the bytes of ``plate`` (its file, ``rows`` its structure:
+    :mod:`faceplate.io.plate_rows`): its header and other parts always, and its chunks for the
+    rows no face reaches when they decode as the output's would (then only the face band is
+    written)."""
     dy = merged.geometry.data[1]
     y0, y1 = rows.band(merged.layers.box.y0 + dy, merged.layers.box.y1 + dy)
     read = merged.rows is None or merged.rows[0] <= y0 - dy < y1 - dy <= merged.rows[1]
@@ -352,16 +352,15 @@ def _wrote_with_plate_rows(path: str, merged: MergedFrame, plate: str, rest: lis
 LOSSLESS = ("none", "rle", "zips", "zip", "piz")
 
 
-def output_compression(choice: str, plate: str, part: int = 0) -> str:
-    """``choice``, or for "plate" the plate's own compression where it is lossless (a lossy
-    one — dwaa, dwab, b44, b44a, pxr24's floats — would take a second generation of loss on
-    every pixel written again), else zip. ``part``: the plate's part that is swapped."""
+def output_compression(choice: str, plate: PlateRows | None) -> str:
+    """``choice``, or for "plate" the compression of the ``plate``'s swapped part where it is
+    lossless (a lossy one — dwaa, dwab, b44, b44a, pxr24's floats — would take a second
+    generation of loss on every pixel written again), else zip."""
     if choice != PLATE_COMPRESSION:
         return choice
-    rows = PlateRows.of(plate, part) if plate else None
-    own = rows.compression() if rows is not None else ""
-    if own == "pxr24" and rows is not None and set(rows.part.header.pixel_types) <= {"half",
-                                                                                     "uint"}:
+    own = plate.compression() if plate is not None else ""
+    if own == "pxr24" and plate is not None and \
+            set(plate.part.header.pixel_types) <= {"half", "uint"}:
         return own  # pxr24 is lossless for half and uint
     return own if own in LOSSLESS else "zip"
 
@@ -421,8 +420,8 @@ class FrameWriter:
         if rows is None:
             return None
         types = settings.pixel_type or rows.part.header.pixel_types
-        return rows if rows.stores(types, output_compression(settings.compression, plate,
-                                                             part)) else None
+        return rows if rows.stores(types, output_compression(settings.compression, rows)) \
+            else None
 
     def is_done(self, frame: int, job: str) -> bool:
         """A valid frame from the same job (model, identity, settings, alignment) is there."""
