@@ -248,11 +248,10 @@ def test_the_output_compression_follows_the_plate_unless_lossy(converted):
     assert COMPRESSIONS[layout.parts[0].header.compression] == want, kind
 
 
+@pytest.mark.parametrize("converted", ["stereo"], indirect=True)
 def test_the_swapped_views_other_view_passes_through(converted):
     """Of a stereo plate, the default view is swapped and the other view is the plate's."""
-    kind, plate, out, _ = converted
-    if kind != "stereo":
-        pytest.skip("stereo plates only")
+    _, plate, out, _ = converted
     want, got = _parts(plate % FRAMES[0]), _parts(out % FRAMES[0])
     names = got[0]["channels"]
     right = [names.index(f"right.{c}") for c in RGB]
