@@ -19,7 +19,7 @@ from engine_helpers import tiny_model
 from faceplate.cli import main
 from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.swap import PassthroughModel
-from faceplate.convert.writer import OutputSettings
+from faceplate.convert.writer import OutputSettings, what_is_not_kept
 from faceplate.extract import alignments as alignments_io
 from faceplate.io.images import placed, read_image
 from faceplate.samples import make_shot, write_true_alignments
@@ -246,6 +246,23 @@ def test_the_output_compression_follows_the_plate_unless_lossy(converted):
     layout = read_layout(out % FRAMES[0])
     want = {"cropped": "zip", "offset": "piz", "layers": "piz"}.get(kind, "zip")
     assert COMPRESSIONS[layout.parts[0].header.compression] == want, kind
+
+
+def test_what_the_output_cannot_keep_is_said_once(converted, tmp_path):
+    """A lossy plate compression and uint IDs are said in the summary; a PNG or single-part
+    output says what it drops of a plate that holds more."""
+    kind, plate, _, summary = converted
+    want = {"cropped": ["lossy"], "layers": ["uint channel(s) id"]}.get(kind, [])
+    assert [w for w in want if not any(w in note for note in summary.not_kept)] == [], kind
+    assert len(summary.not_kept) == len(want), (kind, summary.not_kept)
+    first = plate % FRAMES[0]
+    png = what_is_not_kept(first, OutputSettings(str(tmp_path / "o.####.png")))
+    single = [n for n in what_is_not_kept(first, OutputSettings(str(tmp_path / "o.####.exr"),
+                                                                single_part=True))
+              if "--single-part" in n]
+    png = [n for n in png if ".png output" in n]  # every kind holds more than a PNG can
+    assert len(png) == 1, (kind, png)
+    assert bool(single) == (kind in ("parts", "tiled", "stereo-parts")), (kind, single)
 
 
 @pytest.mark.parametrize("converted", ["stereo"], indirect=True)

@@ -44,7 +44,7 @@ from .provenance import job_digest, provenance_for
 from .settings import MergeSettings
 from .swap import SwapFailed, Swapper, plate_crop, source_box, swap_crops
 from .temporal import FaceSample, Windows, frame_colour, reach, steady
-from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type
+from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type, what_is_not_kept
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -84,6 +84,7 @@ class ConvertSummary:
     wall: float = 0.0
     only_faces: bool = False
     temporal_frames: int = 0  # frames swapped or loaded for temporal smoothing
+    not_kept: list[str] = field(default_factory=list)  # what the output drops of the plate
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.frames if f.status == status)
@@ -105,7 +106,7 @@ class ConvertSummary:
                 "ms_per_frame": {k: round(1000 * v / worked, 1) for k, v in self.seconds.items()},
                 "wall_s": round(self.wall, 3),
                 "frames_per_s": round(worked / self.wall, 3) if self.wall > 0 else None,
-                "temporal_frames": self.temporal_frames,
+                "temporal_frames": self.temporal_frames, "not_kept": self.not_kept,
                 "frames": [f.to_dict() for f in self.frames if f.status != "skipped"]}
 
 
@@ -265,6 +266,11 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
                                       only_faces=only_faces),
                        batch_size, max(1, batch_frames), serial,
                        Windows.of(shot, settings.temporal) if settings.temporal > 0 else None)
+        if not plate.is_video and plate.frames:  # said once, before the work
+            run.summary.not_kept = what_is_not_kept(plate.frame_path(plate.frames[0]), output,
+                                                    shot.view)
+            for note in run.summary.not_kept:
+                log.warning("%s", note)
         todo = []
         for frame in plate.frames:
             planned = run.plan(frame, only_faces)

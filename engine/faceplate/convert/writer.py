@@ -42,6 +42,7 @@ from ..io.images import (
     Image,
     ImagePart,
     part_specs,
+    read_geometry,
     read_image,
     write_image,
     write_parts,
@@ -363,6 +364,44 @@ def output_compression(choice: str, plate: PlateRows | None) -> str:
             set(plate.part.header.pixel_types) <= {"half", "uint"}:
         return own  # pxr24 is lossless for half and uint
     return own if own in LOSSLESS else "zip"
+
+
+def what_is_not_kept(plate: str, settings: OutputSettings, view: str = "") -> list[str]:
+    """What an output of ``settings`` cannot keep of the plate frame ``plate`` (an EXR; its
+    part holding ``view``), each in words for a farm log: convert says them once a run
+    (docs/convert.md, *What a plate keeps*)."""
+    geometry = read_geometry(plate, view) if plate.lower().endswith(".exr") else None
+    rows = PlateRows.of(plate, geometry.part) if geometry is not None else None
+    if geometry is None or rows is None:
+        return []
+    header = rows.part.header
+    exr = settings.pattern.lower().endswith(".exr")
+    others = len(rows.layout.parts) - 1
+    notes = []
+    if not exr:
+        extra = [c for c in header.channels if c not in RGBA]
+        lost = ([f"{len(extra)} other channel(s) ({', '.join(extra[:4])})"] if extra else []) \
+            + ([f"{others} other part(s)"] if others else []) \
+            + (["its data and display windows"] if geometry.data != geometry.display or
+               geometry.display[:2] != (0, 0) else [])
+        if lost:
+            notes.append(f"a {os.path.splitext(settings.pattern)[1]} output keeps the colour of "
+                         f"the pixels the plate stores, not {', '.join(lost)}: write .exr to "
+                         "keep them")
+    elif settings.single_part and others:
+        notes.append(f"--single-part keeps the plate's first part only: its {others} other "
+                     "part(s) and the rest of its header are not kept")
+    own = rows.compression()
+    if exr and settings.compression == PLATE_COMPRESSION and \
+            output_compression(PLATE_COMPRESSION, rows) != own:
+        notes.append(f"the plate's compression ({own or 'unknown'}) is lossy: the output is "
+                     "zip, so no pixel takes a second generation of loss (--compression sets "
+                     "one)")
+    uints = [c for c, t in zip(header.channels, header.pixel_types) if t == "uint"]
+    if exr and uints:
+        notes.append(f"uint channel(s) {', '.join(uints)} of the swapped part travel through "
+                     "float: exact up to 8388608")
+    return notes
 
 
 @dataclass(frozen=True)
