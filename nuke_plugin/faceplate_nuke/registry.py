@@ -225,7 +225,8 @@ _add("FaceSwap", "Runs the model: replaces the aligned face with the target iden
     ))
 
 _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathered mask and "
-     "colour matching. Output: RGBA plus the facemask layer (face, learned, hull, occlusion), "
+     "colour matching. Output: the plate's channels (its RGB, and alpha when it has one) plus "
+     "the facemask layer (face, learned, hull, occlusion), "
      "faceregion (eyes, brows, mouth, skin), faceraw (the unblended swap) and facest (ST map "
      "to the aligned face); metadata faceplate/confidence.",
      ("merge",), ("swap", "mask"), (

@@ -5,9 +5,10 @@ validator passed.
 
 Each SHOTDIR needs its faceplate_job.json (written by `faceplate farm bundle`). Checks: the
 model fits the shot and carries a consent note, the alignments cover the frames, every output
-frame is whole, has RGBA + the facemask layer and provenance from this model. Passing shots go to
-ROOT/<job>/<identity>/vNNN with manifest.json (SHA-256 of every file). Exit 0 when all
-published, 1 when a check failed (each failure is printed with the validator that found it).
+frame is whole, has the plate's colour channels + the facemask layer and provenance from this
+model. Passing shots go to ROOT/<job>/<identity>/vNNN with manifest.json (SHA-256 of every
+file). Exit 0 when all published, 1 when a check failed (each failure is printed with the
+validator that found it).
 """
 
 from __future__ import annotations
