@@ -9,77 +9,17 @@ same thing at any crop resolution.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from ..face.align import crop_box, warp_from_crop
+from ..face.align import warp_from_crop
+from ..face.box import Box
+from ..face.crop import face_box  # noqa: F401 - convert.merge calls masks.face_box
 from ..face.mask import extend_forehead, landmark_mask, soften
 
 # Feather tails below this are cut to exactly zero, so every pixel the written facemask.face
 # calls 0 is bit-identical to the plate (1/1024 is exact in half float).
 MASK_FLOOR = 1.0 / 1024.0
-
-
-@dataclass(frozen=True)
-class Box:
-    """A plate rectangle ``[x0, x1) × [y0, y1)``."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def empty(self) -> bool:
-        return self.width <= 0 or self.height <= 0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def intersect(self, other: Box) -> Box:
-        x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)
-        return Box(x0, y0, max(x0, min(self.x1, other.x1)), max(y0, min(self.y1, other.y1)))
-
-    def union(self, other: Box) -> Box:
-        if self.empty:
-            return other
-        if other.empty:
-            return self
-        return Box(min(self.x0, other.x0), min(self.y0, other.y0),
-                   max(self.x1, other.x1), max(self.y1, other.y1))
-
-
-def face_box(matrix: np.ndarray, frame_size: tuple[int, int], crop_size: int,
-             margin: float = 0.0) -> Box:
-    """The plate box a ``crop_size`` crop of ``matrix`` touches (extraction's ``crop_box``),
-    grown by ``margin`` px and clipped to the frame (``frame_size`` is ``(width, height)``);
-    empty when the face is off-frame."""
-    box = crop_box(matrix, frame_size, crop_size)
-    if box is None:
-        return Box(0, 0, 0, 0)
-    pad = math.ceil(margin)
-    w, h = frame_size
-    return Box(max(0, box[0] - pad), max(0, box[1] - pad), min(w, box[2] + pad),
-               min(h, box[3] + pad))
-
-
-def box_matrix(matrix: np.ndarray, box: Box) -> np.ndarray:
-    """The plate → unit-crop matrix seen from the box's own pixel grid."""
-    m = np.asarray(matrix, dtype=np.float64).copy()
-    m[:, 2] += m[:, :2] @ np.array([box.x0, box.y0], dtype=np.float64)
-    return m
 
 
 def scaled_matrix(matrix: np.ndarray, scale: float) -> np.ndarray:
@@ -95,7 +35,7 @@ def from_crop(crop: np.ndarray, matrix: np.ndarray, box: Box, smooth: bool = Fal
               ) -> np.ndarray:
     """Warp a crop (S×S or S×S×C) back into ``box`` only (extraction's warp, box-limited).
     ``smooth`` interpolates linearly (mattes: no cubic overshoot)."""
-    return warp_from_crop(crop, box_matrix(matrix, box), (box.width, box.height),
+    return warp_from_crop(crop, box.matrix_from(matrix), (box.width, box.height),
                           cv2.INTER_LINEAR if smooth else cv2.INTER_CUBIC)
 
 

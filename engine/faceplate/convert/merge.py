@@ -30,15 +30,16 @@ import numpy as np
 from faceplate_client.layout import FACE_LAYERS
 
 from ..face.align import invert, transform_points
+from ..face.box import Box
+from ..face.crop import fill_non_finite, non_finite_pixels, source_box
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from ..io.images import placed, to_half
 from . import masks, regions
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
-from .masks import Box
 from .settings import MergeSettings
-from .swap import SwapFailed, fill_non_finite, non_finite_pixels, plate_crop, source_box
+from .swap import SwapFailed, plate_crop
 
 # A face whose plate under its landmark hull is finite on less than this share is not swapped.
 MIN_FINITE_FACE = 0.5

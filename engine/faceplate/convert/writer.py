@@ -35,6 +35,7 @@ from faceplate_client.layout import (
 )
 
 from ..errors import FaceplateError
+from ..face.box import Box
 from ..io.atomic import write_json_atomic
 from ..io.images import (
     GREY_CHANNELS,
@@ -50,7 +51,6 @@ from ..io.images import (
 from ..io.plate_rows import PlateRows, write_with_plate_rows
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
-from .masks import Box
 from .merge import FACE, HULL, MergeLayers
 from .provenance import PREFIX
 

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_file
 from ..extract.faceset import FaceSet
-from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
+from ..face.align import crop_matrix, transform_points
+from ..face.crop import aligned_crop, model_input
 from ..io.atomic import write_json_atomic
 from ..progress import Progress
 from .descriptors import CROP_SIZE, VERSION, Descriptor, describe
@@ -104,16 +105,16 @@ class PlateReader:
 
     def crop(self, frame: int, face: alignments_file.FaceRecord, size: int = CROP_SIZE
              ) -> tuple[np.ndarray, np.ndarray]:
-        """``(crop, landmarks in crop pixels)`` of one face."""
-        from ..extract.frame import network_frame
+        """``(crop, landmarks in crop pixels)`` of one face: the crop a model is given."""
+        from ..io.images import read_plate_frame
 
         try:
-            image, _ = network_frame(self.plate, frame, self.colour)
+            image = read_plate_frame(self.plate, frame)
+            rgb = image.rgb()
         except FaceplateError as exc:
             raise FaceplateError(f"cannot read frame {frame} of the shot's plate "
                                  f"{self.shot.plate} to measure its lighting ({exc})") from None
-        h, w = image.shape[:2]
-        geometry = image.geometry  # where the pixels read sit in the frame
+        geometry = image.frame  # where the pixels read sit in the frame
         expected = self.shot.frame_size(frame)
         if all(expected) and geometry.frame_size != tuple(expected):
             raise FaceplateError(f"frame {frame} of the shot's plate {self.shot.plate} is "
@@ -121,10 +122,7 @@ class PlateReader:
                                  f"alignments were made on {expected[0]}×{expected[1]}: "
                                  "re-run faceplate extract on this plate")
         matrix = np.asarray(geometry.to_array(matrix=face.matrix), np.float64)
-        box = crop_box(matrix, (w, h), size) or (0, 0, w, h)
-        shifted = matrix.copy()
-        shifted[:, 2] += matrix[:, :2] @ np.array(box[:2], float)
-        crop = warp_to_crop(image.window(*box), shifted, size)
+        crop = model_input(aligned_crop(rgb, matrix, size, self.colour.to_network))
         return crop, transform_points(face.landmarks, crop_matrix(face.matrix, size))
 
 

@@ -27,21 +27,23 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import ExitCode, FaceplateError, note_skipped, skipped_summary
-from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
+from ..face.align import crop_box, crop_matrix, transform_points
+from ..face.crop import aligned_crop, model_input
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.geometry import Geometry
-from ..io.images import read_image
+from ..io.images import read_image, read_plate_frame
 from ..io.sequence import Plate, open_plate
 from ..progress import Listener, Progress
 from . import alignments as alignments_file
 from .backends import Backend, Detection, get_backend
+from .backends.base import DetectorBox
 from .confidence import Judge, found_by_verifier
 from .cuts import is_cut, scale_for, signature
 from .frame import NetworkFrame, network_frame
 from .resolve import Found, resolve
 from .select import Selection
 from .settings import ExtractSettings
-from .track import Box, Describer, Tracker, iou
+from .track import Describer, Tracker, iou
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +364,7 @@ def _search_empty(verifier: Backend, image: NetworkFrame, shot: _Shot,
     return found
 
 
-def _near(a: Box, b: Box) -> bool:
+def _near(a: DetectorBox, b: DetectorBox) -> bool:
     """Centres closer than the larger box's size: the same face, however it moved."""
     size = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
     return bool(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
@@ -438,22 +440,19 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
         writer.replace_frame(result.plate, frame)
     for frame in frames:
         try:
-            image, _ = network_frame(source, frame, colour, result.view)
+            image = read_plate_frame(source, frame, view=result.view)
+            rgb = image.rgb()
         except FaceplateError as exc:
             summary.errors[frame] = f"face set: {exc}"
             note_skipped(progress, frame, f"face set: {exc}", log)
             progress.advance(message=f"frame {frame}: skipped")
             continue
-        h, w = image.shape[:2]
         for face in result.frames[frame]:
-            matrix = image.geometry.to_array(face.matrix)  # the record is in frame pixels
-            box = crop_box(matrix, (w, h), size)
-            if box is None:
-                continue
-            window = image.window(*box)
-            shifted = matrix.copy()
-            shifted[:, 2] += matrix[:, :2] @ np.array(box[:2], float)
-            crop = warp_to_crop(window, shifted, size)
+            matrix = image.frame.to_array(face.matrix)  # the record is in frame pixels
+            if crop_box(matrix, rgb.shape[1::-1], size) is None:
+                continue  # off the stored pixels
+            # What convert gives the model (not the detector's clipped NetworkFrame pixels).
+            crop = model_input(aligned_crop(rgb, matrix, size, colour.to_network))
             landmarks = transform_points(face.landmarks, crop_matrix(face.matrix, size))
             writer.add(crop, result.plate, frame, face.track, landmarks)
             count += 1

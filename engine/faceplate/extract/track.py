@@ -17,32 +17,30 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io.images import to_uint8
-from .backends.base import Detection
+from .backends.base import Detection, DetectorBox
 from .frame import NetworkFrame, as_frame
 
 IOU_MATCH = 0.3  # least box overlap that continues a track
 SAME_PERSON = 0.6  # descriptor distance below which two faces are one person (dlib's figure)
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass
 class Track:
     id: int
     last_frame: int
-    bbox: Box
+    bbox: DetectorBox
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     chips: list[np.ndarray] = field(default_factory=list)  # aligned face chips, for descriptors
     descriptors: list[np.ndarray] = field(default_factory=list)  # given with the detections
     length: int = 1
 
-    def predict(self, frame: int) -> Box:
+    def predict(self, frame: int) -> DetectorBox:
         x0, y0, x1, y1 = (float(v) for v in np.asarray(self.bbox) + self.velocity *
                           (frame - self.last_frame))
         return x0, y0, x1, y1
 
 
-def iou(a: Box, b: Box) -> float:
+def iou(a: DetectorBox, b: DetectorBox) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -152,7 +150,7 @@ class Tracker:
         return best
 
     @staticmethod
-    def _advance(track: Track, frame: int, bbox: Box) -> None:
+    def _advance(track: Track, frame: int, bbox: DetectorBox) -> None:
         dt = frame - track.last_frame
         if dt > 0:
             step = (np.asarray(bbox) - np.asarray(track.bbox)) / dt

@@ -14,6 +14,7 @@ import numpy as np
 from faceplate_client.layout import FACE_TYPES
 
 from ..errors import FaceplateError
+from .box import Box
 from .meanface import INNER, MEAN_FACE
 
 # Per face type: the crop square around the mean face (which spans the unit square brow to chin,
@@ -125,8 +126,7 @@ def warp_from_crop_box(crop: np.ndarray, unit_matrix: np.ndarray, frame_size: tu
     if box is None:
         return None
     x0, y0, x1, y1 = box
-    m = crop_matrix(unit_matrix, crop.shape[0])
-    m[:, 2] += m[:, :2] @ np.array([x0, y0], float)  # box pixel → crop pixel
+    m = Box(*box).matrix_from(crop_matrix(unit_matrix, crop.shape[0]))  # box pixel → crop pixel
     out = cv2.warpAffine(np.asarray(crop, np.float32), m, (x1 - x0, y1 - y0),
                          flags=interpolation | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import FaceplateError
 from ..extract.alignments import Alignments
 from ..face.align import warp_to_crop
+from ..face.crop import aligned_crop, model_input
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import Geometry, read_geometry, read_matte, read_plate_frame
 from ..io.sequence import Plate, SequencePattern, format_frame_range
@@ -75,8 +76,9 @@ class ShotFrames:
 
     def crops(self, frame: int) -> tuple[np.ndarray, list[np.ndarray], Geometry]:
         """``(N×S×S×3 crops, their matrices, the frame's geometry)`` for the faces the
-        alignments hold at ``frame``; the matrices map the plate's **stored** pixels (its
-        array's grid) to the unit crop: put a crop back onto an array of
+        alignments hold at ``frame`` (the crops a model is given,
+        :func:`~faceplate.face.crop.aligned_crop`); the matrices map the plate's **stored**
+        pixels (its array's grid) to the unit crop: put a crop back onto an array of
         ``geometry.stored_size``."""
         records = self.shot.frames.get(frame) or []
         if not records:
@@ -90,9 +92,9 @@ class ShotFrames:
                                  f"{expected[0]}×{expected[1]}")
         rgb = image.rgb()
         matrices = [np.asarray(geometry.to_array(matrix=r.matrix), np.float64) for r in records]
-        crops = [np.clip(self.colour.to_network(warp_to_crop(rgb, m, self.size)), 0, 1)
+        crops = [model_input(aligned_crop(rgb, m, self.size, self.colour.to_network))
                  for m in matrices]
-        return np.stack(crops).astype(np.float32), matrices, geometry
+        return np.stack(crops), matrices, geometry
 
     def geometry(self, frame: int) -> Geometry:
         """Where the frame's stored pixels sit (from its header; a video's or an unreadable

@@ -23,7 +23,9 @@ DEFAULT_DETECT_SIZE = 960
 # Landmark steps see the box plus this share of its size on every side (FAN's crop needs ≈0.65).
 WINDOW_PAD = 0.8
 
-Box = tuple[float, float, float, float]
+# A detector's face rectangle (x0, y0, x1, y1): float pixels, may reach past the frame; not
+# the integer pixel range of faceplate.face.box.Box that crops and merges cut.
+DetectorBox = tuple[float, float, float, float]
 
 
 class BackendError(FaceplateError):
@@ -34,7 +36,7 @@ class BackendError(FaceplateError):
 class Detection:
     """One face in one frame: box and landmarks in frame pixels (x right, y down)."""
 
-    bbox: Box  # x0, y0, x1, y1
+    bbox: DetectorBox  # x0, y0, x1, y1
     score: float
     landmarks: np.ndarray = field(repr=False)  # 68×2 float, iBUG 300-W order
     confidence: float | None = None  # is it a face, 0–1 (extract.confidence); None: not rated
@@ -56,16 +58,16 @@ class Backend:
         self.detect_size = detect_size
 
     # -- to implement -------------------------------------------------------------------------
-    def find_boxes(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
+    def find_boxes(self, rgb: np.ndarray) -> list[tuple[DetectorBox, float]]:
         """Face boxes ``((x0, y0, x1, y1), score)`` in ``rgb`` (float32 H×W×3, 0–1)."""
         raise NotImplementedError
 
-    def landmarks_in_window(self, window: np.ndarray, bbox: Box) -> np.ndarray:
+    def landmarks_in_window(self, window: np.ndarray, bbox: DetectorBox) -> np.ndarray:
         """68×2 landmarks, in window pixels, of the face in ``bbox`` (window pixels)."""
         raise NotImplementedError
 
     # -- shared --------------------------------------------------------------------------------
-    def landmarks_in_box(self, frame: np.ndarray | NetworkFrame, bbox: Box) -> np.ndarray:
+    def landmarks_in_box(self, frame: np.ndarray | NetworkFrame, bbox: DetectorBox) -> np.ndarray:
         """68×2 landmarks, in frame pixels, of the face in ``bbox``."""
         frame = as_frame(frame)
         pad = WINDOW_PAD * max(bbox[2] - bbox[0], bbox[3] - bbox[1])
@@ -81,7 +83,7 @@ class Backend:
         boxes = self.find_boxes(frame.downscaled(scale))
         return self._refine(frame, [(_scale_box(b, 1.0 / scale), s) for b, s in boxes])
 
-    def detect_near(self, frame: np.ndarray | NetworkFrame, bbox: Box,
+    def detect_near(self, frame: np.ndarray | NetworkFrame, bbox: DetectorBox,
                     margin: float = 1.0) -> list[Detection]:
         """Faces in a window around ``bbox`` (its size plus ``margin`` of it on each side),
         resampled so the expected face is comfortably above the detector's minimum size."""
@@ -113,10 +115,10 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _box(b) -> Box:
+def _box(b) -> DetectorBox:
     x0, y0, x1, y1 = (float(v) for v in b)
     return x0, y0, x1, y1
 
 
-def _scale_box(b, s: float) -> Box:
+def _scale_box(b, s: float) -> DetectorBox:
     return (b[0] * s, b[1] * s, b[2] * s, b[3] * s)

@@ -209,16 +209,18 @@ def _decode_align(req) -> AlignInput:
                    _IMAGE),
            lane="pool", timeout_s=60.0, decode=_decode_align, isolated=True)
 def align(inp: AlignInput) -> Result:
-    from ...face.align import alignment_matrix, warp_to_crop
+    from ...face.align import alignment_matrix
+    from ...face.crop import aligned_crop, model_input
 
     matrices = np.stack([alignment_matrix(points, inp.face_type) for points in inp.landmarks])
     arrays = {"matrices": matrices}
     if inp.size and inp.plate is not None:
         image = inp.plate.image()
-        rgb = inp.plate.network_rgb(image)
+        rgb, to_network = image.rgb(), inp.plate.colour().to_network
         crops = shared_array((len(matrices), inp.size, inp.size, 3), np.float32)
-        for crop, m in zip(crops, matrices):
-            crop[...] = warp_to_crop(rgb, image.frame.to_array(m), inp.size)
+        for crop, m in zip(crops, matrices):  # what swap gives the model (convert's crop)
+            crop[...] = model_input(aligned_crop(rgb, image.frame.to_array(m), inp.size,
+                                                 to_network))
         arrays["crops"] = crops
     return Result({"face_type": inp.face_type, "matrices": matrices.tolist()}, arrays)
 
