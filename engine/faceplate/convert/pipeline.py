@@ -2,8 +2,9 @@
 
 Per frame, top to bottom: read the plate; cut each face's aligned crop (in network space, from
 the face's box only); swap the crops through the target identity's decoder, or take them from
-the swap cache; merge them back (:mod:`.merge`); write the frame with its ``facemask`` layer and
-provenance (:mod:`.writer`). The swap and merge stages are separate functions so the engine can
+the swap cache; smooth them over their face tracks (:mod:`.temporal`); merge them back, stamp
+the frame's provenance and write it (:mod:`.render`: the engine's merge op renders a frame
+through the same code). The swap and merge stages are separate functions so the engine can
 serve FaceSwap and FaceMerge nodes, and a re-merge with new settings never re-runs the model.
 Frames whose valid output from the same job is on disk are skipped, so a killed shot resumes.
 """
@@ -26,7 +27,7 @@ from ..errors import FaceplateError, note_skipped
 from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix
 from ..io.colour import ColourSpaces, default_space_for
-from ..io.images import Geometry, Image, read_geometry, read_matte, read_plate_frame
+from ..io.images import Geometry, Image, read_geometry, read_plate_frame
 from ..io.sequence import (
     FrameLedger,
     Plate,
@@ -37,14 +38,23 @@ from ..io.sequence import (
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
-from .colour_match import ColourTransform
-from .merge import SwappedFace, merge_faces, merge_reach
+from .merge import SwappedFace, merge_reach
 from .overlap import ordered
-from .provenance import job_digest, provenance_for
+from .render import (  # frame_job and merge_frame: the nodes' path, bench and tests use them here
+    NO_FACE_DETECTED,
+    NO_FACE_IN_ALIGNMENTS,
+    FrameRenderer,
+    file_stamp,
+    frame_job,  # noqa: F401
+    matte_path,
+    matte_sequence,
+    merge_frame,  # noqa: F401
+    read_frame_matte,
+)
 from .settings import MergeSettings
-from .swap import SwapFailed, Swapper, plate_crop, source_box, swap_crops
-from .temporal import FaceSample, Windows, frame_colour, reach, steady
-from .writer import FrameWriter, MergedFrame, OutputSettings, plate_pixel_type, what_is_not_kept
+from .swap import Swapper, plate_crop, source_box, swap_crops
+from .temporal import Smoothing, Windows
+from .writer import FrameWriter, OutputSettings, plate_pixel_type, what_is_not_kept
 
 log = logging.getLogger(__name__)
 STAGES = ("read", "swap", "merge", "write")
@@ -193,24 +203,6 @@ def _swap_missing(lookups: list[_SwapLookup], model: Swapper, to_identity: str,
         lk.crops.clear()
 
 
-# --- the merge stage ----------------------------------------------------------------------
-
-def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
-                settings: MergeSettings, *, matte: np.ndarray | None = None,
-                face_only: bool = False) -> MergedFrame:
-    """Merge swapped faces into a plate frame; the plate's pixels are not modified.
-
-    The merged colour keeps the plate's channels (no alpha for an RGB plate) and pixel type
-    (half plates stay half: no full-frame conversion on the way in or out, and untouched pixels
-    are the plate's bits, :meth:`Image.colour`); the merge itself works in float32 inside each
-    face's box only, and the layers cost only the rows the faces reach (:func:`merge_faces`)."""
-    pixels = plate.colour()
-    layers = merge_faces(pixels[..., :3], pixels[..., 3] if pixels.shape[-1] == 4 else None,
-                         swaps, colour, settings, matte, face_only)
-    return MergedFrame(pixels, layers, [plate.frame.to_frame(s.matrix) for s in swaps],
-                       plate.rows, plate)
-
-
 # --- a whole shot -------------------------------------------------------------------------
 
 def placements(records: Sequence, face_type: str, model: Swapper) -> list[FacePlacement]:
@@ -278,8 +270,10 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
                 run.report(planned, progress)
             else:
                 todo.append(planned)
-        if run.windows is not None and todo:
-            run.prepare(todo, progress)
+        if run.smoothing is not None and todo:
+            run.summary.temporal_frames = run.smoothing.prepare(
+                [(p.frame, f.track) for p in todo for f in p.faces],
+                lambda frames: run.swap_for_smoothing(frames, progress))
         # closing: a cancelled job (the listener raises) stops the stage threads at once.
         with contextlib.closing(run.render(todo)) as reports:
             for report in reports:
@@ -333,8 +327,16 @@ class _ShotRun:
     windows: Windows | None  # temporal smoothing's neighbourhoods, when it is on
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _geometries: dict = field(default_factory=dict)  # frame → Geometry
-    _samples: dict = field(default_factory=dict)  # (frame, track) → FaceSample | None
-    _colours: dict = field(default_factory=dict)  # (frame, track) → ColourTransform | None
+    renderer: FrameRenderer = field(init=False)  # one frame's merge, provenance and write
+    smoothing: Smoothing | None = field(init=False, default=None)  # when windows are given
+
+    def __post_init__(self) -> None:
+        self.renderer = FrameRenderer(self.model.card, self.to_identity, self.settings,
+                                      self.colour, face_only=bool(self.writer.face_pattern))
+        if self.windows is not None:
+            assert self.cache is not None  # convert_shot gives temporal smoothing a cache
+            self.smoothing = Smoothing(self.windows, self.settings, self.cache, self._faces,
+                                       self._keys)
 
     def report(self, report: FrameReport, progress: Progress) -> None:
         self.summary.frames.append(report)
@@ -374,14 +376,12 @@ class _ShotRun:
         if only_faces and not faces:
             return FrameReport(frame, "omitted", 0, "no face: not written (only faces)")
         source = self.plate.frame_path(frame)
-        matte_path = _matte_path(self.matte_pattern, frame)
-        job = frame_job(self.model.card, self.to_identity, self.settings,
-                        self.colour.plate_space, faces, source, matte_path,
-                        self._context(frame, faces))
+        matte = matte_path(self.matte_pattern, frame)
+        job = self.renderer.job(faces, source, matte, self._context(frame, faces))
         if self.writer.is_done(frame, job):
             self.writer.remove_stale_temporaries(frame)  # a kill's leftovers beside it
             return FrameReport(frame, "skipped", len(faces))
-        return _Planned(frame, records is not None, faces, source, matte_path, job)
+        return _Planned(frame, records is not None, faces, source, matte, job)
 
     def _context(self, frame: int, faces: Sequence[FacePlacement]) -> str:
         """What else decides a smoothed frame: its neighbours' faces and plate files."""
@@ -401,26 +401,17 @@ class _ShotRun:
 
     # --- the temporal pass: every face the smoothing needs, into the swap cache -----------
 
-    def prepare(self, todo: Sequence[_Planned], progress: Progress) -> None:
-        """Swap the faces of the planned frames and of their neighbours that the cache does
-        not hold yet (reading only those frames' plates)."""
-        assert self.windows is not None and self.cache is not None
-        needed = self.windows.needed([(p.frame, f.track) for p in todo for f in p.faces])
-        missing = []
-        for g in needed:
-            faces = self._faces(g)
-            source = file_stamp(self.plate.frame_path(g))
-            keys = _swap_keys(faces, self.model, self.to_identity, self.colour, g,
-                              self._geometry(g).stored_size, source)
-            if any(self.cache.get_with_crop(k) is None for k, _ in keys):
-                missing.append(g)
-        self.summary.temporal_frames = len(needed)
-        if not missing:
-            return
-        log.info("temporal smoothing: swapping %d frame(s) the cache does not hold",
-                 len(missing))
+    def _keys(self, frame: int) -> list[SwapKey]:
+        """The swap cache keys of the frame's faces (its plate file stamps them)."""
+        return [k for k, _ in _swap_keys(self._faces(frame), self.model, self.to_identity,
+                                         self.colour, frame, self._geometry(frame).stored_size,
+                                         file_stamp(self.plate.frame_path(frame)))]
+
+    def swap_for_smoothing(self, frames: list[int], progress: Progress) -> None:
+        """Swap the faces of ``frames`` into the cache, reading only those frames' plates
+        (:meth:`Smoothing.prepare` names the frames it lacks)."""
         plans = [_Planned(g, True, self._faces(g), self.plate.frame_path(g), "", "", False)
-                 for g in missing]
+                 for g in frames]
         with contextlib.closing(ordered(
                 plans, self._read_plate, self._swap_group, lambda p: p.plan.frame,
                 ready=lambda x: isinstance(x, FrameReport), group=self.batch_frames,
@@ -428,62 +419,6 @@ class _ShotRun:
             for done in swapped:  # the listener may cancel here too
                 progress.advance(0, f"{done if isinstance(done, int) else done.frame} "
                                     "swapped for temporal smoothing")
-
-    def _sample(self, frame: int, track: int) -> FaceSample | None:
-        """One neighbour's face as the cache holds it (memoised for the run)."""
-        key = (frame, track)
-        if key not in self._samples:
-            faces = self._faces(frame)
-            index = next((i for i, f in enumerate(faces) if f.track == track), None)
-            sample = None
-            if index is not None and self.cache is not None:
-                k, _ = _swap_keys(faces, self.model, self.to_identity, self.colour, frame,
-                                  self._geometry(frame).stored_size,
-                                  file_stamp(self.plate.frame_path(frame)))[index]
-                hit = self.cache.get_with_crop(k)
-                if hit is not None and hit[2] is not None:
-                    sample = FaceSample(hit[0], hit[1], hit[2], faces[index].matrix,
-                                        faces[index].landmarks)
-            self._samples[key] = sample
-        return self._samples[key]
-
-    def _colour(self, frame: int, track: int, sample: FaceSample) -> ColourTransform | None:
-        key = (frame, track)
-        if key not in self._colours:
-            self._colours[key] = frame_colour(self.settings.colour, sample, self.settings.hull,
-                                              self.settings.mask)
-        return self._colours[key]
-
-    def _steady_swaps(self, p: _Pending) -> list[SwappedFace]:
-        """The frame's swaps with their learned masks, colour transforms and (optionally)
-        faces smoothed over their tracks."""
-        assert self.windows is not None
-        out = []
-        for face, swapped in zip(p.plan.faces, p.lookup.swapped()):
-            own = self._sample(p.plan.frame, face.track)
-            found = [(g, w, self._sample(g, face.track))
-                     for g, w in self.windows.weights(p.plan.frame, face.track)]
-            near = [(g, w, n) for g, w, n in found if n is not None]
-            total = sum(w for _, w, _ in near)
-            if own is None or abs(total) < 1e-6:
-                out.append(swapped)
-                continue
-            result = steady(own, [(w / total, n) for _, w, n in near],
-                            [(w / total, self._colour(g, face.track, n)) for g, w, n in near],
-                            self.settings.temporal_swap)
-            out.append(SwappedFace(result.face, result.learned, swapped.matrix,
-                                   swapped.landmarks, swapped.detection, result.colour,
-                                   swapped.crop))
-        self._forget(p.plan.frame)
-        return out
-
-    def _forget(self, frame: int) -> None:
-        """Drop memoised neighbours no later frame can need (frames render in order)."""
-        assert self.windows is not None
-        horizon = frame - reach(self.windows.sigma)
-        for memo in (self._samples, self._colours):
-            for key in [k for k in memo if k[0] < horizon]:
-                del memo[key]
 
     # --- rendering: read, swap, merge, write (overlapped) ---------------------------------
 
@@ -534,10 +469,9 @@ class _ShotRun:
         self.writer.remove_stale_temporaries(plan.frame)
         pending = self._read_plate(plan)
         if isinstance(pending, _Pending) and self.matte_pattern is not None:
-            channel = "A" if self.settings.mask == "occlusion" else self.settings.mask_channel
             try:
-                pending.matte = self._timed("read", read_matte, plan.matte_path, channel,
-                                            pending.image.frame)
+                pending.matte = self._timed("read", read_frame_matte, self.settings,
+                                            plan.matte_path, pending.image.frame)
             except FaceplateError as exc:  # a damaged matte frame or one of another size
                 return FrameReport(plan.frame, "failed", len(plan.faces), str(exc))
         return pending
@@ -547,82 +481,33 @@ class _ShotRun:
                     self.to_identity, self.cache, self.batch_size)
         for p in pending:
             if p.plan.render:
-                p.swaps = self._steady_swaps(p) if self.windows is not None \
-                    else p.lookup.swapped()
+                p.swaps = self.smoothing.swaps(p.plan.frame, p.plan.faces, p.lookup.swapped()) \
+                    if self.smoothing is not None else p.lookup.swapped()
 
     def _merge_and_write(self, p: _Pending) -> FrameReport:
         plan = p.plan
-        try:
-            merged = self._timed("merge", merge_frame, p.image, p.swaps, self.colour,
-                                 self.settings, matte=p.matte,
-                                 face_only=bool(self.writer.face_pattern))
-        except SwapFailed as exc:  # a non-finite swap, or no finite plate under the face
-            return FrameReport(plan.frame, "failed", len(plan.faces), f"{exc}; not written")
-        if plan.faces:
-            status, message = "swapped", ""
-        else:
-            reason = "no face detected" if plan.found else "no face in the alignments"
-            status, message = "passthrough", f"{reason}: plate written unchanged"
-        provenance = provenance_for(self.model.card, self.to_identity, self.settings, plan.job,
-                                    plan.source, plan.frame, merged.matrices,
-                                    f"passthrough: {message}" if message else status)
-        try:
-            self._timed("write", self.writer.write, plan.frame, merged,
-                        provenance.to_metadata(), plate_pixel_type(plan.source), plan.source)
-        except FaceplateError as exc:  # the plate's other rows did not read, a full disk
-            return FrameReport(plan.frame, "failed", len(plan.faces), f"{exc}; not written")
-        return FrameReport(plan.frame, status, len(plan.faces), message)
+        pixel_type = plate_pixel_type(plan.source)
+        done = self.renderer.render(
+            p.image, p.swaps, frame=plan.frame, job=plan.job, source=plan.source,
+            matte=p.matte, no_face=NO_FACE_DETECTED if plan.found else NO_FACE_IN_ALIGNMENTS,
+            write=lambda merged, metadata: self.writer.write(plan.frame, merged, metadata,
+                                                             pixel_type, plan.source),
+            timed=self._timed)
+        return FrameReport(plan.frame, done.status, len(plan.faces), done.message)
 
 
 def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str
                   ) -> SequencePattern | str | None:
     """The matte sequence of the ``image`` mask sources (the artist's) or of the ``occlusion``
     source (the occluders), checked before any work starts."""
-    if settings.mask == "occlusion":
-        text = settings.occlusion_matte or _latest_occlusion(shot_dir)
-        advice = f"run faceplate occlusion predict {shot_dir} for them or limit --frames"
-    elif settings.mask.startswith("image"):
-        text, advice = settings.mask_image, "render them or limit --frames"
-    else:
+    text = matte_sequence(settings, shot_dir)  # the rule: faceplate.convert.render
+    if not text:
         return None
+    advice = f"run faceplate occlusion predict {shot_dir} for them or limit --frames" \
+        if settings.mask == "occlusion" else "render them or limit --frames"
     pattern: SequencePattern | str = SequencePattern.parse(text) or text
-    missing = [f for f in frames if not os.path.isfile(_matte_path(pattern, f))]
+    missing = [f for f in frames if not os.path.isfile(matte_path(pattern, f))]
     if missing:
         raise FaceplateError(f"matte {text} is missing frames {format_frame_range(missing)}: "
                              f"{advice}")
     return pattern
-
-
-def _latest_occlusion(shot_dir: str) -> str:
-    from ..occlusion import store
-
-    return store.matte_pattern(store.latest(shot_dir))
-
-
-def _matte_path(pattern: SequencePattern | str | None, frame: int) -> str:
-    if pattern is None:
-        return ""
-    return pattern if isinstance(pattern, str) else pattern.path(frame)
-
-
-def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
-              faces: Sequence[FacePlacement | SwappedFace], source: str,
-              matte_path: str = "", context: str = "") -> str:
-    """The job digest of one merged frame (written into it; convert skips a frame whose
-    digest on disk matches): model, identity, settings, colourspace, every face's matrix,
-    landmarks and detection confidence, the plate's and matte's file stamps, and ``context``
-    (what else decides the frame: its neighbours under temporal smoothing). The merge op and
-    convert both use it."""
-    return job_digest(card, to_identity, settings, colourspace,
-                      [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist(),
-                        "c": f.detection} for f in faces],
-                      file_stamp(source) + file_stamp(matte_path) + context)
-
-
-def file_stamp(path: str) -> str:
-    """``path:size:mtime``: changes whenever the file is replaced (the path itself if missing)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return path
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"

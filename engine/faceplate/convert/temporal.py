@@ -21,15 +21,20 @@ the whole shot, a farm chunk or a resume.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..extract.smooth import local_quadratic_matrix, segments
+from .cache import SwapCache, SwapKey
 from .colour_match import ColourTransform, face_weight, mean_transform, measure
+from .merge import SwappedFace
+from .settings import MergeSettings
 
+log = logging.getLogger(__name__)
 MIN_RUN = 5  # shorter runs are not smoothed (as landmark smoothing does)
 
 
@@ -138,3 +143,87 @@ def _weighted(items: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
     for w, a in items:
         out += w * a
     return out.astype(np.float32)
+
+
+class Smoothing:
+    """A shot render's temporal smoothing: which frames' faces it needs in the swap cache,
+    each neighbour's face as the cache holds it, and each rendered frame's swaps smoothed over
+    their tracks. ``faces(frame)`` gives a frame's faces on its stored pixels (each with its
+    ``track``, ``matrix`` and ``landmarks``) and ``keys(frame)`` their swap cache keys, in the
+    same order. Neighbours are memoised while a later frame can need them (frames render in
+    order)."""
+
+    def __init__(self, windows: Windows, settings: MergeSettings, cache: SwapCache,
+                 faces: Callable[[int], Sequence], keys: Callable[[int], list[SwapKey]]):
+        self.windows = windows
+        self.settings = settings
+        self.cache = cache
+        self._faces = faces
+        self._keys = keys
+        self._samples: dict[tuple[int, int], FaceSample | None] = {}
+        self._colours: dict[tuple[int, int], ColourTransform | None] = {}
+
+    def prepare(self, faces: Iterable[tuple[int, int]],
+                swap: Callable[[list[int]], None]) -> int:
+        """Make sure the cache holds every face the ``(frame, track)`` faces to render need,
+        theirs and their neighbours': ``swap(frames)`` swaps the frames it lacks (reading only
+        those frames' plates). Returns how many frames the smoothing takes part in."""
+        needed = self.windows.needed(list(faces))
+        missing = [g for g in needed
+                   if any(self.cache.get_with_crop(k) is None for k in self._keys(g))]
+        if missing:
+            log.info("temporal smoothing: swapping %d frame(s) the cache does not hold",
+                     len(missing))
+            swap(missing)
+        return len(needed)
+
+    def swaps(self, frame: int, faces: Sequence, swapped: list[SwappedFace]
+              ) -> list[SwappedFace]:
+        """The frame's swaps (``swapped``, one per face of ``faces``) with their learned masks,
+        colour transforms and (optionally) faces smoothed over their tracks."""
+        out = []
+        for face, sf in zip(faces, swapped):
+            own = self._sample(frame, face.track)
+            found = [(g, w, self._sample(g, face.track))
+                     for g, w in self.windows.weights(frame, face.track)]
+            near = [(g, w, n) for g, w, n in found if n is not None]
+            total = sum(w for _, w, _ in near)
+            if own is None or abs(total) < 1e-6:
+                out.append(sf)
+                continue
+            result = steady(own, [(w / total, n) for _, w, n in near],
+                            [(w / total, self._colour(g, face.track, n)) for g, w, n in near],
+                            self.settings.temporal_swap)
+            out.append(SwappedFace(result.face, result.learned, sf.matrix, sf.landmarks,
+                                   sf.detection, result.colour, sf.crop))
+        self._forget(frame)
+        return out
+
+    def _sample(self, frame: int, track: int) -> FaceSample | None:
+        """One neighbour's face as the cache holds it (memoised)."""
+        key = (frame, track)
+        if key not in self._samples:
+            faces = self._faces(frame)
+            index = next((i for i, f in enumerate(faces) if f.track == track), None)
+            sample = None
+            if index is not None:
+                hit = self.cache.get_with_crop(self._keys(frame)[index])
+                if hit is not None and hit[2] is not None:
+                    sample = FaceSample(hit[0], hit[1], hit[2], faces[index].matrix,
+                                        faces[index].landmarks)
+            self._samples[key] = sample
+        return self._samples[key]
+
+    def _colour(self, frame: int, track: int, sample: FaceSample) -> ColourTransform | None:
+        key = (frame, track)
+        if key not in self._colours:
+            self._colours[key] = frame_colour(self.settings.colour, sample, self.settings.hull,
+                                              self.settings.mask)
+        return self._colours[key]
+
+    def _forget(self, frame: int) -> None:
+        """Drop memoised neighbours no later frame can need (frames render in order)."""
+        horizon = frame - reach(self.windows.sigma)
+        for memo in (self._samples, self._colours):
+            for key in [k for k in memo if k[0] < horizon]:
+                del memo[key]

@@ -349,6 +349,7 @@ class MergeInput:
 
 
 def _decode_merge(req) -> MergeInput:
+    from ...convert.render import matte_sequence
     from ...convert.settings import MergeSettings, SettingsError
 
     p, a = req.params, req.arrays
@@ -358,7 +359,9 @@ def _decode_merge(req) -> MergeInput:
         values["mask_image"] = "<inline matte>"
     try:
         settings = MergeSettings.from_dict(values)
-    except SettingsError as exc:
+        if matte is None:  # the matte rule (convert.render): a matte source has its matte
+            matte_sequence(settings)
+    except (SettingsError, FaceplateError) as exc:
         raise _bad(str(exc)) from None
     plate = _decode_plate(req)
     assert plate is not None  # one_of: image or path
@@ -395,9 +398,10 @@ def _decode_merge(req) -> MergeInput:
                      "fastest (for caches)", EXR_COMPRESSIONS)) +
            MERGE_SETTINGS,
            arrays=(_IMAGE,
+                   # Not checked finite here: a NaN swap fails its frame as convert fails it.
                    ArraySpec("faces", _FLOATS, ("N", "S", "S", 3), help="from swap",
-                             max_shape=(MAX_FACES, MAX_SIZE, MAX_SIZE, None), finite=True),
-                   ArraySpec("masks", _FLOATS, ("N", "S", "S"), help="from swap", finite=True),
+                             max_shape=(MAX_FACES, MAX_SIZE, MAX_SIZE, None)),
+                   ArraySpec("masks", _FLOATS, ("N", "S", "S"), help="from swap"),
                    ArraySpec("matrices", _FLOATS, ("N", 2, 3), finite=True),
                    ArraySpec("landmarks", _FLOATS, ("N", 68, 2), finite=True),
                    ArraySpec("confidences", _FLOATS, ("N",), required=False,
@@ -411,27 +415,25 @@ def _decode_merge(req) -> MergeInput:
            isolated=True)
 def merge(inp: MergeInput) -> Result:
     from ...convert.merge import SwappedFace
-    from ...convert.pipeline import frame_job, merge_frame
-    from ...convert.provenance import provenance_for
+    from ...convert.render import (
+        FAILED,
+        FrameRenderer,
+        matte_path,
+        matte_sequence,
+        read_frame_matte,
+    )
     from ...convert.writer import LAYER_CHANNELS, plate_pixel_type, write_merged
-    from ...io.images import read_matte
-    from ...io.sequence import SequencePattern
     from ...model.card import ModelCard
     from ...model.store import CARD
 
     card = ModelCard.load(os.path.join(inp.model, CARD))
     _check_identity(card, inp.identity)
     image = inp.plate.image()
-    colour = inp.plate.colour()
-    settings, matte, matte_path = inp.settings, inp.matte, ""
-    if matte is None and settings.mask.startswith("image"):
-        matte_path = settings.mask_image
-        matte = read_matte(matte_path, settings.mask_channel, image.frame)
-    elif matte is None and settings.mask == "occlusion" and settings.occlusion_matte:
-        pattern = SequencePattern.parse(settings.occlusion_matte)
-        matte_path = pattern.path(inp.frame) if pattern else settings.occlusion_matte
-        matte = read_matte(matte_path, "A", image.frame)
-    elif matte is not None and matte.shape != (image.height, image.width):
+    matte, path = inp.matte, ""
+    if matte is None:  # the matte rule: faceplate.convert.render, as convert reads it
+        path = matte_path(matte_sequence(inp.settings), inp.frame)
+        matte = read_frame_matte(inp.settings, path, image.frame) if path else None
+    elif matte.shape != (image.height, image.width):
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
     swaps = [image.frame.place(SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
@@ -439,17 +441,21 @@ def merge(inp: MergeInput) -> Result:
                                            float(c) if np.isfinite(c) else None))
              for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
                                        inp.detections)]
-    merged = merge_frame(image, swaps, colour, settings, matte=matte)  # matrices: frame px
-    job = frame_job(card, inp.identity, settings, colour.plate_space, swaps,
-                    inp.plate.path or "", matte_path)
-    metadata = provenance_for(card, inp.identity, settings, job, image.source, inp.frame,
-                              merged.matrices, "swapped" if swaps else "passthrough: no face"
-                              ).to_metadata() | merged.confidence_metadata()
+    source = inp.plate.path or ""
+    pixel_type = plate_pixel_type(source) if source else "half"
+    renderer = FrameRenderer(card, inp.identity, inp.settings, inp.plate.colour())
+    done = renderer.render(
+        image, swaps, frame=inp.frame, job=renderer.job(swaps, source, path), source=source,
+        matte=matte, write=(lambda merged, metadata: write_merged(
+            inp.output, merged, metadata, pixel_type, compression=inp.compression,
+            plate=source)) if inp.output else None)
+    if done.status == FAILED:  # as convert fails the frame: nothing written, the reason
+        raise FaceplateError(done.message)
+    reply = {"status": done.status, "message": done.message, "metadata": dict(done.metadata)}
     if inp.output:
-        write_merged(inp.output, merged, metadata,
-                     plate_pixel_type(inp.plate.path) if inp.plate.path else "half",
-                     compression=inp.compression, plate=inp.plate.path or "")
-        return Result({"output": inp.output, "metadata": metadata})
+        return Result({"output": done.path, **reply})
+    merged = done.merged
+    assert merged is not None
     # The plate's colour channels (A only when it has one) over its stored pixels, as a file
     # of the frame stores them; the windows say where they sit in the frame.
     rgba = shared_array(merged.colour.shape, np.float32)
@@ -457,7 +463,7 @@ def merge(inp: MergeInput) -> Result:
     rgba[...] = merged.colour
     layers[...] = 0.0
     layers[merged.layers.extent.slices] = merged.layers.data
-    return Result({"channels": merged.channels, "metadata": metadata,
+    return Result({"channels": merged.channels, **reply,
                    "data_window": list(image.frame.data),
                    "display_window": list(image.frame.display)},
                   {"rgba": rgba, "layers": layers})
