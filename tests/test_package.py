@@ -15,9 +15,10 @@ import ast
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 # Import name → distribution name, where they differ.
@@ -47,12 +48,13 @@ def test_the_wheel_holds_every_package_and_runs_on_its_own(tmp_path):
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     env = dict(os.environ, PYTHONPATH=str(unpacked))
-    run = subprocess.run([sys.executable, "-c", "import faceplate.cli as c; c.main(['--version'])"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    version = "import faceplate.cli as c; c.main(['--version'])"
+    run = subprocess.run([sys.executable, "-c", version], check=False, cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.startswith("faceplate "), run.stderr
     stack = ("import faceplate, faceplate.extract.pipeline, faceplate.convert.pipeline, "
              "faceplate.server.engine, faceplate_client.exr; print(faceplate.__file__)")
-    run = subprocess.run([sys.executable, "-c", stack], cwd=tmp_path, env=env,
+    run = subprocess.run([sys.executable, "-c", stack], check=False, cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().startswith(str(unpacked)), run.stdout  # not the checkout's
