@@ -115,7 +115,7 @@ def test_residual_decoder_blocks_are_in_the_card_and_the_weights(tmp_path):
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     card["version"] = 4
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="newer than this Faceplate"):
+    with pytest.raises(ModelError, match="written by a newer Faceplate"):
         load_model(str(tmp_path / "m"), device="cpu")
 
 

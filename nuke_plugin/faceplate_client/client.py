@@ -23,6 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from . import paths
@@ -65,6 +66,17 @@ class Reply:
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
+class ConnectionState(str, Enum):
+    """Where an :class:`EngineClient` stands with its engine (``EngineClient.state``)."""
+
+    DISCONNECTED = "disconnected"  # no connection (none yet, closed, or the engine went away)
+    STARTING = "starting"  # no engine answered: one is being started and waited for
+    CONNECTED = "connected"  # said hello; requests go out on this connection
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 class _Lost(Exception):
     """The connection broke under a request (the engine died or restarted)."""
 
@@ -92,6 +104,7 @@ class EngineClient:
         self.engine_info: dict[str, Any] = {}  # the engine's hello reply
         self._ops: dict[str, dict[str, Any]] = {}
         self._sock: socket.socket | None = None
+        self._state = ConnectionState.DISCONNECTED
         self._lock = threading.RLock()
         self._started: subprocess.Popen | None = None
 
@@ -146,6 +159,12 @@ class EngineClient:
         """The engine's op declarations (params, arrays, idempotent, lane) by name."""
         self.connect()
         return dict(self._ops)
+
+    @property
+    def state(self) -> ConnectionState:
+        """Connected, starting an engine, or disconnected (read without waiting for a call
+        another thread has in flight)."""
+        return self._state
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +230,7 @@ class EngineClient:
             raise
         self.engine_info = reply.params
         self._ops = {d["name"]: d for d in reply.params.get("ops", [])}
+        self._state = ConnectionState.CONNECTED
 
     def _start_engine(self) -> None:
         command = self._engine_command()
@@ -218,6 +238,7 @@ class EngineClient:
         if self._started is not None:
             self._started.poll()  # reap an engine we started before
         log.info("starting the engine: %s", " ".join(command))
+        self._state = ConnectionState.STARTING
         try:
             self._started = spawn_engine(command, str(self.address), self.token_path, start_log,
                                          self._answers, self.start_timeout,
@@ -228,6 +249,9 @@ class EngineClient:
                                            f"{paths.ENGINE_CMD_ENV}") from None
         except EngineStartError as exc:
             raise EngineError(UNAVAILABLE, str(exc)) from None
+        finally:
+            if self._state is ConnectionState.STARTING:  # it never answered
+                self._state = ConnectionState.DISCONNECTED
 
     def _answers(self) -> bool:
         """Connected and said hello; False while the engine is not listening yet."""
@@ -247,6 +271,8 @@ class EngineClient:
         return shlex.split(command) if isinstance(command, str) else list(command)
 
     def _disconnect(self) -> None:
+        if self._state is ConnectionState.CONNECTED:  # (while starting, a failed try stays so)
+            self._state = ConnectionState.DISCONNECTED
         if self._sock is not None:
             try:
                 self._sock.close()

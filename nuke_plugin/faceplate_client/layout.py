@@ -1,12 +1,13 @@
 """The names of Faceplate's files and formats, spelt once for the engine and the host side.
 
 Standard library only (the Nuke nodes and pyblish plugins read these files without the engine,
-through :func:`read_document`). The layouts themselves are documented in docs/architecture.md.
+through :func:`faceplate_client.documents.read_document`, the one rule every reader of a
+``schema``/``version`` document follows). Each ``*_VERSION`` is the version this Faceplate
+writes and the newest it reads. The layouts themselves are documented in docs/architecture.md.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 # SHOTDIR/alignments.json: every face of every frame of a shot.
@@ -15,21 +16,34 @@ ALIGNMENTS_SCHEMA = "faceplate.alignments"
 ALIGNMENTS_VERSION = 1
 # An artist's landmark fixes for `faceplate alignments --import-points` (faceplate.extract.fixes).
 FIXES_SCHEMA = "faceplate.fixes"
+FIXES_VERSION = 1
 
 # A model folder: weights, card, and the preview training refreshes.
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_CARD = "card.json"
 MODEL_SCHEMA = "faceplate.model"
+MODEL_VERSION = 3  # 2: decoder_blocks, ema, holdout; 3: face_prior (older cards still read)
 MODEL_PREVIEW = "preview.png"
 
 # A face set folder: aligned crops plus this index.
 FACESET_INDEX = "faceset.json"
 FACESET_SCHEMA = "faceplate.faceset"
+FACESET_VERSION = 1
 
 # SHOTDIR/faceplate_job.json (a shot's farm job) and the merge settings beside it.
 JOB_FILE = "faceplate_job.json"
 JOB_SCHEMA = "faceplate.job"
+JOB_VERSION = 1
 MERGE_SETTINGS_FILE = "merge_settings.json"
+
+# Descriptor caches beside a face set or a shot (faceplate.coverage.store).
+COVERAGE_FILE = "coverage.json"
+COVERAGE_SCHEMA = "faceplate.coverage"
+COVERAGE_VERSION = 1
+# One version of a shot's occlusion model: its card (faceplate.occlusion.store).
+OCCLUSION_CARD = "occlusion.json"
+OCCLUSION_SCHEMA = "faceplate.occlusion"
+OCCLUSION_VERSION = 1
 
 # How much of the head an aligned crop holds (faceplate.face.align.CROPS frames each).
 FACE_TYPES = ("face", "whole_face", "head")
@@ -84,17 +98,12 @@ ALREADY_RUNNING = 3
 
 
 def read_document(path: str, what: str, schema: str = "") -> dict[str, Any]:
-    """A JSON object file, checked for ``schema`` when given; ``ValueError`` (with ``what`` and
-    the path, for the user) when it is missing, unreadable, not an object or another format."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"{what} not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{what} {path} cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} {path} is not a JSON object")  # noqa: TRY004 - one error type
-    if schema and data.get("schema") != schema:
-        raise ValueError(f"{path} is not a Faceplate {what}")
-    return data
+    """A JSON object file; with ``schema``, checked by the one document rule
+    (:func:`faceplate_client.documents.read_document`: that schema, a version this Faceplate
+    reads). Raises ``ValueError`` (:class:`~faceplate_client.documents.DocumentError`) with
+    ``what`` and the path, for the user. Kept for callers written as ``(path, what, schema)``."""
+    from . import documents
+
+    if not schema:
+        return documents.read_json_object(path, what)
+    return documents.read_document(path, schema, what=what)

@@ -21,6 +21,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 PROTOCOL_VERSION = 1
@@ -57,6 +58,20 @@ BUSY = "busy"                        # the engine is shutting down or over its q
 INTERNAL = "internal"                # a bug in the engine: details are in the engine log
 CONNECTION_LOST = "connection_lost"  # client side: the engine went away mid-request
 UNAVAILABLE = "engine_unavailable"   # client side: no engine could be reached or started
+ERROR_CODES = (BAD_FRAME, PROTOCOL_MISMATCH, TOO_LARGE, AUTH, BAD_REQUEST, UNKNOWN_OP, BAD_PARAMS,
+               FAILED, TIMEOUT, CANCELLED, BUSY, INTERNAL, CONNECTION_LOST, UNAVAILABLE)
+
+
+class RequestState(str, Enum):
+    """A request's state in the engine (``status`` → ``queue[].state``): queued → running →
+    done. A ``str``, so it travels in JSON and compares equal to its word."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class EngineError(Exception):

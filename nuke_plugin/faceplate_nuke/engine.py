@@ -1,12 +1,13 @@
-"""Reaching the engine from Nuke: one client per engine address, errors as NodeError."""
+"""Reaching the engine from Nuke: one client per engine address, errors as NodeError (keeping
+the engine's error code, :mod:`.errors`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from faceplate_client.client import EngineClient, Reply
-from faceplate_client.protocol import Array, EngineError
+from faceplate_client.client import ConnectionState, EngineClient, Reply
+from faceplate_client.protocol import CONNECTION_LOST, UNAVAILABLE, Array, EngineError
 
 from .errors import NodeError
 
@@ -21,17 +22,24 @@ def client(address: str = "") -> EngineClient:
     return _CLIENTS[address]
 
 
+def state(address: str = "") -> ConnectionState:
+    """Whether the nodes are connected to the engine at ``address`` (never connects)."""
+    found = _CLIENTS.get(address)
+    return found.state if found is not None else ConnectionState.DISCONNECTED
+
+
 def call(address: str, op: str, params: Mapping[str, Any],
          arrays: Mapping[str, Array] | None = None,
          on_progress: Callable[[dict[str, Any]], None] | None = None) -> Reply:
-    """Run ``op``; an engine error becomes a :class:`NodeError` carrying its message."""
+    """Run ``op``; an engine error becomes a :class:`NodeError` with its code and message."""
+    was = state(address)
     try:
         return client(address).call(op, params, arrays, on_progress)
     except EngineError as exc:
-        raise NodeError(f"engine {op}: {exc.message}") from None
+        raise NodeError.from_engine(exc.code, exc.message, op, exc.details) from None
     except OSError as exc:
-        raise NodeError(f"cannot reach the Faceplate engine ({exc}); check the engine "
-                        "address knob or start one with `faceplate serve`") from None
+        code = CONNECTION_LOST if was is ConnectionState.CONNECTED else UNAVAILABLE
+        raise NodeError.from_engine(code, str(exc), op) from None
 
 
 def describe(address: str = "") -> str:
@@ -39,7 +47,7 @@ def describe(address: str = "") -> str:
     try:
         info = client(address).status()
     except EngineError as exc:
-        raise NodeError(f"engine not available: {exc.message}") from None
+        raise NodeError.from_engine(exc.code, exc.message, "status", exc.details) from None
     device = info.get("device", "?")
     if isinstance(device, dict):
         device = device.get("name") or device.get("type") or "?"

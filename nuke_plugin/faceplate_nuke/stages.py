@@ -25,9 +25,8 @@ import os
 from typing import Any, Callable
 
 import nuke
-from faceplate_client import layout
-from faceplate_client.atomic import write_bytes_atomic, write_json_atomic
-from faceplate_client.layout import read_document
+from faceplate_client import documents, layout
+from faceplate_client.atomic import write_bytes_atomic
 from faceplate_client.protocol import Array
 
 from . import engine, graph
@@ -246,7 +245,11 @@ class Run:
         changed take the edited faces, so the others stay bit-identical."""
         path = self._write_document(cache, entries.get)
         reply = engine.call(self.address, "edit_alignments", {"path": path, "edits": edits})
-        edited = read_document(path, "edited alignments", layout.ALIGNMENTS_SCHEMA)
+        try:
+            edited = documents.read_document(path, layout.ALIGNMENTS_SCHEMA,
+                                             what="edited alignments file")
+        except documents.DocumentError as exc:
+            raise NodeError(str(exc)) from None
         for f in reply.params["changed"]:
             if f in entries:
                 entries[f].update(faces=edited["frames"].get(str(f), []),
@@ -255,7 +258,8 @@ class Run:
             entry["tracks"] = edited.get("tracks", {})
 
     def write_alignments(self, cache: StageCache) -> str:
-        """``alignments.json`` (the contract in docs/architecture.md) of every cached frame."""
+        """``alignments.json`` (the contract in docs/architecture.md) of every cached frame,
+        written by the engine's own writer (``faceplate_client.documents``)."""
         return self._write_document(cache, cache.entry)
 
     def _write_document(self, cache: StageCache,
@@ -265,30 +269,25 @@ class Run:
         held: dict[str, Any] = {}
         cuts: list[int] = []
         tracks: dict[str, Any] = {}
-        fields = ("bbox", "score", "landmarks", "matrix", "track", "confidence", "fixed")
         for f in self.bounds:
             entry = entry_of(f)
             if entry is not None:
-                frames[str(f)] = [{k: face[k] for k in fields if k in face}
-                                  for face in entry["faces"]]
+                frames[str(f)] = entry["faces"]
                 if entry.get("held_back"):
-                    held[str(f)] = [{k: face[k] for k in fields if k in face}
-                                    for face in entry["held_back"]]
+                    held[str(f)] = entry["held_back"]
                 if entry.get("cut"):
                     cuts.append(f)
                 tracks = entry.get("tracks") or tracks
         first = detect.entry(int(next(iter(frames)))) if frames else None
         path = os.path.join(cache.version_dir(), layout.ALIGNMENTS_FILE)
-        write_json_atomic(path, {
-            "schema": layout.ALIGNMENTS_SCHEMA, "version": layout.ALIGNMENTS_VERSION,
-            "plate": self.cache("plate").pattern().replace("####", "%04d"),
-            "colourspace": self.colourspace(),
-            "backend": (first or {}).get("backend", ""),
-            "face_type": str(graph.value(align, "face_type")),
-            "size": (first or {}).get("size", [0, 0]),
-            "smoothing": float(graph.value(align, "smoothing")),
-            "frames": frames, "tracks": tracks, "held_back": held, "cuts": cuts})
-        return path
+        return documents.write_alignments(path, documents.alignments_document(
+            plate=self.cache("plate").pattern().replace("####", "%04d"),
+            colourspace=self.colourspace(),
+            backend=(first or {}).get("backend", ""),
+            face_type=str(graph.value(align, "face_type")),
+            size=(first or {}).get("size", [0, 0]),
+            smoothing=float(graph.value(align, "smoothing")),
+            frames=frames, tracks=tracks, held_back=held, cuts=cuts))
 
     def _faces(self, frame: int) -> list[dict[str, Any]]:
         entry = self.cache("align").entry(frame) or {}

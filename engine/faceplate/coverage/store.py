@@ -10,11 +10,11 @@ descriptor version matches; everything else is (re)computed and the file rewritt
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_file
@@ -25,9 +25,9 @@ from ..io.atomic import write_json_atomic
 from ..progress import Progress
 from .descriptors import CROP_SIZE, VERSION, Descriptor, describe
 
-SIDECAR = "coverage.json"
-SCHEMA = "faceplate.coverage"
-SCHEMA_VERSION = 1
+SIDECAR = layout.COVERAGE_FILE
+SCHEMA = layout.COVERAGE_SCHEMA
+SCHEMA_VERSION = layout.COVERAGE_VERSION
 
 
 @dataclass
@@ -137,14 +137,14 @@ def _cached(cache: dict, key: tuple[str, str]) -> dict | None:
 
 
 def _load(path: str) -> dict:
-    """The cached entries of a sidecar; an unreadable or outdated one is simply recomputed."""
+    """The cached entries of a sidecar, read by ``documents.read_document``; one it refuses
+    (missing, unreadable, another kind, a newer Faceplate's) or of another descriptor version
+    is a cache miss: recomputed and rewritten, never an error."""
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
+        data = documents.read_document(path, SCHEMA, SCHEMA_VERSION)
+    except documents.DocumentError:
         return {}
-    if (not isinstance(data, dict) or data.get("schema") != SCHEMA
-            or data.get("descriptor_version") != VERSION or not isinstance(data.get("faces"), dict)):
+    if data.get("descriptor_version") != VERSION or not isinstance(data.get("faces"), dict):
         return {}
     return dict(data["faces"])
 

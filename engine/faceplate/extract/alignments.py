@@ -17,15 +17,13 @@ plate's display window, whatever part of it (or beyond it: overscan) its data wi
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
-from ..io.atomic import write_json_atomic
 
 SCHEMA = layout.ALIGNMENTS_SCHEMA
 VERSION = layout.ALIGNMENTS_VERSION
@@ -45,15 +43,14 @@ class FaceRecord:
     fixed: bool = False  # an artist set these landmarks (extract.fixes): smoothing keeps them
 
     def to_json(self) -> dict:
-        out = {"bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),
-               "landmarks": np.round(self.landmarks, 3).tolist(),
-               "matrix": [[float(v) for v in row] for row in self.matrix],
-               "track": int(self.track)}
-        if self.confidence is not None:
-            out["confidence"] = round(float(self.confidence), 4)
-        if self.fixed:
-            out["fixed"] = True
-        return out
+        """The record as ``alignments.json`` holds it (``documents.face_record``), rounded."""
+        return documents.face_record({
+            "bbox": [round(float(v), 3) for v in self.bbox], "score": round(self.score, 4),
+            "landmarks": np.round(self.landmarks, 3).tolist(),
+            "matrix": [[float(v) for v in row] for row in self.matrix],
+            "track": int(self.track),
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "fixed": self.fixed})
 
     @classmethod
     def from_json(cls, d: dict) -> FaceRecord:
@@ -109,30 +106,25 @@ class Alignments:
         return self.sizes.get(frame, self.size)
 
     def to_json(self) -> dict:
-        out = {"schema": SCHEMA, "version": VERSION, "plate": self.plate,
-               "colourspace": self.colourspace, "backend": self.backend,
-               "face_type": self.face_type, "size": list(self.size),
-               "smoothing": self.smoothing,
-               "frames": _frames_json(self.frames)}
-        if self.track_info:
-            out["tracks"] = {str(k): v.to_json() for k, v in sorted(self.track_info.items())}
-        if self.held_back:
-            out["held_back"] = _frames_json(self.held_back)
-        if self.cuts:
-            out["cuts"] = sorted(self.cuts)
-        if self.sizes:
-            out["sizes"] = {str(k): list(v) for k, v in sorted(self.sizes.items())}
-        if self.view:
-            out["view"] = self.view
-        return out
+        """The ``alignments.json`` object, built by the one writer the Nuke nodes share
+        (``faceplate_client.documents.alignments_document``)."""
+        return documents.alignments_document(
+            plate=self.plate, colourspace=self.colourspace, backend=self.backend,
+            face_type=self.face_type, size=self.size, smoothing=self.smoothing,
+            frames=_frames_json(self.frames),
+            tracks={k: v.to_json() for k, v in self.track_info.items()},
+            held_back=_frames_json(self.held_back), cuts=self.cuts, sizes=self.sizes,
+            view=self.view)
 
     @classmethod
-    def from_json(cls, d: dict, source: str = "alignments") -> Alignments:
-        if d.get("schema") != SCHEMA:
-            raise FaceplateError(f"{source} is not a faceplate alignments file")
-        if d.get("version") != VERSION:
-            raise FaceplateError(f"{source} has schema version {d.get('version')}; this "
-                                 f"faceplate reads version {VERSION}: re-run faceplate extract")
+    def from_json(cls, d: dict, source: str = "") -> Alignments:
+        """From the object of a file (``source``: its path, for messages); the schema and
+        version are checked by ``documents.read_document`` (version 1 is the only one yet)."""
+        try:
+            d = documents.read_document(d, SCHEMA, VERSION, name=source)
+        except documents.DocumentError as exc:
+            raise FaceplateError(str(exc)) from None
+        source = source or "the alignments file"
         try:
             w, h = (int(v) for v in d["size"])
             return cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
@@ -147,7 +139,7 @@ class Alignments:
 
 
 def _frames_json(frames: dict[int, list[FaceRecord]]) -> dict:
-    return {str(k): [f.to_json() for f in v] for k, v in sorted(frames.items())}
+    return {k: [f.to_json() for f in v] for k, v in frames.items()}
 
 
 def _frames(d: dict) -> dict[int, list[FaceRecord]]:
@@ -165,10 +157,10 @@ def load(shot_dir: str) -> Alignments:
         raise FaceplateError(f"no alignments at {path}: run faceplate extract PLATE -o "
                              f"{os.path.dirname(path) or '.'} first")
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FaceplateError(f"cannot read {path} ({exc}): re-run faceplate extract") from None
+        data = documents.read_document(path, SCHEMA, VERSION)
+    except documents.DocumentError as exc:
+        again = ": re-run faceplate extract" if exc.problem is documents.Problem.UNREADABLE else ""
+        raise FaceplateError(f"{exc}{again}") from None
     return Alignments.from_json(data, path)
 
 
@@ -186,8 +178,7 @@ def save(alignments: Alignments, shot_dir: str, *, merge: bool = True) -> str:
         if old is not None and (old.face_type, old.view) == (alignments.face_type,
                                                              alignments.view):
             out = merged(old, alignments)
-    write_json_atomic(path, out.to_json())
-    return path
+    return documents.write_alignments(path, out.to_json())
 
 
 def merged(old: Alignments, new: Alignments) -> Alignments:

@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..io.images import read_image, write_image
 
 SCHEMA = layout.FACESET_SCHEMA
-VERSION = 1
+VERSION = layout.FACESET_VERSION
 INDEX = layout.FACESET_INDEX
 METADATA_KEY = "faceplate/face"
 
@@ -78,13 +78,13 @@ def load_faceset(root: str) -> FaceSet:
         raise FaceplateError(f"{root} is not a face set (no {INDEX}): make one with "
                              "faceplate extract PLATE -o SHOT --faceset DIR")
     try:
-        with open(path) as fh:
-            d = json.load(fh)
-        if d.get("schema") != SCHEMA or d.get("version") != VERSION:
-            raise ValueError(f"schema {d.get('schema')} version {d.get('version')}")
+        d = documents.read_document(path, SCHEMA, VERSION)
+    except documents.DocumentError as exc:
+        raise FaceplateError(str(exc)) from None
+    try:
         return FaceSet(root, d["face_type"], int(d["size"]),
                        [FaceEntry.from_json(e) for e in d["faces"]])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise FaceplateError(f"cannot read face set index {path} ({exc})") from None
 
 

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
 from ..face.align import alignment_matrix, transform_points, umeyama
@@ -70,8 +70,8 @@ class Fix:
 def read_fix_file(path: str, result: Alignments) -> list[Fix]:
     """The fixes of a ``faceplate.fixes`` file, in image pixels of ``result``'s frames."""
     try:
-        data = layout.read_document(path, "fix file", layout.FIXES_SCHEMA)
-    except ValueError as exc:
+        data = documents.read_document(path, layout.FIXES_SCHEMA)
+    except documents.DocumentError as exc:
         raise FaceplateError(str(exc)) from None
     coordinates = data.get("coordinates", "image")
     if coordinates not in ("image", "nuke"):

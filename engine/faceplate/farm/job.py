@@ -12,14 +12,14 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_text_atomic
 from ..io.sequence import SequencePattern, format_frame_range, parse_frame_range
 
 SCHEMA = layout.JOB_SCHEMA
-VERSION = 1
+VERSION = layout.JOB_VERSION
 JOB_FILE = layout.JOB_FILE
 SETTINGS_FILE = layout.MERGE_SETTINGS_FILE  # beside it: what `faceplate convert --settings` reads
 
@@ -102,9 +102,13 @@ class ShotJob:
         return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> ShotJob:
-        if d.get("schema") != SCHEMA:
-            raise JobError(f"not a Faceplate job description (schema {d.get('schema')!r})")
+    def from_dict(cls, d: dict, source: str = "") -> ShotJob:
+        """Schema and version checked by ``documents.read_document`` (``source``: the file's
+        path, for messages)."""
+        try:
+            d = documents.read_document(d, SCHEMA, VERSION, name=source)
+        except documents.DocumentError as exc:
+            raise JobError(str(exc)) from None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -124,12 +128,15 @@ class ShotJob:
         if os.path.isdir(path):
             path = os.path.join(path, JOB_FILE)
         try:
-            with open(path) as fh:
-                return cls.from_dict(json.load(fh))
-        except FileNotFoundError:
-            raise JobError(f"{path} not found: describe the shot first with "
-                           "`faceplate farm bundle SHOTDIR ...`") from None
-        except (json.JSONDecodeError, TypeError) as exc:
+            data = documents.read_document(path, SCHEMA, VERSION)
+        except documents.DocumentError as exc:
+            if exc.problem is documents.Problem.MISSING:
+                raise JobError(f"{path} not found: describe the shot first with "
+                               "`faceplate farm bundle SHOTDIR ...`") from None
+            raise JobError(str(exc)) from None
+        try:
+            return cls.from_dict(data, path)
+        except TypeError as exc:
             raise JobError(f"job description {path} is damaged ({exc})") from None
 
 

@@ -507,8 +507,25 @@ def _prepared(path: str, ext: str, part: ImagePart, compression: str,
 
 
 def is_complete_image(path: str) -> bool:
-    """True when ``path`` opens and the pixels of every part decode: used to skip frames on
-    re-runs."""
+    """True when every chunk of every part of ``path`` is there and every pixel decodes.
+
+    "Complete" means one thing wherever it is asked: every chunk of every part is in the file.
+    Without a decoder (the publish checks inside Nuke) that is
+    ``faceplate_client.exr.read_exr(path).complete``, read from the offset tables; this check
+    holds an EXR to that same answer first, then decodes it whole, which also finds damaged
+    data inside a chunk: the shell publish's ``Validate output frames decode`` wants that.
+    ``faceplate.convert.writer.is_whole`` answers a narrower question, cheaply, for a render
+    that resumes: is a frame this job wrote (atomically) still whole — its ends decode."""
+    if not os.path.isfile(path):
+        return False
+    if path.lower().endswith(".exr"):
+        from faceplate_client.exr import ExrError, read_exr
+
+        try:
+            if read_exr(path).complete is False:
+                return False
+        except (ExrError, OSError):
+            pass  # a header this reader refuses: the decoder below has the last word
     try:
         inp = oiio.ImageInput.open(path)
         if inp is None:

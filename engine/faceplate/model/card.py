@@ -6,19 +6,19 @@ sets' fingerprints and the identities, and is copied into every swapped frame's 
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from .. import __version__
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
 SCHEMA = layout.MODEL_SCHEMA
-VERSION = 3  # 2: decoder_blocks, ema, holdout; 3: face_prior. Older cards read as without them
+VERSION = layout.MODEL_VERSION  # 2: decoder_blocks, ema, holdout; 3: face_prior. Older cards
+                                # read as without them
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 
 
@@ -162,12 +162,14 @@ class ModelCard:
         return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelCard:
-        if d.get("schema") != SCHEMA:
-            raise ModelError(f"not a Faceplate model card (schema {d.get('schema')!r})")
-        if d.get("version", 0) > VERSION:
-            raise ModelError(f"model card version {d['version']} is newer than this Faceplate "
-                             f"({__version__}) understands: update Faceplate")
+    def from_dict(cls, d: dict, source: str = "") -> ModelCard:
+        """From a card's object (``source``: its path, for messages); schema and version are
+        checked by ``documents.read_document``; a field an older card lacks takes its
+        default."""
+        try:
+            d = documents.read_document(d, SCHEMA, VERSION, name=source)
+        except documents.DocumentError as exc:
+            raise ModelError(str(exc)) from None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known}).validate()
 
@@ -177,10 +179,13 @@ class ModelCard:
     @classmethod
     def load(cls, path: str) -> ModelCard:
         try:
-            with open(path) as fh:
-                return cls.from_dict(json.load(fh))
-        except FileNotFoundError:
-            raise ModelError(f"{path} not found: is this a Faceplate model folder?") from None
-        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+            data = documents.read_document(path, SCHEMA, VERSION)
+        except documents.DocumentError as exc:
+            if exc.problem is documents.Problem.MISSING:
+                raise ModelError(f"{path} not found: is this a Faceplate model folder?") from None
+            raise ModelError(str(exc)) from None
+        try:
+            return cls.from_dict(data, path)
+        except TypeError as exc:
             raise ModelError(f"model card {path} is damaged ({exc})") from None
 

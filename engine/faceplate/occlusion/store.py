@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
 
 import torch
+from faceplate_client import documents, layout
 
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
@@ -16,10 +16,10 @@ from .data import Labels
 from .network import OcclusionNet
 
 FOLDER = "occlusion"
-CARD = "occlusion.json"
+CARD = layout.OCCLUSION_CARD
 WEIGHTS = "occlusion.safetensors"
 MATTE = "matte.####.exr"
-SCHEMA = "faceplate.occlusion"
+SCHEMA = layout.OCCLUSION_SCHEMA
 _VERSION = re.compile(r"v(\d{3,})$")
 
 
@@ -40,12 +40,16 @@ class OcclusionCard:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["labels"] = self.labels.to_dict()
-        return {"schema": SCHEMA, "version": 1, **d}
+        return {"schema": SCHEMA, "version": layout.OCCLUSION_VERSION, **d}
 
     @classmethod
-    def from_dict(cls, d: dict) -> OcclusionCard:
-        if d.get("schema") != SCHEMA:
-            raise FaceplateError(f"not an occlusion card (schema {d.get('schema')!r})")
+    def from_dict(cls, d: dict, source: str = "") -> OcclusionCard:
+        """Schema and version checked by ``documents.read_document`` (``source``: the card's
+        path, for messages)."""
+        try:
+            d = documents.read_document(d, SCHEMA, layout.OCCLUSION_VERSION, name=source)
+        except documents.DocumentError as exc:
+            raise FaceplateError(str(exc)) from None
         return cls(int(d["size"]), int(d["width"]), str(d["face_type"]),
                    Labels.from_dict(d["labels"]), int(d["steps"]), float(d["seconds"]),
                    float(d["loss"]), float(d["label_iou"]), str(d.get("parent", "")))
@@ -79,10 +83,14 @@ def new_version(shot_dir: str) -> str:
 
 
 def read_card(version: str) -> OcclusionCard:
+    path = os.path.join(version, CARD)
     try:
-        with open(os.path.join(version, CARD)) as fh:
-            return OcclusionCard.from_dict(json.load(fh))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return OcclusionCard.from_dict(documents.read_document(path, SCHEMA), path)
+    except documents.DocumentError as exc:
+        if exc.problem in (documents.Problem.NOT_THIS_KIND, documents.Problem.NEWER):
+            raise FaceplateError(str(exc)) from None
+        raise FaceplateError(f"occlusion model {version} is unreadable ({exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:
         raise FaceplateError(f"occlusion model {version} is unreadable ({exc})") from None
 
 
