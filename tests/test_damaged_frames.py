@@ -184,17 +184,20 @@ def test_a_frame_that_stops_reading_after_the_first_pass_is_skipped_alone(
     from faceplate.extract import pipeline, preview
 
     reads: dict[int, int] = {}
-    real = pipeline.network_frame
 
-    def flaky(source, frame, colour, view=""):
-        reads[frame] = reads.get(frame, 0) + 1
-        if frame == 1002 and reads[frame] > 1:
-            raise ImageError(f"cannot read {source.frame_path(frame)} (file is truncated: "
-                             "replaced on disk)")
-        return real(source, frame, colour, view)
+    def flaky(real):
+        """``real`` (a frame reader) as if frame 1002 were replaced after its first read."""
+        def read(source, frame, *args, **kwargs):
+            reads[frame] = reads.get(frame, 0) + 1
+            if frame == 1002 and reads[frame] > 1:
+                raise ImageError(f"cannot read {source.frame_path(frame)} (file is truncated: "
+                                 "replaced on disk)")
+            return real(source, frame, *args, **kwargs)
+        return read
 
-    monkeypatch.setattr(pipeline, "network_frame", flaky)
-    monkeypatch.setattr(preview, "network_frame", flaky)
+    monkeypatch.setattr(pipeline, "network_frame", flaky(pipeline.network_frame))
+    monkeypatch.setattr(pipeline, "read_plate_frame", flaky(pipeline.read_plate_frame))
+    monkeypatch.setattr(preview, "network_frame", flaky(preview.network_frame))
     shot_dir = str(tmp_path / "faces")
     code = main(["extract", plate, "-o", shot_dir, "--backend", "dlib", "--frames", "1001-1002",
                  "--faceset", str(tmp_path / "set")])
