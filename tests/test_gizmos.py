@@ -171,16 +171,18 @@ def test_facemerge_offers_every_merge_setting_of_the_engine():
 
 
 def test_every_knob_param_is_a_parameter_of_its_stages_op():
-    """A knob's ``param`` is sent to the op its stage calls: the op declares it, with the knob's
-    type and (for menus) the knob's items among its choices."""
+    """A knob's ``param`` is sent to the op its stage calls (``STAGE_OP``): the op declares it,
+    with the knob's type and (for menus) the knob's items among its choices."""
     from faceplate.server.engine import REGISTRY
     from faceplate_nuke.graph import PARAM_TYPES
+    from faceplate_nuke.registry import STAGE_OP
 
     sent = [(cls, k) for cls in NODE_CLASSES for k in NODES[cls].knobs if k.param]
-    assert {k.stage for _, k in sent} == {"detect", "swap", "merge"}  # stage name = op name
+    assert {k.stage for _, k in sent} == {"detect", "align", "swap", "merge"}
     for cls, knob in sent:
-        declared = {p.name: p for p in REGISTRY[knob.stage].params}
-        assert knob.param in declared, f"{cls}.{knob.name}: op {knob.stage} has no {knob.param}"
+        op = STAGE_OP[knob.stage]
+        declared = {p.name: p for p in REGISTRY[op].params}
+        assert knob.param in declared, f"{cls}.{knob.name}: op {op} has no {knob.param}"
         param = declared[knob.param]
         assert param.type is PARAM_TYPES[knob.kind], f"{cls}.{knob.name}"
         assert set(knob.items) <= set(param.choices or knob.items), f"{cls}.{knob.name}"

@@ -3,8 +3,9 @@
 The gizmo files are generated from these declarations (``python -m faceplate_nuke.gizmo_build``)
 and the tests check that the committed gizmos match, so a knob the Python reads always exists.
 Each knob names the *stage* whose cache key it feeds: changing it invalidates that stage and
-the stages after it, and nothing before; and the engine op *param* its value is sent as
-(``graph.op_params``), so a knob is mapped to the engine in one place.
+the stages after it, and nothing before; and the *param* of that stage's engine op
+(``STAGE_OP``) its value is sent as (``graph.op_params``), so a knob is mapped to the engine in
+one place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from faceplate_client.layout import COLOUR_MODES, FACE_TYPES, HULL_KINDS, MASK_S
 # The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
               "swap": "FaceSwap", "merge": "FaceMerge"}
+# The engine op each stage calls: the op its knobs' params are sent to (graph.op_params).
+STAGE_OP = {"detect": "detect", "align": "track_faces", "swap": "swap", "merge": "merge"}
 NODE_CLASSES = ("FaceDetect", "FaceAlign", "FaceSwap", "FaceMerge")
 
 # Node colours (0xRRGGBBAA), one family per stage so a chain reads at a glance.
@@ -42,7 +45,7 @@ class KnobSpec:
     script: str = ""  # Python run by a button
     stage: str = ""  # the cache stage this knob changes ("" = none)
     flags: tuple[str, ...] = ()
-    param: str = ""  # the engine op parameter the knob's value is sent as ("" = none)
+    param: str = ""  # the parameter of its stage's op (STAGE_OP) the value is sent as
     min_max: tuple[float, float] | None = None  # a number knob's slider (the engine's bounds)
 
 
@@ -124,10 +127,10 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
      "training.", ("align",), ("faces",), (
         KnobSpec("face_type", "enum", "face type", "How much of the head the aligned crop "
                  "covers. Must match the model's face type.", items=FACE_TYPES,
-                 default="whole_face", stage="align"),
+                 default="whole_face", stage="align", param="face_type"),
         KnobSpec("smoothing", "double", "smoothing", "Temporal smoothing of landmarks, 0 (off) "
                  "to 1 (strong): removes the micro-jitter of per-frame detection.",
-                 default="0.5", stage="align"),
+                 default="0.5", stage="align", param="smoothing"),
         KnobSpec("select_mode", "enum", "select", "Which faces to keep: all; one track; the "
                  "n-th largest face in each frame; or the person most like a reference "
                  "image. Low-confidence tracks (probably not faces) are held back whatever "

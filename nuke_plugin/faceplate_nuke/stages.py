@@ -211,13 +211,13 @@ class Run:
         if signatures and all(signatures) and len({len(v) for v in signatures}) == 1:
             arrays["signatures"] = Array.from_values([v for sig in signatures for v in sig],
                                                      "float32", (len(frames), len(signatures[0])))
+        now = nuke.frame()  # the shot is tracked at once: the knobs' values now
         reply = engine.call(self.address, "track_faces", {
             "frames": frames, "counts": [len(found[g]) for g in frames],
             "sizes": [[int(v) for v in entries[g].get("size") or (0, 0)] for g in frames],
-            "face_type": str(graph.value(align, "face_type")),
-            "smoothing": float(graph.value(align, "smoothing")),
+            **graph.op_params(align, now),  # face_type, smoothing
             "select": selection(align),
-            "backend": str(graph.value(self.nodes["FaceDetect"], "detector"))}, arrays)
+            "backend": graph.op_params(self.nodes["FaceDetect"], now)["backend"]}, arrays)
         points = reply.arrays["landmarks"].values()
         matrices = reply.arrays["matrices"].values()
         out: dict[int, dict[str, list]] = {g: {"faces": [], "held_back": []} for g in frames}

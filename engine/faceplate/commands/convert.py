@@ -28,7 +28,8 @@ HELP = "swap faces with a model and merge them into the plate (EXR with facemask
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..convert.settings import MergeSettings  # dataclasses only: cheap to import
+    from ..convert.output_settings import OutputSettings  # dataclasses only: cheap to import
+    from ..convert.settings import MergeSettings
 
     parser.add_argument("plate", help="plate sequence (plate.####.exr), still or video")
     parser.add_argument("--alignments", required=True, metavar="SHOTDIR",
@@ -39,9 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="no model: faces go through unchanged (checks masks and colour)")
     parser.add_argument("--to", required=True, metavar="IDENTITY",
                         help="identity whose decoder draws the new face")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.####.exr",
-                        help="output sequence: .exr (all channels), .png/.dpx/.tif (RGBA "
-                             "plus a OUT.facemask.#### sidecar)")
     parser.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all)")
     parser.add_argument("--colourspace", help="plate colourspace (default: the alignments', "
                         "else ACEScg for EXR, sRGB otherwise)")
@@ -50,24 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="merge settings file (MergeSettings.to_dict); flags override it")
     MergeSettings.add_flags(merge, prefix="merge_")
     out = parser.add_argument_group("output")
-    out.add_argument("--compression", default="plate",
-                     help="EXR compression: plate (the default: the plate's own where it is "
-                          "lossless, else zip), zip, zips, piz, rle, pxr24, b44, b44a, dwaa, "
-                          "dwab, none")
-    out.add_argument("--pixel-type", choices=("half", "float"),
-                     help="EXR pixel type (default: the plate's, so untouched pixels stay "
-                          "bit-identical)")
-    out.add_argument("--single-part", action="store_true",
-                     help="EXR: every channel in one full-frame part instead of RGBA plus a "
-                          "face-box part for the layers (slower; for readers without "
-                          "multi-part EXR)")
-    out.add_argument("--face-out", metavar="FACE.####.exr",
-                     help="also write the swapped face alone over black with its alpha")
+    OutputSettings.add_flags(out, prefix="output_")  # -o/--output OUT.####.exr and how
     out.add_argument("--only-faces", action="store_true",
                      help="write only the frames that hold a kept face (original frame "
                           "numbers); the summary lists the ranges written")
-    out.add_argument("--overwrite", action="store_true",
-                     help="rewrite frames even when a valid frame from this job exists")
     out.add_argument("--cache", metavar="DIR", help="swap cache (default SHOTDIR/swapcache)")
     out.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     out.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
@@ -83,10 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..convert.output_settings import OutputSettings
     from ..convert.pipeline import convert_shot
     from ..convert.settings import MergeSettings
     from ..convert.swap import PassthroughModel, Swapper
-    from ..convert.writer import OutputSettings
     from ..errors import ExitCode, FaceplateError, skipped_summary
 
     settings = _merge_settings(args, MergeSettings, FaceplateError)
@@ -100,11 +84,9 @@ def run(args: argparse.Namespace) -> int:
         from ..model.store import load_model
 
         model = load_model(args.model, device=args.device)
-    if args.sheet and not args.output.lower().endswith(".exr"):
+    output = OutputSettings.from_flags(args, prefix="output_")
+    if args.sheet and not output.pattern.lower().endswith(".exr"):
         raise FaceplateError("--sheet shows the facemask layer: write EXR (-o out.####.exr)")
-    output = OutputSettings(args.output, compression=args.compression,
-                            pixel_type=args.pixel_type, face_pattern=args.face_out or "",
-                            overwrite=args.overwrite, single_part=args.single_part)
     cache = None if args.no_cache else (args.cache or os.path.join(args.alignments, "swapcache"))
     summary = convert_shot(args.plate, args.alignments, model, args.to, output,
                            frames=args.frames, settings=settings, colourspace=args.colourspace,
@@ -115,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
     if args.sheet:
         from ..contact_sheet import contact_sheet
 
-        result["sheet"] = contact_sheet(args.plate, args.alignments, args.output, args.sheet,
+        result["sheet"] = contact_sheet(args.plate, args.alignments, output.pattern, args.sheet,
                                         colourspace=summary.colourspace)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(f"{result['swapped']} frames swapped, {result['passthrough']} passed through, "
-              f"{result['skipped']} already done, {result['failed']} failed → {args.output}"
+              f"{result['skipped']} already done, {result['failed']} failed → {output.pattern}"
               + (f"; contact sheet {result['sheet']}" if args.sheet else ""))
         if args.only_faces:
             print(f"  frames with a face: {summary.ledger().report()}")

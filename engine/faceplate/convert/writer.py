@@ -28,7 +28,6 @@ import OpenImageIO as oiio
 from faceplate_client.layout import (
     CONFIDENCE_KEY,
     CONFIDENCE_PARTS,
-    EXR_COMPRESSIONS,
     FACE_LAYERS,
     FACEMASK_CHANNELS,
     PLATE_COMPRESSION,
@@ -52,6 +51,7 @@ from ..io.plate_rows import PlateRows, write_with_plate_rows
 from ..io.sequence import SequencePattern
 from .confidence import NO_FACE
 from .merge import FACE, HULL, MergeLayers
+from .output_settings import OutputSettings
 from .provenance import PREFIX
 
 RGBA = ["R", "G", "B", "A"]
@@ -60,7 +60,6 @@ LAYER_CHANNELS = [c for chans in FACE_LAYERS.values() for c in chans]
 OUTPUT_CHANNELS = RGBA + LAYER_CHANNELS
 # What the EXR sidecar of PNG/DPX/TIFF outputs holds: every layer after the facemask.
 SIDECAR_CHANNELS = LAYER_CHANNELS[len(MASK_CHANNELS):]
-OUTPUT_EXTENSIONS = (".exr", ".png", ".dpx", ".tif", ".tiff")
 # Containers whose headers keep our string metadata.
 _METADATA_FORMATS = (".exr", ".png")
 
@@ -402,32 +401,6 @@ def what_is_not_kept(plate: str, settings: OutputSettings, view: str = "") -> li
         notes.append(f"uint channel(s) {', '.join(uints)} of the swapped part travel through "
                      "float: exact up to 8388608")
     return notes
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    pattern: str  # OUT.####.exr (any padding spelling SequencePattern reads)
-    compression: str = PLATE_COMPRESSION  # EXR only; see output_compression
-    pixel_type: str | None = None  # None: the plate's own (EXR)
-    face_pattern: str = ""  # optional: the swapped face alone over black (EXR, data window)
-    overwrite: bool = False  # rewrite frames even when a valid one is already there
-    single_part: bool = False  # EXR: every channel in one full-frame part (see write_merged)
-
-    def __post_init__(self) -> None:
-        ext = os.path.splitext(self.pattern)[1].lower()
-        if SequencePattern.parse(self.pattern) is None:
-            raise FaceplateError(f"output {self.pattern!r} has no frame number: use e.g. "
-                                 "out.####.exr")
-        if ext not in OUTPUT_EXTENSIONS:
-            raise FaceplateError(f"cannot write {ext or 'files without extension'}: use "
-                                 f"{', '.join(OUTPUT_EXTENSIONS)}")
-        if self.compression not in EXR_COMPRESSIONS:
-            raise FaceplateError(f"EXR compression {self.compression!r}: use one of "
-                                 f"{', '.join(EXR_COMPRESSIONS)}")
-        if self.face_pattern and (SequencePattern.parse(self.face_pattern) is None or
-                                  not self.face_pattern.lower().endswith(".exr")):
-            raise FaceplateError(f"face-only output {self.face_pattern!r} must be an EXR "
-                                 "sequence, e.g. face.####.exr")
 
 
 class FrameWriter:

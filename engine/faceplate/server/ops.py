@@ -6,9 +6,11 @@ against the declaration (types, choices, bounds, shapes) in the connection's thr
 
 An op is request → stage input → stage → reply: its ``decode`` turns the validated request into
 a stage-input dataclass (checks that need more than the declaration answer ``bad_params``
-here), the handler is the stage (stage input → :class:`Result`), and the engine encodes the
-result. An ``isolated`` op's stage runs in a worker process (``.workers``) that is killed and
-replaced when the request overruns. Ops without ``decode`` (the service ops, which are about
+here; settings declared with :mod:`faceplate.settings` become params through
+:func:`settings_params` and come back through :func:`settings_from_params`), the handler is the
+stage (stage input → :class:`Result`), and the engine encodes the result. An ``isolated``
+op's stage runs in a worker process (``.workers``) that is killed and replaced when the request
+overruns. Ops without ``decode`` (the service ops, which are about
 the engine itself) receive the :class:`~.jobs.Request`.
 """
 
@@ -18,12 +20,16 @@ import math
 import os
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from faceplate_client.protocol import BAD_PARAMS, Array, EngineError
 
+from ..errors import FaceplateError
+from ..settings import Settings, SettingsError, check_value
 from .arrays import to_numpy
+
+S = TypeVar("S", bound=Settings)
 
 REQUIRED = object()
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
@@ -51,24 +57,12 @@ class Param:
     path: bool = False  # a file or folder: must be absolute (the engine's cwd is not the client's)
 
     def validate(self, value: Any) -> Any:
-        if self.type is float and type(value) is int and abs(value) <= 2**53:
-            value = float(value)
-        if type(value) is not self.type:
-            raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be a "
-                                          f"{_JSON_TYPES[self.type]}, got {_json_name(value)}")
-        if self.choices and value not in self.choices:
-            raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be one of "
-                                          f"{', '.join(map(str, self.choices))}, got {value!r}")
-        return self._check_value(value)
-
-    def _check_value(self, value: Any) -> Any:
-        """Bounds of a number, absoluteness of a path."""
-        if self.type in (int, float):
-            low, high = self.bounds()
-            if not (math.isfinite(value) and low <= value <= high):
-                raise EngineError(BAD_PARAMS, f"parameter {self.name!r} must be between "
-                                              f"{_number(low)} and {_number(high)}, got "
-                                              f"{_number(value)}")
+        """The value checked as declared (the one check settings use too), or ``bad_params``."""
+        try:
+            value = check_value(f"parameter {self.name!r}", value, self.type, self.choices,
+                                self.bounds() if self.type in (int, float) else None)
+        except SettingsError as exc:
+            raise EngineError(BAD_PARAMS, str(exc)) from None
         if self.path and value:
             check_absolute(self.name, value)
         return value
@@ -93,15 +87,33 @@ class Param:
         return d
 
 
-def settings_params(settings_cls, names: tuple[str, ...] | None = None,
+def settings_params(settings_cls: type[Settings], names: tuple[str, ...] | None = None,
                     skip: tuple[str, ...] = (), paths: tuple[str, ...] = ()) -> tuple[Param, ...]:
     """A :class:`faceplate.settings.Settings` class's fields as op params, with their defaults,
-    help, choices and bounds (all fields, or only ``names``; ``paths`` must be absolute)."""
-    types = {"str": str, "float": float, "int": int, "bool": bool}
-    return tuple(Param(k["name"], types[k["type"]], k["default"], k["help"],
-                       tuple(k["choices"]), k.get("min"), k.get("max"), k["name"] in paths)
-                 for k in settings_cls.knobs()
-                 if (names is None or k["name"] in names) and k["name"] not in skip)
+    help, choices and bounds (all fields, or only ``names``; declared paths, and ``paths``,
+    must be absolute). :func:`settings_from_params` reads them back."""
+    return tuple(Param(d.name, dict if d.nested else d.spec.type,
+                       REQUIRED if d.required else d.default, d.help, d.spec.choices,
+                       *(d.spec.bounds or (None, None)), d.spec.path or d.name in paths)
+                 for d in settings_cls.declared()
+                 if (names is None or d.name in names) and d.name not in skip)
+
+
+def settings_from_params(settings_cls: type[S], params: dict, key: str = "",
+                         **given: Any) -> S:
+    """The ``settings_cls`` settings of a validated request: its fields found among ``params``
+    (the ones :func:`settings_params` declared for the op), or the object in ``params[key]``,
+    under ``given``. A bad value answers ``bad_params`` with the settings' own message."""
+    if key:
+        data = dict(params[key])
+    else:
+        known = {d.name for d in settings_cls.declared()}
+        data = {name: value for name, value in params.items() if name in known}
+    data.update(given)
+    try:
+        return settings_cls.from_dict(data)
+    except FaceplateError as exc:  # SettingsError, or a subclass's own check
+        raise EngineError(BAD_PARAMS, str(exc)) from None
 
 
 def check_absolute(name: str, value: str) -> str:
@@ -111,10 +123,6 @@ def check_absolute(name: str, value: str) -> str:
                                       f"{value[:200]!r}: the engine runs in its own folder, so "
                                       "the client resolves paths before sending them")
     return value
-
-
-def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # A shape entry: an int (exact), None (any), a str (a size that must agree across the op's
@@ -251,10 +259,6 @@ def _check_shape(spec: ArraySpec, shape: tuple[int, ...], sizes: dict[str, int])
                                               f"{axis} is {size}, the "
                                               f"{'least' if small else 'most'} allowed is "
                                               f"{limit}")
-
-
-def _json_name(value: Any) -> str:
-    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 REGISTRY: dict[str, Op] = {}

@@ -15,27 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class Augment:
-    """Spreads of each augmentation (0: off).
-
-    The default is the random warp alone. Jitter applied to the target too (affine, flip,
-    lighting) makes the decoder learn to draw every jittered variant: on bench/quality.py's
-    real clip, 2 CPU minutes, held-out SSIM was 0.919 with the warp alone, 0.888 with light
-    jitter (3°, 2 %, no flip) and 0.772 with the field's usual spreads (:data:`CLASSIC`).
-    Turn them on for small or one-sided face sets (a flip covers the other profile)."""
-
-    rotation_deg: float = 0.0
-    scale: float = 0.0
-    shift: float = 0.0
-    flip: float = 0.0
-    brightness: float = 0.0  # multiplicative gain spread
-    colour: float = 0.0  # per-channel gain spread
-    contrast: float = 0.0
-    warp: float = 0.025  # grid-warp amplitude as a fraction of the crop
-    warp_grid: int = 5
-
+from .config import Augment
 
 # The spreads the field's tools train with by default (and Faceplate did before issue 11).
 CLASSIC = Augment(rotation_deg=10.0, scale=0.05, shift=0.05, flip=0.5, brightness=0.08,

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from ..errors import FaceplateError
+from .config import HOLDOUT
 
-HOLDOUT = 0.1  # default: every 10th face is held out of training for evaluation
 MIN_HOLDOUT_SET = 20  # smaller sets train on every face
 
 

@@ -3,21 +3,11 @@ on the eyes and mouth, and a loss for the mask head."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from .augment import Batch
-
-
-@dataclass
-class LossWeights:
-    dssim: float = 1.0
-    l1: float = 1.0
-    mask: float = 0.5
-    eyes_mouth: float = 3.0  # pixel weight there, relative to the rest of the face
-    outside: float = 0.05  # pixel weight outside the face mask (keeps the border sane)
+from .config import LossWeights
 
 
 def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,85 +31,14 @@ from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_mode
 from ..progress import Listener, Progress
 from . import checkpoint as ckpt
 from . import precision as prec
-from .augment import Augment, make_batch
-from .data import HOLDOUT, load_facesets, match_colour
+from .augment import make_batch
+from .config import TrainConfig
+from .data import load_facesets, match_colour
 from .distributed import Group, join
-from .loss import LossWeights, face_loss
-from .presets import PRESETS, choose_preset
+from .loss import face_loss
 from .preview import preview_sheet, write_loss_csv, write_loss_plot, write_png
 
 log = logging.getLogger(__name__)
-
-@dataclass
-class TrainConfig:
-    facesets: dict[str, str]  # identity name → face set folder
-    model_dir: str
-    resolution: int = 128
-    encoder_widths: list[int] | None = None  # None: the defaults for the resolution
-    latent: int | None = None
-    bridge: int | None = None
-    decoder_widths: list[int] | None = None
-    decoder_blocks: int = 0  # residual blocks after each decoder upscale
-    face_prior: bool = True  # decoders start from their identity's mean face (model/network.py)
-    batch_size: int = 16  # per identity and per process
-    learning_rate: float = 1e-4
-    warmup_steps: int = 20  # learning rate rises linearly over the model's first steps
-    schedule: str = "cosine"  # constant, or cosine: down to min_lr × rate by the run's end
-    min_lr: float = 0.1
-    grad_clip: float = 1.0  # gradient norm limit (0: off)
-    ema: float = 0.999  # decay of the weight average saved for inference (0: raw weights)
-    holdout: float = HOLDOUT  # share (< 1) or count (≥ 1) of each face set kept out
-    max_steps: int | None = None
-    time_budget_s: float | None = None
-    clock: str = "wall"  # the time budget's clock: wall, or cpu (process CPU s / threads)
-    loss_target: float | None = None  # stop when every identity's recent loss is below it
-    seed: int = 0
-    consent: str = ""  # required for a new model: under what consent the faces are used
-    preview_every: int = 250
-    checkpoint_every: int = 500
-    checkpoint_every_s: float = 0.0  # also checkpoint after this much training time (0: off)
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    precision: str = "auto"  # auto (CUDA: bf16/fp16; CPU: the faster, measured), fp32, bf16, fp16
-    channels_last: bool = False
-    compile: bool = False
-    device: str = "auto"
-    colour_match: str | None = None  # identity whose colour the other sets are moved toward
-    augment: Augment = field(default_factory=Augment)
-    loss: LossWeights = field(default_factory=LossWeights)
-    preset: str = ""
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> TrainConfig:
-        """Settings of preset ``name`` ("auto": see :func:`choose_preset`) under ``overrides``."""
-        if name != "auto" and name not in PRESETS:
-            raise FaceplateError(f"unknown preset {name!r}: use auto or one of "
-                                 f"{', '.join(PRESETS)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise FaceplateError(f"unknown training option(s) {', '.join(unknown)}: use "
-                                 f"{', '.join(sorted(known))}")
-        if name == "auto":
-            device = resolve_device(overrides.get("device", "auto"))
-            name, why = choose_preset(device.type, overrides.get("time_budget_s"))
-            log.info("preset auto: %s (%s); --preset chooses another", name, why)
-        chosen = {"preset": name, **PRESETS[name], **overrides}
-        for key, kind in (("augment", Augment), ("loss", LossWeights)):
-            # The preset's values under the given ones (a dict from the CLI or the protocol).
-            given = overrides.get(key)
-            if given is None or isinstance(given, dict):
-                chosen[key] = kind(**{**PRESETS[name].get(key, {}), **(given or {})})
-        return cls(**chosen)
-
-    def new_card(self) -> ModelCard:
-        widths = {k: v for k, v in (("encoder_widths", self.encoder_widths),
-                                    ("latent", self.latent), ("bridge", self.bridge),
-                                    ("decoder_widths", self.decoder_widths)) if v is not None}
-        return ModelCard.for_resolution(list(self.facesets), self.resolution, consent=self.consent,
-                                        preset=self.preset, decoder_blocks=self.decoder_blocks,
-                                        face_prior=self.face_prior,
-                                        **widths).validate()
 
 
 @dataclass

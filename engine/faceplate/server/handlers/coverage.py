@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...coverage.report import CoverageSettings
-from ..ops import Param, Result, operation, settings_params
+from ..ops import Param, Result, operation, settings_from_params, settings_params
 
 SETTINGS = settings_params(CoverageSettings)
 
@@ -28,7 +28,7 @@ def coverage_shot(req) -> Result:
         if not isinstance(folder, str):
             raise EngineError(BAD_PARAMS, f"facesets[{name!r}] must be a folder path")
         check_absolute(f"facesets[{name!r}]", folder)
-    settings = CoverageSettings(**{s.name: p[s.name] for s in SETTINGS})
+    settings = settings_from_params(CoverageSettings, p)
     report, json_path, png_path = check_shot(p["shot_dir"], dict(p["facesets"]), settings,
                                              output=p["output"] or None)
     return Result({"covered": report.covered, "summary": report.summary(),

@@ -29,7 +29,7 @@ from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
 from ...face.align import MAX_SIZE, MIN_SIZE
-from ..ops import ArraySpec, Param, Result, operation, settings_params
+from ..ops import ArraySpec, Param, Result, operation, settings_from_params, settings_params
 from ..workers import shared_array
 
 _FLOATS = ("float32", "float64")
@@ -353,12 +353,11 @@ def _decode_merge(req) -> MergeInput:
     from ...convert.settings import MergeSettings, SettingsError
 
     p, a = req.params, req.arrays
-    values = {s.name: p[s.name] for s in MERGE_SETTINGS}
     matte = a.get("matte")
-    if p["mask"].startswith("image") and matte is not None and not values["mask_image"]:
-        values["mask_image"] = "<inline matte>"
+    inline = p["mask"].startswith("image") and matte is not None and not p["mask_image"]
     try:
-        settings = MergeSettings.from_dict(values)
+        settings = settings_from_params(MergeSettings, p, **(
+            {"mask_image": "<inline matte>"} if inline else {}))
         if matte is None:  # the matte rule (convert.render): a matte source has its matte
             matte_sequence(settings)
     except (SettingsError, FaceplateError) as exc:

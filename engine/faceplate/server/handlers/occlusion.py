@@ -5,7 +5,7 @@ training at the next step without writing a version."""
 from __future__ import annotations
 
 from ...occlusion.train import OcclusionTrainSettings
-from ..ops import Param, Result, operation, settings_params
+from ..ops import Param, Result, operation, settings_from_params, settings_params
 
 _DAY = 24 * 3600.0
 TRAIN_SETTINGS = settings_params(OcclusionTrainSettings, skip=("device",))
@@ -29,8 +29,7 @@ def occlusion_train(req) -> Result:
     from ...occlusion.train import train_occlusion
 
     p = req.params
-    settings = OcclusionTrainSettings(device=req.engine.device,
-                                      **{s.name: p[s.name] for s in TRAIN_SETTINGS})
+    settings = settings_from_params(OcclusionTrainSettings, p, device=req.engine.device)
     labels = find_labels(p["labels"], parse_frame_range(p["label_frames"]), p["label_channel"])
     result = train_occlusion(p["plate"], p["shot_dir"], labels, settings,
                              progress_listener=req.progress)

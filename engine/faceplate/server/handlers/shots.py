@@ -21,7 +21,14 @@ from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
 from ...extract.settings import ExtractSettings
-from ..ops import Param, Result, check_absolute, operation, settings_params
+from ..ops import (
+    Param,
+    Result,
+    check_absolute,
+    operation,
+    settings_from_params,
+    settings_params,
+)
 
 _DAY = 24 * 3600.0
 
@@ -52,11 +59,7 @@ class ExtractInput:
 
 def _decode_extract(req) -> ExtractInput:
     p = req.params
-    try:
-        settings = ExtractSettings.from_dict({k["name"]: p[k["name"]]
-                                              for k in ExtractSettings.knobs()})
-    except FaceplateError as exc:
-        raise EngineError(BAD_PARAMS, str(exc)) from None
+    settings = settings_from_params(ExtractSettings, p)
     return ExtractInput(_job(req), p["plate"], p["shot_dir"], p["frames"] or None,
                         p["colourspace"] or None, p["faceset_dir"] or None, settings)
 
@@ -91,21 +94,18 @@ class TrainInput:
 
 
 def _decode_train(req) -> TrainInput:
-    from ...train.trainer import TrainConfig
+    from ...train.config import TrainConfig
 
     p = req.params
     for name, folder in p["facesets"].items():
         if not isinstance(folder, str):
             raise EngineError(BAD_PARAMS, f"facesets: the face set of {name!r} must be a path")
         check_absolute(f"facesets.{name}", folder)
-    options = {**p["overrides"], "facesets": p["facesets"], "model_dir": p["model_dir"],
-               "consent": p["consent"]}
-    if p["max_steps"]:
-        options["max_steps"] = p["max_steps"]
-    if p["time_budget_s"]:
-        options["time_budget_s"] = p["time_budget_s"]
+    limits = {k: p[k] for k in ("max_steps", "time_budget_s") if p[k]}  # 0: no limit
+    config = settings_from_params(TrainConfig, p, "overrides", facesets=p["facesets"],
+                                  model_dir=p["model_dir"], consent=p["consent"],
+                                  preset=p["preset"], **limits)  # over the preset's
     try:
-        config = TrainConfig.from_preset(p["preset"], **options)
         if not os.path.exists(os.path.join(p["model_dir"], "card.json")):
             config.new_card()  # a new model's widths, resolution and identities, checked now
     except (TypeError, ValueError, FaceplateError) as exc:
@@ -156,11 +156,9 @@ def _decode_convert(req) -> ConvertInput:
     from ...convert.writer import OutputSettings
 
     p = req.params
-    try:
-        output = OutputSettings(p["out"], face_pattern=p["face_out"], overwrite=p["overwrite"])
-        settings = MergeSettings.from_dict(p["settings"])
-    except (TypeError, FaceplateError) as exc:
-        raise EngineError(BAD_PARAMS, str(exc)) from None
+    output = settings_from_params(OutputSettings, p, pattern=p["out"],
+                                  face_pattern=p["face_out"])  # and overwrite
+    settings = settings_from_params(MergeSettings, p, "settings")
     if settings.mask_image:
         check_absolute("settings.mask_image", settings.mask_image)
     return ConvertInput(_job(req), p["plate"], p["shot_dir"], p["model"], p["identity"], output,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import FaceplateError
 from ...extract.settings import ExtractSettings
-from ..ops import ArraySpec, Param, Result, operation, settings_params
+from ..ops import ArraySpec, Param, Result, operation, settings_from_params, settings_params
 
 MAX_FRAMES = 100_000
 TRACKING_SETTINGS = ("face_type", "smoothing", "select", "min_confidence", "cut_threshold",
@@ -46,7 +46,7 @@ def track_faces(req) -> Result:
     from .frames import backend_for, describer_for
 
     p, a = req.params, req.arrays
-    settings = ExtractSettings.from_dict({k: p[k] for k in TRACKING_SETTINGS})
+    settings = settings_from_params(ExtractSettings, p)  # the TRACKING_SETTINGS
     frames, counts, sizes = _layout(p, a)
     n = len(a["boxes"])
     confidences = a.get("confidences", np.full(n, np.nan))
