@@ -10,7 +10,8 @@ import threading
 import numpy as np
 import pytest
 from engine_helpers import running_engine, tiny_model
-from faceplate.face.align import alignment_matrix, warp_to_crop
+from faceplate.face.align import alignment_matrix
+from faceplate.face.crop import aligned_crop, model_input
 from faceplate.io.colour import ColourSpaces
 from faceplate.server.arrays import from_numpy, to_numpy
 from faceplate_client import paths
@@ -75,9 +76,8 @@ def test_eight_clients_fifty_frames_each_all_correct(running):
                 want = alignment_matrix(points, "whole_face")
                 np.testing.assert_allclose(to_numpy(reply.arrays["matrices"])[0], want,
                                            rtol=1e-10, atol=1e-12)
-                rgb = np.clip(colour.to_network(image), 0, 1).astype(np.float32)
-                np.testing.assert_allclose(to_numpy(reply.arrays["crops"])[0],
-                                           warp_to_crop(rgb, want, SIZE), atol=1e-6)
+                crop = model_input(aligned_crop(image, want, SIZE, colour.to_network))
+                np.testing.assert_allclose(to_numpy(reply.arrays["crops"])[0], crop, atol=1e-6)
                 checked += 1
         return checked
 

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,7 +25,7 @@ from .io.images import write_image
 
 # Face centre (x, y) and width in source pixels: dlib's HOG box (upsample 2) for the first two;
 # the cameraman is half-turned and HOG misses him, so his box is measured by eye.
-SOURCES = {
+SOURCES: dict[str, dict[str, Any]] = {
     "astronaut": {"centre": (217.5, 125.5), "face_width": 94.0},
     "grace_hopper": {"centre": (261.5, 240.5), "face_width": 194.0},
     "camera": {"centre": (262.0, 112.0), "face_width": 80.0},
@@ -41,8 +42,8 @@ def source_image(name: str) -> np.ndarray:
         from matplotlib import cbook
         from PIL import Image
 
-        with cbook.get_sample_data("grace_hopper.jpg") as fh:
-            rgb = np.asarray(Image.open(fh).convert("RGB"))
+        with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as photo:
+            rgb = np.asarray(photo.convert("RGB"))
     elif name == "camera":
         from skimage import data
 
@@ -309,8 +310,8 @@ def posed_face(source: str, yaw: float = 0.0, pitch: float = 0.0, mouth: float =
     if mouth > 0:
         inside = np.zeros(out.shape[:2], np.float32)
         cv2.fillPoly(inside, [np.round(dst[60:68]).astype(np.int32)], 1.0, cv2.LINE_AA)
-        inside = cv2.GaussianBlur(inside, (0, 0), 1.0)[..., None]
-        out = out * (1 - inside) + np.array([0.12, 0.04, 0.04], np.float32) * inside
+        soft = cv2.GaussianBlur(inside, (0, 0), 1.0)[..., None]
+        out = out * (1 - soft) + np.array([0.12, 0.04, 0.04], np.float32) * soft
     return out.astype(np.float32), dst
 
 

@@ -18,11 +18,14 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, TypeVar
+
+from typing_extensions import Self
 
 from .errors import FaceplateError
 
 _METAVAR = {int: "N", float: "X", str: "TEXT"}
+S = TypeVar("S", bound="Settings")  # a Settings subclass (typing.Self is Python 3.11+)
 _WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
           list: "a list", dict: "an object"}
 _EXACT_FLOAT = 2**53  # the largest integer a float holds exactly
@@ -109,7 +112,7 @@ def check_value(label: str, value: Any, kind: type, choices: tuple = (),
     if choices and value not in choices:
         raise SettingsError(f"{label} cannot be {value!r:.80}: use one of "
                             f"{', '.join(map(str, choices))}")
-    if bounds is not None and kind in (int, float) and \
+    if bounds is not None and isinstance(value, (int, float)) and \
             not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
         raise SettingsError(f"{label} must be between {_number(bounds[0])} and "
                             f"{_number(bounds[1])}, got {_number(value)}")

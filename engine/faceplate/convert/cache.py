@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,8 @@ class SwapCache:
         smoothing measure the plate's colour there); returns ``(face, mask, crop)`` as a later
         :meth:`get_with_crop` will, so a fresh render merges the very values a re-merge from
         the cache will see."""
-        arrays = {"face": face.astype(np.float16), "mask": mask.astype(np.float16)}
+        arrays: dict[str, Any] = {"face": face.astype(np.float16),
+                                  "mask": mask.astype(np.float16)}
         if crop is not None:
             arrays["crop"] = crop.astype(np.float16)
         write_atomic(self.path(key), lambda fh: np.savez(fh, **arrays))

@@ -126,7 +126,7 @@ def mean_transform(items: Sequence[tuple[float, ColourTransform | None]]
     total = sum(w for w, _ in kept)
     if not kept or abs(total) < 1e-6:
         return None
-    parts = tuple(sum(w * t.parts[i] for w, t in kept) / total
+    parts = tuple(np.asarray(sum(w * t.parts[i] for w, t in kept) / total)
                   for i in range(len(kept[0][1].parts)))
     return ColourTransform(kept[0][1].mode, parts)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -32,7 +32,7 @@ class _Failed:
 
 def ordered(items: Iterable[Any], read: Callable[[Any], Any], swap: Callable[[list], None],
             finish: Callable[[Any], Any], *, ready: Callable[[Any], bool], group: int,
-            serial: bool = False, depth: int = 2, workers: int = 2) -> Iterator[Any]:
+            serial: bool = False, depth: int = 2, workers: int = 2) -> Generator[Any, None, None]:
     """``read`` each item; results for which ``ready`` is true are yielded as they are; the
     rest go through ``swap`` (a list at a time, up to ``group``) and then ``finish``, whose
     results are yielded in the order the items were read."""

@@ -152,7 +152,7 @@ class MergedFrame:
         roles = self._roles()
         types = [pixel_type if pixel_type and i in roles else kind
                  for i, kind in enumerate(plate.channel_types)]
-        return types if _extra(plate) else [types[i] for i in sorted(roles, key=roles.get)]
+        return types if _extra(plate) else [types[i] for i in sorted(roles, key=lambda i: roles[i])]
 
     @property
     def colour_channels(self) -> list[str]:

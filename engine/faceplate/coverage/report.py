@@ -189,7 +189,7 @@ def coverage(shot_dir: str, shot_faces: list[ShotFace],
 
 def _gaps(identity, shot, cand, dist, shot_faces, settings) -> list[Gap]:
     """Runs of consecutive frames (per track) whose nearest face is too far, worded."""
-    gaps = []
+    gaps: list[Gap] = []
     by_track: dict[int, list[int]] = {}
     for i, s in enumerate(shot_faces):
         by_track.setdefault(s.track, []).append(i)
@@ -243,7 +243,8 @@ def _missing(face: np.ndarray, cand: np.ndarray, limit: float) -> list[tuple[int
     d2 = diff ** 2
     total = d2.sum(axis=1)
     n = len(SPACE)
-    tries = [(float((total - d2[:, k]).min()), (k,)) for k in range(n)]
+    tries: list[tuple[float, tuple[int, ...]]] = [(float((total - d2[:, k]).min()), (k,))
+                                                  for k in range(n)]
     if min(tries)[0] > limit ** 2:
         tries += [(float((total - d2[:, k] - d2[:, m]).min()), (k, m))
                   for k in range(n) for m in range(k + 1, n)]

@@ -24,8 +24,8 @@ def signature(small_rgb: np.ndarray) -> list[float]:
     """Histogram and thumbnail of a (small) network-space frame, as one list of floats."""
     rgb = np.clip(np.asarray(small_rgb, np.float32), 0.0, 1.0)
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # H in degrees, S and V in 0–1
-    hist = cv2.calcHist([hsv], [0, 1, 2], None, list(BINS), [0, 360, 0, 1.0001, 0, 1.0001])
-    hist = hist.ravel() / max(float(hist.sum()), 1.0)
+    counts = cv2.calcHist([hsv], [0, 1, 2], None, list(BINS), [0, 360, 0, 1.0001, 0, 1.0001])
+    hist = counts.ravel() / max(float(counts.sum()), 1.0)
     grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), THUMB, interpolation=cv2.INTER_AREA)
     return [round(float(v), 5) for v in np.concatenate([hist, grey.ravel()])]
 

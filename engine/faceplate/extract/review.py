@@ -54,10 +54,10 @@ def _review_edit(result: Alignments, action: str, edit: dict) -> str:
             track = _int(edit["track"])
             return f"track {track}: {drop_track(result, track)} face(s) dropped"
         if action == "drop_frames":
-            track = None if edit.get("track") is None else _int(edit["track"])
+            only = None if edit.get("track") is None else _int(edit["track"])
             frames = [_int(f) for f in edit["frames"]]
-            count = drop_frames(result, track, frames)
-            who = "all tracks" if track is None else f"track {track}"
+            count = drop_frames(result, only, frames)
+            who = "all tracks" if only is None else f"track {only}"
             return f"{who} on {frame_list(frames)}: {count} face(s) dropped"
         if action == "merge":
             keep, other = _int(edit["keep"]), _int(edit["other"])

@@ -211,7 +211,9 @@ def read_image(path: str, display_window: bool = False, keep_half: bool = False,
                             index)
         if rows is not None:
             rows = (rows[0] + window[1], rows[1] + window[1])
-        parts, names, types = [], [], []
+        parts: list[np.ndarray] = []
+        names: list[str] = []
+        types: list[str] = []
         for number, spec in enumerate(specs, index):
             part_names = list(spec.channelnames) or [f"c{i}" for i in range(spec.nchannels)]
             if set(part_names) & set(names):
@@ -368,7 +370,8 @@ def to_half(values: np.ndarray) -> np.ndarray:
     import cv2
 
     flat = np.ascontiguousarray(values, np.float32).reshape(max(values.shape[0], 1), -1)
-    return cv2.multiply(flat, 1.0, dtype=cv2.CV_16F).reshape(values.shape)
+    # A scalar second operand, which OpenCV takes and its stubs do not declare.
+    return cv2.multiply(flat, 1.0, dtype=cv2.CV_16F).reshape(values.shape)  # type: ignore[call-overload]
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

@@ -84,6 +84,7 @@ class Decoder(nn.Module):
             size = card.resolution
             self.prior = nn.Parameter(torch.zeros(4, size, size))
             for head in (self.face, self.mask):
+                assert head.bias is not None  # the heads are built with a bias
                 nn.init.zeros_(head.weight)
                 nn.init.zeros_(head.bias)
 

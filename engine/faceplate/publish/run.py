@@ -8,8 +8,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 import faceplate_pyblish as package
-import pyblish.api
-import pyblish.util
+import pyblish.api  # type: ignore[import-untyped]
+import pyblish.util  # type: ignore[import-untyped]
 
 from . import shell_plugins
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import pyblish.api
+import pyblish.api  # type: ignore[import-untyped]
 from faceplate_client.frames import format_frame_range
 from faceplate_pyblish import shot
 

@@ -19,7 +19,7 @@ def from_numpy(values: np.ndarray) -> Array:
     if name not in _SENDABLE:
         raise EngineError(BAD_PARAMS, f"arrays of {name} cannot be sent; convert to float32")
     values = np.ascontiguousarray(values, dtype=np.dtype(name).newbyteorder("<"))
-    return Array(name, values.shape, memoryview(values).cast("B") if values.size else b"")
+    return Array(name, values.shape, values.data.cast("B") if values.size else b"")
 
 
 _SENDABLE = ("uint8", "uint16", "int32", "int64", "float16", "float32", "float64")

@@ -40,6 +40,7 @@ from faceplate_client.protocol import (
     EngineError,
     Limits,
     Message,
+    RequestState,
     encode_bytes,
     error_message,
 )
@@ -363,7 +364,7 @@ class Engine:
         if req.answered:  # cancelled or timed out while queued
             self._finish(req, "dropped")
             return
-        req.state, req.started = "running", time.monotonic()
+        req.state, req.started = RequestState.RUNNING, time.monotonic()
         outcome = "ok"
         try:
             req.check()
@@ -389,7 +390,7 @@ class Engine:
         if not live:
             return
         for req in live:
-            req.state, req.started = "running", time.monotonic()
+            req.state, req.started = RequestState.RUNNING, time.monotonic()
         try:
             batch = live[0].op.batch
             assert batch is not None, "the device queue batches only ops that declare batch"
@@ -429,7 +430,7 @@ class Engine:
         return error.code
 
     def _finish(self, req: Request, outcome: str) -> None:
-        req.state = "done"
+        req.state = RequestState.DONE
         with self._lock:
             if self._requests.get(req.id) is req:
                 del self._requests[req.id]

@@ -17,11 +17,13 @@ from faceplate_client.protocol import (
     TIMEOUT,
     EngineError,
     Message,
+    RequestState,
     error_message,
 )
 
 from ..progress import ProgressEvent
 from .arrays import from_numpy
+from .context import EngineContext
 from .ops import Op, Result
 
 # At most this many progress messages a second reach the client (the last one always does).
@@ -37,12 +39,12 @@ class Request:
     # Queues a message for the client's connection (False once it is gone); the callback runs
     # once the message has been written or dropped.
     send: Callable[..., bool]
-    engine: Any
+    engine: EngineContext  # what a handler may use of the engine
     client: str = ""
     deadline: float = 0.0
     input: Any = None  # the op's stage input (from its decode), or None
     release: Callable[[], None] | None = None  # frees the payload once the answer is out
-    state: str = "queued"  # queued → running → done
+    state: RequestState = RequestState.QUEUED
     created: float = field(default_factory=time.monotonic)
     started: float = 0.0
     last_progress: dict | None = None

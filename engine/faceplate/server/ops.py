@@ -94,7 +94,9 @@ def settings_params(settings_cls: type[Settings], names: tuple[str, ...] | None 
     must be absolute). :func:`settings_from_params` reads them back."""
     return tuple(Param(d.name, dict if d.nested else d.spec.type,
                        REQUIRED if d.required else d.default, d.help, d.spec.choices,
-                       *(d.spec.bounds or (None, None)), d.spec.path or d.name in paths)
+                       min=d.spec.bounds[0] if d.spec.bounds else None,
+                       max=d.spec.bounds[1] if d.spec.bounds else None,
+                       path=d.spec.path or d.name in paths)
                  for d in settings_cls.declared()
                  if (names is None or d.name in names) and d.name not in skip)
 

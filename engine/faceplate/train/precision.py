@@ -133,7 +133,7 @@ def probe_step(joint: torch.nn.Module, resolution: int, batch: int, identities: 
             outputs = net(x, [batch] * identities)
         loss = sum((face.float() - x[:batch]).abs().mean() for face, _ in outputs)
         optim.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         optim.step()
 
     return step

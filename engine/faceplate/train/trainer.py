@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import FaceplateError
 from ..model.card import ModelCard, ModelError
-from ..model.network import AutoEncoder
+from ..model.network import AutoEncoder, Decoder
 from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_model
 from ..progress import Listener, Progress
 from . import checkpoint as ckpt
@@ -166,7 +166,8 @@ class Trainer:
         self.card.held_out = {s.name: len(held) for s, (_, held) in zip(self.sets, splits)}
         if resumed is None and self.card.iterations == 0:  # a new model: its mean faces
             for decoder, faces, idx in zip(self.net.decoders, self.faces, self.train_idx):
-                decoder.start_prior(faces[idx.to(device), :4].float().mean(0) / 255.0)
+                cast(Decoder, decoder).start_prior(faces[idx.to(device), :4].float().mean(0)
+                                                   / 255.0)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.net.to(device=device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.ema_net = self._ema_start()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from faceplate_client.layout import EXR_COMPRESSIONS, FACE_TYPES
@@ -29,8 +29,12 @@ from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
 from ...face.align import MAX_SIZE, MIN_SIZE
+from ..context import EngineContext
 from ..ops import ArraySpec, Param, Result, operation, settings_from_params, settings_params
 from ..workers import shared_array
+
+if TYPE_CHECKING:  # the stage's module loads when the op runs
+    from ...convert.settings import MergeSettings
 
 _FLOATS = ("float32", "float64")
 MIN_PLATE = 16  # pixels a side: smaller plates hold no face and stall OpenCV's warps
@@ -127,7 +131,7 @@ class DetectInput:
     plate: PlateInput
     backend: str
     verify: bool
-    engine: Any  # the backends are the engine's (loaded once, on its device)
+    engine: EngineContext  # the backends are the engine's (loaded once, on its device)
 
 
 def _decode_detect(req) -> DetectInput:
@@ -235,7 +239,7 @@ class SwapInput:
     plate: PlateInput | None  # a plate frame with each face's matrix and landmarks
     matrices: np.ndarray | None
     landmarks: np.ndarray | None
-    engine: Any  # the model cache and device are the engine's
+    engine: EngineContext  # the model cache and device are the engine's
 
 
 def _decode_swap(req) -> SwapInput:
@@ -339,7 +343,7 @@ class MergeInput:
     frame: int
     output: str  # an EXR to write, or "" to answer with the pixels
     compression: str
-    settings: Any  # MergeSettings
+    settings: MergeSettings
     matte: np.ndarray | None  # inline H×W matte for the image mask sources
     faces: np.ndarray
     masks: np.ndarray

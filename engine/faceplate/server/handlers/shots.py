@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from faceplate_client.protocol import BAD_PARAMS, EngineError
 
 from ...errors import FaceplateError
 from ...extract.settings import ExtractSettings
+from ..context import EngineContext
+
+if TYPE_CHECKING:  # the stages' own modules load when an op runs
+    from ...convert.output_settings import OutputSettings
+    from ...convert.settings import MergeSettings
+    from ...train.config import TrainConfig
 from ..ops import (
     Param,
     Result,
@@ -37,9 +44,9 @@ _DAY = 24 * 3600.0
 class JobInput:
     """What every whole-shot stage gets besides its own settings."""
 
-    engine: Any
+    engine: EngineContext
     progress: Callable
-    cancel: Any  # threading.Event
+    cancel: threading.Event
 
 
 def _job(req) -> JobInput:
@@ -54,7 +61,7 @@ class ExtractInput:
     frames: str | None
     colourspace: str | None
     faceset_dir: str | None
-    settings: Any  # ExtractSettings
+    settings: ExtractSettings
 
 
 def _decode_extract(req) -> ExtractInput:
@@ -90,7 +97,7 @@ def extract_shot(inp: ExtractInput) -> Result:
 @dataclass
 class TrainInput:
     job: JobInput
-    config: Any  # TrainConfig without its device (the engine's, resolved when training starts)
+    config: TrainConfig  # without its device (the engine's, resolved when training starts)
 
 
 def _decode_train(req) -> TrainInput:
@@ -143,9 +150,9 @@ class ConvertInput:
     shot_dir: str
     model: str
     identity: str
-    output: Any  # OutputSettings
+    output: OutputSettings
     frames: str | None
-    settings: Any  # MergeSettings
+    settings: MergeSettings
     colourspace: str | None
     cache_dir: str | None
     only_faces: bool
