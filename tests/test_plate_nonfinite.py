@@ -283,7 +283,7 @@ def test_the_merge_op_keeps_the_plate_outside_and_finite_layers(shot, running):
 @pytest.fixture(scope="module")
 def face_and_marked_plate():
     """A real face crop, its plate under a warmer, darker grade, and that plate's crop with NaN
-    where the plate had non-finite pixels (as ``plate_crop`` marks them): a block inside the
+    where the plate had non-finite pixels (as ``aligned_crop`` marks them): a block inside the
     face, scattered samples, and samples on the matte's edge, where ``seamless`` reads the
     plate."""
     face = source_image("astronaut")[60:200, 160:280].copy()

@@ -9,7 +9,7 @@ statistics come from an even grid of at most ~64k pixels, the seamless membrane 
 ≤ 64-pixel area-averaged copy. The result is the whole face, recoloured.
 
 Samples that are not finite (the NaN the crop marks where the plate had NaN or infinite pixels,
-:func:`~.swap.plate_crop`) weigh nothing: the statistics come from the finite samples only, and
+:func:`~faceplate.face.crop.aligned_crop`) weigh nothing: the statistics come from the finite samples only, and
 the seamless membrane interpolates over them.
 """
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from ..face.align import warp_from_crop
 from ..face.box import Box
-from ..face.crop import face_box  # noqa: F401 - convert.merge calls masks.face_box
 from ..face.mask import extend_forehead, landmark_mask, soften
 
 # Feather tails below this are cut to exactly zero, so every pixel the written facemask.face

@@ -8,7 +8,7 @@ final matte is 0 are never written, so they stay bit-identical to the plate, val
 and NaNs included.
 
 Non-finite plates: where the matte is above 0 the result is finite. A NaN or infinite plate
-pixel there is blended as its finite neighbours' inpainted value (:func:`.swap.fill_non_finite`),
+pixel there is blended as its finite neighbours' inpainted value (:func:`faceplate.face.crop.fill_non_finite`),
 so at a matte of 1 it is the face's. A face whose swap is not finite, or whose plate under the
 hull is mostly not finite (less than :data:`MIN_FINITE_FACE` of it finite: nothing to swap or
 colour-match against), is not merged: :class:`~.swap.SwapFailed` fails the frame.
@@ -31,7 +31,7 @@ from faceplate_client.layout import FACE_LAYERS
 
 from ..face.align import invert, transform_points
 from ..face.box import Box
-from ..face.crop import fill_non_finite, non_finite_pixels, source_box
+from ..face.crop import aligned_crop, face_box, fill_non_finite, non_finite_pixels, source_box
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from ..io.images import placed, to_half
@@ -39,7 +39,7 @@ from . import masks, regions
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
 from .settings import MergeSettings
-from .swap import SwapFailed, plate_crop
+from .swap import SwapFailed
 
 # A face whose plate under its landmark hull is finite on less than this share is not swapped.
 MIN_FINITE_FACE = 0.5
@@ -150,11 +150,11 @@ class _FaceBoxes:
         matrix = masks.scaled_matrix(sf.matrix, settings.scale)
         points = _scaled_landmarks(sf, settings.scale)
         w, h = frame_size
-        return cls(masks.face_box(matrix, frame_size, size),
-                   masks.face_box(sf.matrix, frame_size, size),
+        return cls(face_box(matrix, frame_size, size),
+                   face_box(sf.matrix, frame_size, size),
                    masks.points_box(points, settings.hull, regions.margin(points))
                    .intersect(Box(0, 0, w, h)),
-                   masks.face_box(matrix, frame_size, size,
+                   face_box(matrix, frame_size, size,
                                   masks.margin_for(settings.erode, settings.blur)))
 
     def union(self) -> Box:
@@ -271,7 +271,8 @@ def _matched_face(sf: SwappedFace, rgb: np.ndarray, colour: ColourSpaces,
         face = apply(sf.colour, face)
     elif mode != "none":
         size = face.shape[0]
-        crop = sf.crop if sf.crop is not None else plate_crop(rgb, sf.matrix, size, colour)
+        crop = sf.crop if sf.crop is not None else aligned_crop(rgb, sf.matrix, size,
+                                                                colour.to_network)
         face = match_colour(mode, face, crop,
                             face_weight(sf.landmarks, sf.matrix, sf.learned, settings.hull,
                                         settings.mask))

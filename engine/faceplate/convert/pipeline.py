@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import FaceplateError, note_skipped
 from ..extract import alignments as alignments_io
 from ..face.align import alignment_matrix
+from ..face.crop import aligned_crop, source_box
 from ..io.colour import ColourSpaces, default_space_for
 from ..io.images import Geometry, Image, read_geometry, read_plate_frame
 from ..io.sequence import (
@@ -52,7 +53,7 @@ from .render import (  # frame_job and merge_frame: the nodes' path, bench and t
     read_frame_matte,
 )
 from .settings import MergeSettings
-from .swap import Swapper, plate_crop, source_box, swap_crops
+from .swap import Swapper, swap_crops
 from .temporal import Smoothing, Windows
 from .writer import FrameWriter, OutputSettings, plate_pixel_type, what_is_not_kept
 
@@ -182,7 +183,7 @@ def _lookup(rgb: np.ndarray, faces: Sequence[FacePlacement], model: Swapper,
     for index, (key, _) in enumerate(keyed):
         hit = cache.get_with_crop(key, need_crop=False) if cache else None
         if hit is None:
-            lookup.crops[index] = plate_crop(rgb, faces[index].matrix, size, colour)
+            lookup.crops[index] = aligned_crop(rgb, faces[index].matrix, size, colour.to_network)
         lookup.keys.append(key)
         lookup.results.append(hit)
     return lookup

@@ -22,11 +22,9 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..face.crop import (
-    aligned_crop,
     model_input,
     source_box,  # noqa: F401 - convert.pipeline imports it from here
 )
-from ..io.colour import ColourSpaces
 
 
 class SwapCard(Protocol):
@@ -101,13 +99,6 @@ def swap_crops(model: Swapper, crops: np.ndarray, identity: str,
     if not faces:
         return (np.zeros((0, size, size, 3), np.float32), np.zeros((0, size, size), np.float32))
     return np.concatenate(faces), np.concatenate(masks)
-
-
-def plate_crop(rgb: np.ndarray, matrix: np.ndarray, size: int, colour: ColourSpaces
-               ) -> np.ndarray:
-    """:func:`~faceplate.face.crop.aligned_crop` of the plate ``rgb`` (in ``colour``'s plate
-    space; ``matrix`` on its array's grid): convert's name for it."""
-    return aligned_crop(rgb, matrix, size, colour.to_network)
 
 
 class SwapFailed(FaceplateError):
