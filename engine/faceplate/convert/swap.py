@@ -21,10 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FaceplateError
-from ..face.crop import (
-    model_input,
-    source_box,  # noqa: F401 - convert.pipeline imports it from here
-)
+from ..face.crop import model_input
 
 
 class SwapCard(Protocol):
