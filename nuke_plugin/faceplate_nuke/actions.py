@@ -10,6 +10,7 @@ import functools
 from typing import Any, Callable, TypeVar
 
 import nuke
+from faceplate_client.protocol import CANCELLED
 
 from . import engine, graph, occlusion, review, roto, stabilise, training
 from .cache import StageCache
@@ -51,7 +52,7 @@ class _Progress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.task.isCancelled():
-            raise NodeError("cancelled")
+            raise NodeError("cancelled", CANCELLED)
         self.task.setMessage(f"{stage}: {done}/{total}")
         self.task.setProgress(int(100 * done / max(total, 1)))
 
