@@ -18,14 +18,13 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from typing_extensions import Self
+from typing_extensions import Self  # typing.Self is Python 3.11+
 
 from .errors import FaceplateError
 
 _METAVAR = {int: "N", float: "X", str: "TEXT"}
-S = TypeVar("S", bound="Settings")  # a Settings subclass (typing.Self is Python 3.11+)
 _WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
           list: "a list", dict: "an object"}
 _EXACT_FLOAT = 2**53  # the largest integer a float holds exactly
