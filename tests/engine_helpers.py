@@ -237,3 +237,32 @@ def engine(tmp_path: Path) -> Iterator[EngineClient]:
     """A client connected to a fresh engine of this test's own."""
     with running_engine(tmp_path) as client:
         yield client
+
+
+def write_windowed(path: str, frame: Any, channels: list[str] | tuple[str, ...],
+                   data: tuple[int, int, int, int]) -> str:
+    """A frame's pixels (H×W×C: the whole frame, its display window) written as an EXR plate
+    that stores only the data window ``data`` (x, y, w, h): reflected past the frame's edges
+    (overscan), cut inside them (a cropped render). Half float, zip, as a show's plates."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    frame = np.asarray(frame, np.float32)
+    if frame.ndim == 2:
+        frame = frame[..., None]
+    x, y, w, h = data
+    fh, fw = frame.shape[:2]
+    before = (max(-y, 0), max(-x, 0))
+    pad = ((before[0], max(y + h - fh, 0)), (before[1], max(x + w - fw, 0)), (0, 0))
+    stored = np.pad(frame, pad, mode="reflect")[y + before[0]:y + before[0] + h,
+                                                x + before[1]:x + before[1] + w]
+    spec = oiio.ImageSpec(w, h, frame.shape[2], oiio.HALF)
+    spec.x, spec.y = x, y
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, fw, fh
+    spec.channelnames = tuple(channels)
+    spec.attribute("compression", "zip")
+    out = oiio.ImageOutput.create(path)
+    assert out is not None and out.open(path, spec), oiio.geterror()
+    assert out.write_image(np.ascontiguousarray(stored)), out.geterror()
+    out.close()
+    return path

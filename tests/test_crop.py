@@ -14,8 +14,8 @@ import dataclasses
 import os
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
+from engine_helpers import write_windowed
 from faceplate.convert.pipeline import FacePlacement, convert_shot, plate_rgb, swap_frame
 from faceplate.convert.swap import PassthroughModel
 from faceplate.coverage.store import PlateReader
@@ -23,7 +23,7 @@ from faceplate.extract import alignments as alignments_io
 from faceplate.extract import faceset as faceset_module
 from faceplate.extract.pipeline import ExtractSummary, _write_faceset
 from faceplate.io.colour import ColourSpaces
-from faceplate.io.images import read_plate_frame
+from faceplate.io.images import read_image, read_plate_frame
 from faceplate.io.sequence import open_plate
 from faceplate.occlusion.data import ShotFrames
 from faceplate.samples import make_shot, write_true_alignments
@@ -47,25 +47,6 @@ class RecordingModel(PassthroughModel):
         return super().swap(crops, identity)
 
 
-def _write_overscan(source: str, path: str) -> None:
-    """``source`` (a frame-sized EXR) stored over :data:`OVERSCAN`, displayed as the frame."""
-    inp = oiio.ImageInput.open(source)
-    assert inp is not None, oiio.geterror()
-    spec, pixels = inp.spec(), inp.read_image(oiio.FLOAT)
-    inp.close()
-    x, y, w, h = OVERSCAN
-    pad = ((-y, y + h - PLATE[1]), (-x, x + w - PLATE[0]), (0, 0))
-    stored = np.ascontiguousarray(np.pad(pixels, pad, mode="reflect"), np.float32)
-    out_spec = oiio.ImageSpec(w, h, stored.shape[2], spec.format)
-    out_spec.x, out_spec.y = x, y
-    out_spec.full_x, out_spec.full_y, out_spec.full_width, out_spec.full_height = 0, 0, *PLATE
-    out_spec.channelnames = spec.channelnames
-    out = oiio.ImageOutput.create(path)
-    assert out is not None and out.open(path, out_spec), oiio.geterror()
-    assert out.write_image(stored), out.geterror()
-    out.close()
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
     """The sample shot's folder, and its overscan copy's (the same alignments)."""
@@ -78,7 +59,8 @@ def shots(tmp_path_factory):
     os.makedirs(overscan)
     pattern = os.path.join(overscan, "plate.%04d.exr")
     for f in sample.frames:
-        _write_overscan(sample.path(f), pattern % f)
+        image = read_image(sample.path(f))
+        write_windowed(pattern % f, image.pixels, image.channels, OVERSCAN)
     alignments_io.save(dataclasses.replace(shot, plate=pattern), overscan, merge=False)
     return {"plain": plain, "overscan": overscan}
 

@@ -17,8 +17,8 @@ import shutil
 from types import SimpleNamespace
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
+from engine_helpers import write_windowed
 from faceplate.coverage.store import shot_descriptors
 from faceplate.extract import alignments as alignments_io
 from faceplate.face.stmap import st_to_index
@@ -37,29 +37,6 @@ FACE_PX = 110.0
 SIZE = 128
 
 
-def _stored(frame: np.ndarray, window) -> np.ndarray:
-    """The frame's pixels over ``window`` (x, y, w, h): reflected past the frame's edges."""
-    x, y, w, h = window
-    fh, fw = frame.shape[:2]
-    before = (max(-y, 0), max(-x, 0))
-    pad = ((before[0], max(y + h - fh, 0)), (before[1], max(x + w - fw, 0)))
-    padded = np.pad(frame, pad + ((0, 0),) * (frame.ndim - 2), mode="reflect")
-    return padded[y + before[0]:y + before[0] + h, x + before[1]:x + before[1] + w]
-
-
-def _write_windowed(path: str, image, window) -> None:
-    """``image`` (a frame read from a file) stored over ``window``, displayed as the frame."""
-    pixels = np.ascontiguousarray(_stored(image.pixels, window), np.float32)
-    spec = oiio.ImageSpec(window[2], window[3], pixels.shape[2], oiio.HALF)
-    spec.x, spec.y = window[:2]
-    spec.full_x, spec.full_y, spec.full_width, spec.full_height = DISPLAY
-    spec.channelnames = tuple(image.channels)
-    out = oiio.ImageOutput.create(path)
-    assert out is not None and out.open(path, spec), oiio.geterror()
-    assert out.write_image(pixels), out.geterror()
-    out.close()
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("windows"))
@@ -74,9 +51,11 @@ def shots(tmp_path_factory):
         os.makedirs(d)
         patterns[name] = os.path.join(d, "plate.%04d.exr")
         for f in sample.frames:
-            _write_windowed(patterns[name] % f, read_image(sample.path(f)), window)
-            _write_windowed(os.path.join(d, f"plate_matte.{f:04d}.exr"),
-                            read_image(os.path.join(plain, f"plate_matte.{f:04d}.exr")), window)
+            for source, copy in ((sample.path(f), patterns[name] % f),
+                                 (os.path.join(plain, f"plate_matte.{f:04d}.exr"),
+                                  os.path.join(d, f"plate_matte.{f:04d}.exr"))):
+                image = read_image(source)
+                write_windowed(copy, image.pixels, image.channels, window)
         # The same alignments (frame pixels) for the other copy of the plate.
         alignments_io.save(dataclasses.replace(shot, plate=patterns[name]), d, merge=False)
     return SimpleNamespace(sample=sample, shot=shot, dirs=dirs, patterns=patterns,

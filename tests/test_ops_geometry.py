@@ -9,9 +9,8 @@ same merged face, placed where the frame has it; the inline merge says where its
 from __future__ import annotations
 
 import numpy as np
-import OpenImageIO as oiio
 import pytest
-from engine_helpers import tiny_model
+from engine_helpers import tiny_model, write_windowed
 from faceplate.io.images import read_geometry, read_image
 from faceplate.samples import make_shot
 from faceplate.server.arrays import from_numpy, to_numpy
@@ -22,31 +21,13 @@ WINDOWS = {"plain": FULL, "overscan": (-16, -12, W + 32, H + 24), "cropped": (8,
 COMMON = {"colourspace": "ACEScg"}
 
 
-def _write(path: str, rgb: np.ndarray, data: tuple[int, int, int, int]) -> str:
-    """The frame ``rgb`` (H×W, the display window FULL) stored over the data window ``data``:
-    padded by reflection beyond the frame, cut inside it."""
-    x, y, w, h = data
-    pad = ((max(-y, 0), max(y + h - H, 0)), (max(-x, 0), max(x + w - W, 0)), (0, 0))
-    pixels = np.pad(rgb, pad, mode="reflect")[max(y, 0):max(y, 0) + h, max(x, 0):max(x, 0) + w]
-    spec = oiio.ImageSpec(w, h, 3, oiio.HALF)
-    spec.x, spec.y = x, y
-    spec.full_x, spec.full_y, spec.full_width, spec.full_height = FULL
-    spec.channelnames = ("R", "G", "B")
-    spec.attribute("compression", "zip")
-    out = oiio.ImageOutput.create(path)
-    assert out is not None and out.open(path, spec), oiio.geterror()
-    assert out.write_image(np.ascontiguousarray(pixels, np.float32)), out.geterror()
-    out.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def plates(tmp_path_factory):
     """{kind: plate path} of one astronaut frame, and a tiny model."""
     root = tmp_path_factory.mktemp("geometry")
     sample = make_shot("astronaut", str(root / "shot"), frames=1, size=(W, H), face_px=110.0)
     rgb = read_image(sample.path(sample.frames[0])).rgb()
-    paths = {kind: _write(str(root / f"{kind}.exr"), rgb, data)
+    paths = {kind: write_windowed(str(root / f"{kind}.exr"), rgb, ("R", "G", "B"), data)
              for kind, data in WINDOWS.items()}
     for kind, path in paths.items():  # what the test means to hand the engine
         assert read_image(path).frame.data == WINDOWS[kind]
