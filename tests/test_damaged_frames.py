@@ -124,15 +124,21 @@ def test_extract_skips_damaged_frames_and_writes_the_rest(plate, tmp_path, capsy
     assert len(os.listdir(tmp_path / "set")) > len(GOOD)  # the good frames' crops
 
 
+def _extracted_copy(plate: str, tmp_path, frames: str, code: ExitCode) -> tuple[str, str]:
+    """``plate``'s faces extracted (exiting ``code``), and a copy of the plate to damage after
+    extraction: (shot folder, the copy's pattern)."""
+    shot_dir = str(tmp_path / "faces")
+    assert main(["extract", plate, "-o", shot_dir, "--backend", "dlib", "--no-preview",
+                 "--frames", frames]) == code
+    moved = str(tmp_path / "plate")
+    shutil.copytree(os.path.dirname(plate), moved)
+    return shot_dir, os.path.join(moved, os.path.basename(plate))
+
+
 def test_convert_skips_damaged_frames_and_writes_the_rest(plate, tmp_path, capsys):
     """Over the whole sequence, temporal smoothing on (its first pass reads the neighbours
     too), with one frame replaced since extraction by a frame of another size."""
-    shot_dir = str(tmp_path / "faces")
-    assert main(["extract", plate, "-o", shot_dir, "--backend", "dlib", "--no-preview",
-                 "--frames", "1001-1008"]) == ExitCode.FRAMES_SKIPPED
-    moved = str(tmp_path / "plate")
-    shutil.copytree(os.path.dirname(plate), moved)
-    plate = os.path.join(moved, os.path.basename(plate))
+    shot_dir, plate = _extracted_copy(plate, tmp_path, "1001-1008", ExitCode.FRAMES_SKIPPED)
     stray = _frame_path(plate, 1008)
     write_image(stray, np.zeros((90, 160, 3), np.float32), ["R", "G", "B"], pixel_type="half")
     capsys.readouterr()
@@ -213,12 +219,7 @@ def test_a_frame_that_stops_reading_after_the_first_pass_is_skipped_alone(
 
 
 def test_stabilise_skips_a_frame_that_does_not_read(plate, tmp_path, capsys):
-    shot_dir = str(tmp_path / "faces")
-    assert main(["extract", plate, "-o", shot_dir, "--backend", "dlib", "--no-preview",
-                 "--frames", "1001-1002"]) == ExitCode.OK
-    moved = str(tmp_path / "plate")
-    shutil.copytree(os.path.dirname(plate), moved)
-    plate = os.path.join(moved, os.path.basename(plate))
+    shot_dir, plate = _extracted_copy(plate, tmp_path, "1001-1002", ExitCode.OK)
     _truncate(_frame_path(plate, 1001))  # damaged since extraction
     capsys.readouterr()
     out = str(tmp_path / "stab" / "face.####.exr")

@@ -309,11 +309,12 @@ def write_merged(path: str, merged: MergedFrame, metadata: dict[str, str | int],
         write_image(path, merged.colour, channels, meta)
     elif single_part:
         types = merged.stored_types(colour_type)
+        x, y = merged.geometry.data[:2]
         write_parts(path, [ImagePart(
             np.concatenate([merged.stored().astype(np.float32),
                             merged.layers.over(Box(0, 0, w, h))], -1),
-            merged.stored_channels + LAYER_CHANNELS, "", ptype, merged.file_origin(Box(0, 0, 0, 0)),
-            display, types and types + [ptype or "half"] * len(LAYER_CHANNELS))],
+            merged.stored_channels + LAYER_CHANNELS, "", ptype, (x, y), display,
+            types and types + [ptype or "half"] * len(LAYER_CHANNELS))],
                     meta, compression=compression)
     else:
         # A view's layers are a part of their own: a stereo plate converted once a view keeps
