@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FaceplateError
 from ..io.colour import ColourSpaces
-from ..io.images import Geometry, non_finite_fraction, read_plate_frame
+from ..io.images import GREY_CHANNELS, Geometry, non_finite_fraction, read_plate_frame
 from ..io.sequence import Plate
 
 TILE = 256
@@ -87,7 +87,8 @@ def network_frame(source: Plate, frame: int, colour: ColourSpaces, view: str = "
     and warnings about it."""
     image = read_plate_frame(source, frame, view=view)
     names = set(image.channels)
-    if not (set(image.colour_names("RGB")) <= names or names & set(image.colour_names("YL"))):
+    grey = set(image.colour_names(GREY_CHANNELS))
+    if not (set(image.colour_names("RGB")) <= names or names & grey):
         raise FaceplateError(f"{image.source} has channels {', '.join(image.channels)}; "
                              "extraction needs R, G, B (or one grey channel Y)")
     rgb = image.rgb()

@@ -79,7 +79,7 @@ class Image:
         rgb = self.colour_names("RGB")
         if all(c in names for c in rgb):
             return np.stack([self.channel(c) for c in rgb], axis=-1)
-        grey = next((c for c in names if c in self.colour_names("YL")), None)
+        grey = next((c for c in names if c in self.colour_names(GREY_CHANNELS)), None)
         if grey is not None or len(names) in (1, 2):  # Y, YA or one unnamed grey channel
             return np.repeat(self.channel(grey or names[0])[..., None], 3, axis=-1)
         raise ImageError(f"{self.source or 'image'} has no {self.prefix}RGB channels (it has "
