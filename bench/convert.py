@@ -20,6 +20,10 @@ overlapped stages add up to more than the wall clock; ``cpu_s_per_frame`` is the
 time (all threads), which other people's load on the machine changes far less than the wall
 clock.
 
+``--match`` runs only the plate match figures (grain, softness and motion blur against the
+plate and against a known camera's truth, before and after in one run, and their 4K cost):
+see :func:`match_main`.
+
 ``--flicker`` runs only the flicker measurement (faceplate.convert.flicker): the merged face's
 frame-to-frame change with the face's motion removed, as a ratio to the plate's own, on the
 demo shot (dlib extraction, default smoothing) and on frames of the same-person talking-head
@@ -52,6 +56,8 @@ import numpy as np
 def main() -> int:
     if "--flicker" in sys.argv[1:]:
         return flicker_main()
+    if "--match" in sys.argv[1:]:
+        return match_main()
     if sys.argv[1:2] == ["--worker"]:
         return _worker(json.loads(sys.argv[2]))
     import argparse
@@ -385,6 +391,213 @@ class _Frozen:
         if self.face is None:
             self.face = faces[0].copy()
         return np.repeat(self.face[None], len(crops), axis=0), masks
+
+
+# --- --match: plate match, before and after in one run ---------------------------------------
+
+MATCH_OFF = {"grain": "off", "soften": "off", "shutter": 0.0}  # before: the clean swap
+
+
+def match_main() -> int:
+    """Plate match figures, before (grain, soften and motion blur off) and after (the
+    defaults), in one run:
+
+    - ``match_synthetic``: shots a known camera filmed (faceplate.samples.Camera: grain per
+      channel rising with exposure, defocus, motion blur over a 180° shutter), merged with
+      the perfect swap (the clean face as filmed, a 256 px crop): the merged face's grain
+      over the plate's per brightness band and channel (frame to frame), its fine detail over
+      the plate's, its blur length against the truth;
+    - ``match_shot``: the demo shot and ``talking_head_1.mp4`` (same person), each swapped with
+      its own face drawn at 128 px (a perfect 128 px model; ``--model DIR --to B``: a trained
+      same-person model of the clip): grain and fine detail as above, frame t+1 laid onto t by
+      the alignment so the face's motion is not counted as grain;
+    - ``match_cost``: 4K convert frames/s with matching against without (the same worker,
+      alternating), and the merge stage's ms.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="plate match: grain, softness, motion blur")
+    parser.add_argument("--match", action="store_true")
+    parser.add_argument("--model", help="a same-person model of the clip (clip only)")
+    parser.add_argument("--to", default="B", help="the model's identity to swap in")
+    parser.add_argument("--parts", default="synthetic,shots,cost")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        if "synthetic" in parts:
+            _match_synthetic(tmp)
+        if "shots" in parts:
+            _match_shots(tmp, args.model, args.to)
+        if "cost" in parts:
+            _match_cost(tmp)
+    return 0
+
+
+def _match_synthetic(tmp: str) -> None:
+    from faceplate.convert.match_figures import blur_length, grain_ratio, sharpness_ratio
+    from faceplate.convert.merge import SwappedFace
+    from faceplate.convert.motion import FaceMotion
+    from faceplate.convert.render import merge_frame
+    from faceplate.convert.settings import MergeSettings
+    from faceplate.io.colour import ColourSpaces
+    from faceplate.io.images import read_image
+    from faceplate.samples import Camera, camera_frame, camera_swap, make_camera_shot
+
+    grain = (0.035, 0.045, 0.06)
+    cameras = {"grain": Camera(grain=grain, grain_size=0.8),
+               "defocus": Camera(defocus=2.0),
+               "motion": Camera(velocity=(14.0, 6.0), shutter=180.0),
+               "grain+defocus+motion": Camera(velocity=(10.0, 0.0), shutter=180.0,
+                                              defocus=1.5, grain=grain, grain_size=0.8)}
+    for name, camera in cameras.items():
+        sample = make_camera_shot("astronaut", os.path.join(tmp, "camera", name), camera,
+                                  frames=6, seed=3)
+        colour = ColourSpaces(sample.colourspace)
+        frames = sample.frames
+        swaps = {f: camera_swap(sample, f, 256) for f in frames}
+        record: dict = {"bench": "match_synthetic", "shot": name,
+                        "camera": {k: v for k, v in vars(camera).items()}}
+        for label, settings in (("before", MATCH_OFF), ("after", {})):
+            merged, plates, ms = [], [], []
+            for f in frames[1:-1]:
+                face, matrix, landmarks = swaps[f]
+                motion = FaceMotion(swaps[f - 1][1], swaps[f + 1][1])
+                plate = read_image(sample.path(f))
+                t0 = time.perf_counter()
+                out = merge_frame(plate, [SwappedFace(face, np.ones(face.shape[:2], np.float32),
+                                                      matrix, landmarks, 1.0, motion=motion)],
+                                  colour, MergeSettings(colour="none", mask="hull",
+                                                        temporal=0.0, **settings), frame=f)
+                ms.append(1000 * (time.perf_counter() - t0))
+                merged.append(out.rgb)
+                plates.append(plate.rgb())
+            weight = (out.layers.face >= 0.999).astype(np.float32)
+            figures: dict = {"merge_ms": round(float(np.median(ms)), 1),
+                             "sharpness_ratio": round(sharpness_ratio(merged[0], plates[0],
+                                                                      weight), 3)}
+            if any(camera.grain) and not any(camera.velocity):
+                figures["grain_ratio_band_channel"] = np.round(
+                    grain_ratio(merged, plates, weight), 3).tolist()
+            if any(camera.velocity):
+                still = merge_frame(read_image(sample.path(frames[1])), [SwappedFace(
+                    swaps[frames[1]][0], np.ones((256, 256), np.float32), *swaps[frames[1]][1:],
+                    1.0)], colour, MergeSettings(colour="none", mask="hull", temporal=0.0,
+                                                 **MATCH_OFF), frame=frames[1])
+                direction = np.asarray(camera.velocity) / np.hypot(*camera.velocity)
+                figures["blur_length_px"] = round(blur_length(
+                    merged[0], still.rgb, tuple(direction), weight), 2)
+                clean = camera_frame("astronaut", sample.matrices[frames[1]], sample.size,
+                                     Camera(), colour, np.random.default_rng(0))
+                figures["plate_blur_length_px"] = round(blur_length(
+                    plates[0], clean, tuple(direction), weight), 2)
+                figures["true_blur_length_px"] = round(camera.blur_length(), 2)
+            record[label] = figures
+        _emit(record)
+
+
+def _match_shots(tmp: str, model_dir: str | None, identity: str) -> None:
+    from faceplate.samples import make_shot
+
+    clip = os.environ.get("FACEPLATE_CLIP", CLIP)
+    frames = int(os.environ.get("BENCH_MATCH_FRAMES", "12"))
+    demo = make_shot("astronaut", os.path.join(tmp, "demo"), frames=frames, size=(960, 540),
+                     face_px=170.0)
+    shots = [("demo astronaut (sample)", demo.pattern.replace("%04d", "####"), None, None)]
+    if os.path.isfile(clip):
+        shots.append(("talking_head_1 (same person)", clip, f"1-{frames}", model_dir))
+    else:
+        print(f"talking_head_1.mp4 not found at {clip}: the demo shot only", file=sys.stderr)
+    for i, (name, plate, frame_range, model) in enumerate(shots):
+        _match_shot(name, plate, frame_range, os.path.join(tmp, f"match{i}"), model, identity)
+
+
+def _match_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
+                model_dir: str | None, identity: str) -> None:
+    from faceplate.convert.match_figures import sharpness_ratio, temporal_grain
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.settings import MergeSettings
+    from faceplate.convert.swap import PassthroughModel
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.extract.pipeline import extract_shot
+    from faceplate.face.align import invert
+    from faceplate.io.images import read_image, read_plate_frame
+    from faceplate.io.sequence import open_plate
+
+    extract_shot(plate, shot_dir, frames=frame_range, backend="dlib", preview=False)
+    shot = alignments_io.load(shot_dir)
+    frames = [f for f in sorted(shot.frames) if len(shot.frames[f]) == 1]
+    source = open_plate(plate, frames)
+    plates = {f: read_plate_frame(source, f).rgb() for f in frames}
+    if model_dir:
+        from faceplate.model.store import load_model
+
+        model, to, swap = load_model(model_dir, device="cpu"), identity, "model"
+    else:
+        model, to, swap = PassthroughModel(128, shot.face_type, identities=["same"]), "same", \
+            "own face at 128 px"
+    pairs = [(f, f + 1) for f in frames if f + 1 in plates]
+    record: dict = {"bench": "match_shot", "shot": name, "swap": swap, "frames": len(frames)}
+    for label, settings in (("before", MATCH_OFF), ("after", {})):
+        out = os.path.join(shot_dir, label, "m.####.exr")
+        summary = convert_shot(source, shot_dir, model, to, out, frames=frames,
+                               settings=MergeSettings(**settings),
+                               cache_dir=os.path.join(shot_dir, "cache"))
+        merged, mattes = {}, {}
+        for f in frames:
+            image = read_image(out.replace("####", f"{f:04d}"))
+            merged[f], mattes[f] = image.rgb(), image.channel("facemask.face")
+        grain_m, grain_p, sharp = [], [], []
+        for f, g in pairs:
+            # frame g laid onto f by the alignment: the face's motion is not grain
+            onto = (np.vstack([invert(shot.frames[g][0].matrix), [0, 0, 1]])
+                    @ np.vstack([shot.frames[f][0].matrix, [0, 0, 1]]))[:2]
+            weight = (mattes[f] >= 0.999).astype(np.float32)
+            edges, p = temporal_grain([plates[f], _laid(plates[g], onto)], weight)
+            _, m = temporal_grain([merged[f], _laid(merged[g], onto)], weight, edges=edges)
+            grain_p.append(p)
+            grain_m.append(m)
+            sharp.append(sharpness_ratio(merged[f], plates[f], weight))
+        rms_m = np.sqrt(np.mean(np.square(grain_m), axis=0))
+        rms_p = np.sqrt(np.mean(np.square(grain_p), axis=0))
+        record[label] = {"grain_ratio_band_channel": np.round(rms_m / np.maximum(rms_p, 1e-12),
+                                                              3).tolist(),
+                         "sharpness_ratio": round(float(np.median(sharp)), 3),
+                         "merge_ms_per_frame": summary.to_dict()["ms_per_frame"]["merge"]}
+    _emit(record)
+
+
+def _laid(image: np.ndarray, onto: np.ndarray) -> np.ndarray:
+    """``image`` (another frame) resampled onto this frame's pixels by ``onto`` (this frame's
+    pixels → that frame's)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    return cv2.warpAffine(image, onto, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+
+def _match_cost(tmp: str) -> None:
+    """4K convert frames/s, matching on (the default) against off, same worker, alternating."""
+    frames = int(os.environ.get("BENCH_FRAMES", "6"))
+    shot_dir = os.path.join(tmp, "4K")
+    plate = _shot(shot_dir, (4096, 2160), 680.0, frames + 8)
+    model_dir = os.path.join(tmp, "model")
+    fps: dict[str, list[float]] = {"off": [], "on (default)": []}
+    merge_ms: dict[str, list[float]] = {"off": [], "on (default)": []}
+    for round_ in range(int(os.environ.get("BENCH_ROUNDS", "2"))):
+        runs = [("off", dict(MATCH_OFF, temporal=0.0)), ("on (default)", {"temporal": 0.0})]
+        for label, settings in runs[::1 - 2 * (round_ % 2)]:
+            result = _run_worker({"plate": plate, "shot_dir": shot_dir, "model": model_dir,
+                                  "out": os.path.join(tmp, f"cost_{label[:3]}_{round_}",
+                                                      "o.####.exr"),
+                                  "frames": frames, "settings": settings, "options": {}}, None)
+            fps[label].append(result["frames_per_s"])
+            merge_ms[label].append(result["busy_ms_per_frame"]["merge"])
+    best = {k: max(v) for k, v in fps.items()}
+    _emit({"bench": "match_cost", "resolution": "4K", "best_frames_per_s": best,
+           "cost": round(1.0 - best["on (default)"] / best["off"], 3),
+           "merge_ms_per_frame": {k: min(v) for k, v in merge_ms.items()},
+           "note": "cost: the share of 4K convert throughput matching takes (goal <= 0.15); "
+                   "moving sample face, untrained 256 px model, temporal smoothing off"})
 
 
 def _emit(record: dict) -> None:

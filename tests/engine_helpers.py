@@ -31,6 +31,10 @@ from faceplate_client import protocol as p
 from faceplate_client.client import EngineClient
 from faceplate_client.protocol import EngineError
 
+# Merge settings without plate match (grain, softness, motion blur): for tests that compare a
+# blend or a null swap with exact values.
+PLAIN = {"grain": "off", "soften": "off", "shutter": 0.0}
+
 
 def engine_command(folder: Path, *extra: str) -> list[str]:
     """The command line that serves on ``folder/engine.sock`` (token and log beside it)."""

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+from engine_helpers import PLAIN
 from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughModel
@@ -86,7 +87,7 @@ def test_null_swap_gives_back_the_plate(shot, tmp_path):
     sample, root, plate = shot
     out = str(tmp_path / "out.####.exr")
     summary = convert_shot(plate, root, PassthroughModel(256), "plate", out,
-                           settings=MergeSettings(colour="none"))
+                           settings=MergeSettings(**PLAIN, colour="none"))
     assert summary.count("swapped") == FRAMES and summary.count("failed") == 0
     for frame in sample.frames:
         src, res = _pair(sample, out, frame)
@@ -356,7 +357,9 @@ def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
     model, colour = CountingModel(128), ColourSpaces(sample.colourspace)
     plate = read_image(sample.path(1004))
     faces = placements(aligned.frames[1004], aligned.face_type, model)
-    settings = MergeSettings(colour="seamless", erode=2, temporal=0)  # the nodes: one frame
+    # The nodes merge one frame (no temporal smoothing); their motion blur needs the
+    # neighbours' matrices the FaceMerge node sends (test_render), not given here.
+    settings = MergeSettings(colour="seamless", erode=2, temporal=0, shutter=0.0)
     out = str(tmp_path / "o.####.exr")
     convert_shot(pattern, root, model, "plate", OutputSettings(out, pixel_type="float"),
                  frames=[1004], settings=settings, colourspace=sample.colourspace)
@@ -365,7 +368,7 @@ def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
     swaps = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
     again = swap_frame(plate.rgb(), faces, model, "plate", colour, frame=1004, cache=cache)
     assert model.batches == [1, 1]  # convert_shot, then the first swap_frame; then the cache
-    split = merge_frame(plate, again, colour, settings)
+    split = merge_frame(plate, again, colour, settings, frame=1004)
     assert split.channels == [c for c in OUTPUT_CHANNELS if c != "A"]  # an RGB plate's
     for c in split.channels:  # float16 cache entries
         np.testing.assert_allclose(split.channel(c), whole.channel(c), atol=1e-3, err_msg=c)
@@ -394,7 +397,7 @@ def test_a_display_referred_png_plate_converts_too(shot, tmp_path):
     out = str(tmp_path / "o.####.exr")
     summary = convert_shot(png.pattern.replace("%04d", "####"), root, PassthroughModel(256),
                            "plate", out, colourspace=NETWORK_SPACE,
-                           settings=MergeSettings(colour="none"))
+                           settings=MergeSettings(**PLAIN, colour="none"))
     assert summary.colourspace == NETWORK_SPACE and summary.count("swapped") == 2
     src, res = _pair(png, out, 1002)
     matte = res.channel("facemask.face")

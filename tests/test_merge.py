@@ -1,7 +1,10 @@
 """Merging swapped faces into a plate, on arrays: mattes, untouched pixels, scale, many faces."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+from engine_helpers import PLAIN
 from faceplate.convert.masks import MASK_FLOOR
 from faceplate.convert.merge import SwappedFace, merge_faces
 from faceplate.convert.settings import MergeSettings, SettingsError
@@ -30,9 +33,11 @@ def null_swap(plate_net, landmarks, shift=(0.0, 0.0)):
 
 
 def merged(plate, faces, settings, colour=None):
+    """The blend alone: plate match (grain, softness, motion blur) off, so values are exact."""
     rgb = plate.copy()
     alpha = np.ones(rgb.shape[:2], np.float32)
-    layers = merge_faces(rgb, alpha, faces, colour or ColourSpaces(NETWORK_SPACE), settings)
+    layers = merge_faces(rgb, alpha, faces, colour or ColourSpaces(NETWORK_SPACE),
+                         dataclasses.replace(settings, **PLAIN))
     return rgb, alpha, layers
 
 

@@ -116,6 +116,46 @@ def test_a_knob_change_recomputes_only_its_stage(shot, engine_socket, tmp_path):
     assert nodes["FaceMerge"].node("cache_read")["file"].value() == cache.pattern(2)
 
 
+def test_plate_match_knobs_change_only_the_merge(shot, engine_socket, tmp_path):
+    """FaceMerge's Plate match tab: its knobs are merge settings, so changing grain re-merges
+    from the cached swaps and nothing before; the merged frames carry the face's motion in
+    Nuke's forward/backward layers and what plate match did in their metadata."""
+    nuke = start()
+    sample, model = shot
+    nodes = build(nuke, sample, model, engine_socket, str(tmp_path / "cache"))
+    from faceplate_nuke import actions
+    from faceplate_nuke.stages import Run
+
+    merge = nodes["FaceMerge"]
+    assert merge["grain"].value() == "auto" and merge["soften"].value() == "auto"
+    assert float(merge["shutter"].value()) == 180.0
+    actions.process(merge)
+    run = Run(merge)
+    stages = ("plate", "detect", "align", "swap", "merge")
+    frames = range(FRAMES[0], FRAMES[1] + 1)
+    stamps = {s: {f: os.stat(run.cache(s).sidecar(f)).st_mtime_ns for f in frames}
+              for s in stages}
+    middle = read_exr(run.cache("merge").frame_file(1002))
+    for c in ("forward.u", "forward.v", "backward.u", "backward.v"):
+        assert c in middle.channels
+    inside = middle.channel("facemask.face") > 0.99
+    assert np.abs(middle.channel("forward.u")[inside]).max() > 0.1  # the sample face moves
+    (record,) = json.loads(middle.metadata["faceplate/plate_match"])
+    assert {"grain", "softness", "motion"} <= set(record)
+
+    merge["grain"].setValue("off")
+    actions.process(merge)
+    run = Run(merge)
+    after = {s: {f: os.stat(run.cache(s).sidecar(f)).st_mtime_ns for f in frames}
+             for s in stages}
+    for s in stages[:-1]:
+        assert after[s] == stamps[s], s
+    assert all(after["merge"][f] != stamps["merge"][f] for f in frames)
+    (record,) = json.loads(read_exr(run.cache("merge").frame_file(1002))
+                           .metadata["faceplate/plate_match"])
+    assert "grain" not in record and "softness" in record
+
+
 def test_roto_export_matches_the_alignments_and_masks_the_merge(shot, engine_socket, tmp_path):
     import json
 

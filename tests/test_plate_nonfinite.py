@@ -21,7 +21,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 import torch
-from engine_helpers import tiny_model
+from engine_helpers import PLAIN, tiny_model
 from faceplate import cli
 from faceplate.convert.colour_match import match_colour
 from faceplate.convert.pipeline import convert_shot
@@ -166,7 +166,7 @@ def test_the_null_swap_over_nan_and_inf_still_gives_back_the_plate(shot, tmp_pat
     out = str(tmp_path / "null.####.exr")
     frames = sample.frames[:2]
     summary = convert_shot(_pattern(sample), shot_dir, PassthroughModel(256), "plate", out,
-                           frames=frames, settings=MergeSettings(colour=colour, temporal=0.0))
+                           frames=frames, settings=MergeSettings(**PLAIN, colour=colour, temporal=0.0))
     assert summary.count("swapped") == len(frames) and summary.count("failed") == 0
     for frame in frames:
         got = _check_frame(sample, frame, out, bad[frame])

@@ -98,7 +98,18 @@ def _op_arrays(shot, model, frame: int, nan: bool = False) -> dict:
                                    .reshape(-1, 2, 3)),
             "landmarks": from_numpy(np.array([f.landmarks for f in faces], np.float64)
                                     .reshape(-1, 68, 2)),
-            "confidences": from_numpy(np.array([f.detection for f in faces], np.float64))}
+            "confidences": from_numpy(np.array([f.detection for f in faces], np.float64)),
+            **{side: from_numpy(_neighbours(found, faces, frame + step, model))
+               for side, step in (("before", -1), ("after", 1))}}
+
+
+def _neighbours(found, faces, other: int, model) -> np.ndarray:
+    """Each face's track's matrix on frame ``other`` (NaN where it has none), as the FaceMerge
+    node sends them (the shot has no cuts): the face's motion."""
+    there = {f.track: f.matrix for f in placements(found.frames.get(other) or [],
+                                                  found.face_type, model)}
+    return np.array([there.get(f.track, np.full((2, 3), np.nan)) for f in faces],
+                    np.float64).reshape(-1, 2, 3)
 
 
 def _op(client, shot, settings: MergeSettings, frame: int, arrays: dict, out: str = ""):

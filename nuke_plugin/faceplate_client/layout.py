@@ -53,6 +53,7 @@ FACE_TYPES = ("face", "whole_face", "head")
 MASK_SOURCES = ("hull", "learned", "hull*learned", "image", "image*learned", "occlusion")
 COLOUR_MODES = ("none", "average", "reinhard", "histogram", "seamless")
 HULL_KINDS = ("components", "extended")
+PLATE_MATCH = ("auto", "off")  # grain and softness: measured from the plate, or not matched
 # Output EXR compressions; "plate" follows the plate's own where it is lossless (else zip).
 PLATE_COMPRESSION = "plate"
 EXR_COMPRESSIONS = (PLATE_COMPRESSION, "zip", "zips", "piz", "rle", "pxr24", "b44", "b44a",
@@ -71,13 +72,20 @@ FACERAW_LAYER = "faceraw"  # the model's face on the plate, unblended, premultip
 FACERAW_CHANNELS = tuple(f"{FACERAW_LAYER}.{c}" for c in "RGBA")
 FACEST_LAYER = "facest"  # plate → aligned crop ST map (Nuke's STMap), valid = inside the crop
 FACEST_CHANNELS = tuple(f"{FACEST_LAYER}.{c}" for c in ("s", "t", "valid"))
+# The face's motion vectors in Nuke's own layers (VectorBlur reads them): pixels per frame to
+# the next (forward) and the previous (backward) frame, u right, v up.
+FORWARD_CHANNELS = ("forward.u", "forward.v")
+BACKWARD_CHANNELS = ("backward.u", "backward.v")
 # Every layer after RGBA, in the order convert writes them.
 FACE_LAYERS = {FACEMASK_LAYER: FACEMASK_CHANNELS, FACEREGION_LAYER: FACEREGION_CHANNELS,
-               FACERAW_LAYER: FACERAW_CHANNELS, FACEST_LAYER: FACEST_CHANNELS}
+               FACERAW_LAYER: FACERAW_CHANNELS, FACEST_LAYER: FACEST_CHANNELS,
+               "forward": FORWARD_CHANNELS, "backward": BACKWARD_CHANNELS}
 # Per-frame metadata: how sure the frame's weakest face is (0-1), and its parts.
 PROVENANCE_PREFIX = "faceplate/"
 CONFIDENCE_KEY = PROVENANCE_PREFIX + "confidence"  # the parts: CONFIDENCE_KEY + "/" + part
 CONFIDENCE_PARTS = ("detection", "landmark", "reconstruction")
+# Per-frame metadata: what plate match did to each face (grain, softness, motion; JSON).
+PLATE_MATCH_KEY = PROVENANCE_PREFIX + "plate_match"
 
 
 def nuke_channel(name: str) -> str:

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faceplate_client.layout import COLOUR_MODES, FACE_TYPES, HULL_KINDS, MASK_SOURCES
+from faceplate_client.layout import (
+    COLOUR_MODES,
+    FACE_TYPES,
+    HULL_KINDS,
+    MASK_SOURCES,
+    PLATE_MATCH,
+)
 
 # The node class that owns each stage (stages in data-path order).
 STAGE_NODE = {"plate": "FaceDetect", "detect": "FaceDetect", "align": "FaceAlign",
@@ -106,9 +112,11 @@ NODES: dict[str, NodeSpec] = {}
 
 
 def _add(cls: str, help_text: str, stages: tuple[str, ...], inputs: tuple[str, ...],
-         knobs: tuple[KnobSpec, ...]) -> None:
+         knobs: tuple[KnobSpec, ...], tabs: tuple[KnobSpec, ...] = ()) -> None:
+    """``tabs``: knobs on tabs of their own, after the Faceplate tab (which ends with the
+    common range, cache and Process knobs)."""
     NODES[cls] = NodeSpec(cls, help_text, stages, inputs,
-                          _common_head(cls) + knobs + _common_tail())
+                          _common_head(cls) + knobs + _common_tail() + tabs)
 
 
 _add("FaceDetect", "Finds faces and their 68 landmarks in the plate. Its output is the plate "
@@ -283,4 +291,26 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
         KnobSpec("occlusion_matte", "file", "occlusion matte", "Occluder matte sequence for "
                  "the 'occlusion' mask (set by Learn Occlusion; any plate-sized matte works).",
                  stage="merge", param="occlusion_matte"),
+    ), tabs=(
+        KnobSpec("plate_match", "tab", "Plate match", "Grain, softness and motion blur of the "
+                 "plate, given to the swapped face"),
+        KnobSpec("grain", "enum", "grain", "auto: measure the plate's grain around each face "
+                 "(per channel, per brightness) and regrain the swap with new grain every "
+                 "frame. off: leave the swap clean (regrain it yourself).", items=PLATE_MATCH,
+                 default="auto", stage="merge", param="grain"),
+        KnobSpec("grain_amount", "double", "grain amount", "Times the measured grain (1: as "
+                 "the plate's).", default="1", stage="merge", param="grain_amount",
+                 min_max=(0, 2)),
+        KnobSpec("grain_size", "double", "grain size", "Grain size, Gaussian sigma in plate "
+                 "pixels; 0: as measured.", default="0", stage="merge", param="grain_size",
+                 min_max=(0, 4)),
+        KnobSpec("soften", "enum", "soften", "auto: blur the swap to the plate's softness "
+                 "(focus, lens, compression) where the plate is softer; never sharpens (see "
+                 "faceplate/plate_match for a swap softer than the plate). off: as the model "
+                 "drew it.", items=PLATE_MATCH, default="auto", stage="merge", param="soften"),
+        KnobSpec("shutter", "double", "shutter", "Motion blur the swap along its track over "
+                 "this shutter angle (degrees; 180 is a film camera's); 0: off. Never across a "
+                 "cut. The forward/backward layers hold the face's motion for VectorBlur "
+                 "instead.", default="180", stage="merge", param="shutter",
+                 min_max=(0, 360)),
     ))

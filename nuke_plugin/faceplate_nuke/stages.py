@@ -35,8 +35,10 @@ from .errors import NodeError
 from .registry import STAGE_NODE
 
 Progress = Callable[[str, int, int], None]
-# Merge settings for the FaceSwap view: the raw swap, blended by the learned mask only.
-RAW_MERGE = {"mask": "learned", "erode": 0.0, "blur": 0.0, "colour": "none"}
+# Merge settings for the FaceSwap view: the raw swap, blended by the learned mask only (no
+# plate match: grain, softness and motion blur are FaceMerge's).
+RAW_MERGE = {"mask": "learned", "erode": 0.0, "blur": 0.0, "colour": "none", "grain": "off",
+             "soften": "off", "shutter": 0.0}
 # Cache frames are written and read back at once: uncompressed EXR is the fastest both ways.
 CACHE_COMPRESSION = "none"
 # The stage whose result a node shows (and that Process brings up to date).
@@ -94,7 +96,7 @@ class Run:
             return key_of(stage, values, _fingerprint(str(values["model"])),
                           self.aligned_key(frame))
         mask = self.key("mask", frame) if self.uses_mask_input(frame) else ""
-        return key_of(stage, values, self.key("swap", frame), mask)
+        return key_of(stage, values, self.key("swap", frame), mask, self._motion(frame))
 
     def aligned_key(self, frame: int) -> str:
         """What swap sees of a frame's alignment: its kept faces' matrices and landmarks. A
@@ -308,6 +310,21 @@ class Run:
             cache.record(f, keys[f], data)
             self.progress("swap", i + 1, len(todo))
 
+    def _motion(self, frame: int) -> dict[str, list[float]]:
+        """Each face's track's matrix on the frame before and after, flattened (NaN where the
+        track has no face there, or a cut lies between): the merge op's motion blur and
+        vectors."""
+        align = self.cache("align")
+        sides = {"before": (frame - 1, frame), "after": (frame + 1, frame + 1)}
+        out: dict[str, list[float]] = {}
+        for name, (other, starts) in sides.items():
+            cut = bool((align.entry(starts) or {}).get("cut"))
+            there = {} if cut else {f.get("track", 0): f["matrix"] for f in self._faces(other)}
+            out[name] = [v for f in self._faces(frame)
+                         for row in there.get(f.get("track", 0), [[float("nan")] * 3] * 2)
+                         for v in row]
+        return out
+
     def _swapped(self, frame: int) -> dict[str, Array]:
         """A frame's faces as the merge op takes them (empty arrays when it has none)."""
         faces = self._faces(frame)
@@ -317,9 +334,12 @@ class Run:
         entry = swapped.entry(frame) or {}
         confidences = [float("nan") if f.get("confidence") is None else f["confidence"]
                        for f in faces]
+        motion = {name: Array.from_values(values, "float32", (len(faces), 2, 3))
+                  for name, values in self._motion(frame).items()}
         return dict(_placement_arrays(faces), faces=_load_array(swapped, entry["faces"]),
                     masks=_load_array(swapped, entry["masks"]),
-                    confidences=Array.from_values(confidences, "float32", (len(faces),)))
+                    confidences=Array.from_values(confidences, "float32", (len(faces),)),
+                    **motion)
 
     def _view(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         for i, f in enumerate(todo):

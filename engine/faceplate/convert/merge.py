@@ -3,9 +3,10 @@
 Per face: colour-match the swapped face to the plate in the aligned crop (:mod:`.colour_match`:
 at the model's resolution, whatever the plate's) and convert it to the plate's colourspace
 there; build the matte over the box the crop covers (:mod:`.masks`), then shrink the work to
-the matte's own bounding box; there, warp the face back, sharpen it and blend. Pixels where the
-final matte is 0 are never written, so they stay bit-identical to the plate, values above 1.0
-and NaNs included.
+the matte's own bounding box; there, warp the face back (across the shutter: motion blur along
+its track, :mod:`.motion`), match it to the plate (:func:`match_plate`: the plate's softness,
+the artist's sharpen, the plate's grain) and blend. Pixels where the final matte is 0 are never
+written, so they stay bit-identical to the plate, values above 1.0 and NaNs included.
 
 Non-finite plates: where the matte is above 0 the result is finite. A NaN or infinite plate
 pixel there is blended as its finite neighbours' inpainted value (:func:`faceplate.face.crop.fill_non_finite`),
@@ -35,9 +36,10 @@ from ..face.crop import aligned_crop, face_box, fill_non_finite, non_finite_pixe
 from ..face.stmap import plate_to_face
 from ..io.colour import ColourSpaces
 from ..io.images import placed, to_half
-from . import masks, regions
+from . import grain, masks, regions, softness
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
+from .motion import FaceMotion, exposure, vectors
 from .settings import MergeSettings
 from .swap import SwapFailed
 
@@ -58,11 +60,12 @@ class SwappedFace:
     colour: ColourTransform | None = None
     # The plate's aligned crop the model was given (network space); None: cut it from the plate.
     crop: np.ndarray | None = None
+    motion: FaceMotion | None = None  # its matrices on the frames either side (its track's)
 
 
 # Where each layer sits among the FACE_LAYERS channels of :attr:`MergeLayers.data`.
 FACE, LEARNED, HULL, OCCLUSION = 0, 1, 2, 3
-REGIONS, RAW, ST = slice(4, 8), slice(8, 12), slice(12, 15)
+REGIONS, RAW, ST, VECTORS = slice(4, 8), slice(8, 12), slice(12, 15), slice(15, 19)
 LAYER_COUNT = sum(len(channels) for channels in FACE_LAYERS.values())
 
 
@@ -81,6 +84,7 @@ class MergeLayers:
     # The premultiplied swapped face over black, over the extent (face-only output).
     face_rgb: np.ndarray | None = None
     confidences: list[FaceConfidence] = field(default_factory=list)  # one per face
+    matches: list[dict] = field(default_factory=list)  # one per face: what plate match did
 
     @classmethod
     def empty(cls, frame_size: tuple[int, int], extent: Box,
@@ -122,6 +126,8 @@ class MergeLayers:
     raw = property(lambda self: self.plate(RAW),
                    doc="faceraw: the warped swap, premultiplied by the learned mask")
     st = property(lambda self: self.plate(ST), doc="facest: s, t of the aligned crop, valid")
+    vectors = property(lambda self: self.plate(VECTORS),
+                       doc="forward.u/v, backward.u/v: the faces' motion (Nuke's convention)")
 
 
 class Placed(Protocol):
@@ -166,10 +172,11 @@ class _FaceBoxes:
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
                 colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None = None,
-                face_only: bool = False) -> MergeLayers:
+                face_only: bool = False, frame: int = 0) -> MergeLayers:
     """Merge ``faces`` into ``rgb`` (H×W×3, plate colourspace) **in place**; ``alpha`` (H×W)
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
-    mask sources (the artist's) or of the ``occlusion`` source (the occluders)."""
+    mask sources (the artist's) or of the ``occlusion`` source (the occluders). ``frame``
+    seeds each face's grain (with its index), so a re-render gives the same bits."""
     h, w = rgb.shape[:2]
     for face in faces:  # before any pixel changes
         check_swappable(rgb, face, settings.hull)
@@ -178,9 +185,16 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     for b in boxes:
         extent = extent.union(b.union())
     out = MergeLayers.empty((w, h), extent, face_only)
-    for face, b in zip(faces, boxes):
-        _merge_one(rgb, alpha, face, b, colour, settings, matte, out)
+    # Every face matches the plate as it was, not as an earlier face left it.
+    plate = rgb.copy() if len(faces) > 1 and _matches(settings) else rgb
+    for index, (face, b) in enumerate(zip(faces, boxes)):
+        _merge_one(rgb, alpha, face, b, colour, settings, matte, out,
+                   (frame, index), plate)
     return out
+
+
+def _matches(settings: MergeSettings) -> bool:
+    return "auto" in (settings.grain, settings.soften)
 
 
 def check_swappable(rgb: np.ndarray, sf: SwappedFace, hull: str = "components") -> None:
@@ -218,7 +232,7 @@ def merge_reach(faces: Sequence[Placed], size: int, settings: MergeSettings,
 
 def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes: _FaceBoxes,
                colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None,
-               layers: MergeLayers) -> None:
+               layers: MergeLayers, seed: tuple[int, int], plate: np.ndarray) -> None:
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
     confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
     layers.confidences.append(confidence)
@@ -233,13 +247,24 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes
                   settings.confidence_softness)
     face_matte = _face_matte(sf, matrix, boxes.matte, settings, matte, layers, mix)
     if face_matte is None:  # off-frame, an empty matte or faded out: nothing to blend
+        layers.matches.append({})
         return
     box, m, reach = face_matte
 
-    swapped_plate = np.maximum(masks.sharpen(_face_in_box(
-        _matched_face(sf, rgb, colour, settings), matrix, box, reach), settings.sharpen), 0.0)
+    matrices = [masks.scaled_matrix(x, settings.scale)
+                for x in exposure(sf.matrix, sf.motion, settings.shutter)]
     region = rgb[box.slices]
     base = fill_non_finite(region)  # the plate itself unless it holds NaN or infinity
+    plate_here = base if plate is rgb else fill_non_finite(plate[box.slices])
+    swapped_plate, record = match_plate(
+        _face_in_box(_matched_face(sf, rgb, colour, settings), matrices, box, reach),
+        plate_here, m, settings, seed)
+    if sf.motion is not None:
+        record["motion"] = sf.motion.to_dict(sf.matrix) | {"samples": len(matrices)}
+    layers.matches.append(record)
+    vec = layers.view(box, VECTORS)
+    np.copyto(vec, vectors(sf.matrix, sf.motion, box),
+              where=(m > layers.view(box, FACE))[..., None])  # the face on top's motion
 
     inside = m > 0
     m3 = m[..., None]
@@ -373,14 +398,52 @@ def _support(matte: np.ndarray) -> Box | None:
     return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box,
+def _face_in_box(face: np.ndarray, matrices: Sequence[np.ndarray], box: Box,
                  reach: np.ndarray) -> np.ndarray:
-    """The face warped back, divided by the warp of an all-ones crop (``reach``) near the
-    crop's edge, so the edge keeps its colour instead of fading into the black outside."""
-    warped = np.asarray(masks.from_crop(face, matrix, box), np.float32)
+    """The face warped back (averaged over ``matrices``, the shutter's sub-frame placements,
+    :func:`.motion.exposure`), divided by the warp of an all-ones crop (``reach``: of the one
+    matrix; of each, summed, across a shutter) near the crop's edge, so the edge keeps its
+    colour instead of fading into the black outside."""
+    if len(matrices) > 1:
+        ones = np.ones(face.shape[:2], np.float32)
+        total = np.zeros(reach.shape + (face.shape[2],), np.float32)
+        reach = np.zeros_like(reach)
+        for matrix in matrices:
+            total += masks.from_crop(face, matrix, box)
+            reach += masks.from_crop(ones, matrix, box)
+        reach /= len(matrices)
+        warped = total / len(matrices)
+    else:
+        warped = np.asarray(masks.from_crop(face, matrices[0], box), np.float32)
     edge = (reach > 0.5) & (np.abs(reach - 1.0) > 1e-4)
     warped[edge] /= reach[edge][:, None]
     return warped
+
+
+def match_plate(face: np.ndarray, plate: np.ndarray, matte: np.ndarray,
+                settings: MergeSettings, seed: tuple[int, int]) -> tuple[np.ndarray, dict]:
+    """The swapped face on its box (``face``) matched to the plate under it (``plate``,
+    finite) inside ``matte``: blurred to the plate's softness (:mod:`.softness`; never
+    sharpened), the artist's sharpen, no negative light, then the plate's grain
+    (:mod:`.grain`, new for each ``seed``: frame and face). Returns it and what was done (the
+    frame's ``faceplate/plate_match`` metadata)."""
+    record: dict = {}
+    measured = grain.measure(plate) if _matches(settings) else None
+    if settings.soften == "auto":
+        found = softness.match(face, plate, matte, measured)
+        face = softness.soften(face, found.sigma)
+        record["softness"] = found.to_dict()
+    face = np.maximum(masks.sharpen(face, settings.sharpen), 0.0)
+    if settings.grain == "auto" and measured is not None and settings.grain_amount > 0:
+        found_grain = measured.scaled(settings.grain_amount, settings.grain_size)
+        face = face + grain.synthesize(found_grain, face, _seed(seed))
+        record["grain"] = found_grain.to_dict()
+    return np.asarray(face, np.float32), record
+
+
+def _seed(seed: tuple[int, int]) -> tuple[int, int, int]:
+    frame, index = seed
+    return abs(frame), int(frame < 0), index
 
 
 def _scaled_landmarks(sf: Placed, scale: float) -> np.ndarray:

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
 from .merge import SwappedFace, merge_reach
+from .motion import FaceMotion
 from .overlap import ordered
 from .render import (  # frame_job and merge_frame: the nodes' path, bench and tests use them here
     NO_FACE_DETECTED,
@@ -69,6 +70,7 @@ class FacePlacement:
     landmarks: np.ndarray  # 68×2 plate pixels
     detection: float | None = None  # extraction's is-it-a-face confidence (None: unknown)
     track: int = 0  # the alignments' face track (temporal smoothing follows it)
+    motion: FaceMotion | None = None  # the track's matrices on the frames either side
 
 
 @dataclass
@@ -155,7 +157,8 @@ class _SwapLookup:
     crops: dict[int, np.ndarray]  # face index → crop, for cache misses
 
     def swapped(self) -> list[SwappedFace]:
-        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks, f.detection, crop=r[2])
+        return [SwappedFace(r[0], r[1], f.matrix, f.landmarks, f.detection, crop=r[2],
+                            motion=f.motion)
                 for r, f in zip(self.results, self.faces) if r is not None]
 
 
@@ -328,10 +331,13 @@ class _ShotRun:
     windows: Windows | None  # temporal smoothing's neighbourhoods, when it is on
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _geometries: dict = field(default_factory=dict)  # frame → Geometry
+    _placed: dict = field(default_factory=dict)  # frame → its placed faces
+    _cuts: frozenset[int] = field(init=False, default=frozenset())  # the alignments' cuts
     renderer: FrameRenderer = field(init=False)  # one frame's merge, provenance and write
     smoothing: Smoothing | None = field(init=False, default=None)  # when windows are given
 
     def __post_init__(self) -> None:
+        self._cuts = frozenset(int(c) for c in getattr(self.shot, "cuts", []))
         self.renderer = FrameRenderer(self.model.card, self.to_identity, self.settings,
                                       self.colour, face_only=bool(self.writer.face_pattern))
         if self.windows is not None:
@@ -364,10 +370,24 @@ class _ShotRun:
         return self._geometries[frame]
 
     def _faces(self, frame: int) -> list[FacePlacement]:
-        """The frame's faces, placed on its stored pixels (alignments are in frame pixels)."""
-        geometry = self._geometry(frame)
-        return [geometry.place(f) for f in placements(self.shot.frames.get(frame) or [],
-                                                      self.shot.face_type, self.model)]
+        """The frame's faces, placed on its stored pixels (alignments are in frame pixels),
+        with their motion: the same track's matrices on the frames either side, where no cut
+        lies between (on this frame's pixels too)."""
+        if frame not in self._placed:
+            geometry = self._geometry(frame)
+            faces = self._records(frame)
+            before = {f.track: f for f in self._records(frame - 1)} \
+                if frame not in self._cuts else {}
+            after = {f.track: f for f in self._records(frame + 1)} \
+                if frame + 1 not in self._cuts else {}
+            self._placed[frame] = [geometry.place(replace(f, motion=FaceMotion(
+                _matrix(before.get(f.track), geometry), _matrix(after.get(f.track), geometry))))
+                for f in faces]
+        return self._placed[frame]
+
+    def _records(self, frame: int) -> list[FacePlacement]:
+        """The frame's faces in frame pixels (none when the alignments have no such frame)."""
+        return placements(self.shot.frames.get(frame) or [], self.shot.face_type, self.model)
 
     # --- planning: what to do with each frame, decided before any pixel is read -----------
 
@@ -495,6 +515,11 @@ class _ShotRun:
                                                              pixel_type, plan.source),
             timed=self._timed)
         return FrameReport(plan.frame, done.status, len(plan.faces), done.message)
+
+
+def _matrix(face: FacePlacement | None, geometry: Geometry) -> np.ndarray | None:
+    """A neighbour's matrix (frame pixels) on this frame's stored pixels."""
+    return None if face is None else geometry.place(face).matrix
 
 
 def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str

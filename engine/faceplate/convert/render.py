@@ -109,8 +109,14 @@ def frame_job(card, to_identity: str, settings: MergeSettings, colourspace: str,
     (what else decides the frame: its neighbours under temporal smoothing)."""
     return job_digest(card, to_identity, settings, colourspace,
                       [{"m": np.asarray(f.matrix).tolist(), "l": np.asarray(f.landmarks).tolist(),
-                        "c": f.detection} for f in faces],
+                        "c": f.detection, **_motion_key(f)} for f in faces],
                       file_stamp(source) + file_stamp(matte) + context)
+
+
+def _motion_key(face: _Face) -> dict:
+    """A face's neighbours' matrices (its motion blur and vectors), when it has them."""
+    motion = getattr(face, "motion", None)
+    return {} if motion is None else {"v": motion.key()}
 
 
 def file_stamp(path: str) -> str:
@@ -126,7 +132,7 @@ def file_stamp(path: str) -> str:
 
 def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
                 settings: MergeSettings, *, matte: np.ndarray | None = None,
-                face_only: bool = False) -> MergedFrame:
+                face_only: bool = False, frame: int = 0) -> MergedFrame:
     """Merge swapped faces into a plate frame; the plate's pixels are not modified.
 
     The merged colour keeps the plate's channels (no alpha for an RGB plate) and pixel type
@@ -135,7 +141,7 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     face's box only, and the layers cost only the rows the faces reach (:func:`merge_faces`)."""
     pixels = plate.colour()
     layers = merge_faces(pixels[..., :3], pixels[..., 3] if pixels.shape[-1] == 4 else None,
-                         swaps, colour, settings, matte, face_only)
+                         swaps, colour, settings, matte, face_only, frame)
     return MergedFrame(pixels, layers, [plate.frame.to_frame(s.matrix) for s in swaps],
                        plate.rows, plate)
 
@@ -194,7 +200,7 @@ class FrameRenderer:
                                  f"{frame}: none was read")
         try:
             merged = timed("merge", merge_frame, plate, swaps, self.colour, settings,
-                           matte=matte, face_only=self.face_only)
+                           matte=matte, face_only=self.face_only, frame=frame)
         except SwapFailed as exc:  # a non-finite swap, or no finite plate under the face
             return Rendered(frame, FAILED, len(swaps), f"{exc}; not written")
         status, message = (SWAPPED, "") if swaps \
@@ -202,7 +208,8 @@ class FrameRenderer:
         provenance = provenance_for(self.card, self.to_identity, settings, job,
                                     source or plate.source, frame, merged.matrices,
                                     f"{status}: {message}" if message else status)
-        metadata = provenance.to_metadata() | merged.confidence_metadata()
+        metadata = provenance.to_metadata() | merged.confidence_metadata() \
+            | merged.match_metadata()
         if write is None:
             return Rendered(frame, status, len(swaps), message, metadata, merged)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES
+from faceplate_client.layout import COLOUR_MODES, HULL_KINDS, MASK_SOURCES, PLATE_MATCH
 
 from ..settings import Settings, SettingsError, setting
 
@@ -55,6 +55,19 @@ class MergeSettings(Settings):
     temporal_swap: float = setting(0.0, "blend the swapped face with its neighbours' average "
                                    "over the same frames, 0 (off) to 1: steadier, softer "
                                    "motion", bounds=(0.0, 1.0))
+    # Plate match: the swap gets the plate's grain, softness and motion blur (module .grain,
+    # .softness, .motion); part of the merge, so a change re-merges from the swap cache.
+    grain: str = setting("auto", "regrain the swapped face with the plate's own grain, "
+                         "measured around each face (auto), or leave it clean (off)",
+                         PLATE_MATCH)
+    grain_amount: float = setting(1.0, "times the measured grain, 0 to 4", bounds=(0.0, 4.0))
+    grain_size: float = setting(0.0, "grain size (Gaussian sigma, plate pixels); 0: as "
+                                "measured", bounds=(0.0, 8.0))
+    soften: str = setting("auto", "blur the swapped face to the plate's softness where the "
+                          "plate is softer (auto), or not (off); never sharpens", PLATE_MATCH)
+    shutter: float = setting(180.0, "motion blur the swapped face along its track over this "
+                             "shutter angle in degrees, 0 (off) to 360; never across a cut",
+                             bounds=(0.0, 360.0))
 
     def check(self) -> None:
         if self.mask.startswith("image") and not self.mask_image:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -194,8 +194,8 @@ class Smoothing:
             result = steady(own, [(w / total, n) for _, w, n in near],
                             [(w / total, self._colour(g, face.track, n)) for g, w, n in near],
                             self.settings.temporal_swap)
-            out.append(SwappedFace(result.face, result.learned, sf.matrix, sf.landmarks,
-                                   sf.detection, result.colour, sf.crop))
+            out.append(replace(sf, face=result.face, learned=result.learned,
+                               colour=result.colour))
         self._forget(frame)
         return out
 

@@ -31,6 +31,7 @@ from faceplate_client.layout import (
     FACE_LAYERS,
     FACEMASK_CHANNELS,
     PLATE_COMPRESSION,
+    PLATE_MATCH_KEY,
 )
 
 from ..errors import FaceplateError
@@ -195,6 +196,13 @@ class MergedFrame:
                 **{f"{CONFIDENCE_KEY}/{p}": f"{getattr(weakest, p):.4f}"
                    for p in CONFIDENCE_PARTS},
                 f"{CONFIDENCE_KEY}/faces": json.dumps([c.to_dict() for c in faces])}
+
+    def match_metadata(self) -> dict[str, str]:
+        """``faceplate/plate_match``: per face, the grain added, the softness matched (or that
+        the swap is the softer), its motion and blur samples (JSON; {} when nothing was
+        matched)."""
+        matches = self.layers.matches
+        return {PLATE_MATCH_KEY: json.dumps(matches)} if any(matches) else {}
 
     def face_part(self, pixel_type: str | None) -> ImagePart | None:
         """The face-only image (premultiplied RGBA over black) over the box the faces were

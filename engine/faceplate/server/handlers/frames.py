@@ -350,6 +350,8 @@ class MergeInput:
     matrices: np.ndarray
     landmarks: np.ndarray
     detections: np.ndarray  # N: extraction's confidence per face, NaN when unknown
+    before: np.ndarray  # N×2×3: each face's track's matrix on the previous frame, NaN: none
+    after: np.ndarray  # N×2×3: on the next frame
 
 
 def _decode_merge(req) -> MergeInput:
@@ -380,7 +382,9 @@ def _decode_merge(req) -> MergeInput:
     return MergeInput(plate, p["model"], p["identity"], p["frame"], p["output"],
                       p["compression"], settings, matte, a["faces"], a["masks"],
                       a["matrices"], a["landmarks"],
-                      a.get("confidences", np.full(len(a["faces"]), np.nan)))
+                      a.get("confidences", np.full(len(a["faces"]), np.nan)),
+                      *(a.get(k, np.full((len(a["faces"]), 2, 3), np.nan))
+                        for k in ("before", "after")))
 
 
 @operation("merge", "Blend swapped faces (matrices and landmarks in frame pixels) into a "
@@ -410,6 +414,12 @@ def _decode_merge(req) -> MergeInput:
                    ArraySpec("confidences", _FLOATS, ("N",), required=False,
                              help="each face's detection confidence from align (NaN: "
                                   "unknown); part of faceplate/confidence"),
+                   ArraySpec("before", _FLOATS, ("N", 2, 3), required=False,
+                             help="each face's track's matrix on the previous frame (frame "
+                                  "pixels; NaN: none, e.g. across a cut): its motion blur "
+                                  "and vectors"),
+                   ArraySpec("after", _FLOATS, ("N", 2, 3), required=False,
+                             help="the same on the next frame"),
                    ArraySpec("matte", ("float32",), (None, None), required=False,
                              help="plate-sized matte for the image mask sources (the "
                                   "artist's) or the occlusion source (the occluders), over "
@@ -418,6 +428,7 @@ def _decode_merge(req) -> MergeInput:
            isolated=True)
 def merge(inp: MergeInput) -> Result:
     from ...convert.merge import SwappedFace
+    from ...convert.motion import FaceMotion
     from ...convert.render import (
         FAILED,
         FrameRenderer,
@@ -439,11 +450,17 @@ def merge(inp: MergeInput) -> Result:
     elif matte.shape != (image.height, image.width):
         raise _bad(f"matte is {matte.shape[1]}×{matte.shape[0]} but the plate is "
                    f"{image.width}×{image.height}")
+    def neighbour(matrix: np.ndarray) -> np.ndarray | None:
+        return image.frame.to_array(np.asarray(matrix, np.float64)) \
+            if np.isfinite(matrix).all() else None
+
     swaps = [image.frame.place(SwappedFace(np.asarray(f, np.float32), np.asarray(m, np.float32),
                                            np.asarray(x, np.float64), np.asarray(lm, np.float64),
-                                           float(c) if np.isfinite(c) else None))
-             for f, m, x, lm, c in zip(inp.faces, inp.masks, inp.matrices, inp.landmarks,
-                                       inp.detections)]
+                                           float(c) if np.isfinite(c) else None,
+                                           motion=FaceMotion(neighbour(b), neighbour(n))))
+             for f, m, x, lm, c, b, n in zip(inp.faces, inp.masks, inp.matrices,
+                                             inp.landmarks, inp.detections, inp.before,
+                                             inp.after)]
     source = inp.plate.path or ""
     pixel_type = plate_pixel_type(source) if source else "half"
     renderer = FrameRenderer(card, inp.identity, inp.settings, inp.plate.colour())
