@@ -6,13 +6,16 @@ same character to the swap (:func:`synthesize`).
 
 The grain model (:class:`Grain`): Gaussian white noise, mixed across channels (their
 correlation), filtered by a Gaussian of sigma ``size`` plate pixels and scaled per pixel by a
-standard deviation per channel that depends on the image's low-passed luminance (grain in linear
-light rises with exposure), piecewise-linear between a few brightness band centres.
+standard deviation per channel that depends on that channel's own low-passed value (shot noise
+and a film's dye layers rise with their own exposure, so on skin red grain is not blue's): its
+variance a non-negative a + b·v + c·v² (read noise, shot noise, multiplicative grain) fitted
+over brightness bands (:data:`MODEL`), piecewise-linear between the band centres.
 
 Measuring: the box holds the face, hair and background edges, not only grain, so a plain
 high-pass std reads texture as grain. :func:`measure` takes the high-pass residual (the image
 minus a Gaussian low-pass, :data:`HIGHPASS_SIGMA`), its energy over small square tiles, and in
-each brightness band a low quantile of the tiles' energies: the flattest tiles, where there is
+each brightness band (of the tiles' mean of channels; a large box is measured on a bounded grid
+of patches, :data:`MEASURE_SIDE`) a low quantile of the tiles' energies: the flattest tiles, where there is
 grain and little else. The same estimator run on synthetic unit grain of each candidate size
 (:func:`_calibration`, computed once) turns that statistic into the grain's std, so the
 filter's attenuation and the quantile's bias cancel. The size comes the same way from the ratio
@@ -29,8 +32,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Gaussian sigma (plate px) of the low-pass whose luminance picks a pixel's grain amplitude.
-LUMINANCE_SIGMA = 3.0
+# Gaussian sigma (plate px) of the low-pass whose value (per channel) picks a pixel's grain
+# amplitude in that channel.
+LUMINANCE_SIGMA = 1.5
 # Gaussian sigma (plate px) of the low-pass the grain residual is taken against.
 HIGHPASS_SIGMA = 1.5
 # Gaussian sigma (plate px) of the next band down, whose energy says which tiles are flat.
@@ -44,6 +48,13 @@ QUANTILE = 0.2
 MIN_TILES = 12
 # The grain sizes (Gaussian sigma, plate px) the measurement can tell apart.
 SIZES = tuple(float(s) for s in np.round(np.arange(0.0, 3.01, 0.1), 2))
+# A box larger than this (px a side) is measured on a grid of PATCHES × PATCHES patches spread
+# over it, MEASURE_SIDE / PATCHES px a side each: the statistics do not need every tile, and the
+# merge measures every face of every frame.
+MEASURE_SIDE = 384
+PATCHES = 3
+# Context (px) each patch is filtered with: the residual's and the low-pass's reach.
+_HALO = 18
 _CALIBRATION_SIDE = 768
 
 
@@ -52,7 +63,7 @@ class Grain:
     """The plate's grain near one face."""
 
     size: float  # Gaussian sigma (plate px) of the grain's spatial correlation; 0 = white
-    levels: np.ndarray  # (B,) band centres: luminance (mean of channels) of the low-passed plate
+    levels: np.ndarray  # (B, C) band centres: each channel's low-passed plate value
     sigma: np.ndarray  # (B, C) grain std per brightness band per channel (plate values)
     mixing: np.ndarray  # (C, C) lower-triangular Cholesky factor of the channels' correlation
 
@@ -60,15 +71,20 @@ class Grain:
     def channels(self) -> int:
         return int(self.sigma.shape[1])
 
-    def amplitude(self, luminance: np.ndarray) -> np.ndarray:
-        """H×W low-passed luminance → H×W×C grain std at each pixel. The variance is
-        piecewise-linear in luminance between the band centres (exact for shot noise, whose
-        variance rises linearly with exposure), clamped at the ends."""
-        lum = np.asarray(luminance, np.float32)
-        out = np.empty((*lum.shape, self.channels), np.float32)
-        variance = np.square(self.sigma)
+    def amplitude(self, low: np.ndarray) -> np.ndarray:
+        """H×W×C low-passed image (:func:`low_pass`) → H×W×C grain std at each pixel. Each
+        channel's variance is piecewise-linear in that channel's own value between its band
+        centres (exact for shot noise, whose variance rises linearly with exposure), clamped
+        at the ends."""
+        low = _hwc(low)
+        if low.shape[2] != self.channels:
+            raise ValueError(f"the grain has {self.channels} channels, the image {low.shape[2]}")
+        out = np.empty(low.shape, np.float32)
+        levels = np.asarray(self.levels, np.float64).reshape(-1, self.channels)
+        variance = np.square(np.asarray(self.sigma, np.float64))
         for c in range(self.channels):
-            out[..., c] = np.interp(lum, self.levels, variance[:, c])
+            order = np.argsort(levels[:, c], kind="stable")
+            out[..., c] = np.interp(low[..., c], levels[order, c], variance[order, c])
         return np.sqrt(out, out=out)
 
     def scaled(self, amount: float = 1.0, size: float = 0.0) -> Grain:
@@ -77,23 +93,42 @@ class Grain:
                      sigma=self.sigma * float(amount), mixing=self.mixing)
 
     def to_dict(self) -> dict:
-        """JSON-able and rounded (frame metadata ``faceplate/grain``)."""
+        """JSON-able and rounded (frame metadata ``faceplate/grain``): ``levels`` and
+        ``sigma`` are a list per band of per-channel values."""
 
         def r(values: np.ndarray) -> list:
             return [float(f"{v:.4g}") for v in np.asarray(values, np.float64).ravel()]
 
-        return {"size": round(float(self.size), 2), "levels": r(self.levels),
+        return {"size": round(float(self.size), 2), "levels": [r(row) for row in self.levels],
                 "sigma": [r(row) for row in self.sigma],
                 "mixing": [[round(float(v), 3) for v in row] for row in self.mixing]}
 
 
-def low_luminance(image: np.ndarray) -> np.ndarray:
-    """H×W×C → H×W: the mean of the channels, Gaussian low-passed (:data:`LUMINANCE_SIGMA`);
-    what picks a pixel's grain amplitude, on the plate when measuring and on the swap when
-    synthesizing."""
+def low_pass(image: np.ndarray) -> np.ndarray:
+    """H×W×C → H×W×C float32: each channel Gaussian low-passed (:data:`LUMINANCE_SIGMA`); what
+    picks a pixel's grain amplitude in each channel, on the plate when measuring and on the
+    swap when synthesizing."""
+    image = np.ascontiguousarray(_hwc(image))
+    out = cv2.GaussianBlur(image, (0, 0), LUMINANCE_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return out.reshape(image.shape)
+
+
+def amplitude_map(grain: Grain, image: np.ndarray) -> np.ndarray:
+    """``grain.amplitude(low_pass(image))``, computed cheaply: the low-pass and the amplitude on
+    an image a quarter the size (the amplitude is smooth), interpolated back up."""
     image = _hwc(image)
-    lum = np.ascontiguousarray(image.mean(axis=2, dtype=np.float32))
-    return cv2.GaussianBlur(lum, (0, 0), LUMINANCE_SIGMA, borderType=cv2.BORDER_REFLECT)
+    h, w, c = image.shape
+    # The largest reduction whose box average is still within the Gaussian.
+    f = 4 if LUMINANCE_SIGMA >= 2.0 else 2
+    if min(h, w) < 16 * f:
+        return grain.amplitude(low_pass(image))
+    small = cv2.resize(image, ((w + f - 1) // f, (h + f - 1) // f), interpolation=cv2.INTER_AREA)
+    # The box average already blurred by √((f²−1)/12) px; the rest of the Gaussian, small px.
+    rest = np.sqrt(max(LUMINANCE_SIGMA ** 2 - (f * f - 1) / 12.0, 0.25)) / f
+    small = cv2.GaussianBlur(small, (0, 0), rest, borderType=cv2.BORDER_REFLECT)
+    amp = grain.amplitude(small.reshape(small.shape[0], small.shape[1], c))
+    up = cv2.resize(amp, (w, h), interpolation=cv2.INTER_LINEAR)
+    return up.reshape(h, w, c)
 
 
 def grain_kernel(size: float) -> np.ndarray:
@@ -125,8 +160,8 @@ def unit_grain(shape: tuple[int, int, int], size: float, mixing: np.ndarray | No
 
 
 def synthesize(grain: Grain, base: np.ndarray, seed: Sequence[int]) -> np.ndarray:
-    """New grain (H×W×C float32, zero mean) for ``base`` (H×W×C; its low-passed luminance picks
-    each pixel's amplitude) with ``grain``'s size, per-channel per-band std and channel
+    """New grain (H×W×C float32, zero mean) for ``base`` (H×W×C; each channel's low-passed
+    value picks that channel's amplitude at each pixel) with ``grain``'s size, per-channel per-band std and channel
     correlation. Bit-identical for the same ``seed`` (``np.random.default_rng(seed)``)."""
     base = _hwc(base)
     h, w, c = base.shape
@@ -134,7 +169,7 @@ def synthesize(grain: Grain, base: np.ndarray, seed: Sequence[int]) -> np.ndarra
         raise ValueError(f"the grain has {grain.channels} channels, the image {c}")
     rng = np.random.default_rng(list(seed))
     noise = unit_grain((h, w, c), grain.size, grain.mixing, rng)
-    noise *= grain.amplitude(low_luminance(base))
+    noise *= amplitude_map(grain, base)
     return noise
 
 
@@ -159,33 +194,91 @@ class _Residual:
     neighbours: np.ndarray  # (n, C) tile mean of its squared right and down neighbour differences
     coarse: np.ndarray  # (n, C) tile mean of the next band's square (what picks flat tiles)
     keep: np.ndarray  # (n,) bool: tiles wholly inside the measured pixels
-    residual: np.ndarray  # H×W×C the high-pass residual
+    residual: np.ndarray  # (n, TILE², C) the high-pass residual's pixels in each tile
+    low: np.ndarray  # (n, C) tile mean of the low-passed image (:func:`low_pass`)
 
 
-def _residual(image: np.ndarray, where: np.ndarray | None) -> _Residual:
+def _tile_pixels(values: np.ndarray, tile: int) -> np.ndarray:
+    """H×W×C → (n, tile², C): each whole tile's pixels."""
+    h, w = values.shape[0] // tile, values.shape[1] // tile
+    c = values.shape[2]
+    v = values[:h * tile, :w * tile].reshape(h, tile, w, tile, c).transpose(0, 2, 1, 3, 4)
+    return v.reshape(h * w, tile * tile, c)
+
+
+def _residual(image: np.ndarray, where: np.ndarray | None,
+              inner: tuple[int, int, int, int] | None = None) -> _Residual:
+    """The tile statistics of ``image`` (filtered whole) over the tiles of ``inner`` (y0, y1,
+    x0, x1; None: all of it)."""
     image = np.ascontiguousarray(_hwc(image))
     c = image.shape[2]
     low = cv2.GaussianBlur(image, (0, 0), HIGHPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
     lower = cv2.GaussianBlur(low, (0, 0), COARSE_SIGMA, borderType=cv2.BORDER_REFLECT)
     low = low.reshape(image.shape)
-    r = image - low
-    band = low - lower.reshape(image.shape)
-    dx = np.zeros_like(r)
+    lower = lower.reshape(image.shape)
+    y0, y1, x0, x1 = inner if inner is not None else (0, image.shape[0], 0, image.shape[1])
+    # The tiles' pixels plus one row and column past them, for the neighbour differences.
+    ye, xe = min(y1 + 1, image.shape[0]), min(x1 + 1, image.shape[1])
+    r = image[y0:ye, x0:xe] - low[y0:ye, x0:xe]
+    band = low[y0:y1, x0:x1] - lower[y0:y1, x0:x1]
+    dx = np.empty_like(r)
     dx[:, :-1] = r[:, 1:] - r[:, :-1]
     dx[:, -1] = dx[:, -2] if r.shape[1] > 1 else 0.0
-    dy = np.zeros_like(r)
+    dy = np.empty_like(r)
     dy[:-1] = r[1:] - r[:-1]
     dy[-1] = dy[-2] if r.shape[0] > 1 else 0.0
+    r, dx, dy = r[:y1 - y0, :x1 - x0], dx[:y1 - y0, :x1 - x0], dy[:y1 - y0, :x1 - x0]
     energy = _tiles(r * r, TILE)
     neighbours = _tiles(0.5 * (dx * dx + dy * dy), TILE)
     coarse = _tiles(band * band, TILE)
+    if inner is None:
+        smooth = low_pass(image)
+    else:
+        # The low-pass's reach is inside the halo: filter only around the tiles.
+        reach = int(np.ceil(4 * LUMINANCE_SIGMA))
+        a, b = max(y0 - reach, 0), min(y1 + reach, image.shape[0])
+        e, f = max(x0 - reach, 0), min(x1 + reach, image.shape[1])
+        smooth = low_pass(image[a:b, e:f])[y0 - a:y1 - a, x0 - e:x1 - e]
+    lows = _tiles(smooth[:y1 - y0, :x1 - x0], TILE)
     if where is None:
         keep = np.ones(energy.shape[0], bool)
     else:
-        inside = np.asarray(where, bool).astype(np.float32)[..., None]
+        inside = np.asarray(where, bool)[y0:y1, x0:x1].astype(np.float32)[..., None]
         keep = _tiles(inside, TILE)[:, 0] > 0.999
     return _Residual(energy.reshape(-1, c), neighbours.reshape(-1, c), coarse.reshape(-1, c),
-                     keep, r)
+                     keep, _tile_pixels(r, TILE), lows.reshape(-1, c))
+
+
+def _patches(h: int, w: int) -> list[tuple[int, int, int, int]]:
+    """The measured parts (y0, y1, x0, x1) of an h×w box: all of it when it is small, else
+    :data:`PATCHES` × :data:`PATCHES` patches spread evenly over it (deterministic)."""
+    if h <= MEASURE_SIDE and w <= MEASURE_SIDE:
+        return [(0, h, 0, w)]
+
+    def spans(n: int) -> list[tuple[int, int]]:
+        if n <= MEASURE_SIDE:
+            return [(0, n)]
+        side = max(TILE, (MEASURE_SIDE // PATCHES) // TILE * TILE)
+        starts = np.linspace(0, n - side, PATCHES).round().astype(int)
+        return [(int(s), int(s) + side) for s in starts]
+
+    return [(a, b, e, f) for a, b in spans(h) for e, f in spans(w)]
+
+
+def _measure_tiles(region: np.ndarray, where: np.ndarray | None) -> _Residual:
+    """:func:`_residual` over :func:`_patches` of ``region``, each filtered with its context."""
+    h, w = region.shape[:2]
+    parts = _patches(h, w)
+    if len(parts) == 1:
+        return _residual(region, where)
+    found = []
+    for y0, y1, x0, x1 in parts:
+        a, b = max(y0 - _HALO, 0), min(y1 + _HALO, h)
+        e, f = max(x0 - _HALO, 0), min(x1 + _HALO, w)
+        sub_where = None if where is None else np.asarray(where)[a:b, e:f]
+        found.append(_residual(region[a:b, e:f], sub_where, (y0 - a, y1 - a, x0 - e, x1 - e)))
+    return _Residual(*(np.concatenate([getattr(r, k) for r in found])
+                       for k in ("energy", "neighbours", "coarse", "keep", "residual", "low")))
 
 
 def _flattest(select: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -231,28 +324,36 @@ def _bands(lum: np.ndarray, bands: int) -> list[np.ndarray]:
     return [part for part in np.array_split(order, bands) if part.size]
 
 
-def measure(region: np.ndarray, where: np.ndarray | None = None, bands: int = 4
+# How each channel's variance is modelled against its value: "bands" (the measured variance of
+# each band, piecewise-linear between them) or "fit" (a non-negative a + b·v + c·v², read noise
+# + shot noise + multiplicative grain, fitted to :data:`FIT_BANDS` bands' measurements and read
+# at their centres).
+MODEL = "fit"
+FIT_BANDS = 8
+
+
+def measure(region: np.ndarray, where: np.ndarray | None = None, bands: int | None = None
             ) -> Grain | None:
     """The grain of ``region`` (H×W×C float32 plate values) measured on the pixels ``where`` is
-    true (None: all). None when there are too few pixels to tell."""
+    true (None: all). ``bands``: how many brightness bands (None: the model's own). None when
+    there are too few pixels to tell."""
     region = _hwc(region)
     c = region.shape[2]
-    res = _residual(region, where)
-    lum_tiles = _tiles(low_luminance(region)[..., None], TILE)[:, 0]
-    keep = res.keep & np.all(np.isfinite(res.energy), axis=1) & np.isfinite(lum_tiles)
+    if bands is None:
+        bands = FIT_BANDS if MODEL == "fit" else 4
+    res = _measure_tiles(region, where)
+    keep = (res.keep & np.all(np.isfinite(res.energy), axis=1)
+            & np.all(np.isfinite(res.low), axis=1))
     n = int(keep.sum())
     bands = min(int(bands), n // MIN_TILES)
     if bands < 1:
         return None
     energy, neighbours, coarse = res.energy[keep], res.neighbours[keep], res.coarse[keep]
-    lum = lum_tiles[keep]
-    groups = _bands(lum, bands)
-    band_of = np.empty(n, int)
-    for b, g in enumerate(groups):
-        band_of[g] = b
+    low = res.low[keep]
+    groups = _bands(low.mean(axis=1), bands)
     # Per band and channel the flattest tiles; the band's measurement is the grain where they
-    # sit (their mean luminance: the grain's amplitude varies within a band, and a band can hold
-    # clipped blacks with no grain at all).
+    # sit (that channel's mean value there: the grain's amplitude varies within a band, and a
+    # band can hold clipped blacks with no grain at all).
     stat = np.zeros((len(groups), c))
     at = np.zeros((len(groups), c))
     ratio = np.zeros((len(groups), c))
@@ -260,31 +361,45 @@ def measure(region: np.ndarray, where: np.ndarray | None = None, bands: int = 4
         for ch in range(c):
             sel = _flattest(coarse[:, ch], g)
             stat[b, ch] = float(np.mean(energy[sel, ch]))
-            at[b, ch] = float(np.mean(lum[sel]))
+            at[b, ch] = float(np.mean(low[sel, ch]))
             ratio[b, ch] = neighbours[sel, ch].sum() / max(energy[sel, ch].sum(), 1e-30)
-    size = _size_from_ratio(float(np.median(ratio)))
+    size = _size_from_ratio(_pooled_ratio(ratio, stat))
     variance = np.maximum(stat, 0.0) / _unit_energy(size)
-    levels = at.mean(axis=1)
-    if c > 1:
-        # Each channel's variance, piecewise-linear in luminance, read at the shared levels.
-        variance = np.stack([np.interp(levels, at[:, ch], variance[:, ch])
-                             if np.all(np.diff(at[:, ch]) > 0) else variance[:, ch]
-                             for ch in range(c)], axis=1)
+    if MODEL == "fit" and len(groups) >= 3:
+        variance = np.stack([_fit(at[:, ch], variance[:, ch]) for ch in range(c)], axis=1)
     together = coarse / np.maximum(coarse.mean(axis=0), 1e-30)
     chosen = np.concatenate([_flattest(together.mean(axis=1), g) for g in groups])
-    mixing = _mixing(res.residual, chosen, keep, c)
-    levels, sigma = _merge_equal(levels, np.sqrt(variance))
-    return Grain(size=size, levels=levels, sigma=sigma.astype(np.float64), mixing=mixing)
+    mixing = _mixing(res.residual[np.flatnonzero(keep)[chosen]], c)
+    return Grain(size=size, levels=at, sigma=np.sqrt(variance), mixing=mixing)
 
 
-def _mixing(residual: np.ndarray, chosen: np.ndarray, keep: np.ndarray, c: int) -> np.ndarray:
-    """The Cholesky factor of the residual's channel correlation over the ``chosen`` tiles
-    (indices among the ``keep`` tiles)."""
+def _pooled_ratio(ratio: np.ndarray, stat: np.ndarray) -> float:
+    """The neighbour / residual energy ratio of the grain: the bands' and channels' ratios
+    weighed by their energy (the face's own texture, smoother than grain, lowers a band's
+    ratio most where there is little grain: in the dark)."""
+    return float(np.sum(ratio * stat) / max(float(np.sum(stat)), 1e-30))
+
+
+
+def _fit(value: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """The non-negative a + b·v + c·v² nearest ``variance`` at ``value`` (relative error:
+    each band weighs by its own variance), read at ``value``."""
+    from scipy.optimize import nnls
+
+    v = np.maximum(np.asarray(value, np.float64), 0.0)
+    scale = max(float(v.max()), 1e-12)
+    x = v / scale
+    design = np.stack([np.ones_like(x), x, x * x], axis=1)
+    weight = np.maximum(variance, 1e-3 * max(float(variance.max()), 1e-30)) ** -1.0
+    coef, _ = nnls(design * weight[:, None], variance * weight)
+    return design @ coef
+
+
+def _mixing(tiles: np.ndarray, c: int) -> np.ndarray:
+    """The Cholesky factor of the channel correlation of the residual's pixels in ``tiles``
+    ((n, TILE², C))."""
     if c == 1:
         return np.eye(1)
-    h, w = residual.shape[0] // TILE, residual.shape[1] // TILE
-    tiles = residual[:h * TILE, :w * TILE].reshape(h, TILE, w, TILE, c).transpose(0, 2, 1, 3, 4)
-    tiles = tiles.reshape(h * w, TILE * TILE, c)[np.flatnonzero(keep)[chosen]]
     samples = tiles.reshape(-1, c).astype(np.float64)
     cov = samples.T @ samples / max(len(samples), 1)
     d = np.sqrt(np.maximum(np.diag(cov), 1e-30))
@@ -296,18 +411,3 @@ def _mixing(residual: np.ndarray, chosen: np.ndarray, keep: np.ndarray, c: int) 
     d = np.sqrt(np.diag(corr))
     corr = corr / np.outer(d, d)
     return np.linalg.cholesky(corr)
-
-
-def _merge_equal(levels: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bands whose centres coincide (a flat region) become one, so the levels strictly rise."""
-    keep_levels: list[float] = []
-    keep_sigma: list[list[np.ndarray]] = []
-    scale = max(float(np.abs(levels).max()), 1e-12)
-    for level, s in zip(levels, sigma):
-        if keep_levels and level - keep_levels[-1] <= 1e-6 * scale:
-            keep_sigma[-1].append(s)
-        else:
-            keep_levels.append(float(level))
-            keep_sigma.append([s])
-    return (np.array(keep_levels),
-            np.array([np.sqrt(np.mean(np.square(s), axis=0)) for s in keep_sigma]))

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from . import softness
-from .grain import low_luminance
+from .grain import low_pass
 
 
 def _hwc(image: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ def temporal_grain(frames: Sequence[np.ndarray], weight: np.ndarray,
     if len(stack) < 2:
         raise ValueError("temporal grain needs at least two frames")
     w = np.asarray(weight, np.float32)
-    lum = low_luminance(np.mean(stack, axis=0))
+    lum = low_pass(np.mean(stack, axis=0)).mean(axis=2)
     if edges is None:
         inside = lum[w > 0]
         edges = np.quantile(inside, np.linspace(0.0, 1.0, bands + 1))

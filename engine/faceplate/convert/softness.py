@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .grain import SIZES, Grain, low_luminance, unit_grain
+from .grain import SIZES, Grain, amplitude_map, unit_grain
 
 # The search range (plate px) of the swap's blur, and when to stop.
 MAX_SIGMA = 8.0
@@ -79,7 +79,7 @@ def grain_energy(grain: Grain, image: np.ndarray, weight: np.ndarray) -> tuple[f
     total = float(w.sum())
     if total <= 0:
         return 0.0, 0.0
-    amp = grain.amplitude(low_luminance(image))  # H×W×C std per channel
+    amp = amplitude_map(grain, image)  # H×W×C std per channel
     corr = grain.mixing @ grain.mixing.T
     c = grain.channels
     # The std of the channels' mean: (1/C²) Σᵢⱼ σᵢ σⱼ ρᵢⱼ per pixel.
