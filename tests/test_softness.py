@@ -1,5 +1,5 @@
-"""Softness matching: a swap crisper than a defocused plate is blurred until its fine detail
-matches the plate's, grain or no grain; a swap softer than the plate is left alone and
+"""Softness matching: a swap crisper than a defocused plate is blurred until its detail falls
+off like the plate's, grain or no grain (the blur found is the defocus); a swap softer than the plate is left alone and
 reported."""
 
 from __future__ import annotations
@@ -36,11 +36,7 @@ def _grain(still: np.ndarray, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("defocus", [1.5, 3.0])
-@pytest.mark.parametrize("grainy", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason="known limit: on a soft, grainy plate the grain dominates the finest "
-    "band, so a few % error in the single-frame grain estimate (texture reads as grain) moves "
-    "the grain-removed figure 15-25 %, and the figure changes slowly with blur: sigma comes out "
-    "1-4 px off"))])
+@pytest.mark.parametrize("grainy", [False, True])
 def test_a_crisp_swap_is_softened_to_the_plates_softness(still, defocus, grainy):
     grain = _grain(still, seed=11) if grainy else np.zeros_like(still)
     plate = cv2.GaussianBlur(still, (0, 0), defocus) + grain
@@ -52,9 +48,9 @@ def test_a_crisp_swap_is_softened_to_the_plates_softness(still, defocus, grainy)
     assert abs(sharpness_ratio(softened, plate, matte) - 1.0) < 0.15
     # Before softening the swap read visibly sharper than the plate.
     assert sharpness_ratio(still + grain, plate, matte) > 1.15 or result.sigma > 1.0
-    if not grainy:
-        # With no grain the blur found is the defocus itself, near enough.
-        assert abs(result.sigma / defocus - 1.0) < 0.2, result.sigma
+    # The blur found is the defocus itself, near enough: within ±20 % with no grain, ±25 %
+    # under the grain (the fine bands, mostly grain, count little).
+    assert abs(result.sigma / defocus - 1.0) < (0.25 if grainy else 0.2), result.sigma
 
 
 def test_grain_does_not_make_a_soft_plate_read_sharp(still):
