@@ -48,9 +48,10 @@ def test_a_crisp_swap_is_softened_to_the_plates_softness(still, defocus, grainy)
     assert abs(sharpness_ratio(softened, plate, matte) - 1.0) < 0.15
     # Before softening the swap read visibly sharper than the plate.
     assert sharpness_ratio(still + grain, plate, matte) > 1.15 or result.sigma > 1.0
-    # The blur found is the defocus itself, near enough: within ±20 % with no grain, ±25 %
-    # under the grain (the fine bands, mostly grain, count little).
-    assert abs(result.sigma / defocus - 1.0) < (0.25 if grainy else 0.2), result.sigma
+    # The blur found is the defocus itself, near enough (under grain the fine bands, mostly
+    # grain, count little): within ±15 % (found: 0.3 % / 2.3 % off without grain, +5 % / −1.5 %
+    # with it).
+    assert abs(result.sigma / defocus - 1.0) < 0.15, result.sigma
 
 
 def test_grain_does_not_make_a_soft_plate_read_sharp(still):
@@ -86,3 +87,17 @@ def test_detail_is_weighted_inside_the_matte(still):
     assert detail(lum, np.zeros_like(lum)) == (0.0, 0.0)
     assert Softness(plate=1.0, swap=0.85, sigma=0.0).swap_softer
     assert not Softness(plate=1.0, swap=0.95, sigma=0.0).swap_softer
+
+
+def test_a_large_box_is_matched_on_its_centred_part(still):
+    """A box larger than the part match reads (the matte runs past it on every side): the
+    part's cut edges do not read as detail, and the defocus is found under grain."""
+    big = cv2.resize(still, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(big, None, fx=1.25, fy=1.25, interpolation=cv2.INTER_CUBIC)  # 1000×1000
+    matte = _matte(big.shape)
+    rng = np.random.default_rng(3)
+    grain = (unit_grain(big.shape, 0.8, None, rng) * 0.03
+             * np.sqrt(np.maximum(big, 0.0))).astype(np.float32)
+    plate = cv2.GaussianBlur(big, (0, 0), 2.0) + grain
+    result = match(big, plate, matte, measure(plate))
+    assert abs(result.sigma / 2.0 - 1.0) < 0.15, result.sigma

@@ -7,8 +7,10 @@ not depend on the image's level or contrast, only on how fast its detail falls o
 finest scale. Grain adds energy to the finest bands, so with the plate's :class:`~.grain.Grain`
 its expected share is removed first, and a grainy plate does not read as sharp.
 
-:func:`match` searches the Gaussian sigma that brings the swap's figure down to the plate's; we
-never sharpen: a swap softer than the plate is reported (:attr:`Softness.swap_softer`).
+:func:`match` finds the Gaussian sigma that makes the swap's detail fall off like the plate's
+over the whole pyramid (fine to coarse; on a grainy plate the finest bands, mostly grain, count
+little); the fine/next figure stays the one published. We never sharpen: a swap softer than the
+plate gets no blur and is reported (:attr:`Softness.swap_softer`).
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ PYRAMID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 MATCH_SIDE = 384
 # Context (px) the published figures' blurs (σ ≤ 2) read around the part.
 _HALO = 8
+_TAPER = 32
+# The relative error of the grain's expected energy in a band (the single-frame estimate's)
+# and of any band's energy: a band weighs by the inverse square of its log's doubt.
+GRAIN_DOUBT = 0.15
+BAND_DOUBT = 0.05
 _SIGMAS = np.round(np.arange(0.0, MAX_SIGMA + 1e-9, 0.05), 3)
 _BINS = 256
 
@@ -158,12 +165,38 @@ _BINS = 256
 def _spectrum(lum: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The radially binned power spectrum (:data:`_BINS` bins of frequency 0–√½ cycles/px) of
     ``lum`` windowed by ``weight`` (its weighted mean removed), per unit of weight."""
-    w = weight.astype(np.float64)
+    # The part's own edges cut the matte: taper them (a hard window's edges would read as
+    # detail no blur takes away).
+    w = weight.astype(np.float64) * np.outer(_taper(weight.shape[0]), _taper(weight.shape[1]))
     total = max(float(w.sum()), _TINY)
     x = lum.astype(np.float64)
     x = (x - float(np.sum(w * x)) / total) * w
-    power = np.abs(np.fft.rfft2(x)) ** 2
-    return np.bincount(_radius_bins(lum.shape), power.ravel(), _BINS) / (total * x.size)
+    # Parseval: the half spectrum's columns past the first (and short of an even width's
+    # last) stand for two; the windowed signal's energy per unit of the window's square.
+    power = np.abs(np.fft.rfft2(x)) ** 2 * _columns(lum.shape[1])[None, :]
+    norm = max(float(np.sum(w * w)), _TINY) * x.size
+    return np.bincount(_radius_bins(lum.shape), power.ravel(), _BINS) / norm
+
+
+@functools.lru_cache(maxsize=8)
+def _columns(width: int) -> np.ndarray:
+    count = np.full(width // 2 + 1, 2.0)
+    count[0] = 1.0
+    if width % 2 == 0:
+        count[-1] = 1.0
+    return count
+
+
+@functools.lru_cache(maxsize=8)
+def _taper(n: int) -> np.ndarray:
+    """A Tukey window: 1 inside, a raised cosine over :data:`_TAPER` px at each end."""
+    ramp = min(_TAPER, n // 2)
+    out = np.ones(n)
+    if ramp > 0:
+        rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+        out[:ramp] = rise
+        out[n - ramp:] = rise[::-1]
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -228,9 +261,12 @@ def match(swap: np.ndarray, plate: np.ndarray, weight: np.ndarray,
     the plate's first.
 
     The pyramid's bands (:data:`PYRAMID`), each over the coarsest (content contrast cancels),
-    from the power spectrum of a bounded, centred part of the matte (:data:`MATCH_SIDE`); each
-    band weighs by how much of the plate's is signal rather than grain; the sigma of the
-    candidate blurs minimising the weighted squared log difference, refined by a parabola.
+    from the power spectrum of a bounded, centred part of the matte (:data:`MATCH_SIDE`, its
+    cut edges tapered); the grain's expected energy is removed from the plate's bands and each
+    band weighs by the inverse square of its log's doubt (:data:`GRAIN_DOUBT` of the grain over
+    what signal is left, so a band that is mostly grain counts little); the sigma of the
+    candidate blurs (:data:`MAX_SIGMA`) minimising the weighted squared log difference between
+    the blurred swap's and the plate's normalised bands, refined by a parabola.
     The published figures (:attr:`Softness.plate`, :attr:`Softness.swap`) stay
     :func:`sharpness`."""
     w = np.asarray(weight, np.float32)
@@ -255,18 +291,21 @@ def match(swap: np.ndarray, plate: np.ndarray, weight: np.ndarray,
     p_energy = bands @ p_spec
     if grain is not None:
         var = _mean_variance(grain, amplitude_map(grain, plate[rows, cols]))
-        mean_var = float(np.sum(wc * wc * var, dtype=np.float64)) / float(
-            np.sum(wc * wc, dtype=np.float64))
+        window = wc * np.outer(_taper(wc.shape[0]), _taper(wc.shape[1])).astype(np.float32)
+        mean_var = float(np.sum(window * window * var, dtype=np.float64)) / max(float(
+            np.sum(window * window, dtype=np.float64)), _TINY)
         g_energy = _grain_bands(grain, mean_var, _frequencies(), bands)
     else:
         g_energy = np.zeros_like(p_energy)
     signal = np.maximum(p_energy - g_energy, 0.02 * p_energy)
-    share = np.clip((p_energy - g_energy) / np.maximum(p_energy, _TINY), 0.0, 1.0) ** 2
+    # Each band's log energy is doubtful by the grain estimate's doubt over what is left.
+    doubt = np.square(GRAIN_DOUBT * g_energy / np.maximum(p_energy - g_energy, _TINY))
+    doubt += BAND_DOUBT ** 2
     s_energy = (blurs * s_spec[None, :]) @ bands.T  # (sigmas, bands)
     ref = -1
     plate_shape = np.log(np.maximum(signal, _TINY) / max(float(signal[ref]), _TINY))
     swap_shape = np.log(np.maximum(s_energy, _TINY) / np.maximum(s_energy[:, ref:], _TINY))
-    weights = share * share[ref]
+    weights = 1.0 / (doubt + doubt[ref])
     weights[ref] = 0.0
     cost = np.square(swap_shape - plate_shape[None, :]) @ weights
     best = int(np.argmin(cost))
