@@ -189,8 +189,14 @@ def _hwc(image: np.ndarray) -> np.ndarray:
 def _tiles(values: np.ndarray, tile: int) -> np.ndarray:
     """H×W×K → (n, K) tile means over the tile grid (the image cropped to whole tiles)."""
     h, w = values.shape[0] // tile, values.shape[1] // tile
-    v = values[:h * tile, :w * tile].reshape(h, tile, w, tile, -1)
-    return v.mean(axis=(1, 3), dtype=np.float64).reshape(h * w, -1)
+    k = values.shape[2] if values.ndim == 3 else 1
+    if h == 0 or w == 0:
+        return np.zeros((0, k))
+    v = np.ascontiguousarray(values[:h * tile, :w * tile], np.float32)
+    # An area resize by a whole factor is the tiles' exact means, and many times quicker than
+    # numpy's strided mean.
+    means = cv2.resize(v, (w, h), interpolation=cv2.INTER_AREA)
+    return means.reshape(h * w, k).astype(np.float64)
 
 
 @dataclass
