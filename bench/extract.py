@@ -14,13 +14,22 @@ temporary folder and run in a child process the same way). Measurements:
 - ``turn``: a shot that opens on a head turned 60° (HOG finds nothing and no track is active)
   and turns to the camera: recall and frames/s with dlib + CNN verifier; in this tree also with
   the whole-frame CNN search off (``empty_search_every=0``), i.e. before/after in one tree.
+- ``recall``: recall and precision on hard footage, against dlib's CNN detector run on whole
+  frames at their own resolution (every ``--every``-th frame of the clip, every frame of the
+  synthetic shots; faces ≥ 80 px; cached under the temporary folder): a reference face is
+  found when a kept face's landmarks centre inside its box. Shots (built once, by this tree,
+  for both runs): ``turn_away`` (a head turned away when the shot opens), ``flash`` (a
+  one-frame camera flash), ``dissolve`` (a dissolve between two people's shots, then a hard
+  cut), ``decoys`` (two real faces and a face-like negative: ``non_faces_kept`` must be 0) and
+  the clip. Also cuts found, ids per person, frames/s and bridged / tracked-back faces.
 - ``speed``: frames/s of the whole dlib pipeline (tracked: whole-frame search every 10 frames)
   on moving sample plates at 720p, 1080p and 4K (ACEScg EXR).
 - ``extract_stages`` (``--backends`` with fan): per-stage times of the fan backend (trained
   weights when on disk, else random ones: timing only).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/extract.py [--compare main] [--frames 8]
-        [--parts nme,clip,turn,speed] [--backends dlib,fan] [--sizes 720p,1080p,4k]
+        [--parts nme,clip,turn,recall,speed] [--backends dlib,fan] [--sizes 720p,1080p,4k]
+        [--every 4]
 """
 
 from __future__ import annotations
@@ -143,6 +152,137 @@ def bench_turn(root: str) -> None:
                                                    "discovered") if hasattr(summary, k)}})
 
 
+REFERENCE_MIN_FACE = 80.0
+
+
+def build_recall_shots(root: str, clip: str, every: int) -> str:
+    """Write the hard shots and their CNN references under ``root``; returns the index file
+    (``shots.json``) both runs read."""
+    import hashlib
+
+    from faceplate.extract.backends.dlib_backend import DlibCnnDetector
+    from faceplate.io.sequence import open_plate
+    from faceplate.samples import (
+        SOURCES,
+        make_cluttered_shot,
+        make_dissolve_shot,
+        make_flash_shot,
+        make_turn_away_shot,
+    )
+
+    cnn = DlibCnnDetector()
+    cache = os.path.join(tempfile.gettempdir(), "faceplate-bench-cnn")
+    os.makedirs(cache, exist_ok=True)
+
+    def reference(pattern: str, frames: list[int], key: str) -> dict[str, list]:
+        """CNN boxes (≥ 80 px) per frame, on whole frames at their own resolution."""
+        from faceplate.extract.frame import network_frame
+        from faceplate.io.colour import NETWORK_SPACE, ColourSpaces
+
+        path = os.path.join(cache, hashlib.sha1(key.encode()).hexdigest() + ".json")
+        if os.path.isfile(path):
+            with open(path) as fh:
+                return json.load(fh)
+        plate = open_plate(pattern, frames)
+        colour = ColourSpaces(NETWORK_SPACE)
+        out = {}
+        for f in frames:
+            rgb = network_frame(plate, f, colour)[0].full()
+            out[str(f)] = [list(b) for b, _ in cnn.find_boxes(rgb)
+                           if b[2] - b[0] >= REFERENCE_MIN_FACE]
+        with open(path, "w") as fh:
+            json.dump(out, fh)
+        return out
+
+    def digest(pattern: str, frames: list[int]) -> str:
+        h = hashlib.sha1()
+        for f in frames:
+            with open(pattern % f, "rb") as fh:
+                h.update(fh.read())
+        return h.hexdigest()
+
+    shots = {}
+    turn = make_turn_away_shot(os.path.join(root, "turn_away"))
+    flash = make_flash_shot(os.path.join(root, "flash"))
+    for name, shot in (("turn_away", turn), ("flash", flash)):
+        shots[name] = {"pattern": shot.pattern, "frames": shot.frames}
+    edit = make_dissolve_shot(os.path.join(root, "dissolve"))
+    shots["dissolve"] = {"pattern": edit.pattern, "frames": edit.frames, "cuts": edit.cuts,
+                         "true_boxes": {f: [[n, list(b)] for n, _, b in v]
+                                        for f, v in edit.faces.items()}}
+    clutter = make_cluttered_shot(os.path.join(root, "decoys"), frames=10)
+    boxes = {}
+    for f in clutter.frames:
+        boxes[f] = []
+        for name, per_frame in clutter.faces.items():
+            src, m = SOURCES[name], per_frame[f]
+            (cx, cy), half = src["centre"], 0.6 * src["face_width"]
+            corners = np.array([[cx - half, cy - half], [cx + half, cy + half]]) @ m[:, :2].T \
+                + m[:, 2]
+            boxes[f].append([name, [*corners[0], *corners[1]]])
+    shots["decoys"] = {"pattern": clutter.pattern, "frames": clutter.frames,
+                       "true_boxes": boxes}
+    for name, shot in shots.items():
+        shot["reference"] = reference(shot["pattern"], shot["frames"],
+                                      digest(shot["pattern"], shot["frames"]))
+    if os.path.isfile(clip):
+        plate = open_plate(clip)
+        frames = plate.frames[::every]
+        stat = os.stat(clip)
+        shots["clip"] = {"pattern": clip, "frames": plate.frames,
+                         "reference": reference(clip, frames, f"{clip}:{stat.st_size}:"
+                                                f"{stat.st_mtime}:{every}")}
+    index = os.path.join(root, "shots.json")
+    with open(index, "w") as fh:
+        json.dump(shots, fh)
+    return index
+
+
+def _inside(box, point) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def bench_recall(root: str, index: str) -> None:
+    from faceplate.extract import alignments
+    from faceplate.extract.backends.dlib_backend import DlibBackend, DlibCnnDetector
+
+    with open(index) as fh:
+        shots = json.load(fh)
+    backend, verifier = DlibBackend(), DlibCnnDetector()
+    for name, shot in shots.items():
+        out = os.path.join(root, "recall", name)
+        plate = shot["pattern"] if name == "clip" else shot["pattern"].replace("%04d", "####")
+        summary = _extract(plate, out, backend, verifier=verifier)
+        result = alignments.load(out)
+        centres = {f: [r.landmarks.mean(axis=0) for r in result.faces(f)]
+                   for f in summary.frames}
+        wanted = [(int(f), b) for f, bs in shot["reference"].items() for b in bs]
+        found = [(f, b) for f, b in wanted if any(_inside(b, c) for c in centres[f])]
+        record = {"bench": "recall", "shot": name, "frames": len(summary.frames),
+                  "reference_faces": len(wanted), "found": len(found),
+                  "recall": round(len(found) / max(len(wanted), 1), 4),
+                  "missed_frames": sorted({f for f, b in wanted if (f, b) not in found}),
+                  "frames_per_s": round(summary.fps, 3), "cuts": summary.cuts,
+                  "faces": summary.faces, "held_back_tracks": len(summary.held_back),
+                  **{k: getattr(summary, k) for k in ("tracked_back", "bridged")
+                     if hasattr(summary, k)}}
+        if "true_boxes" in shot:
+            truth = {int(f): v for f, v in shot["true_boxes"].items()}
+            kept = [(f, r) for f in summary.frames for r in result.faces(f)]
+            people = [[n for n, b in truth[f] if _inside(b, r.landmarks.mean(axis=0))]
+                      for f, r in kept]
+            record["non_faces_kept"] = sum(1 for p in people if not p)
+            record["precision"] = round(1 - record["non_faces_kept"] / max(len(kept), 1), 4)
+            ids: dict[str, set] = {}
+            for (f, r), p in zip(kept, people):
+                for n in p:
+                    ids.setdefault(n, set()).add(r.track)
+            record["ids_per_person"] = {n: len(v) for n, v in sorted(ids.items())}
+        if "cuts" in shot:
+            record["true_cuts"] = shot["cuts"]
+        _emit(record)
+
+
 def bench_speed(root: str, frames: int, sizes: list[str]) -> None:
     from faceplate.extract.backends.dlib_backend import DlibBackend
     from faceplate.samples import make_shot
@@ -228,6 +368,8 @@ def worker(args) -> None:
             bench_clip(root, args.clip)
         if "turn" in parts:
             bench_turn(root)
+        if "recall" in parts and args.shots:
+            bench_recall(root, args.shots)
         if "speed" in parts and "dlib" in args.backends:
             bench_speed(root, args.frames, sizes)
         if "speed" in parts and "fan" in args.backends:
@@ -247,14 +389,30 @@ def main() -> int:
     parser.add_argument("--sizes", default="720p,1080p,4k")
     parser.add_argument("--backends", default="dlib,fan")
     parser.add_argument("--clip", default=os.path.abspath(CLIP))
-    parser.add_argument("--parts", default="nme,clip,turn,speed", help="what to measure")
+    parser.add_argument("--parts", default="nme,clip,turn,recall,speed",
+                        help="what to measure")
+    parser.add_argument("--every", type=int, default=4,
+                        help="the clip's CNN reference on every Nth frame")
+    parser.add_argument("--shots", default="", help=argparse.SUPPRESS)  # recall's index
     parser.add_argument("--compare", default="main", metavar="REV",
                         help="the revision run as 'today' ('' to skip)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker or not args.compare:
+    if args.worker:
         worker(args)
         return 0
+    with tempfile.TemporaryDirectory() as shots:
+        if "recall" in args.parts.split(","):
+            args.shots = build_recall_shots(shots, args.clip, args.every)
+        if not args.compare:
+            worker(args)
+            return 0
+        compare(args)
+    return 0
+
+
+def compare(args) -> None:
+    """Run the worker on ``--compare`` ("today") and on this tree, one after the other."""
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as old:
         archive = subprocess.run(["git", "-C", repo, "archive", args.compare, "engine",
@@ -262,13 +420,12 @@ def main() -> int:
         subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
         argv = [sys.executable, os.path.abspath(__file__), "--worker", "--frames",
                 str(args.frames), "--sizes", args.sizes, "--backends", args.backends,
-                "--clip", args.clip, "--parts", args.parts]
+                "--clip", args.clip, "--parts", args.parts, "--shots", args.shots]
         for code, tree in (("today", old), ("this", repo)):
             env = dict(os.environ, FACEPLATE_BENCH_CODE=code,
                        PYTHONPATH=os.pathsep.join([os.path.join(tree, "engine"),
                                                    os.path.join(tree, "nuke_plugin")]))
             subprocess.run(argv, env=env, check=True)
-    return 0
 
 
 if __name__ == "__main__":

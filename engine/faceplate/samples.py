@@ -405,3 +405,104 @@ def write_true_alignments(sample: SampleShot, shot_dir: str, face_type: str = "w
     alignments_io.save(alignments_io.Alignments(sample.pattern, sample.colourspace, "dlib",
                                                 face_type, sample.size, 0.0, records), shot_dir)
     return shot_dir
+
+
+# Hard frames for extraction's recall: a head turned away when the shot opens, a one-frame
+# camera flash, a dissolve between two shots and a hard cut. Display-referred PNG, as a cut
+# delivered from an edit would be (a flash clips).
+
+TURN_AWAY_YAWS = (72, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48, 44, 40, 35, 30, 25, 20)
+
+
+def make_turn_away_shot(out_dir: str, *, first: int = 1) -> SampleShot:
+    """Grace Hopper turned three-quarters away when the shot opens (HOG misses her until
+    ≈48°, the CNN from ≈64°), turning towards the camera (:data:`TURN_AWAY_YAWS`)."""
+    from .io.colour import NETWORK_SPACE
+
+    return make_posed_shot("grace_hopper", out_dir, [{"yaw": y} for y in TURN_AWAY_YAWS],
+                           first=first, size=(640, 360), face_px=150.0,
+                           colourspace=NETWORK_SPACE)
+
+
+def flash(rgb: np.ndarray, gain: float = 2.6) -> np.ndarray:
+    """A camera flash: the whole frame's exposure times ``gain``, clipped (a face washes
+    out: HOG and the CNN both miss it at 2.6)."""
+    return np.clip(rgb * np.float32(gain), 0.0, 1.0)
+
+
+def make_flash_shot(out_dir: str, *, frames: int = 24, flash_at: tuple[int, ...] = (12,),
+                    first: int = 1) -> SampleShot:
+    """The astronaut moving (:func:`make_shot`, 640×360, face 140 px) with a camera flash
+    (:func:`flash`) on the frames ``flash_at``."""
+    from .io.colour import NETWORK_SPACE
+    from .io.images import read_image
+
+    shot = make_shot("astronaut", out_dir, frames=frames, first=first, size=(640, 360),
+                     face_px=140.0, colourspace=NETWORK_SPACE, ext="png")
+    for frame in flash_at:
+        rgb = read_image(shot.path(frame)).rgb()
+        write_image(shot.path(frame), flash(rgb), ["R", "G", "B"],
+                    {"faceplate/sample_source": shot.source})
+    return shot
+
+
+@dataclass
+class EditedShot:
+    """A written sequence of several shots; per frame the true faces as ``(source,
+    opacity, box)`` (box: x0, y0, x1, y1 in frame pixels), and where its hard cuts and its
+    dissolve (the frames mixing two shots) are."""
+
+    pattern: str
+    size: tuple[int, int]
+    faces: dict[int, list[tuple[str, float, tuple[float, float, float, float]]]]
+    cuts: list[int]
+    dissolve: list[int]
+
+    @property
+    def frames(self) -> list[int]:
+        return sorted(self.faces)
+
+
+def make_dissolve_shot(out_dir: str, *, part: int = 6, dissolve: int = 6, first: int = 1
+                       ) -> EditedShot:
+    """Write ``out_dir/edit.####.png``: the astronaut on the left (``part`` frames), a
+    ``dissolve``-frame dissolve to Grace Hopper on the right of another shot (``part``
+    frames), then a hard cut to the astronaut in the middle of a third shot (``part``
+    frames). Inside the dissolve each face is at its shot's opacity."""
+    os.makedirs(out_dir, exist_ok=True)
+    w, h = size = (640, 360)
+    shots = (("astronaut", 120.0, (0.26, 0.42), 3.0), ("grace_hopper", 130.0, (0.74, 0.48), -3.0),
+             ("astronaut", 150.0, (0.52, 0.45), 4.0))
+
+    def shot_frame(k: int, i: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        name, face_px, (cx, cy), drift = shots[k]
+        src = SOURCES[name]
+        s = face_px / src["face_width"]
+        centre = np.array([cx * w + drift * i, cy * h])
+        m = np.array([[s, 0.0, centre[0] - s * src["centre"][0]],
+                      [0.0, s, centre[1] - s * src["centre"][1]]])
+        rgb = cv2.warpAffine(source_image(name), m, size, flags=cv2.INTER_AREA,
+                             borderMode=cv2.BORDER_REPLICATE)
+        if k == 1:  # another shot, another grade
+            rgb = rgb * np.array([1.05, 0.9, 0.75], np.float32)
+        half = 0.6 * face_px
+        return rgb, (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+
+    pattern = os.path.join(out_dir, "edit.%04d.png")
+    faces: dict[int, list] = {}
+    frame, dissolving = first, []
+    plan = [(0, None)] * part + [(0, 1)] * dissolve + [(1, None)] * part + [(2, None)] * part
+    for i, (k, into) in enumerate(plan):
+        rgb, box = shot_frame(k, i)
+        faces[frame] = [(shots[k][0], 1.0, box)]
+        if into is not None:
+            opacity = (i - part + 1) / (dissolve + 1)
+            other, other_box = shot_frame(into, i)
+            rgb = (1.0 - opacity) * rgb + opacity * other
+            faces[frame] = [(shots[k][0], 1.0 - opacity, box),
+                            (shots[into][0], opacity, other_box)]
+            dissolving.append(frame)
+        write_image(pattern % frame, np.clip(rgb, 0.0, 1.0), ["R", "G", "B"],
+                    {"faceplate/sample_source": "edit"})
+        frame += 1
+    return EditedShot(pattern, size, faces, [first + 2 * part + dissolve], dissolving)

@@ -5,7 +5,8 @@ file, then rename). Re-running a frame range replaces only those frames: :func:`
 into the file on disk unless told to replace it. Later additions are optional fields, so
 older files load unchanged: a face's ``confidence`` and ``fixed`` (landmarks an artist set);
 the shot's ``tracks`` (confidence and
-frame count per track), ``held_back`` (faces of low-confidence tracks, kept out of
+frame count per track, and ``bridged``: the frames where its face was bridged, not detected;
+they load as each face's ``bridged``), ``held_back`` (faces of low-confidence tracks, kept out of
 ``frames`` so nothing swaps them), ``cuts`` (frames that start a new shot) and ``sizes``
 (frames whose size differs from ``size``: a set of stills), ``view`` (the stereo view of
 the plate they were found in).
@@ -41,6 +42,7 @@ class FaceRecord:
     track: int = 0
     confidence: float | None = None  # is it a face, 0–1 (None in files from before it)
     fixed: bool = False  # an artist set these landmarks (extract.fixes): smoothing keeps them
+    bridged: bool = False  # not detected: bridged over a frame its track missed (extract.resolve)
 
     def to_json(self) -> dict:
         """The record as ``alignments.json`` holds it (``documents.face_record``), rounded."""
@@ -112,9 +114,15 @@ class Alignments:
             plate=self.plate, colourspace=self.colourspace, backend=self.backend,
             face_type=self.face_type, size=self.size, smoothing=self.smoothing,
             frames=_frames_json(self.frames),
-            tracks={k: v.to_json() for k, v in self.track_info.items()},
+            tracks={k: v.to_json() | self._bridged(k) for k, v in self.track_info.items()},
             held_back=_frames_json(self.held_back), cuts=self.cuts, sizes=self.sizes,
             view=self.view)
+
+    def _bridged(self, track: int) -> dict:
+        """``{"bridged": [frames]}``: the track's bridged faces (none: an empty dict)."""
+        frames = sorted(f for faces in (self.frames, self.held_back) for f, v in faces.items()
+                        if any(r.track == track and r.bridged for r in v))
+        return {"bridged": frames} if frames else {}
 
     @classmethod
     def from_json(cls, d: dict, source: str = "") -> Alignments:
@@ -127,12 +135,18 @@ class Alignments:
         source = source or "the alignments file"
         try:
             w, h = (int(v) for v in d["size"])
-            return cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
-                       (w, h), float(d.get("smoothing", 0.0)), _frames(d["frames"]),
-                       {int(k): TrackInfo.from_json(v) for k, v in d.get("tracks", {}).items()},
-                       _frames(d.get("held_back", {})), [int(f) for f in d.get("cuts", [])],
-                       {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()},
-                       str(d.get("view", "")))
+            tracks = d.get("tracks", {})
+            out = cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
+                      (w, h), float(d.get("smoothing", 0.0)), _frames(d["frames"]),
+                      {int(k): TrackInfo.from_json(v) for k, v in tracks.items()},
+                      _frames(d.get("held_back", {})), [int(f) for f in d.get("cuts", [])],
+                      {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()},
+                      str(d.get("view", "")))
+            for k, v in tracks.items():
+                for frame in v.get("bridged", []):
+                    for r in out.faces(int(frame)) + out.held_back.get(int(frame), []):
+                        r.bridged = r.bridged or r.track == int(k)
+            return out
         except (KeyError, TypeError, ValueError) as exc:
             raise FaceplateError(f"{source} is damaged ({exc}): re-run faceplate extract") \
                 from None

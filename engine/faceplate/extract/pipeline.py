@@ -2,13 +2,17 @@
 
 A face the tracker follows is searched for only near where it is expected, with a whole-frame
 search every ``redetect_every`` frames (for new faces), on the last frame, at a cut, and
-whenever every tracked face is lost. A face that a whole-frame search finds for the first time
-is then followed backwards over the frames searched only near other faces, so it is found
-from the frame it entered. Where a confident track finds no face, the CNN detector searches
-its predicted window; where no face is tracked and none is found, it searches the whole frame
-(a few times a shot: ``empty_search_every``, ``empty_search_max``). Each detection gets a confidence (extract.confidence); low-confidence
-tracks are held back. Cuts (extract.cuts, and every change of frame size, as in a folder of
-stills) stop tracking by overlap and smoothing. Smoothing runs after the last frame.
+whenever every tracked face is lost. The window search (:func:`_search_window`) is HOG, then
+dlib's CNN at two scales (confidence.cnn_look), the CNN only for confident tracks.
+Tracking runs both ways: a track that starts inside a shot is followed backwards from its
+first frame with the same window search (:func:`_track_back`) until its face is gone (more
+than ``MAX_BRIDGE`` frames in a row) or the shot starts; forwards, it is followed while it is
+active. Where no face is tracked and none is found, the CNN searches the whole frame (a few
+times a shot: ``empty_search_every``, ``empty_search_max``). Each detection gets a confidence
+(extract.confidence); low-confidence tracks are held back. Cuts (extract.cuts: not a flash,
+not a dissolve; and every change of frame size, as in a folder of stills) stop tracking by
+overlap, bridging and smoothing. Bridging over a track's missed frames and smoothing run after
+the last frame (extract.resolve).
 Problems with one frame (unreadable, no RGB, NaN pixels, no face, a face too small) are noted
 for that frame and the shot continues; a frame that cannot be read is skipped (one line each
 on the progress stream as it happens, listed as ranges at the end), here and wherever a frame
@@ -37,10 +41,10 @@ from ..progress import Listener, Progress
 from . import alignments as alignments_file
 from .backends import Backend, Detection, get_backend
 from .backends.base import DetectorBox
-from .confidence import Judge, found_by_verifier
-from .cuts import is_cut, scale_for, signature
+from .confidence import Judge, cnn_look, found_by_verifier
+from .cuts import cut_at, is_cut, scale_for, signature
 from .frame import NetworkFrame, network_frame
-from .resolve import Found, resolve
+from .resolve import MAX_BRIDGE, Found, resolve
 from .select import Selection
 from .settings import ExtractSettings
 from .track import Describer, Tracker, iou
@@ -74,6 +78,8 @@ class ExtractSummary:
     recovered: int = 0  # faces the CNN detector found where a track had lost its face
     searched: int = 0  # whole-frame CNN searches of frames where no face was tracked or found
     discovered: int = 0  # faces those searches found
+    tracked_back: int = 0  # faces found following tracks backwards from their first frame
+    bridged: int = 0  # faces bridged over frames their track missed (a flash, a dissolve)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -98,6 +104,7 @@ class ExtractSummary:
                 "track_confidence": {str(k): v for k, v in self.track_confidence.items()},
                 "cuts": self.cuts, "verified": self.verified, "recovered": self.recovered,
                 "searched": self.searched, "discovered": self.discovered,
+                "tracked_back": self.tracked_back, "bridged": self.bridged,
                 "exit_code": int(self.exit_code)}
 
     def report(self) -> str:
@@ -121,6 +128,9 @@ class ExtractSummary:
             lines.append(f"CNN detector: {self.verified} doubtful face(s) checked, "
                          f"{self.recovered} recovered where a track lost its face, "
                          f"{self.discovered} found in {self.searched} whole-frame search(es)")
+        if self.tracked_back or self.bridged:
+            lines.append(f"{self.tracked_back} face(s) found tracking back from where a track "
+                         f"started, {self.bridged} bridged over frames a track missed")
         if self.jitter_raw:
             lines.append(f"landmark jitter {self.jitter_raw:.4f} → {self.jitter_smoothed:.4f} "
                          "(inter-ocular units) after smoothing")
@@ -208,6 +218,7 @@ def extract_shot(
     summary.verified = shot.judge.looks
     summary.recovered = shot.recovered
     summary.searched, summary.discovered = shot.searched, shot.discovered
+    summary.tracked_back, summary.bridged = shot.tracked_back, resolved.bridged
     summary.no_face = sorted(f for f, v in records.items() if not v)
     size = shot.size or (0, 0)
     result = alignments_file.Alignments(
@@ -245,6 +256,7 @@ class _Shot:
     empty: int = 0  # frames with no face tracked or found by the first detector
     searched: int = 0  # of those, the ones the verifier searched whole
     discovered: int = 0  # faces it found there
+    tracked_back: int = 0  # faces found following a track backwards
     rated: dict[int, list[float]] = field(default_factory=dict)  # track → sum, count
 
     def add(self, frame: int, detection: Detection, track: int) -> None:
@@ -288,13 +300,14 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
             warnings.append(f"the stored pixels (data window) moved to {image.geometry.data}: "
                             "tracking starts again here (a cut)")
         signatures[frame] = signature(image.downscaled(scale_for(image.shape)))
-        cut = previous is not None and (moved or is_cut(
-            signatures[previous], signatures[frame], settings.cut_threshold))
+        cut = previous is not None and (moved or _is_cut(source, colour, settings, signatures,
+                                                         i))
         if cut:
             shot.cuts.append(frame)
             shot.tracker.cut(frame)
         full = (i % settings.redetect_every == 0 or i == len(source.frames) - 1 or cut
                 or not shot.tracker.active(frame))
+        following = {t.id for t in shot.tracker.active(frame)}
         detections = _find_faces(engine, image, shot.tracker, frame, full)
         for d in detections:
             if d.width < settings.min_face:
@@ -313,11 +326,10 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
         shot.found[frame] = []
         for d, t in zip(detections, ids):
             shot.add(frame, d, t)
-        if full and previous is not None and not cut:
-            seen_before = {f.track for f in shot.found.get(previous, [])}
-            for face in shot.found[frame]:
-                if face.track not in seen_before:
-                    _backfill(source, colour, engine, shot, face, i, settings)
+        if previous is not None and not cut:
+            for face in list(shot.found[frame]):
+                if face.track not in following:  # a track starts (or comes back) here
+                    _track_back(source, colour, engine, verifier, shot, face, i, settings)
         if warnings:
             summary.warnings[frame] = warnings
         previous = frame
@@ -336,15 +348,36 @@ def _recover(verifier: Backend, image: NetworkFrame, shot: _Shot, frame: int,
         box = track.predict(frame)
         if any(_near(d.bbox, box) for d in detections + found):
             continue
-        near = [d for d in verifier.detect_near(image, box) if d.width >= min_face
-                and _near(d.bbox, box) and not any(iou(d.bbox, e.bbox) > 0.3
-                                                   for e in detections + found)]
-        if near:
-            best = max(near, key=lambda d: d.score)
-            best.confidence = found_by_verifier(best)
+        best = _cnn_near(verifier, image, box, min_face, [d.bbox for d in detections + found])
+        if best is not None:
             found.append(best)
             shot.recovered += 1
     return found
+
+
+def _cnn_near(verifier: Backend, image: NetworkFrame, box: DetectorBox, min_face: float,
+              taken: list[DetectorBox]) -> Detection | None:
+    """The CNN's best face near ``box`` (none overlapping a face in ``taken``), rated."""
+    near = cnn_look(verifier, image, box, 1.0, lambda d: d.width >= min_face
+                    and _near(d.bbox, box) and not any(iou(d.bbox, t) > 0.3 for t in taken))
+    if not near:
+        return None
+    best = max(near, key=lambda d: d.score)
+    best.confidence = found_by_verifier(best)
+    return best
+
+
+def _search_window(engine: Backend, verifier: Backend | None, image: NetworkFrame,
+                   box: DetectorBox, min_face: float, taken: list[DetectorBox],
+                   judge: Judge, track: int) -> Detection | None:
+    """A track's face near ``box``: HOG first, then the CNN (:func:`_cnn_near`); rated."""
+    near = [d for d in engine.detect_near(image, box) if d.width >= min_face
+            and all(iou(d.bbox, t) < 0.5 for t in taken)]
+    if near:
+        best = max(near, key=lambda d: iou(d.bbox, box))
+        best.confidence = judge.rate(image, best, track)
+        return best
+    return None if verifier is None else _cnn_near(verifier, image, box, min_face, taken)
 
 
 def _search_empty(verifier: Backend, image: NetworkFrame, shot: _Shot,
@@ -371,16 +404,19 @@ def _near(a: DetectorBox, b: DetectorBox) -> bool:
                 < size)
 
 
-def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
-              face: Found, index: int, settings: ExtractSettings) -> None:
-    """A face that a whole-frame search found first at ``index`` may have entered up to
-    ``redetect_every`` frames earlier, while only tracked faces were searched for: walk back
-    near it (never across a cut)."""
+def _track_back(source: Plate, colour: ColourSpaces, engine: Backend, verifier: Backend | None,
+                shot: _Shot, face: Found, index: int, settings: ExtractSettings) -> None:
+    """Follow a track that starts at ``index`` backwards with the window search, until its
+    face is missed on more than ``MAX_BRIDGE`` frames in a row, a frame already holds it, or
+    the shot starts (a cut). The CNN looks only for a track of real faces."""
     box = face.detection.bbox
-    for j in range(index - 1, max(index - settings.redetect_every, 0) - 1, -1):
+    cnn = verifier if shot.track_confidence(face.track) >= 0.5 else None
+    missed = 0
+    for j in range(index - 1, -1, -1):
         frame = source.frames[j]
-        if frame not in shot.found or source.frames[j + 1] in shot.cuts:
-            return  # the frame failed to read, or the shot starts after it
+        if frame not in shot.found or source.frames[j + 1] in shot.cuts \
+                or any(f.track == face.track for f in shot.found[frame]):
+            return  # the frame failed to read, the shot starts after it, or it is tracked
         try:
             image, _ = network_frame(source, frame, colour, settings.view)
         except FaceplateError as exc:  # it read before (the file changed): stop here
@@ -388,15 +424,38 @@ def _backfill(source: Plate, colour: ColourSpaces, engine: Backend, shot: _Shot,
                         frame, face.track)
             log.debug("frame %d: %s", frame, exc)
             return
-        near = [d for d in engine.detect_near(image, box) if d.width >= settings.min_face
-                and all(iou(d.bbox, f.detection.bbox) < 0.5 for f in shot.found[frame])]
-        if not near:
-            return
-        best = max(near, key=lambda d: iou(d.bbox, box))
-        best.confidence = shot.judge.rate(image, best, face.track)
+        best = _search_window(engine, cnn, image, box, settings.min_face,
+                              [f.detection.bbox for f in shot.found[frame]], shot.judge,
+                              face.track)
+        if best is None:
+            missed += 1
+            if missed > MAX_BRIDGE:
+                return
+            continue
+        missed = 0
         shot.add(frame, best, face.track)
         shot.found[frame].sort(key=lambda f: -f.detection.width)
+        shot.tracked_back += 1
         box = best.bbox
+
+
+def _is_cut(source: Plate, colour: ColourSpaces, settings: ExtractSettings,
+            signatures: dict[int, list[float]], index: int) -> bool:
+    """Does frame ``index`` start a new shot (extract.cuts.cut_at)? Only where the picture
+    changed is the next frame read early, to tell a flash or a dissolve from a cut."""
+    frames = source.frames
+    before, frame = signatures.get(frames[index - 1]), signatures[frames[index]]
+    if not is_cut(before, frame, settings.cut_threshold):
+        return False
+    after = None
+    if index + 1 < len(frames):
+        try:
+            image, _ = network_frame(source, frames[index + 1], colour, settings.view)
+            after = signature(image.downscaled(scale_for(image.shape)))
+        except FaceplateError:
+            pass  # reported when its turn comes
+    before2 = signatures.get(frames[index - 2]) if index >= 2 else None
+    return cut_at(before2, before, frame, after, settings.cut_threshold)
 
 
 def _find_faces(engine: Backend, image: NetworkFrame, tracker: Tracker, frame: int,

@@ -1,9 +1,20 @@
-"""From tracked detections to a shot's alignments: confidence, selection, smoothing, matrices.
+"""From tracked detections to a shot's alignments: bridging, confidence, selection, smoothing,
+matrices.
 
 The one place both ``faceplate extract`` (which tracks while it detects) and the engine's
 ``track_faces`` op (which tracks cached detections, no pixels: FaceAlign in Nuke) turn
 faces with track ids into :class:`~.alignments.Alignments` content, so both give the same
 alignments for the same detections. :func:`track_detections` is the offline tracking pass.
+
+**Bridging.** Where a track misses one or two frames inside a shot (a flash, a frame of a
+dissolve, a blur no detector reads) and finds its face on both sides, those frames get a face
+*bridged* from both sides: box and landmarks interpolated, then smoothed with the track, where
+they weigh little (``MIN_WEIGHT``), so the fit to the real frames around them places them.
+A bridged face's confidence is ``BRIDGED_TRUST`` times the lower of its neighbours', so
+convert's confidence knob fades it first; it does not count towards its track's confidence.
+**Landmark trust.** A face's written confidence is its "is it a face" confidence times
+``0.5 + 0.5 ×`` :func:`~.confidence.landmark_trust` (1 for a face-like landmark shape, 0 for
+a profile the landmark model guessed at), and that trust weighs its landmarks in smoothing.
 """
 
 from __future__ import annotations
@@ -11,18 +22,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from ..face.align import alignment_matrix
 from .alignments import FaceRecord, TrackInfo
 from .backends.base import Detection
-from .confidence import Judge, track_confidence
+from .confidence import Judge, landmark_trust, track_confidence
 from .select import Selection, keep_tracks
 from .smooth import jitter, smooth_track
-from .track import Tracker
+from .track import Tracker, iou
 
 log = logging.getLogger(__name__)
+
+MAX_BRIDGE = 2  # a track's missed frames bridged from both sides, at most
+BRIDGED_TRUST = 0.5  # a bridged face's confidence, against the lower of its neighbours'
+MIN_WEIGHT = 0.05  # the least a frame's landmarks weigh in smoothing
 
 
 @dataclass
@@ -32,6 +48,7 @@ class Found:
     detection: Detection
     track: int
     landmarks: np.ndarray
+    bridged: bool = False  # not detected: bridged from the track's frames either side
 
 
 @dataclass
@@ -41,6 +58,7 @@ class Resolved:
     tracks: dict[int, TrackInfo]
     jitter_raw: float
     jitter_smoothed: float
+    bridged: int = 0  # faces bridged over frames their track missed
 
 
 def track_detections(detections: dict[int, list[Detection]], cuts: list[int],
@@ -69,11 +87,15 @@ def resolve(found: dict[int, list[Found]], cuts: list[int], *, face_type: str,
         for f in faces:
             if f.detection.confidence is None:  # detections cached before confidence existed
                 f.detection.confidence = Judge(None).rate_alone(None, f.detection)
+    bridged = bridge(found, set(cuts))
     per_track: dict[int, list[float]] = {}
+    counts: dict[int, int] = {}
     for faces in found.values():
         for f in faces:
-            per_track.setdefault(f.track, []).append(float(f.detection.confidence or 0.0))
-    info = {t: TrackInfo(track_confidence(c), len(c), track_confidence(c) < min_confidence)
+            counts[f.track] = counts.get(f.track, 0) + 1
+            if not f.bridged:
+                per_track.setdefault(f.track, []).append(float(f.detection.confidence or 0.0))
+    info = {t: TrackInfo(track_confidence(c), counts[t], track_confidence(c) < min_confidence)
             for t, c in sorted(per_track.items())}
     held = {t for t, i in info.items() if i.held_back}
     if held:
@@ -83,7 +105,44 @@ def resolve(found: dict[int, list[Found]], cuts: list[int], *, face_type: str,
     kept = _select(kept, selection, distances)
     raw, smoothed = _smooth(_union(kept, doubtful), smoothing, set(cuts))
     return Resolved(_records(kept, face_type), {f: r for f, r in _records(
-        doubtful, face_type).items() if r}, info, raw, smoothed)
+        doubtful, face_type).items() if r}, info, raw, smoothed, bridged)
+
+
+def bridge(found: dict[int, list[Found]], cuts: set[int]) -> int:
+    """Bridge, in place, every gap of at most ``MAX_BRIDGE`` frames in a track within a shot
+    (no cut in it or at its end; every frame of it processed: a key of ``found``; nobody
+    else's face where the bridge would go). Returns the faces added."""
+    by_track: dict[int, list[tuple[int, Found]]] = {}
+    for frame in sorted(found):
+        for f in found[frame]:
+            by_track.setdefault(f.track, []).append((frame, f))
+    added = 0
+    for track, seen in by_track.items():
+        for (f0, a), (f1, b) in pairwise(seen):
+            gap = range(f0 + 1, f1)
+            if not 0 < len(gap) <= MAX_BRIDGE or any(g not in found for g in gap) \
+                    or any(g in cuts for g in range(f0 + 1, f1 + 1)):
+                continue
+            confidence = BRIDGED_TRUST * min(float(a.detection.confidence or 0.0),
+                                             float(b.detection.confidence or 0.0))
+            for g in gap:
+                t = (g - f0) / (f1 - f0)
+                x0, y0, x1, y1 = ((1 - t) * np.asarray(a.detection.bbox)
+                                  + t * np.asarray(b.detection.bbox)).tolist()
+                if any(iou((x0, y0, x1, y1), o.detection.bbox) > 0.3 for o in found[g]):
+                    continue  # someone else is there
+                landmarks = (1 - t) * a.detection.landmarks + t * b.detection.landmarks
+                found[g].append(Found(Detection((x0, y0, x1, y1), 0.0, landmarks, confidence),
+                                      track, landmarks.copy(), bridged=True))
+                found[g].sort(key=lambda f: -f.detection.width)
+                added += 1
+    return added
+
+
+def _trust(f: Found) -> float:
+    """How far a face's landmarks are trusted (0–1): not at all when bridged (they come from
+    the frames around it), measured ones by their shape."""
+    return 0.0 if f.bridged else landmark_trust(f.detection.landmarks)
 
 
 def _union(a: dict[int, list[Found]], b: dict[int, list[Found]]) -> dict[int, list[Found]]:
@@ -116,7 +175,8 @@ def _smooth(found: dict[int, list[Found]], strength: float, cuts: set[int]
     raw, smoothed, weight = 0.0, 0.0, 0
     for track, faces in by_track.items():
         pts = np.stack([f.detection.landmarks for f in faces])
-        out = smooth_track(frames_of[track], pts, strength, cuts)
+        weights = np.maximum([_trust(f) for f in faces], MIN_WEIGHT)
+        out = smooth_track(frames_of[track], pts, strength, cuts, weights)
         for f, lm in zip(faces, out):
             f.landmarks = lm
         if len(faces) >= 3:
@@ -129,5 +189,14 @@ def _smooth(found: dict[int, list[Found]], strength: float, cuts: set[int]
 def _records(found: dict[int, list[Found]], face_type: str) -> dict[int, list[FaceRecord]]:
     return {frame: [FaceRecord(f.detection.bbox, f.detection.score, f.landmarks,
                                alignment_matrix(f.landmarks, face_type), f.track,
-                               f.detection.confidence) for f in faces]
+                               _written_confidence(f), bridged=f.bridged) for f in faces]
             for frame, faces in found.items()}
+
+
+def _written_confidence(f: Found) -> float | None:
+    """A face's confidence in ``alignments.json``: is it a face, and can its landmarks be
+    trusted (a bridged face's confidence already says it was not measured)."""
+    confidence = f.detection.confidence
+    if confidence is None or f.bridged:
+        return confidence
+    return float(confidence) * (0.5 + 0.5 * _trust(f))

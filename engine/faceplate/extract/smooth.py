@@ -31,33 +31,41 @@ BLEND_ROWS = 256  # rows of a fix's blend computed at once (bounds its memory)
 
 
 def smooth_track(frames: list[int], landmarks: np.ndarray, strength: float,
-                 cuts: frozenset[int] | set[int] = frozenset()) -> np.ndarray:
-    """Smoothed copy of ``landmarks`` (N×68×2) of one track at sorted ``frames``."""
+                 cuts: frozenset[int] | set[int] = frozenset(),
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """Smoothed copy of ``landmarks`` (N×68×2) of one track at sorted ``frames``;
+    ``weights`` (N, 0–1) say how far each frame's landmarks are trusted: a frame of low
+    weight (a bridged frame, a profile) takes its landmarks from the fit to the frames
+    around it."""
     if not 0.0 <= strength <= 1.0:
         raise FaceplateError(f"smoothing strength {strength} is outside 0–1")
     pts = np.asarray(landmarks, np.float64)
     if strength == 0.0 or len(frames) < 3:
         return pts.copy()
     out = pts.copy()
+    trust = np.ones(len(frames)) if weights is None else np.asarray(weights, np.float64)
     for seg in segments(frames, cuts):
         if len(seg) >= 5:
             t = np.asarray([frames[i] for i in seg], float)
             flat = pts[seg].reshape(len(seg), -1)
-            kernel = local_quadratic_matrix(t, 2.0 * strength * gcv_sigma(t, flat))
+            w = trust[seg]
+            kernel = local_quadratic_matrix(t, 2.0 * strength * gcv_sigma(t, flat, w), w)
             out[seg] = (kernel @ flat).reshape(len(seg), *pts.shape[1:])
     return out
 
 
-def gcv_sigma(t: np.ndarray, values: np.ndarray) -> float:
-    """The candidate σ with the least GCV score n·‖(I−H)y‖² / (n − tr H)² over all columns."""
+def gcv_sigma(t: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The candidate σ with the least GCV score n·Σ w‖(I−H)y‖² / (n − tr H)² over all
+    columns (each frame's residual weighted by its trust)."""
     n = len(t)
+    w = np.ones(n) if weights is None else weights
     best, best_score = SIGMAS[0], np.inf
     for sigma in SIGMAS:
-        hat = local_quadratic_matrix(t, sigma)
+        hat = local_quadratic_matrix(t, sigma, weights)
         dof = n - np.trace(hat)
         if dof <= 0.5:
             continue
-        score = n * ((values - hat @ values) ** 2).sum() / dof ** 2
+        score = n * (w[:, None] * (values - hat @ values) ** 2).sum() / dof ** 2
         if score < best_score:
             best, best_score = sigma, score
     return best

@@ -84,9 +84,10 @@ class Backend:
         return self._refine(frame, [(_scale_box(b, 1.0 / scale), s) for b, s in boxes])
 
     def detect_near(self, frame: np.ndarray | NetworkFrame, bbox: DetectorBox,
-                    margin: float = 1.0) -> list[Detection]:
+                    margin: float = 1.0, face_px: float | None = None) -> list[Detection]:
         """Faces in a window around ``bbox`` (its size plus ``margin`` of it on each side),
-        resampled so the expected face is comfortably above the detector's minimum size."""
+        resampled (never enlarged) so the expected face is ``face_px`` wide: by default
+        twice the detector's minimum size, comfortably above it."""
         frame = as_frame(frame)
         bw, bh = bbox[2] - bbox[0], bbox[3] - bbox[1]
         x0, y0 = max(0, int(bbox[0] - margin * bw)), max(0, int(bbox[1] - margin * bh))
@@ -94,7 +95,7 @@ class Backend:
                               int(np.ceil(bbox[3] + margin * bh)))
         if min(window.shape[:2]) < 8:
             return []
-        scale = min(1.0, 2.0 * self.min_face_px / max(bw, 1.0))
+        scale = min(1.0, (face_px or 2.0 * self.min_face_px) / max(bw, 1.0))
         found = self.find_boxes(_resize(window, scale))
         boxes = []
         for b, s in found:
