@@ -407,6 +407,95 @@ def write_true_alignments(sample: SampleShot, shot_dir: str, face_type: str = "w
     return shot_dir
 
 
+@dataclass(frozen=True)
+class Camera:
+    """What a camera does to a plate, for plate-match ground truth: the face moves by
+    ``velocity`` px a frame (x right, y down) and blurs over ``shutter`` degrees; ``defocus``
+    is a Gaussian sigma (px); grain is per-channel ``grain × √value`` (linear light: it rises
+    with exposure), Gaussian-correlated over ``grain_size`` px, new every frame."""
+
+    velocity: tuple[float, float] = (0.0, 0.0)
+    shutter: float = 0.0
+    defocus: float = 0.0
+    grain: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    grain_size: float = 0.0
+
+    def blur_length(self) -> float:
+        """The true motion-blur length (px) of the face on a frame."""
+        return math.hypot(*self.velocity) * self.shutter / 360.0
+
+
+def camera_frame(source: str, clean_matrix: np.ndarray, size: tuple[int, int],
+                 camera: Camera, colour: ColourSpaces, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """One frame (H×W×3 float32, the plate colourspace) of ``source`` placed by
+    ``clean_matrix`` (source → plate) as ``camera`` films it. The photo's own film grain is
+    smoothed away first (a Gaussian of one source pixel): the camera's is the only grain, so
+    the truth is known."""
+    photo = cv2.GaussianBlur(source_image(source), (0, 0), 1.0)
+    samples = 33 if camera.shutter > 0 and any(camera.velocity) else 1
+    open_for = camera.shutter / 360.0
+    total = np.zeros((size[1], size[0], 3), np.float64)
+    for j in range(samples):
+        t = ((j + 0.5) / samples - 0.5) * open_for if samples > 1 else 0.0
+        m = np.asarray(clean_matrix, np.float64).copy()
+        m[:, 2] += t * np.asarray(camera.velocity)
+        total += cv2.warpAffine(photo, m, size, flags=cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REPLICATE)
+    plate = colour.to_plate(np.clip(total / samples, 0.0, 1.0).astype(np.float32))
+    if camera.defocus > 0:
+        plate = cv2.GaussianBlur(plate, (0, 0), camera.defocus)
+    if any(camera.grain):
+        noise: np.ndarray = rng.standard_normal(plate.shape).astype(np.float32)
+        if camera.grain_size > 0:  # Gaussian-correlated, still of std 1
+            kernel = cv2.getGaussianKernel(2 * math.ceil(4 * camera.grain_size) + 1,
+                                           camera.grain_size)
+            noise = cv2.sepFilter2D(noise, -1, kernel, kernel) / float(np.sum(kernel ** 2))
+        plate = plate + noise * np.asarray(camera.grain, np.float32) \
+            * np.sqrt(np.maximum(plate, 0.0))
+    return plate.astype(np.float32)
+
+
+def make_camera_shot(source: str, out_dir: str, camera: Camera, *, frames: int = 8,
+                     first: int = 1001, size: tuple[int, int] = (640, 480),
+                     face_px: float = 180.0, colourspace: str = "ACEScg", seed: int = 0,
+                     name: str = "plate") -> SampleShot:
+    """Write ``out_dir/name.####.exr`` (float) and ``shot.json``: ``source`` held at the
+    frame's centre, moving at the camera's velocity, filmed by ``camera``."""
+    os.makedirs(out_dir, exist_ok=True)
+    colour = ColourSpaces(colourspace)
+    rng = np.random.default_rng(seed)
+    still = frame_matrix(source, 0.0, face_px, size, seed)
+    pattern = os.path.join(out_dir, f"{name}.%04d.exr")
+    matrices = {}
+    for i in range(frames):
+        m = still.copy()
+        m[:, 2] += (i - frames // 2) * np.asarray(camera.velocity)
+        frame = first + i
+        write_image(pattern % frame, camera_frame(source, m, size, camera, colour, rng),
+                    ["R", "G", "B"], {"faceplate/sample_source": source}, pixel_type="float")
+        matrices[frame] = m
+    shot = SampleShot(source, pattern, size, colourspace, matrices)
+    shot.save(os.path.join(out_dir, "shot.json"))
+    return shot
+
+
+def camera_swap(sample: SampleShot, frame: int, size: int, face_type: str = "whole_face"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The perfect swap of a camera shot's frame: the face as filmed with no grain, defocus or
+    motion blur, as an aligned crop of ``size`` (network space): ``(crop, matrix, landmarks)``
+    with the true landmarks and their alignment matrix (plate pixels)."""
+    from .face.align import alignment_matrix
+    from .face.crop import aligned_crop
+
+    colour = ColourSpaces(sample.colourspace)
+    clean = camera_frame(sample.source, sample.matrices[frame], sample.size, Camera(), colour,
+                         np.random.default_rng(0))
+    landmarks = sample.to_plate(frame, source_landmarks(sample.source))
+    matrix = alignment_matrix(landmarks, face_type)
+    return aligned_crop(clean, matrix, size, colour.to_network), matrix, landmarks
+
+
 # Hard frames for extraction's recall: a head turned away when the shot opens, a one-frame
 # camera flash, a dissolve between two shots and a hard cut. Display-referred PNG, as a cut
 # delivered from an edit would be (a flash clips).

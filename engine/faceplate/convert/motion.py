@@ -50,13 +50,13 @@ class FaceMotion:
         here = _affine(matrix)
         forward = None if self.after is None else _affine(invert(self.after)) @ here
         backward = None if self.before is None else _affine(invert(self.before)) @ here
-        if forward is None and backward is None:
-            return np.eye(3), np.eye(3)
-        if forward is None:  # steady motion: the step forward mirrors the step back
-            forward = 2 * np.eye(3) - backward
-        if backward is None:
-            backward = 2 * np.eye(3) - forward
-        return forward, backward
+        if forward is not None and backward is not None:
+            return forward, backward
+        if forward is not None:  # steady motion: the step back mirrors the step forward
+            return forward, 2 * np.eye(3) - forward
+        if backward is not None:
+            return 2 * np.eye(3) - backward, backward
+        return np.eye(3), np.eye(3)
 
     def to_dict(self, matrix: np.ndarray) -> dict:
         """The face centre's motion (px per frame, x right, y down): metadata for people."""
