@@ -74,7 +74,8 @@ def test_a_swap_softer_than_the_plate_is_not_sharpened_but_reported(still):
     assert soften(soft_swap, result.sigma) is soft_swap
     near = match(still, still, matte)
     assert near.sigma == 0.0 and not near.swap_softer
-    assert set(result.to_dict()) == {"plate_sharpness", "swap_sharpness", "sigma", "swap_softer"}
+    assert set(result.to_dict()) == {"plate_sharpness", "swap_sharpness", "plate_blur",
+                                     "swap_blur", "sigma", "swap_softer"}
 
 
 def test_detail_is_weighted_inside_the_matte(still):
@@ -85,15 +86,16 @@ def test_detail_is_weighted_inside_the_matte(still):
     flat[:, :60] = 0.3
     assert detail(flat, left)[0] < 1e-10 < detail(lum, left)[0]
     assert detail(lum, np.zeros_like(lum)) == (0.0, 0.0)
-    assert Softness(plate=1.0, swap=0.85, sigma=0.0).swap_softer
-    assert not Softness(plate=1.0, swap=0.95, sigma=0.0).swap_softer
+    # Softer: the swap's edges spread wider than the plate's, by 10 % and a quarter pixel.
+    assert Softness(1.0, 0.85, 0.0, plate_blur=1.0, swap_blur=1.5).swap_softer
+    assert not Softness(1.0, 0.85, 0.0, plate_blur=1.0, swap_blur=1.1).swap_softer
+    assert not Softness(1.0, 0.85, 0.0).swap_softer  # no edges to tell
 
 
 def test_a_large_box_is_matched_on_its_centred_part(still):
     """A box larger than the part match reads (the matte runs past it on every side): the
     part's cut edges do not read as detail, and the defocus is found under grain."""
-    big = cv2.resize(still, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    big = cv2.resize(big, None, fx=1.25, fy=1.25, interpolation=cv2.INTER_CUBIC)  # 1000×1000
+    big = np.pad(still, ((300, 300), (300, 300), (0, 0)), mode="reflect")  # 1000×1000
     matte = _matte(big.shape)
     rng = np.random.default_rng(3)
     grain = (unit_grain(big.shape, 0.8, None, rng) * 0.03

@@ -1,33 +1,37 @@
 """How soft the plate is around a face, and how much to blur the swap to match it.
 
 The swap is a network render warped up onto the plate: often crisper than a defocused or
-motion-soft plate. The figure compared is the fine-detail ratio (:func:`sharpness`): the
-energy of a Laplacian pyramid's finest band over the next one's, inside the face matte. It does
-not depend on the image's level or contrast, only on how fast its detail falls off towards the
-finest scale. Grain adds energy to the finest bands, so with the plate's :class:`~.grain.Grain`
-its expected share is removed first, and a grainy plate does not read as sharp.
+motion-soft plate. Two measures:
 
-:func:`match` finds the Gaussian sigma that makes the swap's detail fall off like the plate's
-over the whole pyramid (fine to coarse; on a grainy plate the finest bands, mostly grain, count
-little); the fine/next figure stays the one published. We never sharpen: a swap softer than the
-plate gets no blur and is reported (:attr:`Softness.swap_softer`).
+- **edge spread** (:func:`edge_blur`), what :func:`match` matches: at the face's strongest
+  edges, how much a further known blur lowers their gradient tells how blurred they already are
+  (a blurred step's gradient peak falls as 1/σ), calibrated on shapes of known blur. It reads a
+  young smooth face and a wrinkled one of the same focus alike, so another person's face is
+  blurred for the plate's focus, not for the plate's skin. The plate's grain (made anew like
+  the measured :class:`~.grain.Grain`) is taken off the gradients first. The swap is blurred by
+  √(plate's² − swap's²); we never sharpen: a swap whose edges spread wider is reported
+  (:attr:`Softness.swap_softer`).
+- **fine detail** (:func:`sharpness`): a Laplacian pyramid's finest band's energy over the
+  next one's, inside the face matte (with the grain's expected share removed on request): the
+  figure the bench, the tests and the frame's metadata publish. It depends on the content too,
+  so it is compared only where the content is the same (the tests' perfect swap).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .grain import SIZES, Grain, amplitude_map, unit_grain
+from .grain import SIZES, Grain, amplitude_map, synthesize, unit_grain
 
 # The search range (plate px) of the swap's blur.
 MAX_SIGMA = 8.0
-# The swap is reported as softer than the plate when its figure is below this share of it.
-SOFTER = 0.9
+# The swap is reported as softer than the plate when its edges spread wider than this share of
+# the plate's and this many px more.
+SOFTER, SOFTER_PX = 1.1, 0.25
 _TINY = 1e-12
 
 
@@ -131,110 +135,105 @@ def sharpness(luminance: np.ndarray, weight: np.ndarray, grain: Grain | None = N
 class Softness:
     """The plate's softness against the swap's, and the blur that matches them."""
 
-    plate: float  # the plate face's sharpness (grain removed)
+    plate: float  # the plate face's fine-detail figure (grain removed)
     swap: float  # the swap's, before softening
     sigma: float  # Gaussian sigma (plate px) applied to the swap; 0 when the plate is not softer
+    plate_blur: float | None = None  # the plate's edge spread (Gaussian sigma, px); None: no edges
+    swap_blur: float | None = None  # the swap's
 
     @property
     def swap_softer(self) -> bool:
-        """The swap is softer than the plate by more than the tolerance: we never sharpen,
-        we report it."""
-        return self.swap < SOFTER * self.plate
+        """The swap's edges spread wider than the plate's (more than :data:`SOFTER` and
+        :data:`SOFTER_PX`): we never sharpen, we report it."""
+        if self.plate_blur is None or self.swap_blur is None:
+            return False
+        return self.swap_blur > max(SOFTER * self.plate_blur, self.plate_blur + SOFTER_PX)
 
     def to_dict(self) -> dict:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 3)
+
         return {"plate_sharpness": round(self.plate, 4), "swap_sharpness": round(self.swap, 4),
+                "plate_blur": r(self.plate_blur), "swap_blur": r(self.swap_blur),
                 "sigma": round(self.sigma, 3), "swap_softer": self.swap_softer}
 
 
-# The Laplacian pyramid :func:`match` compares: bands between Gaussians of these sigmas (plate
-# px; 0 = the image itself), the last band the reference each band's energy is normalised by.
-PYRAMID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
-# The most of the weighted region (px a side, centred) :func:`match` reads.
-MATCH_SIDE = 384
-# Context (px) the published figures' blurs (σ ≤ 2) read around the part.
-_HALO = 8
-_TAPER = 32
-# The relative error of the grain's expected energy in a band (the single-frame estimate's)
-# and of any band's energy: a band weighs by the inverse square of its log's doubt.
-GRAIN_DOUBT = 0.15
-BAND_DOUBT = 0.05
-_SIGMAS = np.round(np.arange(0.0, MAX_SIGMA + 1e-9, 0.05), 3)
-_BINS = 256
+# The edge-spread measure (:func:`edge_blur`): a pre-blur that quiets grain, the re-blur whose
+# gradient ratio gives the spread, the neighbourhood (σ) each edge's gradient energy is summed
+# over, and how far above the grain's own gradient energy an edge must stand.
+PRE_BLUR, RE_BLUR, NEAR, ABOVE_GRAIN = 1.0, 2.0, 2.0, 4.0
+MATCH_SIDE = 384  # the most of the matte (px a side, centred) the measure reads
+MIN_EDGES = 8  # fewer edge points than this: no measure, no softening
 
 
-def _spectrum(lum: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The radially binned power spectrum (:data:`_BINS` bins of frequency 0–√½ cycles/px) of
-    ``lum`` windowed by ``weight`` (its weighted mean removed), per unit of weight."""
-    # The part's own edges cut the matte: taper them (a hard window's edges would read as
-    # detail no blur takes away).
-    w = weight.astype(np.float64) * np.outer(_taper(weight.shape[0]), _taper(weight.shape[1]))
-    total = max(float(w.sum()), _TINY)
-    x = lum.astype(np.float64)
-    x = (x - float(np.sum(w * x)) / total) * w
-    # Parseval: the half spectrum's columns past the first (and short of an even width's
-    # last) stand for two; the windowed signal's energy per unit of the window's square.
-    power = np.abs(np.fft.rfft2(x)) ** 2 * _columns(lum.shape[1])[None, :]
-    norm = max(float(np.sum(w * w)), _TINY) * x.size
-    return np.bincount(_radius_bins(lum.shape), power.ravel(), _BINS) / norm
+def _gradient_energy(image: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    return (gx * gx + gy * gy) * np.float32(1.0 / 64.0)
 
 
-@functools.lru_cache(maxsize=8)
-def _columns(width: int) -> np.ndarray:
-    count = np.full(width // 2 + 1, 2.0)
-    count[0] = 1.0
-    if width % 2 == 0:
-        count[-1] = 1.0
-    return count
+def _edge_energies(lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's neighbourhood gradient energy, and the same after the re-blur."""
+    base = _blur(lum, PRE_BLUR)
+    return (_blur(_gradient_energy(base), NEAR),
+            _blur(_gradient_energy(_blur(base, RE_BLUR)), NEAR))
 
 
-@functools.lru_cache(maxsize=8)
-def _taper(n: int) -> np.ndarray:
-    """A Tukey window: 1 inside, a raised cosine over :data:`_TAPER` px at each end."""
-    ramp = min(_TAPER, n // 2)
-    out = np.ones(n)
-    if ramp > 0:
-        rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-        out[:ramp] = rise
-        out[n - ramp:] = rise[::-1]
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def _radius_bins(shape: tuple[int, int]) -> np.ndarray:
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    f = np.sqrt(fx * fx + fy * fy)
-    return np.minimum((f / np.sqrt(0.5) * _BINS).astype(np.int64), _BINS - 1).ravel()
-
-
-def _frequencies() -> np.ndarray:
-    return (np.arange(_BINS) + 0.5) / _BINS * np.sqrt(0.5)
-
-
-def _gauss(sigma: float | np.ndarray, f: np.ndarray) -> np.ndarray:
-    return np.exp(-2.0 * np.pi ** 2 * np.square(np.asarray(sigma, np.float64)) * f * f)
+def _raw_blur(lum: np.ndarray, weight: np.ndarray, noise: np.ndarray | None) -> float | None:
+    """The edge spread before calibration: at the strongest edges inside ``weight``, the ratio
+    Q of the neighbourhood gradient energy to the re-blurred one's gives the spread of a blurred
+    step, σ = RE_BLUR / √(Q² − 1) (then the pre-blur taken out). ``noise``: grain like the
+    image's, whose expected energy is taken off both and sets how strong an edge must be."""
+    e1, e2 = _edge_energies(lum)
+    floor = np.zeros_like(e1)
+    if noise is not None:
+        n1, n2 = _edge_energies(noise)
+        e1, e2, floor = e1 - n1, e2 - n2, ABOVE_GRAIN * n1
+    peaks = e1 >= cv2.dilate(e1, np.ones((5, 5), np.uint8))
+    edges = (weight > 0.5) & peaks & (e1 > floor) & (e1 > _TINY) & (e2 > _TINY)
+    if int(edges.sum()) < MIN_EDGES:
+        return None
+    strong = edges & (e1 >= np.quantile(e1[edges], 0.5))  # the stronger half
+    q = e1[strong] / e2[strong]
+    q = q[q > 1.0001]
+    if q.size < MIN_EDGES // 2:
+        return None
+    spread = float(np.median(RE_BLUR / np.sqrt(q * q - 1.0)))
+    return float(np.sqrt(max(spread * spread - PRE_BLUR * PRE_BLUR, 0.0)))
 
 
 @functools.lru_cache(maxsize=1)
-def _responses() -> tuple[np.ndarray, np.ndarray]:
-    """(bands, bins) each pyramid band's power response, and (sigmas, bins) each candidate
-    blur's."""
-    f = _frequencies()
-    bands = np.stack([(_gauss(a, f) - _gauss(b, f)) ** 2
-                      for a, b in itertools.pairwise(PYRAMID)])
-    blurs = _gauss(_SIGMAS[:, None], f[None, :]) ** 2
-    return bands, blurs
+def _calibration() -> tuple[np.ndarray, np.ndarray]:
+    """(raw, true): :func:`_raw_blur` of anti-aliased shapes blurred by known Gaussians."""
+    rng = np.random.default_rng(11)
+    big = np.full((1024, 1024), 0.3, np.float32)
+    for _ in range(40):
+        x, y = (int(v) for v in rng.integers(0, 1024, 2))
+        r, v = int(rng.integers(40, 200)), float(rng.uniform(0.05, 0.8))
+        if rng.random() < 0.5:
+            cv2.circle(big, (x, y), r, v, -1)
+        else:
+            cv2.rectangle(big, (x, y), (x + r, y + int(0.7 * r)), v, -1)
+    shapes = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA)
+    weight = np.ones(shapes.shape, np.float32)
+    true = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
+    raw = [_raw_blur(_blur(shapes, t) if t > 0 else shapes, weight, None) or 0.0 for t in true]
+    return np.maximum.accumulate(np.asarray(raw)), true
 
 
-def _grain_bands(grain: Grain, variance: float, f: np.ndarray, bands: np.ndarray) -> np.ndarray:
-    """The energy grain of luminance ``variance`` and ``grain.size`` leaves in each band."""
-    shape = _gauss(grain.size, f) ** 2 if grain.size >= 0.05 else np.ones_like(f)
-    # The 2-D spectrum's density rises with the frequency's radius (the ring's length), to √½
-    # where the square's corners cut it: weigh the bins by the ring's share inside the square.
-    ring = f * np.where(f <= 0.5, 2.0 * np.pi, 2.0 * np.pi - 8.0 * np.arccos(
-        np.minimum(0.5 / np.maximum(f, 1e-9), 1.0)))
-    density = shape * ring
-    return variance * (bands @ density) / max(float(density.sum()), _TINY)
+def edge_blur(image: np.ndarray, weight: np.ndarray, noise: np.ndarray | None = None
+              ) -> float | None:
+    """How far the edges of ``image`` (H×W×C or H×W) inside ``weight`` spread, as the sigma
+    (px) of the Gaussian that would blur a sharp step that far (calibrated on known blurs).
+    Unlike the fine-detail figure it does not depend on the content (a smooth young face and a
+    wrinkled one of the same focus read the same). ``noise``: grain like the image's. None when
+    there are too few edges to tell."""
+    raw = _raw_blur(luminance(image), np.asarray(weight, np.float32),
+                    None if noise is None else luminance(noise))
+    if raw is None:
+        return None
+    measured, true = _calibration()
+    return float(np.interp(raw, measured, true))
 
 
 def _crop(weight: np.ndarray) -> tuple[slice, slice]:
@@ -256,67 +255,26 @@ def _crop(weight: np.ndarray) -> tuple[slice, slice]:
 def match(swap: np.ndarray, plate: np.ndarray, weight: np.ndarray,
           grain: Grain | None = None) -> Softness:
     """How much to blur ``swap`` (H×W×C, the swapped face on the plate box, no grain) so its
-    detail falls off like ``plate``'s (H×W×C, the plate over the same box) inside ``weight``
-    (H×W 0–1: the face matte). ``grain``: the plate's, whose expected energy is removed from
-    the plate's first.
-
-    The pyramid's bands (:data:`PYRAMID`), each over the coarsest (content contrast cancels),
-    from the power spectrum of a bounded, centred part of the matte (:data:`MATCH_SIDE`, its
-    cut edges tapered); the grain's expected energy is removed from the plate's bands and each
-    band weighs by the inverse square of its log's doubt (:data:`GRAIN_DOUBT` of the grain over
-    what signal is left, so a band that is mostly grain counts little); the sigma of the
-    candidate blurs (:data:`MAX_SIGMA`) minimising the weighted squared log difference between
-    the blurred swap's and the plate's normalised bands, refined by a parabola.
-    The published figures (:attr:`Softness.plate`, :attr:`Softness.swap`) stay
-    :func:`sharpness`."""
+    edges spread as far as ``plate``'s (H×W×C, the plate over the same box) inside ``weight``
+    (H×W 0–1: the face matte): σ = √(plate's² − swap's²) of :func:`edge_blur`, on a bounded,
+    centred part of the matte (:data:`MATCH_SIDE`). ``grain``: the plate's; grain like it
+    (a fixed seed) is taken off the plate's edges. The fine-detail figures (:func:`sharpness`)
+    are reported beside it."""
     w = np.asarray(weight, np.float32)
     rows, cols = _crop(w)
     if rows.stop <= rows.start or cols.stop <= cols.start:
         return Softness(plate=0.0, swap=0.0, sigma=0.0)
-    # The published figures over the same part, read with the context their blurs reach.
-    outer = (slice(max(rows.start - _HALO, 0), rows.stop + _HALO),
-             slice(max(cols.start - _HALO, 0), cols.stop + _HALO))
-    inner = np.zeros(w[outer].shape, np.float32)
-    a, b = rows.start - outer[0].start, cols.start - outer[1].start
-    inner[a:a + rows.stop - rows.start, b:b + cols.stop - cols.start] = w[rows, cols]
-    plate_part, swap_part = plate[outer], swap[outer]
-    target = sharpness(luminance(plate_part), inner, grain, image=plate_part)
-    start = sharpness(luminance(swap_part), inner)
-    wc = w[rows, cols]
-    if float(wc.sum()) <= 0:
-        return Softness(plate=target, swap=start, sigma=0.0)
-    p_spec = _spectrum(luminance(plate[rows, cols]), wc)
-    s_spec = _spectrum(luminance(swap[rows, cols]), wc)
-    bands, blurs = _responses()
-    p_energy = bands @ p_spec
-    if grain is not None:
-        var = _mean_variance(grain, amplitude_map(grain, plate[rows, cols]))
-        window = wc * np.outer(_taper(wc.shape[0]), _taper(wc.shape[1])).astype(np.float32)
-        mean_var = float(np.sum(window * window * var, dtype=np.float64)) / max(float(
-            np.sum(window * window, dtype=np.float64)), _TINY)
-        g_energy = _grain_bands(grain, mean_var, _frequencies(), bands)
-    else:
-        g_energy = np.zeros_like(p_energy)
-    signal = np.maximum(p_energy - g_energy, 0.02 * p_energy)
-    # Each band's log energy is doubtful by the grain estimate's doubt over what is left.
-    doubt = np.square(GRAIN_DOUBT * g_energy / np.maximum(p_energy - g_energy, _TINY))
-    doubt += BAND_DOUBT ** 2
-    s_energy = (blurs * s_spec[None, :]) @ bands.T  # (sigmas, bands)
-    ref = -1
-    plate_shape = np.log(np.maximum(signal, _TINY) / max(float(signal[ref]), _TINY))
-    swap_shape = np.log(np.maximum(s_energy, _TINY) / np.maximum(s_energy[:, ref:], _TINY))
-    weights = 1.0 / (doubt + doubt[ref])
-    weights[ref] = 0.0
-    cost = np.square(swap_shape - plate_shape[None, :]) @ weights
-    best = int(np.argmin(cost))
-    sigma = float(_SIGMAS[best])
-    if 0 < best < len(_SIGMAS) - 1:
-        a, b, cc = cost[best - 1], cost[best], cost[best + 1]
-        curve = a - 2 * b + cc
-        if curve > 0:
-            step = float(_SIGMAS[1] - _SIGMAS[0])
-            sigma += float(np.clip(0.5 * (a - cc) / curve, -0.5, 0.5)) * step
-    return Softness(plate=target, swap=start, sigma=max(sigma, 0.0))
+    part, plate_part, swap_part = w[rows, cols], plate[rows, cols], swap[rows, cols]
+    noise = None if grain is None else synthesize(grain, plate_part, (0,))
+    target = sharpness(luminance(plate_part), part, grain, image=plate_part)
+    start = sharpness(luminance(swap_part), part)
+    plate_blur = edge_blur(plate_part, part, noise)
+    swap_blur = edge_blur(swap_part, part)
+    sigma = 0.0
+    if plate_blur is not None and swap_blur is not None and plate_blur > swap_blur:
+        sigma = float(np.sqrt(plate_blur ** 2 - swap_blur ** 2))
+    return Softness(plate=target, swap=start, sigma=min(sigma, MAX_SIGMA),
+                    plate_blur=plate_blur, swap_blur=swap_blur)
 
 
 def soften(image: np.ndarray, sigma: float) -> np.ndarray:
