@@ -301,7 +301,7 @@ def _detect_shot(source: Plate, colour: ColourSpaces, engine: Backend,
                             "tracking starts again here (a cut)")
         signatures[frame] = signature(image.downscaled(scale_for(image.shape)))
         cut = previous is not None and (moved or _is_cut(source, colour, settings, signatures,
-                                                         i))
+                                                         previous, i))
         if cut:
             shot.cuts.append(frame)
             shot.tracker.cut(frame)
@@ -440,11 +440,12 @@ def _track_back(source: Plate, colour: ColourSpaces, engine: Backend, verifier: 
 
 
 def _is_cut(source: Plate, colour: ColourSpaces, settings: ExtractSettings,
-            signatures: dict[int, list[float]], index: int) -> bool:
-    """Does frame ``index`` start a new shot (extract.cuts.cut_at)? Only where the picture
-    changed is the next frame read early, to tell a flash or a dissolve from a cut."""
+            signatures: dict[int, list[float]], previous: int, index: int) -> bool:
+    """Does frame ``index`` start a new shot after ``previous`` (the last frame read;
+    extract.cuts.cut_at)? Only where the picture changed is the next frame read early, to
+    tell a flash or a dissolve from a cut."""
     frames = source.frames
-    before, frame = signatures.get(frames[index - 1]), signatures[frames[index]]
+    before, frame = signatures[previous], signatures[frames[index]]
     if not is_cut(before, frame, settings.cut_threshold):
         return False
     after = None
@@ -454,7 +455,8 @@ def _is_cut(source: Plate, colour: ColourSpaces, settings: ExtractSettings,
             after = signature(image.downscaled(scale_for(image.shape)))
         except FaceplateError:
             pass  # reported when its turn comes
-    before2 = signatures.get(frames[index - 2]) if index >= 2 else None
+    earlier = [f for f in signatures if f < previous]
+    before2 = signatures[max(earlier)] if earlier else None
     return cut_at(before2, before, frame, after, settings.cut_threshold)
 
 
