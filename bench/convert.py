@@ -406,7 +406,8 @@ def match_main() -> int:
       channel rising with exposure, defocus, motion blur over a 180° shutter), merged with
       the perfect swap (the clean face as filmed, a 256 px crop): the merged face's grain
       over the plate's per brightness band and channel (frame to frame), its fine detail over
-      the plate's, its blur length against the truth;
+      the plate's (``sharpness_ratio``) and its edges' spread over the plate's
+      (``focus_ratio``), its blur length against the truth;
     - ``match_shot``: the demo shot and ``talking_head_1.mp4`` (same person), each swapped with
       its own face drawn at 128 px (a perfect 128 px model; ``--model DIR --to B``: a trained
       same-person model of the clip): grain and fine detail as above, frame t+1 laid onto t by
@@ -434,7 +435,12 @@ def match_main() -> int:
 
 
 def _match_synthetic(tmp: str) -> None:
-    from faceplate.convert.match_figures import blur_length, grain_ratio, sharpness_ratio
+    from faceplate.convert.match_figures import (
+        blur_length,
+        focus_ratio,
+        grain_ratio,
+        sharpness_ratio,
+    )
     from faceplate.convert.merge import SwappedFace
     from faceplate.convert.motion import FaceMotion
     from faceplate.convert.render import merge_frame
@@ -472,20 +478,28 @@ def _match_synthetic(tmp: str) -> None:
                 merged.append(out.rgb)
                 plates.append(plate.rgb())
             weight = (out.layers.face >= 0.999).astype(np.float32)
+            focus = focus_ratio(merged[0], plates[0], weight)
             figures: dict = {"merge_ms": round(float(np.median(ms)), 1),
                              "sharpness_ratio": round(sharpness_ratio(merged[0], plates[0],
-                                                                      weight), 3)}
+                                                                      weight), 3),
+                             "focus_ratio": None if focus is None else round(focus, 3)}
             if any(camera.grain) and not any(camera.velocity):
                 figures["grain_ratio_band_channel"] = np.round(
                     grain_ratio(merged, plates, weight), 3).tolist()
             if any(camera.velocity):
-                still = merge_frame(read_image(sample.path(frames[1])), [SwappedFace(
-                    swaps[frames[1]][0], np.ones((256, 256), np.float32), *swaps[frames[1]][1:],
-                    1.0)], colour, MergeSettings(colour="none", mask="hull", temporal=0.0,
-                                                 **MATCH_OFF), frame=frames[1])
+                # The motion blur alone: the swap blurred over the shutter against the same
+                # swap still (no grain, no softening in either).
+                f = frames[1]
+                face, matrix, landmarks = swaps[f]
+                pair = [merge_frame(read_image(sample.path(f)), [SwappedFace(
+                    face, np.ones(face.shape[:2], np.float32), matrix, landmarks, 1.0,
+                    motion=FaceMotion(swaps[f - 1][1], swaps[f + 1][1]))], colour,
+                    MergeSettings(colour="none", mask="hull", temporal=0.0, grain="off",
+                                  soften="off", shutter=shutter), frame=f).rgb
+                    for shutter in (MergeSettings(**settings).shutter, 0.0)]
                 direction = np.asarray(camera.velocity) / np.hypot(*camera.velocity)
                 figures["blur_length_px"] = round(blur_length(
-                    merged[0], still.rgb, tuple(direction), weight), 2)
+                    pair[0], pair[1], tuple(direction), weight), 2)
                 clean = camera_frame("astronaut", sample.matrices[frames[1]], sample.size,
                                      Camera(), colour, np.random.default_rng(0))
                 figures["plate_blur_length_px"] = round(blur_length(
@@ -513,7 +527,7 @@ def _match_shots(tmp: str, model_dir: str | None, identity: str) -> None:
 
 def _match_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
                 model_dir: str | None, identity: str) -> None:
-    from faceplate.convert.match_figures import sharpness_ratio, temporal_grain
+    from faceplate.convert.match_figures import focus_ratio, sharpness_ratio, temporal_grain
     from faceplate.convert.pipeline import convert_shot
     from faceplate.convert.settings import MergeSettings
     from faceplate.convert.swap import PassthroughModel
@@ -546,24 +560,41 @@ def _match_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
         for f in frames:
             image = read_image(out.replace("####", f"{f:04d}"))
             merged[f], mattes[f] = image.rgb(), image.channel("facemask.face")
-        grain_m, grain_p, sharp = [], [], []
+        grain_m, grain_p, sharp, focus = [], [], [], []
         for f, g in pairs:
             # frame g laid onto f by the alignment: the face's motion is not grain
             onto = (np.vstack([invert(shot.frames[g][0].matrix), [0, 0, 1]])
                     @ np.vstack([shot.frames[f][0].matrix, [0, 0, 1]]))[:2]
             weight = (mattes[f] >= 0.999).astype(np.float32)
-            edges, p = temporal_grain([plates[f], _laid(plates[g], onto)], weight)
-            _, m = temporal_grain([merged[f], _laid(merged[g], onto)], weight, edges=edges)
+            # High-passed first: what the alignment leaves unaligned (a mouth, a blink) is
+            # smooth; grain is not.
+            edges, p = temporal_grain([_fine(plates[f]), _fine(_laid(plates[g], onto))], weight,
+                                      banding=plates[f])
+            _, m = temporal_grain([_fine(merged[f]), _fine(_laid(merged[g], onto))], weight,
+                                  edges=edges, banding=plates[f])
             grain_p.append(p)
             grain_m.append(m)
             sharp.append(sharpness_ratio(merged[f], plates[f], weight))
+            focus.append(focus_ratio(merged[f], plates[f], weight))
         rms_m = np.sqrt(np.mean(np.square(grain_m), axis=0))
         rms_p = np.sqrt(np.mean(np.square(grain_p), axis=0))
         record[label] = {"grain_ratio_band_channel": np.round(rms_m / np.maximum(rms_p, 1e-12),
                                                               3).tolist(),
                          "sharpness_ratio": round(float(np.median(sharp)), 3),
+                         "focus_ratio": _median([v for v in focus if v is not None]),
                          "merge_ms_per_frame": summary.to_dict()["ms_per_frame"]["merge"]}
     _emit(record)
+
+
+def _fine(image: np.ndarray) -> np.ndarray:
+    """The image less its Gaussian low-pass (σ 2 px)."""
+    import cv2
+
+    return image - cv2.GaussianBlur(image, (0, 0), 2.0)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 3) if values else None
 
 
 def _laid(image: np.ndarray, onto: np.ndarray) -> np.ndarray:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from faceplate.convert.match_figures import blur_length, grain_ratio, sharpness_ratio
+from faceplate.convert.match_figures import (
+    blur_length,
+    focus_ratio,
+    grain_ratio,
+    sharpness_ratio,
+)
 from faceplate.convert.merge import SwappedFace
 from faceplate.convert.motion import FaceMotion
 from faceplate.convert.render import merge_frame
@@ -104,6 +109,34 @@ def test_a_soft_plate_gets_a_swap_as_soft(tmp_path, grain):
     if not any(grain):  # the clean swap is far crisper than the defocused plate
         assert before > 1.2, before
     assert 0.85 < after < 1.15, (before, after)
+
+
+def test_another_persons_face_is_softened_for_the_plates_focus_not_its_skin(tmp_path):
+    """Grace Hopper's wrinkled face on the astronaut's smooth one (the bundled public-domain
+    samples): the edge spread of the merged face comes to the plate's, whatever the skin."""
+    from faceplate.extract.backends.dlib_backend import DlibBackend
+    from faceplate.face.align import transform_points, warp_to_crop
+    from faceplate.face.mask import landmark_mask
+    from faceplate.samples import source_image
+
+    donor = source_image("grace_hopper")
+    (her,) = DlibBackend().detect(donor)[:1]
+    donor_matrix = alignment_matrix(her.landmarks, "whole_face")
+    face = warp_to_crop(donor, donor_matrix, SIZE)
+    learned = landmark_mask(transform_points(her.landmarks, donor_matrix) * SIZE, (SIZE, SIZE),
+                            kind="components", feather=4)
+    sample = _shot(tmp_path, Camera(defocus=2.0), frames=1)
+    f = sample.frames[0]
+    plate, colour = read_image(sample.path(f)), ColourSpaces(sample.colourspace)
+    (own,) = _swaps(sample, f)
+    swap = SwappedFace(face, learned, own.matrix, own.landmarks, 1.0)
+    merged = merge_frame(plate, [swap], colour, MergeSettings(**BASE), frame=f)
+    sharp = merge_frame(plate, [swap], colour, MergeSettings(**(BASE | OFF)), frame=f)
+    weight = _inside(merged)
+    before = focus_ratio(sharp.rgb, plate.rgb(), weight)
+    after = focus_ratio(merged.rgb, plate.rgb(), weight)
+    assert before is not None and before < 0.7, before  # her photo is far crisper
+    assert after is not None and 0.8 < after < 1.2, (before, after)
 
 
 def test_a_swap_softer_than_the_plate_is_never_sharpened_only_reported(tmp_path):

@@ -25,17 +25,19 @@ def _hwc(image: np.ndarray) -> np.ndarray:
 
 
 def temporal_grain(frames: Sequence[np.ndarray], weight: np.ndarray,
-                   edges: np.ndarray | None = None, bands: int = 3
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   edges: np.ndarray | None = None, bands: int = 3,
+                   banding: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Grain measured frame to frame: the std of consecutive frames' differences / √2, per
     brightness band (of the frames' mean, low-passed luminance; quantile bands of the pixels
     inside ``weight`` unless ``edges`` is given) per channel → (edges (B+1,), (B, C) std).
-    Pixels weigh by ``weight`` (H×W, 0–1). A band with no pixels reads NaN."""
+    Pixels weigh by ``weight`` (H×W, 0–1). A band with no pixels reads NaN. ``banding``: an
+    H×W×C image whose brightness bands the pixels instead (e.g. the frames before a
+    high-pass)."""
     stack = [_hwc(f) for f in frames]
     if len(stack) < 2:
         raise ValueError("temporal grain needs at least two frames")
     w = np.asarray(weight, np.float32)
-    lum = low_pass(np.mean(stack, axis=0)).mean(axis=2)
+    lum = low_pass(np.mean(stack, axis=0) if banding is None else _hwc(banding)).mean(axis=2)
     if edges is None:
         inside = lum[w > 0]
         edges = np.quantile(inside, np.linspace(0.0, 1.0, bands + 1))
@@ -71,6 +73,15 @@ def sharpness_ratio(merged: np.ndarray, plate: np.ndarray, weight: np.ndarray) -
     m = softness.sharpness(softness.luminance(merged), weight)
     p = softness.sharpness(softness.luminance(plate), weight)
     return m / max(p, 1e-30)
+
+
+def focus_ratio(merged: np.ndarray, plate: np.ndarray, weight: np.ndarray) -> float | None:
+    """:func:`~.softness.edge_blur` of each, merged / plate: how far the merged face's edges
+    spread against the plate's (1: the same focus), whatever the faces' content; None when
+    either has too few edges to tell."""
+    m = softness.edge_blur(merged, weight)
+    p = softness.edge_blur(plate, weight)
+    return None if m is None or p is None or p <= 0 else m / p
 
 
 def line_kernel(length: float, direction: tuple[float, float]) -> np.ndarray:

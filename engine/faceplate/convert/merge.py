@@ -39,7 +39,8 @@ from ..io.images import placed, to_half
 from . import grain, masks, regions, softness
 from .colour_match import ColourTransform, apply, face_weight, match_colour
 from .confidence import FaceConfidence, face_confidence, mix_for
-from .motion import FaceMotion, exposure, vectors
+from .motion import FaceMotion, vectors
+from .motion import blur as motion_blur
 from .settings import MergeSettings
 from .swap import SwapFailed
 
@@ -251,16 +252,15 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes
         return
     box, m, reach = face_matte
 
-    matrices = [masks.scaled_matrix(x, settings.scale)
-                for x in exposure(sf.matrix, sf.motion, settings.shutter)]
+    face, samples = motion_blur(_matched_face(sf, rgb, colour, settings), sf.matrix, sf.motion,
+                                settings.shutter)
     region = rgb[box.slices]
     base = fill_non_finite(region)  # the plate itself unless it holds NaN or infinity
     plate_here = base if plate is rgb else fill_non_finite(plate[box.slices])
-    swapped_plate, record = match_plate(
-        _face_in_box(_matched_face(sf, rgb, colour, settings), matrices, box, reach),
-        plate_here, m, settings, seed)
+    swapped_plate, record = match_plate(_face_in_box(face, matrix, box, reach), plate_here, m,
+                                        settings, seed)
     if sf.motion is not None:
-        record["motion"] = sf.motion.to_dict(sf.matrix) | {"samples": len(matrices)}
+        record["motion"] = sf.motion.to_dict(sf.matrix) | {"samples": samples}
     layers.matches.append(record)
     vec = layers.view(box, VECTORS)
     np.copyto(vec, vectors(sf.matrix, sf.motion, box),
@@ -398,23 +398,11 @@ def _support(matte: np.ndarray) -> Box | None:
     return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _face_in_box(face: np.ndarray, matrices: Sequence[np.ndarray], box: Box,
+def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box,
                  reach: np.ndarray) -> np.ndarray:
-    """The face warped back (averaged over ``matrices``, the shutter's sub-frame placements,
-    :func:`.motion.exposure`), divided by the warp of an all-ones crop (``reach``: of the one
-    matrix; of each, summed, across a shutter) near the crop's edge, so the edge keeps its
-    colour instead of fading into the black outside."""
-    if len(matrices) > 1:
-        ones = np.ones(face.shape[:2], np.float32)
-        total = np.zeros(reach.shape + (face.shape[2],), np.float32)
-        reach = np.zeros_like(reach)
-        for matrix in matrices:
-            total += masks.from_crop(face, matrix, box)
-            reach += masks.from_crop(ones, matrix, box)
-        reach /= len(matrices)
-        warped = total / len(matrices)
-    else:
-        warped = np.asarray(masks.from_crop(face, matrices[0], box), np.float32)
+    """The face warped back, divided by the warp of an all-ones crop (``reach``) near the
+    crop's edge, so the edge keeps its colour instead of fading into the black outside."""
+    warped = np.asarray(masks.from_crop(face, matrix, box), np.float32)
     edge = (reach > 0.5) & (np.abs(reach - 1.0) > 1e-4)
     warped[edge] /= reach[edge][:, None]
     return warped

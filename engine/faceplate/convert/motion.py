@@ -8,9 +8,10 @@ gives the displacement of every plate pixel of the face, an affine field. From i
 - **motion vectors** in Nuke's convention (``forward.u/v``: where a pixel is on the next frame,
   ``backward.u/v``: on the previous one; pixels per frame, u to the right, v up as Nuke's y
   axis runs), so VectorBlur can blur the face in the comp instead;
-- **the swap's motion blur**: the swapped face is rendered at sub-frame matrices across the
-  shutter (centred on the frame, ``shutter`` degrees of it) and averaged, the way a camera
-  integrates a moving face. The samples are about a pixel of travel apart.
+- **the swap's motion blur**: the swapped face crop is resampled where the face is at
+  sub-frame times across the shutter (centred on the frame, ``shutter`` degrees of it) and
+  averaged, the way a camera integrates a moving face, before it is warped onto the plate once.
+  The samples are about a crop pixel of travel apart.
 
 With one neighbour only (a track's first or last frame, a cut on one side) the motion is taken
 as steady: the other side mirrors it. With neither, the face is still.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..face.align import invert
@@ -86,28 +88,50 @@ def vectors(matrix: np.ndarray, motion: FaceMotion | None, box: Box) -> np.ndarr
     return out
 
 
-def exposure(matrix: np.ndarray, motion: FaceMotion | None, shutter: float
+def exposure(matrix: np.ndarray, motion: FaceMotion | None, shutter: float, size: int
              ) -> list[np.ndarray]:
-    """The face's matrices (plate → unit crop) at the sub-frame times a ``shutter``-degree
-    exposure centred on the frame samples, about one pixel of travel apart (at most
-    :data:`MAX_SAMPLES`): ``[matrix]`` for a still face or a closed shutter."""
+    """Where a ``size``-pixel aligned crop of the face at each sub-frame time of a
+    ``shutter``-degree exposure (centred on the frame) samples this frame's crop: 2×3 maps from
+    crop pixels to crop pixels (cv2's inverse-map convention), about one crop pixel of travel
+    apart (at most :data:`MAX_SAMPLES`); ``[]`` for a still face or a closed shutter. Working in
+    the crop (the model's resolution) costs the same whatever the face's size on the plate."""
     if motion is None or shutter <= 0:
-        return [np.asarray(matrix, np.float64)]
+        return []
     open_for = shutter / 360.0  # of a frame; half of it each side of the frame
     here = _affine(invert(matrix))  # crop → plate
+    to_pixels = np.diag([size, size, 1.0])
     sides = []
     for step in motion.steps(matrix):
-        there = step @ here
-        moved = ((there - here) @ np.c_[_CORNERS, np.ones(len(_CORNERS))].T)[:2]
-        travel = float(np.hypot(moved[0], moved[1]).max()) * open_for / 2
-        sides.append((there, travel))
+        # crop pixel (time 0) → plate → the plate point a frame on → this frame's crop pixel
+        there = to_pixels @ _affine(matrix) @ np.linalg.inv(step) @ here @ np.linalg.inv(
+            to_pixels)
+        moved = ((there - np.eye(3)) @ np.c_[_CORNERS * size, np.ones(len(_CORNERS))].T)[:2]
+        sides.append((there, float(np.hypot(moved[0], moved[1]).max()) * open_for / 2))
     travel = max(t for _, t in sides)
     if travel < 0.5:
-        return [np.asarray(matrix, np.float64)]
+        return []
     per_side = min(MAX_SAMPLES // 2, max(1, math.ceil(travel)))
-    out = []
-    for there, _ in sides:
-        for j in range(per_side):
-            t = (j + 0.5) / per_side * open_for / 2  # box-filter midpoints
-            out.append(invert((here + t * (there - here))[:2]))
-    return out
+    return [(np.eye(3) + (j + 0.5) / per_side * open_for / 2 * (there - np.eye(3)))[:2]
+            for there, _ in sides for j in range(per_side)]
+
+
+def blur(face: np.ndarray, matrix: np.ndarray, motion: FaceMotion | None, shutter: float
+         ) -> tuple[np.ndarray, int]:
+    """The swapped face crop (S×S×C) averaged over the exposure (:func:`exposure`), and the
+    number of sub-frame samples (0: not blurred). Near the crop's edge, where some samples fall
+    outside it, the average is over those inside."""
+    size = face.shape[0]
+    maps = exposure(matrix, motion, shutter, size)
+    if not maps:
+        return face, 0
+    total = np.zeros(face.shape, np.float32)
+    inside = np.zeros(face.shape[:2], np.float32)
+    ones = np.ones(face.shape[:2], np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for m in maps:
+        total += cv2.warpAffine(face, m, (size, size), flags=flags).reshape(face.shape)
+        inside += cv2.warpAffine(ones, m, (size, size), flags=flags)
+    seen = inside > 1e-3 * len(maps)
+    out = np.array(face, np.float32, copy=True)
+    out[seen] = total[seen] / inside[seen][:, None]
+    return out, len(maps)
