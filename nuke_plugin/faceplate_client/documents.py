@@ -138,7 +138,7 @@ def read_document(source: Source, schema: str, versions_read: int | None = None,
 
 # A face's fields in the order they are written; ``confidence`` is left out when unknown (files
 # from before it) and ``fixed`` unless an artist set the landmarks.
-FACE_FIELDS = ("bbox", "score", "landmarks", "matrix", "track", "confidence", "fixed")
+FACE_FIELDS = ("bbox", "score", "landmarks", "matrix", "track", "confidence", "fixed", "bridged")
 
 
 def face_record(face: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,6 +150,8 @@ def face_record(face: Mapping[str, Any]) -> dict[str, Any]:
         out["confidence"] = face["confidence"]
     if face.get("fixed"):
         out["fixed"] = True
+    if face.get("bridged"):  # not detected: bridged over a frame its track missed
+        out["bridged"] = True
     return out
 
 

@@ -3,10 +3,9 @@
 The schema is documented in docs/extraction.md. The file is written atomically (temporary
 file, then rename). Re-running a frame range replaces only those frames: :func:`save` merges
 into the file on disk unless told to replace it. Later additions are optional fields, so
-older files load unchanged: a face's ``confidence`` and ``fixed`` (landmarks an artist set);
-the shot's ``tracks`` (confidence and
-frame count per track, and ``bridged``: the frames where its face was bridged, not detected;
-they load as each face's ``bridged``), ``held_back`` (faces of low-confidence tracks, kept out of
+older files load unchanged: a face's ``confidence``, ``fixed`` (landmarks an artist set) and
+``bridged`` (not detected: bridged over a frame its track missed); the shot's ``tracks``
+(confidence and frame count per track), ``held_back`` (faces of low-confidence tracks, kept out of
 ``frames`` so nothing swaps them), ``cuts`` (frames that start a new shot) and ``sizes``
 (frames whose size differs from ``size``: a set of stills), ``view`` (the stereo view of
 the plate they were found in).
@@ -52,7 +51,7 @@ class FaceRecord:
             "matrix": [[float(v) for v in row] for row in self.matrix],
             "track": int(self.track),
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
-            "fixed": self.fixed})
+            "fixed": self.fixed, "bridged": self.bridged})
 
     @classmethod
     def from_json(cls, d: dict) -> FaceRecord:
@@ -63,7 +62,8 @@ class FaceRecord:
         x0, y0, x1, y1 = (float(v) for v in d["bbox"])
         confidence = d.get("confidence")
         return cls((x0, y0, x1, y1), float(d["score"]), landmarks, matrix, int(d.get("track", 0)),
-                   None if confidence is None else float(confidence), bool(d.get("fixed", False)))
+                   None if confidence is None else float(confidence), bool(d.get("fixed", False)),
+                   bool(d.get("bridged", False)))
 
 
 @dataclass
@@ -114,15 +114,9 @@ class Alignments:
             plate=self.plate, colourspace=self.colourspace, backend=self.backend,
             face_type=self.face_type, size=self.size, smoothing=self.smoothing,
             frames=_frames_json(self.frames),
-            tracks={k: v.to_json() | self._bridged(k) for k, v in self.track_info.items()},
+            tracks={k: v.to_json() for k, v in self.track_info.items()},
             held_back=_frames_json(self.held_back), cuts=self.cuts, sizes=self.sizes,
             view=self.view)
-
-    def _bridged(self, track: int) -> dict:
-        """``{"bridged": [frames]}``: the track's bridged faces (none: an empty dict)."""
-        frames = sorted(f for faces in (self.frames, self.held_back) for f, v in faces.items()
-                        if any(r.track == track and r.bridged for r in v))
-        return {"bridged": frames} if frames else {}
 
     @classmethod
     def from_json(cls, d: dict, source: str = "") -> Alignments:
@@ -136,17 +130,12 @@ class Alignments:
         try:
             w, h = (int(v) for v in d["size"])
             tracks = d.get("tracks", {})
-            out = cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
+            return cls(d["plate"], d["colourspace"], d["backend"], d["face_type"],
                       (w, h), float(d.get("smoothing", 0.0)), _frames(d["frames"]),
                       {int(k): TrackInfo.from_json(v) for k, v in tracks.items()},
                       _frames(d.get("held_back", {})), [int(f) for f in d.get("cuts", [])],
                       {int(k): (int(v[0]), int(v[1])) for k, v in d.get("sizes", {}).items()},
                       str(d.get("view", "")))
-            for k, v in tracks.items():
-                for frame in v.get("bridged", []):
-                    for r in out.faces(int(frame)) + out.held_back.get(int(frame), []):
-                        r.bridged = r.bridged or r.track == int(k)
-            return out
         except (KeyError, TypeError, ValueError) as exc:
             raise FaceplateError(f"{source} is damaged ({exc}): re-run faceplate extract") \
                 from None
