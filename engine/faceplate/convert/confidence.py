@@ -6,9 +6,9 @@ three fair parts give a fair whole, unlike a product that sinks as parts are add
 detection       extraction's "is it a face" confidence of the face (``alignments.json``: the
                 detector score, the landmark shape and, for doubtful ones, a second detector;
                 :mod:`faceplate.extract.confidence`). 1 when the file predates it.
-landmark        how face-like the landmark shape is once pose is removed: 1 up to the residual
-                extraction takes as a sure face (``SURE_RESIDUAL``), falling linearly to 0 at
-                ``MAX_RESIDUAL`` (landmarks forced onto something that is no face).
+landmark        how face-like the landmark shape is once pose is removed: extraction's
+                :func:`~faceplate.extract.confidence.landmark_trust` (1 for a sure face, falling
+                to 0 for landmarks forced onto something that is no face).
 reconstruction  how well the model's learned mask agrees with the face mask it was trained to
                 predict (the landmark hull with forehead, :func:`faceplate.train.data.face_mask`):
                 soft Dice overlap in the crop. A model that cannot place this face (an unseen
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from faceplate_client.layout import CONFIDENCE_PARTS
 
-from ..extract.confidence import MAX_RESIDUAL, SURE_RESIDUAL, shape_distance
+from ..extract.confidence import landmark_trust
 from ..face.align import crop_matrix, transform_points
 from ..train.data import face_mask
 
@@ -48,12 +48,6 @@ class FaceConfidence:
 NO_FACE = FaceConfidence(0.0, 0.0, 0.0)
 
 
-def landmark_confidence(landmarks: np.ndarray) -> float:
-    residual = shape_distance(landmarks)
-    return float(np.clip(1.0 - (residual - SURE_RESIDUAL) / (MAX_RESIDUAL - SURE_RESIDUAL),
-                         0.0, 1.0))
-
-
 def reconstruction_confidence(learned: np.ndarray, matrix: np.ndarray,
                               landmarks: np.ndarray) -> float:
     """Soft Dice of the learned mask (S×S) and the trained-for face mask of the landmarks."""
@@ -68,7 +62,7 @@ def reconstruction_confidence(learned: np.ndarray, matrix: np.ndarray,
 def face_confidence(detection: float | None, learned: np.ndarray, matrix: np.ndarray,
                     landmarks: np.ndarray) -> FaceConfidence:
     return FaceConfidence(1.0 if detection is None else float(np.clip(detection, 0.0, 1.0)),
-                          landmark_confidence(landmarks),
+                          landmark_trust(landmarks),
                           reconstruction_confidence(learned, matrix, landmarks))
 
 
