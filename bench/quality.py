@@ -3,13 +3,24 @@ default and ours, trained for the same budget on the same faces and scored the s
 
 Material: ``../shared/clips/talking_head_1.mp4`` beside the repository (``FACEPLATE_CLIP`` to
 point elsewhere), one person talking. SAME-PERSON use only: the first half of the clip is
-identity A, the second half identity B, and every 4th frame of each half is held out of
-training. Frames are decoded to PNG and extracted with ``faceplate extract --backend dlib
---faceset``. Every output stays in the output folder (a temporary one unless ``-o DIR``).
+identity A, the second half identity B. ``--split every`` (the default) holds every 4th frame
+of each half out of training: each held-out face sits between two training frames.
+``--split block`` holds out the last 30 % of each half instead, a contiguous block of new poses
+and mouths the model never saw (training then sees face sets of the first 70 % only, linked
+crops in the output folder, and ``--holdout 0``). Frames are decoded to PNG and extracted with
+``faceplate extract --backend dlib --faceset``. Every output stays in the output folder (a
+temporary one unless ``-o DIR``).
 
 Scores, one function for every model (``score``), on the held-out faces:
   ssim_64 / psnr_64   reconstruction of A and B inside the face mask, at 64 px (comparable)
   ssim_own / psnr_own the same at the model's own resolution
+  ssim_plate / ...    the same at the face's size on the plate: the model's face resized to the
+                      size its crop covers on the plate (plate_px, the median), against the
+                      crop cut from the plate frame at that size (what a compositor gets)
+  sharp_own / sharp_plate / sharp_64
+                      sharpness: the swap's high-frequency energy inside the face (mean squared
+                      Laplacian of luminance) over the truth's, per face, averaged; a blurred
+                      face scores well below 1, noise or ringing can push it above
   swap_nme            A→B swaps of held-out A faces: 68 landmarks found by our dlib extractor on
                       the swap against the plate's, over the inter-ocular distance (the swap
                       keeps expression and pose); nme_floor is the same for the plate's crop
@@ -17,11 +28,13 @@ Scores, one function for every model (``score``), on the held-out faces:
                       same person here, so this says only that the swap reads as a face of B)
 plus "mean_face": every answer is the identity's mean training face.
 
-Prints one JSON line per model, writes quality.png (held-out SSIM at 64 px against training
-time, from checkpoints along the way) and sheet.png (held-out faces, reconstructions and swaps).
+Prints one JSON line per model, writes quality.png (held-out SSIM and sharpness at the model's
+own size against training time, from checkpoints along the way) and sheet.png (held-out faces,
+reconstructions and swaps).
 
   bench/quality.py [--minutes 6] [--models classic,today,default,standard] [--quick]
-                   [--clock wall|cpu] [--threads 2] [--try NAME="--train flags"] [-o DIR]
+                   [--split every|block] [--clock wall|cpu] [--threads 2]
+                   [--try NAME="--train flags"] [-o DIR]
 
 --clock cpu budgets each model by its process CPU seconds over its threads (equal to wall time
 on an idle machine; a busy one does not shorten the training). The load is in every line.
@@ -44,7 +57,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLIP = os.environ.get("FACEPLATE_CLIP") or os.path.join(ROOT, "..", "shared", "clips",
                                                          "talking_head_1.mp4")
-HOLDOUT = 0.25  # every 4th frame of each half
+HOLDOUT = 0.25  # --split every: every 4th frame of each half
+BLOCK = 0.3  # --split block: the last 30 % of each half
+SPLITS = ("every", "block")
 CONSENT = "Same-person benchmark of one public sample clip (halves as A and B); no other use."
 SCORE_SIZE = 64
 CURVE_POINTS = 3  # checkpoints along the way (plus the end) for the quality/time plot
@@ -61,7 +76,8 @@ TODAY = ["--resolution", "128", "--encoder-widths", "64,128,256,512", "--latent"
          "--augment", ("rotation_deg=10,scale=0.05,shift=0.05,flip=0.5,brightness=0.08,"
                        "colour=0.04,contrast=0.1")]
 MODELS = {"classic": None, "today": ["--preset", "standard", *TODAY], "default": [],
-          "standard": ["--preset", "standard"], "high": ["--preset", "high"]}
+          "standard": ["--preset", "standard"], "high": ["--preset", "high"],
+          "production": ["--preset", "production"]}
 
 
 def load_average() -> list[float]:
@@ -110,20 +126,99 @@ def prepare(out: str) -> dict[str, str]:
     return sets
 
 
-class Material:
-    """The face sets at each size, their held-out split and the references scores need."""
+def split_indices(folder: str, split: str):
+    """(train, held) indices of a face set folder's faces for ``split``: ``every`` is
+    training's own every-4th rule (``--holdout 0.25``), ``block`` the last BLOCK of the faces
+    in frame order."""
+    import numpy as np
+    from faceplate.extract.faceset import load_faceset as load_index
+    from faceplate.train.data import held_out
 
-    def __init__(self, sets: dict[str, str]):
+    entries = load_index(folder).entries
+    n = len(entries)
+    if split == "every":
+        held = held_out(n, HOLDOUT)
+    else:
+        order = np.argsort([e.frame for e in entries], kind="stable")
+        held = np.zeros(n, bool)
+        held[order[n - round(n * BLOCK):]] = True
+    idx = np.arange(n)
+    return idx[~held], idx[held]
+
+
+def training_sets(sets: dict[str, str], out: str, split: str) -> tuple[dict[str, str], str]:
+    """The face set folders training is given, and its ``--holdout``: the whole sets holding
+    every 4th face out, or (block) folders of the first faces only, their crops linked."""
+    if split == "every":
+        return sets, str(HOLDOUT)
+    from faceplate.extract.faceset import FaceSet
+    from faceplate.extract.faceset import load_faceset as load_index
+
+    out_sets = {}
+    for name, folder in sets.items():
+        index = load_index(folder)
+        train, _ = split_indices(folder, split)
+        dest = os.path.join(out, "faces_block", name)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(dest)
+        entries = [index.entries[i] for i in train]
+        for e in entries:
+            os.symlink(os.path.abspath(os.path.join(folder, e.file)), os.path.join(dest, e.file))
+        FaceSet(dest, index.face_type, index.size, entries).save_index()
+        out_sets[name] = dest
+    return out_sets, "0"
+
+
+def sharpness_energy(img, mask) -> float:
+    """Mean squared Laplacian of the luminance inside ``mask`` (high-frequency energy)."""
+    import cv2
+    import numpy as np
+
+    grey = np.ascontiguousarray(img[..., :3] @ np.float32([0.299, 0.587, 0.114]))
+    lap = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=3)
+    return float(np.mean(lap[mask] ** 2)) if mask.any() else 0.0
+
+
+class Material:
+    """The face sets at each size, their held-out split, the held-out faces cut from the plate
+    at the face's own size there, and the references scores need."""
+
+    def __init__(self, sets: dict[str, str], out: str, split: str = "every"):
+        import cv2
+        import numpy as np
+        from faceplate.convert.face_size import face_px
+        from faceplate.extract import alignments
         from faceplate.extract.backends import get_backend
-        from faceplate.train.data import load_faceset
+        from faceplate.extract.faceset import load_faceset as load_index
+        from faceplate.face.crop import aligned_crop, model_input
+        from faceplate.train.data import face_mask, load_faceset
         from faceplate.train.evaluate import Recogniser
 
         self.folders = sets
+        self.split = split
         self._load = load_faceset
         self._cache: dict[tuple[str, int], object] = {}
+        self.indices = {n: split_indices(f, split) for n, f in sets.items()}
         full = self.at("A", LM_SIZE)
-        self.train, self.held = full.split(HOLDOUT)
-        self.held_b = self.at("B", LM_SIZE).split(HOLDOUT)[1]
+        self.train, self.held = self.indices["A"]
+        self.held_b = self.indices["B"][1]
+        # Each held-out face as the plate holds it: cut at the size its crop covers there.
+        self.plate: dict[str, list] = {}
+        for name, folder in sets.items():
+            index = load_index(folder)
+            shot = alignments.load(os.path.join(out, "shots", name))
+            faces = []
+            for i in self.indices[name][1]:
+                e = index.entries[i]
+                rec = next(f for f in shot.faces(e.frame) if f.track == e.track)
+                size = round(face_px(rec.matrix))
+                bgr = cv2.imread(os.path.join(out, "plates", name, f"frame.{e.frame:04d}.png"))
+                crop = model_input(aligned_crop(bgr[..., ::-1].astype(np.float32) / 255.0,
+                                                rec.matrix, size))
+                mask = face_mask(e.landmarks * size / index.size, size) > 127
+                faces.append((crop, mask))
+            self.plate[name] = faces
+        self.plate_px = int(np.median([c.shape[0] for f in self.plate.values() for c, _ in f]))
         self.landmarker = get_backend("dlib")
         self.recogniser = Recogniser()
         b = self.at("B", LM_SIZE)
@@ -159,24 +254,41 @@ def resize(batch, size: int):
     return np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in batch])
 
 
-def score(decode, resolution: int, m: Material) -> dict:
-    """The one scoring function: ``decode(crops N×r×r×3, identity 0|1) -> faces N×r×r×3``."""
+def reconstruction(decode, resolution: int, m: Material) -> dict:
+    """SSIM, PSNR and sharpness of the held-out reconstructions at 64 px, at the model's own
+    size and at the face's size on the plate."""
     import numpy as np
     from faceplate.train.evaluate import psnr, ssim
 
-    out: dict = {}
-    for size, tag in ((SCORE_SIZE, "64"), (resolution, "own")):
-        s_vals, p_vals = [], []
-        for j, name in enumerate(("A", "B")):
-            own, ref = m.at(name, resolution), m.at(name, size)
-            held = own.split(HOLDOUT)[1]
-            faces = resize(np.clip(decode(own.rgb()[held], j), 0, 1), size)
-            masks = ref.pixels[held, ..., 3] > 127
-            for a, b, mask in zip(ref.rgb()[held], faces, masks):
-                s_vals.append(ssim(a, b, mask))
-                p_vals.append(psnr(a, b, mask))
-        out[f"ssim_{tag}"] = round(float(np.mean(s_vals)), 4)
-        out[f"psnr_{tag}"] = round(float(np.mean(p_vals)), 2)
+    vals: dict[str, list[float]] = {}
+
+    def add(tag: str, truth, face, mask) -> None:
+        vals.setdefault(f"ssim_{tag}", []).append(ssim(truth, face, mask))
+        vals.setdefault(f"psnr_{tag}", []).append(psnr(truth, face, mask))
+        vals.setdefault(f"sharp_{tag}", []).append(
+            sharpness_energy(face, mask) / max(sharpness_energy(truth, mask), 1e-12))
+
+    for j, name in enumerate(("A", "B")):
+        held = m.indices[name][1]
+        faces = np.clip(decode(m.at(name, resolution).rgb()[held], j), 0, 1).astype(np.float32)
+        for size, tag in ((SCORE_SIZE, "64"), (resolution, "own")):
+            ref = m.at(name, size)
+            for a, b, mask in zip(ref.rgb()[held], resize(faces, size),
+                                  ref.pixels[held, ..., 3] > 127):
+                add(tag, a, b, mask)
+        for face, (truth, mask) in zip(faces, m.plate[name]):
+            add("plate", truth, resize(face[None], truth.shape[0])[0], mask)
+    out = {k: round(float(np.mean(v)), 2 if k.startswith("psnr") else 4)
+           for k, v in vals.items()}
+    out["plate_px"] = m.plate_px
+    return out
+
+
+def score(decode, resolution: int, m: Material) -> dict:
+    """The one scoring function: ``decode(crops N×r×r×3, identity 0|1) -> faces N×r×r×3``."""
+    import numpy as np
+
+    out = reconstruction(decode, resolution, m)
     a = m.at("A", resolution)
     swaps = resize(np.clip(decode(a.rgb()[m.held], 1), 0, 1).astype(np.float32), LM_SIZE)
     out["swap_nme"] = round(float(np.mean(m.nme(swaps))), 4)
@@ -187,19 +299,10 @@ def score(decode, resolution: int, m: Material) -> dict:
     return out
 
 
-def ssim64(decode, resolution: int, m: Material) -> float:
-    """Only the held-out SSIM at 64 px (for the points along the curve)."""
-    import numpy as np
-    from faceplate.train.evaluate import ssim
-
-    vals = []
-    for j, name in enumerate(("A", "B")):
-        own, ref = m.at(name, resolution), m.at(name, SCORE_SIZE)
-        held = own.split(HOLDOUT)[1]
-        faces = resize(np.clip(decode(own.rgb()[held], j), 0, 1), SCORE_SIZE)
-        vals += [ssim(a, b, mk) for a, b, mk in zip(ref.rgb()[held], faces,
-                                                     ref.pixels[held, ..., 3] > 127)]
-    return round(float(np.mean(vals)), 4)
+def curve_point(decode, resolution: int, m: Material) -> dict:
+    """The figures plotted along the way (for the points along the curve)."""
+    r = reconstruction(decode, resolution, m)
+    return {k: r[k] for k in ("ssim_64", "ssim_own", "sharp_own", "ssim_plate", "sharp_plate")}
 
 
 # -- decoders for each kind of model ---------------------------------------------------------
@@ -252,13 +355,14 @@ def faceplate_points(model_dir: str):
 
 
 def train_faceplate(name: str, flags: list[str], sets: dict[str, str], out: str,
-                    budget_s: float, clock: str, threads: int) -> tuple[dict, str]:
+                    budget_s: float, clock: str, threads: int,
+                    holdout: str = str(HOLDOUT)) -> tuple[dict, str]:
     model = os.path.join(out, "models", name)
     shutil.rmtree(model, ignore_errors=True)  # a fresh model, never a resumed one
     every = budget_s / CURVE_POINTS
     cmd = cli("train", *[a for n, d in sets.items() for a in ("--faceset", f"{n}={d}")],
               "-m", model, "--consent", CONSENT, "--time", f"{budget_s:g}s", "--clock", clock,
-              "--holdout", str(HOLDOUT), "--seed", "0", "--preview-every", "0",
+              "--holdout", holdout, "--seed", "0", "--preview-every", "0",
               "--checkpoint-every", "0", "--checkpoint-every-time", f"{every:g}s",
               "--keep", "100", "--json", *flags)
     with open(os.path.join(out, f"train_{name}.log"), "w") as log:
@@ -270,7 +374,8 @@ def train_faceplate(name: str, flags: list[str], sets: dict[str, str], out: str,
     return json.loads(proc.stdout.strip().splitlines()[-1]), model
 
 
-def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: str) -> dict:
+def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: str,
+                  split: str = "every") -> dict:
     """Child process: the classic model with its classic recipe (L1 on the whole crop, Adam
     5e-5) on our augmented batches (random warp included), snapshots along the way."""
     import torch
@@ -288,7 +393,7 @@ def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: st
     for name in ("A", "B"):
         fs = load_faceset(sets[name], name, 64)
         faces.append(torch.from_numpy(fs.pixels).permute(0, 3, 1, 2).contiguous())
-        pools.append(torch.from_numpy(fs.split(HOLDOUT)[0]))
+        pools.append(torch.from_numpy(split_indices(sets[name], split)[0]))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     now = make_clock(clock)
@@ -332,26 +437,34 @@ def classic_points(out_dir: str):
 
 
 # -- pictures --------------------------------------------------------------------------------
-def write_plot(path: str, results: list[dict], mean_face: float) -> None:
+def write_plot(path: str, results: list[dict], mean_line: dict) -> None:
+    """Held-out SSIM and sharpness at each model's own size against training time."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.2), dpi=110)
-    ax = fig.add_subplot()
-    for r in results:
-        ax.plot([t / 60 for t, _ in r["curve"]], [v for _, v in r["curve"]], marker="o",
-                label=f"{r['model']} ({r['params_m']} M, {r['resolution']} px)")
-    ax.axhline(mean_face, color="grey", linestyle="--", label="mean training face")
-    clock = "CPU time / threads" if results[0]["clock"] == "cpu" else "wall time"
-    ax.set_xlabel(f"training time, minutes ({clock}, {results[0]['threads']} threads)")
-    ax.set_ylabel("held-out SSIM in the face mask, 64 px")
-    lows = [v for r in results for _, v in r["curve"]] + [mean_face]
-    ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
-    ax.set_xlim(left=0.0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    fig = Figure(figsize=(11, 4.2), dpi=110)
+    split = "every 4th frame held out" if results[0]["split"] == "every" else \
+        f"last {BLOCK:.0%} of each half held out"
+    for k, (key, title) in enumerate((("ssim_own", "held-out SSIM in the face mask"),
+                                      ("sharp_own", "sharpness (swap / truth)"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        for r in results:
+            ax.plot([p[0] / 60 for p in r["curve"]], [p[1][key] for p in r["curve"]],
+                    marker="o", label=f"{r['model']} ({r['params_m']} M, {r['resolution']} px)")
+        ax.axhline(mean_line[key.replace("own", "64")], color="grey", linestyle="--",
+                   label="mean training face (64 px)")
+        clock = "CPU time / threads" if results[0]["clock"] == "cpu" else "wall time"
+        ax.set_xlabel(f"training minutes ({clock}, {results[0]['threads']} threads)")
+        ax.set_ylabel(f"{title}, model's own size")
+        ax.set_title(split, fontsize=9)
+        lows = [p[1][key] for r in results for p in r["curve"]] + [mean_line[key.replace(
+            "own", "64")]]
+        ax.set_ylim(max(0.0, min(lows) - 0.05), max(1.0, max(lows) + 0.02))
+        ax.set_xlim(left=0.0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -392,6 +505,8 @@ def main() -> int:
     p.add_argument("--try", dest="tries", action="append", default=[], metavar='NAME="FLAGS"',
                    help="also train `faceplate train FLAGS` as NAME (for choosing a recipe)")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s per model")
+    p.add_argument("--split", choices=SPLITS, default="every",
+                   help="held-out faces: every 4th frame of each half, or its last 30 %%")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("-o", "--out", help="output folder (default: a new temporary folder)")
@@ -407,7 +522,7 @@ def main() -> int:
     if args.train_classic:
         sets = {n: os.path.join(out, "faces", n) for n in ("A", "B")}
         print(json.dumps(train_classic(args.train_classic[0], sets,
-                                       float(args.train_classic[1]), args.clock)))
+                                       float(args.train_classic[1]), args.clock, args.split)))
         return 0
     budget = 20.0 if args.quick else args.minutes * 60.0
     runs: dict[str, list[str] | None] = {}
@@ -419,14 +534,16 @@ def main() -> int:
         name, _, flags = item.partition("=")
         runs[name] = shlex.split(flags)
     sets = prepare(out)
-    material = Material(sets)
-    common = {"bench": "quality", "threads": args.threads, "clock": args.clock,
-              "budget_s": budget, "held_out_faces": 2 * len(material.held)}
+    material = Material(sets, out, args.split)
+    train_sets, holdout = training_sets(sets, out, args.split)
+    common = {"bench": "quality", "split": args.split, "threads": args.threads,
+              "clock": args.clock, "budget_s": budget,
+              "held_out_faces": len(material.held) + len(material.held_b)}
 
     mean_faces = {}
     for j, name in enumerate(("A", "B")):
         fs = material.at(name, SCORE_SIZE)
-        mean_faces[j] = fs.rgb()[fs.split(HOLDOUT)[0]].mean(0)
+        mean_faces[j] = fs.rgb()[material.indices[name][0]].mean(0)
     mean_decode = lambda crops, j: mean_faces[j][None].repeat(len(crops), 0)
     mean_line = {**common, "model": "mean_face", "resolution": SCORE_SIZE, "load": load_average(),
                  **score(mean_decode, SCORE_SIZE, material)}
@@ -440,15 +557,16 @@ def main() -> int:
         if flags is None:
             folder = os.path.join(out, "models", name)
             proc = subprocess.run([sys.executable, __file__, "-o", out, "--clock", args.clock,
-                                   "--threads", str(args.threads), "--train-classic", folder,
+                                   "--threads", str(args.threads), "--split", args.split,
+                                   "--train-classic", folder,
                                    str(budget)], check=True, env=env(args.threads),
                                   stdout=subprocess.PIPE, text=True)
             info = json.loads(proc.stdout.strip().splitlines()[-1])
             points = list(classic_points(folder))
             trained = {"steps": info["steps"], "params_m": info["params_m"], "preset": "classic"}
         else:
-            result, folder = train_faceplate(name, flags, sets, out, budget, args.clock,
-                                             args.threads)
+            result, folder = train_faceplate(name, flags, train_sets, out, budget, args.clock,
+                                             args.threads, holdout)
             points = list(faceplate_points(folder))
             net = points[-1][2]
             trained = {"steps": result["steps"], "preset": result["preset"],
@@ -463,13 +581,13 @@ def main() -> int:
                 "cpu_s": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
                 "load": load, "load_end": load_average(), "flags": flags,
                 **score(decode, res, material),
-                "curve": [[round(t, 1), ssim64(torch_decode(n), r, material)]
+                "curve": [[round(t, 1), curve_point(torch_decode(n), r, material)]
                           for t, r, n in points]}
         print(json.dumps(line), flush=True)
         results.append(line)
         decoders[name] = (decode, res)
     if results:
-        write_plot(os.path.join(out, "quality.png"), results, mean_line["ssim_64"])
+        write_plot(os.path.join(out, "quality.png"), results, mean_line)
         write_sheet(os.path.join(out, "sheet.png"), material, decoders)
     print(json.dumps({"bench": "quality_files", "out": out,
                       "plot": os.path.join(out, "quality.png"),
