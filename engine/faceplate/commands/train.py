@@ -3,7 +3,8 @@
   faceplate train --faceset grace=faces/grace --faceset ada=faces/ada -m models/ga \\
       --consent "Both actors signed release FP-2291 for this show" --time 2h
 
-With no --preset the network is chosen from the device and --time (and the choice is printed).
+With no --preset the network is chosen from the device, --time and the faces' size on the plate
+(from --shot, or --face-size), and the choice is printed with its reason.
 Every 10th face of each set is held out of training for `faceplate evaluate` (--holdout).
 Running the same command again resumes from the newest good checkpoint in MODELDIR/checkpoints.
 Ctrl-C (or SIGTERM from the farm) saves a checkpoint before exiting. Watch MODELDIR/preview.png
@@ -49,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cov = p.add_argument_group("coverage (faceplate coverage, run before training)")
     cov.add_argument("--shot", action="append", metavar="SHOTDIR",
                      help="a shot this model will serve: report first whether the face sets "
-                          "cover its poses and expressions (repeatable)")
+                          "cover its poses and expressions, and (--preset auto) size the "
+                          "model for its faces (repeatable)")
     cov.add_argument("--require-coverage", action="store_true",
                      help="stop instead of training when a --shot is not covered")
 
@@ -68,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
         from faceplate.coverage.check import preflight
 
         preflight(args.shot, facesets, require=args.require_coverage, stream=sys.stderr)
-    config = TrainConfig.from_flags(args, base={"facesets": facesets})  # over args.preset's
+    base: dict = {"facesets": facesets}
+    if args.shot and args.face_size is None:  # --preset auto draws the shot's faces near size
+        from faceplate.convert.face_size import shots_face_px
+
+        base["face_size"] = shots_face_px(args.shot)
+    config = TrainConfig.from_flags(args, base=base)  # over args.preset's
     result = train(config, progress_stream=sys.stderr)
     if result.rank != 0:  # data parallel: one result, from rank 0
         return 0

@@ -39,6 +39,7 @@ from ..io.sequence import (
 from ..progress import Listener, Progress
 from . import masks
 from .cache import SwapCache, SwapKey
+from .face_size import shot_face_scale
 from .merge import SwappedFace, merge_reach
 from .motion import FaceMotion
 from .overlap import ordered
@@ -98,6 +99,9 @@ class ConvertSummary:
     only_faces: bool = False
     temporal_frames: int = 0  # frames swapped or loaded for temporal smoothing
     not_kept: list[str] = field(default_factory=list)  # what the output drops of the plate
+    # The model's pixels per plate pixel of the shot's faces (min, median) and the warning
+    # when a face is upscaled more than 2x (face_size.soft_warning); {} with no face.
+    face_scale: dict = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.frames if f.status == status)
@@ -120,6 +124,7 @@ class ConvertSummary:
                 "wall_s": round(self.wall, 3),
                 "frames_per_s": round(worked / self.wall, 3) if self.wall > 0 else None,
                 "temporal_frames": self.temporal_frames, "not_kept": self.not_kept,
+                "face_scale": self.face_scale,
                 "frames": [f.to_dict() for f in self.frames if f.status != "skipped"]}
 
 
@@ -267,6 +272,9 @@ def convert_shot(plate: str | Plate, shot_dir: str, model: Swapper, to_identity:
                                                     shot.view)
             for note in run.summary.not_kept:
                 log.warning("%s", note)
+        run.summary.face_scale = shot_face_scale(model.card.resolution, shot, plate.frames)
+        if "warning" in run.summary.face_scale:  # said once, before the work
+            log.warning("%s", run.summary.face_scale["warning"])
         todo = []
         for frame in plate.frames:
             planned = run.plan(frame, only_faces)

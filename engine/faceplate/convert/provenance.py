@@ -15,6 +15,7 @@ import numpy as np
 from faceplate_client.layout import PROVENANCE_PREFIX
 
 from .. import __version__
+from .face_size import face_scale
 from .settings import MergeSettings
 from .swap import SwapCard
 
@@ -33,13 +34,17 @@ class Provenance:
     frame: int = 0
     matrices: list[list[list[float]]] = field(default_factory=list)  # unit 2×3 per swapped face
     status: str = "swapped"  # or "passthrough: <reason>"
+    face_scales: list[float] = field(default_factory=list)  # model px per plate px, per face
 
     @property
     def synthetic(self) -> bool:
         return bool(self.matrices)
 
     def to_metadata(self) -> dict[str, str | int]:
-        return {
+        scale: dict[str, str | int] = {  # under 0.5 the face is upscaled more than 2x: soft
+            PREFIX + "face_scale": ",".join(f"{s:.3f}" for s in self.face_scales)
+        } if self.face_scales else {}
+        return scale | {
             PREFIX + "version": __version__,
             PREFIX + "model": self.model_id,
             PREFIX + "identities": ",".join(self.identities),
@@ -61,7 +66,7 @@ def provenance_for(card: SwapCard, to_identity: str, settings: MergeSettings, jo
     return Provenance(card.model_id, list(card.identities), to_identity,
                       str(getattr(card, "consent", "")), settings, job, plate, frame,
                       [np.round(np.asarray(m, dtype=np.float64), 9).tolist() for m in matrices],
-                      status)
+                      status, [face_scale(card.resolution, m) for m in matrices])
 
 
 def job_digest(card: SwapCard, to_identity: str, settings: MergeSettings, colourspace: str,

@@ -116,6 +116,11 @@ class TrainConfig(Settings):
         type=list, parse=parse_widths, metavar="W,W,...", group="network")
     decoder_blocks: int = setting(0, "residual blocks after each decoder upscale",
                                   group="network")
+    face_size: float | None = setting(
+        None, "the faces' median size on the plate, px (the aligned crop's side there): "
+        "--preset auto draws them at the largest size at or under it that the device and "
+        "budget afford; read from --shot when not given", type=float, metavar="PX",
+        group="network")
     face_prior: bool = setting(True, "decoders start from their identity's mean face "
                                "(model/network.py) and learn what differs (new models)",
                                flags=("--face-prior", "--no-face-prior"), group="network")
@@ -196,7 +201,8 @@ class TrainConfig(Settings):
             from ..model.store import resolve_device
 
             device = resolve_device(data.get("device", "auto"))
-            name, why = choose_preset(device.type, data.get("time_budget_s"))
+            name, why = choose_preset(device.type, data.get("time_budget_s"),
+                                      data.get("face_size"))
             log.info("preset auto: %s (%s); --preset chooses another", name, why)
         preset: dict[str, Any] = PRESETS.get(name, {})
         chosen = {**preset, **data, "preset": name}
