@@ -370,7 +370,8 @@ def test_the_engine_path_swap_then_merge_equals_convert_shot(shot, tmp_path):
     assert model.batches == [1, 1]  # convert_shot, then the first swap_frame; then the cache
     split = merge_frame(plate, again, colour, settings, frame=1004)
     assert split.channels == [c for c in OUTPUT_CHANNELS if c != "A"]  # an RGB plate's
-    for c in split.channels:  # float16 cache entries
+    # (the motion vectors need the neighbours' matrices, which the node sends: test_render)
+    for c in [c for c in split.channels if c.split(".")[0] not in ("forward", "backward")]:
         np.testing.assert_allclose(split.channel(c), whole.channel(c), atol=1e-3, err_msg=c)
     np.testing.assert_array_equal(swaps[0].matrix, faces[0].matrix)
     assert np.array_equal(plate.rgb(), read_image(sample.path(1004)).rgb())  # plate untouched

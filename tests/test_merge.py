@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from engine_helpers import PLAIN
 from faceplate.convert.masks import MASK_FLOOR
-from faceplate.convert.merge import SwappedFace, merge_faces
+from faceplate.convert.merge import LAYER_COUNT, SwappedFace, merge_faces
 from faceplate.convert.settings import MergeSettings, SettingsError
 from faceplate.extract.backends.dlib_backend import DlibBackend
 from faceplate.face.align import alignment_matrix, warp_to_crop
@@ -178,7 +178,7 @@ def test_layers_are_stored_over_the_faces_extent_only(photo):
     right = null_swap(wide, landmarks, shift=(512.0, 0.0))
     _, _, layers = merged(wide, [left, right], MergeSettings(colour="none"))
     e = layers.extent
-    assert layers.data.shape == (e.height, e.width, 15)
+    assert layers.data.shape == (e.height, e.width, LAYER_COUNT)
     assert e.x0 == 0 and e.width * e.height < 0.8 * wide.shape[0] * wide.shape[1]
     for plane in (layers.face, layers.learned, layers.hull, layers.regions, layers.raw,
                   layers.st):
