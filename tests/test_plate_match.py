@@ -213,3 +213,42 @@ def test_the_match_settings_come_from_one_declaration():
     names = {s["name"] for s in MergeSettings.knobs()}
     assert {"grain", "grain_amount", "grain_size", "soften", "shutter"} <= names
     assert MergeSettings().shutter == 180.0 and MergeSettings().grain == "auto"
+
+
+def test_convert_takes_the_motion_from_the_track_and_never_across_a_cut(tmp_path):
+    """A shot render: each face's motion comes from its track on the frames either side, read
+    from the alignments; at a cut the frame before belongs to another shot, so it is not used
+    (the motion is taken as steady from the frame after)."""
+    import json
+
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.swap import PassthroughModel
+    from faceplate.extract import alignments as alignments_io
+    from faceplate.samples import write_true_alignments
+
+    sample = _shot(tmp_path / "plate", Camera(velocity=(14.0, 0.0), shutter=180.0), frames=4)
+    shot_dir = write_true_alignments(sample, str(tmp_path / "shot"))
+    cut = sample.frames[2]
+    found = alignments_io.load(shot_dir)
+    away = found.frames[cut - 1][0]  # the shot before the cut: its face somewhere else
+    away.landmarks = away.landmarks + [0.0, 120.0]
+    away.matrix = alignment_matrix(away.landmarks, "whole_face")
+    found.cuts = [cut]
+    alignments_io.save(found, shot_dir, merge=False)
+    out = str(tmp_path / "out" / "m.####.exr")
+    summary = convert_shot(sample.pattern.replace("%04d", "####"), shot_dir,
+                           PassthroughModel(128), "passthrough", out,
+                           settings=MergeSettings(temporal=0.0, grain="off", soften="off"))
+    assert summary.count("swapped") == 4
+
+    def motion(frame: int) -> dict:
+        meta = read_image(out.replace("####", f"{frame:04d}")).metadata
+        (record,) = json.loads(meta["faceplate/plate_match"])
+        return record["motion"]
+
+    at_cut = motion(cut)
+    np.testing.assert_allclose(at_cut["forward"], [14.0, 0.0], atol=0.5)
+    np.testing.assert_allclose(at_cut["backward"], [-14.0, 0.0], atol=0.5)  # not the 120 px
+    before_cut = motion(cut - 1)  # its next frame is across the cut: steady from its previous
+    np.testing.assert_allclose(before_cut["backward"], [-14.0, -120.0], atol=0.5)
+    np.testing.assert_allclose(before_cut["forward"], [14.0, 120.0], atol=0.5)
