@@ -79,8 +79,8 @@ def choose_preset(device_type: str, time_budget_s: float | None,
                                 else f"under {CPU_HIGH_AFTER_S / 3600:g} h")
         size = _largest_rung(face_px, cap)
         device = "GPU" if device_type == "cuda" else "CPU"
-        why = (f"faces of {face_px:.0f} px on the plate, {device} and {budget}: {size} px is "
-               f"the largest size at or under the face that {afford} on a {device} affords "
+        why = (f"faces of {face_px:.0f} px on the plate, {device} and {budget}: {size} px, "
+               f"the largest size at or under the face that a {device} affords with {afford} "
                f"(at most {cap} px)")
         if size < face_px / 2:
             why += f"; the face is upscaled {face_px / size:.1f}x onto the plate"

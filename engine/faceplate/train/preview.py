@@ -2,7 +2,8 @@
 
 Preview sheet: one row per sample face (a fixed, un-augmented sample of each identity); the
 columns are the face, its reconstruction, its swap into every other identity, the learned mask
-and the swap's mask. Tiles are at least 128 px so a 64 px model is still readable.
+and the swap's mask. Tiles are at least 128 px so a 64 px model is still readable, and at most
+256 px so a 512 px model's sheet stays a picture one screen shows (and quick to write).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..io.atomic import write_bytes_atomic, write_text_atomic
 from ..io.images import write_image
 
 MIN_TILE = 128
+MAX_TILE = 256
 LABEL_H = 22
 
 
@@ -32,7 +34,7 @@ def preview_sheet(identities: list[str], samples: list[np.ndarray],
     """``samples[i]`` are identity i's crops (K×S×S×3, 0–1); ``decode(crops, j)`` returns
     (faces, masks) from decoder j. Returns the sheet as float32 H×W×3 sRGB 0–1."""
     s = samples[0].shape[1]
-    tile = max(s, MIN_TILE)
+    tile = min(max(s, MIN_TILE), MAX_TILE)
     n_ids = len(identities)
     rows = []
     for i, crops in enumerate(samples):
