@@ -35,7 +35,7 @@ COLOURS = {"FaceDetect": 0x3B7DB8FF, "FaceAlign": 0x3E9C8FFF, "FaceSwap": 0xC287
 # come from faceplate_client.layout, as the engine takes them.
 DETECTORS = ("fan", "dlib")
 SELECT_MODES = ("all", "track", "index", "reference")
-TRAIN_PRESETS = ("auto", "fast", "standard", "high", "demo")  # faceplate.train.presets
+TRAIN_PRESETS = ("auto", "fast", "standard", "high", "production", "demo")  # train.presets
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,10 @@ _add("FaceAlign", "Picks the face to replace, smooths its landmarks over time an
                  "(e.g. the actor who plays the part)."),
         KnobSpec("train_other_identity", "string", "other identity", "Identity name of the "
                  "other face set in the model."),
-        KnobSpec("train_preset", "enum", "preset", "Model size: auto (chosen from the device "
-                 "and the time; it says what it chose), fast (64 px), standard (128 px), high "
-                 "(256 px, a GPU), demo (fast, for minutes).", items=TRAIN_PRESETS,
+        KnobSpec("train_preset", "enum", "preset", "Model size: auto (chosen from the device, "
+                 "the time and the faces' size on the plate; it says what it chose), fast (64 "
+                 "px), standard (128 px), high (256 px, a GPU), production (512 px, a GPU), "
+                 "demo (fast, for minutes).", items=TRAIN_PRESETS,
                  default="auto"),
         KnobSpec("train_consent", "string", "consent note", "Who consented to this training "
                  "and under which agreement. Recorded in the model card; required."),
