@@ -252,3 +252,23 @@ def test_convert_takes_the_motion_from_the_track_and_never_across_a_cut(tmp_path
     before_cut = motion(cut - 1)  # its next frame is across the cut: steady from its previous
     np.testing.assert_allclose(before_cut["backward"], [-14.0, -120.0], atol=0.5)
     np.testing.assert_allclose(before_cut["forward"], [14.0, 120.0], atol=0.5)
+
+
+def test_two_eyes_get_a_cameras_independent_grain(tmp_path):
+    """A stereo plate's views are converted one at a time with the same frame numbers: each
+    view's grain is its own (the same grain in both eyes would float in front of the face)."""
+    import dataclasses
+
+    sample = _shot(tmp_path, Camera(grain=(0.035, 0.045, 0.06), grain_size=0.8), frames=1)
+    f = sample.frames[0]
+    plate, colour = read_image(sample.path(f)), ColourSpaces(sample.colourspace)
+    settings = MergeSettings(**BASE)
+    swaps = _swaps(sample, f)
+    eyes = {view: merge_frame(dataclasses.replace(plate, view=view), swaps, colour, settings,
+                              frame=f).rgb for view in ("left", "right")}
+    again = merge_frame(dataclasses.replace(plate, view="left"), swaps, colour, settings,
+                        frame=f).rgb
+    inside = _inside(merge_frame(plate, swaps, colour, settings, frame=f)) > 0
+    assert np.array_equal(again, eyes["left"])
+    difference = np.abs(eyes["left"] - eyes["right"])[inside]
+    assert difference.mean() > 0.005  # grain-sized, not a rounding

@@ -23,6 +23,7 @@ threshold).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -173,11 +174,12 @@ class _FaceBoxes:
 
 def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFace],
                 colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None = None,
-                face_only: bool = False, frame: int = 0) -> MergeLayers:
+                face_only: bool = False, frame: int = 0, view: str = "") -> MergeLayers:
     """Merge ``faces`` into ``rgb`` (H×W×3, plate colourspace) **in place**; ``alpha`` (H×W)
     is updated in place too when given. ``matte`` is the plate-sized matte of the ``image``
     mask sources (the artist's) or of the ``occlusion`` source (the occluders). ``frame``
-    seeds each face's grain (with its index), so a re-render gives the same bits."""
+    and the stereo ``view`` seed each face's grain (with its index), so a re-render gives
+    the same bits and two eyes get a camera's independent grain."""
     h, w = rgb.shape[:2]
     for face in faces:  # before any pixel changes
         check_swappable(rgb, face, settings.hull)
@@ -190,7 +192,7 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     plate = rgb.copy() if len(faces) > 1 and _matches(settings) else rgb
     for index, (face, b) in enumerate(zip(faces, boxes)):
         _merge_one(rgb, alpha, face, b, colour, settings, matte, out,
-                   (frame, index), plate)
+                   _seed(frame, index, view), plate)
     return out
 
 
@@ -233,7 +235,7 @@ def merge_reach(faces: Sequence[Placed], size: int, settings: MergeSettings,
 
 def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes: _FaceBoxes,
                colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None,
-               layers: MergeLayers, seed: tuple[int, int], plate: np.ndarray) -> None:
+               layers: MergeLayers, seed: tuple[int, ...], plate: np.ndarray) -> None:
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
     confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
     layers.confidences.append(confidence)
@@ -409,11 +411,11 @@ def _face_in_box(face: np.ndarray, matrix: np.ndarray, box: Box,
 
 
 def match_plate(face: np.ndarray, plate: np.ndarray, matte: np.ndarray,
-                settings: MergeSettings, seed: tuple[int, int]) -> tuple[np.ndarray, dict]:
+                settings: MergeSettings, seed: tuple[int, ...]) -> tuple[np.ndarray, dict]:
     """The swapped face on its box (``face``) matched to the plate under it (``plate``,
     finite) inside ``matte``: blurred to the plate's softness (:mod:`.softness`; never
     sharpened), the artist's sharpen, no negative light, then the plate's grain
-    (:mod:`.grain`, new for each ``seed``: frame and face). Returns it and what was done (the
+    (:mod:`.grain`, new for each ``seed``: frame, face and view). Returns it and what was done (the
     frame's ``faceplate/plate_match`` metadata)."""
     record: dict = {}
     measured = grain.measure(plate) if _matches(settings) else None
@@ -424,14 +426,14 @@ def match_plate(face: np.ndarray, plate: np.ndarray, matte: np.ndarray,
     face = np.maximum(masks.sharpen(face, settings.sharpen), 0.0)
     if settings.grain == "auto" and measured is not None and settings.grain_amount > 0:
         found_grain = measured.scaled(settings.grain_amount, settings.grain_size)
-        face = face + grain.synthesize(found_grain, face, _seed(seed))
+        face = face + grain.synthesize(found_grain, face, seed)
         record["grain"] = found_grain.to_dict()
     return np.asarray(face, np.float32), record
 
 
-def _seed(seed: tuple[int, int]) -> tuple[int, int, int]:
-    frame, index = seed
-    return abs(frame), int(frame < 0), index
+def _seed(frame: int, index: int, view: str) -> tuple[int, ...]:
+    """A face's grain seed (non-negative, as numpy's generators take them)."""
+    return abs(frame), int(frame < 0), index, zlib.crc32(view.encode("utf-8"))
 
 
 def _scaled_landmarks(sf: Placed, scale: float) -> np.ndarray:

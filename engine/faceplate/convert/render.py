@@ -141,7 +141,7 @@ def merge_frame(plate: Image, swaps: list[SwappedFace], colour: ColourSpaces,
     face's box only, and the layers cost only the rows the faces reach (:func:`merge_faces`)."""
     pixels = plate.colour()
     layers = merge_faces(pixels[..., :3], pixels[..., 3] if pixels.shape[-1] == 4 else None,
-                         swaps, colour, settings, matte, face_only, frame)
+                         swaps, colour, settings, matte, face_only, frame, plate.view)
     return MergedFrame(pixels, layers, [plate.frame.to_frame(s.matrix) for s in swaps],
                        plate.rows, plate)
 
