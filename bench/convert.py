@@ -296,23 +296,32 @@ def flicker_main() -> int:
     return 0
 
 
-def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
-                  model_dir: str | None, identity: str) -> None:
-    from faceplate.convert.flicker import flicker
-    from faceplate.convert.pipeline import convert_shot
-    from faceplate.convert.swap import PassthroughModel
+def _extracted(plate: str, frame_range: str | None, shot_dir: str):
+    """Extract ``plate`` (dlib, default smoothing) into ``shot_dir``: the alignments, the
+    frames holding exactly one face, the plate opened on them and their RGB."""
     from faceplate.extract import alignments as alignments_io
     from faceplate.extract.pipeline import extract_shot
-    from faceplate.io.colour import ColourSpaces
-    from faceplate.io.images import read_image, read_plate_frame
+    from faceplate.io.images import read_plate_frame
     from faceplate.io.sequence import open_plate
 
     extract_shot(plate, shot_dir, frames=frame_range, backend="dlib", preview=False)
     shot = alignments_io.load(shot_dir)
     frames = [f for f in sorted(shot.frames) if len(shot.frames[f]) == 1]
     source = open_plate(plate, frames)
+    return shot, frames, source, {f: read_plate_frame(source, f).rgb() for f in frames}
+
+
+def _flicker_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
+                  model_dir: str | None, identity: str) -> None:
+    from faceplate.convert.flicker import flicker
+    from faceplate.convert.pipeline import convert_shot
+    from faceplate.convert.swap import PassthroughModel
+    from faceplate.io.colour import ColourSpaces
+    from faceplate.io.images import read_image
+
+    shot, frames, source, plates = _extracted(plate, frame_range, shot_dir)
     colour = ColourSpaces(shot.colourspace)
-    plates = {f: colour.to_network(read_plate_frame(source, f).rgb()) for f in frames}
+    plates = {f: colour.to_network(rgb) for f, rgb in plates.items()}
     matrices = {f: shot.frames[f][0].matrix for f in frames}
     swaps = ["null", "frozen"] + (["model"] if model_dir else [])
     for swap in swaps:
@@ -531,17 +540,10 @@ def _match_shot(name: str, plate: str, frame_range: str | None, shot_dir: str,
     from faceplate.convert.pipeline import convert_shot
     from faceplate.convert.settings import MergeSettings
     from faceplate.convert.swap import PassthroughModel
-    from faceplate.extract import alignments as alignments_io
-    from faceplate.extract.pipeline import extract_shot
     from faceplate.face.align import invert
-    from faceplate.io.images import read_image, read_plate_frame
-    from faceplate.io.sequence import open_plate
+    from faceplate.io.images import read_image
 
-    extract_shot(plate, shot_dir, frames=frame_range, backend="dlib", preview=False)
-    shot = alignments_io.load(shot_dir)
-    frames = [f for f in sorted(shot.frames) if len(shot.frames[f]) == 1]
-    source = open_plate(plate, frames)
-    plates = {f: read_plate_frame(source, f).rgb() for f in frames}
+    shot, frames, source, plates = _extracted(plate, frame_range, shot_dir)
     if model_dir:
         from faceplate.model.store import load_model
 

@@ -15,10 +15,9 @@ import numpy as np
 from faceplate.convert.merge import SwappedFace, merge_faces
 from faceplate.convert.settings import MergeSettings
 from faceplate.extract.backends.dlib_backend import DlibBackend
-from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
-from faceplate.face.mask import landmark_mask
+from faceplate.face.align import alignment_matrix
 from faceplate.io.colour import ColourSpaces
-from faceplate.samples import source_image
+from faceplate.samples import sample_swap, source_image
 
 SIZE, TILE = 256, 220
 
@@ -27,12 +26,7 @@ def main() -> str:
     detect = DlibBackend()
     plate_srgb = source_image("astronaut")
     (her,) = detect.detect(plate_srgb)[:1]
-    donor = source_image("grace_hopper")
-    (him,) = detect.detect(donor)[:1]
-    donor_matrix = alignment_matrix(him.landmarks, "whole_face")
-    face = warp_to_crop(donor, donor_matrix, SIZE)
-    learned = landmark_mask(transform_points(him.landmarks, donor_matrix) * SIZE, (SIZE, SIZE),
-                            kind="extended", feather=4)
+    face, learned = sample_swap("grace_hopper", SIZE)
     colour = ColourSpaces("ACEScg")
     plate = colour.to_plate(plate_srgb)
     swap = SwappedFace(face, learned, alignment_matrix(her.landmarks, "whole_face"),

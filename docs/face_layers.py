@@ -19,13 +19,12 @@ from faceplate.convert.merge import SwappedFace
 from faceplate.convert.pipeline import merge_frame
 from faceplate.convert.settings import MergeSettings
 from faceplate.extract.backends.dlib_backend import DlibBackend
-from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
-from faceplate.face.mask import landmark_mask
+from faceplate.face.align import alignment_matrix, warp_to_crop
 from faceplate.face.stmap import apply_stmap
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image, to_uint8
 from faceplate.pictures import label, stack_rows
-from faceplate.samples import make_shot, source_image
+from faceplate.samples import make_shot, sample_swap
 
 SIZE, TILE, SHOWN = 256, 200, (1001, 1008)
 
@@ -37,12 +36,7 @@ def _cut(image: np.ndarray, view: tuple[slice, slice]) -> np.ndarray:
 
 def main() -> str:
     detect = DlibBackend()
-    donor = source_image("grace_hopper")
-    (hopper,) = detect.detect(donor)[:1]
-    donor_matrix = alignment_matrix(hopper.landmarks, "whole_face")
-    face = warp_to_crop(donor, donor_matrix, SIZE)
-    learned = landmark_mask(transform_points(hopper.landmarks, donor_matrix) * SIZE,
-                            (SIZE, SIZE), kind="extended", feather=4)
+    face, learned = sample_swap("grace_hopper", SIZE)
     colour = ColourSpaces("ACEScg")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

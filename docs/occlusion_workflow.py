@@ -22,9 +22,6 @@ from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughCard
 from faceplate.extract import alignments as alignments_io
-from faceplate.extract.backends.dlib_backend import DlibBackend
-from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
-from faceplate.face.mask import landmark_mask
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image
 from faceplate.occlusion import store
@@ -32,7 +29,13 @@ from faceplate.occlusion.data import Labels
 from faceplate.occlusion.predict import predict_occlusion
 from faceplate.occlusion.train import OcclusionTrainSettings, train_occlusion
 from faceplate.pictures import label, stack_rows
-from faceplate.samples import SampleShot, make_shot, occluders, source_image, write_true_alignments
+from faceplate.samples import (
+    SampleShot,
+    make_shot,
+    occluders,
+    sample_swap,
+    write_true_alignments,
+)
 
 FRAMES, PAINTED = 36, 5
 TILE = 200
@@ -42,12 +45,7 @@ class GraceHopper:
     """Every face becomes Grace Hopper's aligned face, her landmark hull its learned mask."""
 
     def __init__(self, size: int = 256):
-        donor = source_image("grace_hopper")
-        (found,) = DlibBackend().detect(donor)[:1]
-        m = alignment_matrix(found.landmarks, "whole_face")
-        self.face = warp_to_crop(donor, m, size)
-        self.mask = landmark_mask(transform_points(found.landmarks, m) * size, (size, size),
-                                  kind="extended", feather=4)
+        self.face, self.mask = sample_swap("grace_hopper", size)
         self.card = PassthroughCard(identities=["astronaut", "grace_hopper"], resolution=size,
                                     model_id="docs-grace-hopper")
 

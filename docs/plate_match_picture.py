@@ -21,12 +21,10 @@ from faceplate.convert.merge import SwappedFace
 from faceplate.convert.motion import FaceMotion
 from faceplate.convert.render import merge_frame
 from faceplate.convert.settings import MergeSettings
-from faceplate.extract.backends.dlib_backend import DlibBackend
-from faceplate.face.align import alignment_matrix, transform_points, warp_to_crop
-from faceplate.face.mask import landmark_mask
+from faceplate.face.align import alignment_matrix
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image
-from faceplate.samples import Camera, make_camera_shot, source_image, source_landmarks
+from faceplate.samples import Camera, make_camera_shot, sample_swap, source_landmarks
 
 SIZE, TILE, ZOOM = 256, 300, 4
 CAMERA = Camera(velocity=(12.0, 0.0), shutter=180.0, defocus=1.2, grain=(0.05, 0.06, 0.08),
@@ -34,12 +32,7 @@ CAMERA = Camera(velocity=(12.0, 0.0), shutter=180.0, defocus=1.2, grain=(0.05, 0
 
 
 def main() -> str:
-    donor = source_image("grace_hopper")
-    (him,) = DlibBackend().detect(donor)[:1]
-    donor_matrix = alignment_matrix(him.landmarks, "whole_face")
-    face = warp_to_crop(donor, donor_matrix, SIZE)
-    learned = landmark_mask(transform_points(him.landmarks, donor_matrix) * SIZE, (SIZE, SIZE),
-                            kind="extended", feather=4)
+    face, learned = sample_swap("grace_hopper", SIZE)
     with tempfile.TemporaryDirectory() as tmp:
         sample = make_camera_shot("astronaut", tmp, CAMERA, frames=3, seed=1)
         colour = ColourSpaces(sample.colourspace)

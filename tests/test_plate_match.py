@@ -114,17 +114,9 @@ def test_a_soft_plate_gets_a_swap_as_soft(tmp_path, grain):
 def test_another_persons_face_is_softened_for_the_plates_focus_not_its_skin(tmp_path):
     """Grace Hopper's wrinkled face on the astronaut's smooth one (the bundled public-domain
     samples): the edge spread of the merged face comes to the plate's, whatever the skin."""
-    from faceplate.extract.backends.dlib_backend import DlibBackend
-    from faceplate.face.align import transform_points, warp_to_crop
-    from faceplate.face.mask import landmark_mask
-    from faceplate.samples import source_image
+    from faceplate.samples import sample_swap
 
-    donor = source_image("grace_hopper")
-    (her,) = DlibBackend().detect(donor)[:1]
-    donor_matrix = alignment_matrix(her.landmarks, "whole_face")
-    face = warp_to_crop(donor, donor_matrix, SIZE)
-    learned = landmark_mask(transform_points(her.landmarks, donor_matrix) * SIZE, (SIZE, SIZE),
-                            kind="components", feather=4)
+    face, learned = sample_swap("grace_hopper", SIZE, hull="components")
     sample = _shot(tmp_path, Camera(defocus=2.0), frames=1)
     f = sample.frames[0]
     plate, colour = read_image(sample.path(f)), ColourSpaces(sample.colourspace)

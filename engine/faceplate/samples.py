@@ -595,3 +595,18 @@ def make_dissolve_shot(out_dir: str, *, part: int = 6, dissolve: int = 6, first:
                     {"faceplate/sample_source": "edit"})
         frame += 1
     return EditedShot(pattern, size, faces, [first + 2 * part + dissolve], dissolving)
+
+
+def sample_swap(name: str, size: int, hull: str = "extended"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A bundled photo's face as a model would draw it: its aligned ``whole_face`` crop of
+    ``size`` (sRGB-encoded, the network's space) and its landmark hull (``hull``) as the
+    learned mask — a stand-in swap for pictures and tests of the merge."""
+    from .face.align import alignment_matrix, transform_points, warp_to_crop
+    from .face.mask import landmark_mask
+
+    landmarks = source_landmarks(name)
+    matrix = alignment_matrix(landmarks, "whole_face")
+    learned = landmark_mask(transform_points(landmarks, matrix) * size, (size, size),
+                            kind=hull, feather=4)
+    return warp_to_crop(source_image(name), matrix, size), learned
