@@ -211,8 +211,12 @@ def test_clients_vanishing_mid_message_or_mid_request_do_not_hurt_others(served)
         sock.sendall(frame)
         sock.close()
     _still_serves(client)
-    status = client.status()
-    assert status["queue"] == []
+    # The vanished clients' requests are cancelled and leave the queue: at once on a quiet
+    # machine, within moments on a busy one; never do they stay.
+    deadline = time.monotonic() + 30.0
+    while (queue := client.status()["queue"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queue == []
 
 
 def _fuzz_one(folder, token: str, data: bytes) -> list[p.Message]:
