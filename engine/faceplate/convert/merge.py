@@ -188,11 +188,13 @@ def merge_faces(rgb: np.ndarray, alpha: np.ndarray | None, faces: list[SwappedFa
     for b in boxes:
         extent = extent.union(b.union())
     out = MergeLayers.empty((w, h), extent, face_only)
-    # Every face matches the plate as it was, not as an earlier face left it.
-    plate = rgb.copy() if len(faces) > 1 and _matches(settings) else rgb
-    for index, (face, b) in enumerate(zip(faces, boxes)):
+    # Every face matches the plate as it was, not as an earlier face left it: with more than
+    # one, each face's box of the plate is kept before any face is blended.
+    keep = len(faces) > 1 and _matches(settings)
+    unblended = [rgb[b.matte.slices].copy() if keep else None for b in boxes]
+    for index, (face, b, before) in enumerate(zip(faces, boxes, unblended)):
         _merge_one(rgb, alpha, face, b, colour, settings, matte, out,
-                   _seed(frame, index, view), plate)
+                   _seed(frame, index, view), before)
     return out
 
 
@@ -235,7 +237,9 @@ def merge_reach(faces: Sequence[Placed], size: int, settings: MergeSettings,
 
 def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes: _FaceBoxes,
                colour: ColourSpaces, settings: MergeSettings, matte: np.ndarray | None,
-               layers: MergeLayers, seed: tuple[int, ...], plate: np.ndarray) -> None:
+               layers: MergeLayers, seed: tuple[int, ...], before: np.ndarray | None) -> None:
+    """Blend one face (``before``: the plate over its matte box before any face was blended;
+    None: ``rgb`` still is)."""
     matrix = masks.scaled_matrix(sf.matrix, settings.scale)
     confidence = face_confidence(sf.detection, sf.learned, sf.matrix, sf.landmarks)
     layers.confidences.append(confidence)
@@ -258,7 +262,12 @@ def _merge_one(rgb: np.ndarray, alpha: np.ndarray | None, sf: SwappedFace, boxes
                                 settings.shutter)
     region = rgb[box.slices]
     base = fill_non_finite(region)  # the plate itself unless it holds NaN or infinity
-    plate_here = base if plate is rgb else fill_non_finite(plate[box.slices])
+    if before is None:
+        plate_here = base
+    else:  # the cut box lies inside the matte box
+        mb = boxes.matte
+        plate_here = fill_non_finite(before[box.y0 - mb.y0:box.y1 - mb.y0,
+                                            box.x0 - mb.x0:box.x1 - mb.x0])
     swapped_plate, record = match_plate(_face_in_box(face, matrix, box, reach), plate_here, m,
                                         settings, seed)
     if sf.motion is not None:
