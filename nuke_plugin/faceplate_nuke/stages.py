@@ -292,8 +292,7 @@ class Run:
             frames=frames, tracks=tracks, held_back=held, cuts=cuts))
 
     def _faces(self, frame: int) -> list[dict[str, Any]]:
-        entry = self.cache("align").entry(frame) or {}
-        return [f for f in entry.get("faces", []) if "matrix" in f]
+        return _aligned_faces(self.cache("align").entry(frame))
 
     def _swap(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         swap = self.nodes["FaceSwap"]
@@ -314,13 +313,14 @@ class Run:
         """Each face's track's matrix on the frame before and after, flattened (NaN where the
         track has no face there, or a cut lies between): the merge op's motion blur and
         vectors."""
-        align = self.cache("align")
+        entries = {g: self.cache("align").entry(g) or {} for g in (frame - 1, frame, frame + 1)}
+        here = _aligned_faces(entries[frame])
         sides = {"before": (frame - 1, frame), "after": (frame + 1, frame + 1)}
         out: dict[str, list[float]] = {}
         for name, (other, starts) in sides.items():
-            cut = bool((align.entry(starts) or {}).get("cut"))
-            there = {} if cut else {f.get("track", 0): f["matrix"] for f in self._faces(other)}
-            out[name] = [v for f in self._faces(frame)
+            there = {} if entries[starts].get("cut") else \
+                {f.get("track", 0): f["matrix"] for f in _aligned_faces(entries[other])}
+            out[name] = [v for f in here
                          for row in there.get(f.get("track", 0), [[float("nan")] * 3] * 2)
                          for v in row]
         return out
@@ -430,6 +430,11 @@ def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
         raise NodeError(f"{swap.name()}: set the target identity (one of the model's "
                         f"identities, see its {layout.MODEL_CARD})")
     return os.path.abspath(model), identity
+
+
+def _aligned_faces(entry: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An align cache entry's kept faces (those with an alignment matrix)."""
+    return [f for f in (entry or {}).get("faces", []) if "matrix" in f]
 
 
 def _placement_arrays(faces: list[dict[str, Any]]) -> dict[str, Array]:
