@@ -345,7 +345,7 @@ class _ShotRun:
     smoothing: Smoothing | None = field(init=False, default=None)  # when windows are given
 
     def __post_init__(self) -> None:
-        self._cuts = frozenset(int(c) for c in getattr(self.shot, "cuts", []))
+        self._cuts = frozenset(int(c) for c in self.shot.cuts)
         self.renderer = FrameRenderer(self.model.card, self.to_identity, self.settings,
                                       self.colour, face_only=bool(self.writer.face_pattern))
         if self.windows is not None:
@@ -527,7 +527,7 @@ class _ShotRun:
 
 def _matrix(face: FacePlacement | None, geometry: Geometry) -> np.ndarray | None:
     """A neighbour's matrix (frame pixels) on this frame's stored pixels."""
-    return None if face is None else geometry.place(face).matrix
+    return None if face is None else geometry.to_array(face.matrix)
 
 
 def _check_mattes(settings: MergeSettings, frames: Sequence[int], shot_dir: str
