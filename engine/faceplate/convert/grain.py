@@ -76,7 +76,7 @@ class Grain:
         channel's variance is piecewise-linear in that channel's own value between its band
         centres (exact for shot noise, whose variance rises linearly with exposure), clamped
         at the ends."""
-        low = _hwc(low)
+        low = as_planes(low)
         if low.shape[2] != self.channels:
             raise ValueError(f"the grain has {self.channels} channels, the image {low.shape[2]}")
         out = np.empty(low.shape, np.float32)
@@ -108,7 +108,7 @@ def low_pass(image: np.ndarray) -> np.ndarray:
     """H×W×C → H×W×C float32: each channel Gaussian low-passed (:data:`LUMINANCE_SIGMA`); what
     picks a pixel's grain amplitude in each channel, on the plate when measuring and on the
     swap when synthesizing."""
-    image = np.ascontiguousarray(_hwc(image))
+    image = np.ascontiguousarray(as_planes(image))
     out = cv2.GaussianBlur(image, (0, 0), LUMINANCE_SIGMA, borderType=cv2.BORDER_REFLECT)
     return out.reshape(image.shape)
 
@@ -116,7 +116,7 @@ def low_pass(image: np.ndarray) -> np.ndarray:
 def amplitude_map(grain: Grain, image: np.ndarray) -> np.ndarray:
     """``grain.amplitude(low_pass(image))``, computed cheaply: the low-pass and the amplitude on
     an image a quarter the size (the amplitude is smooth), interpolated back up."""
-    image = _hwc(image)
+    image = as_planes(image)
     h, w, c = image.shape
     # A quarter the size: on the camera-shot round trip as accurate as the full low-pass.
     f = 4
@@ -166,7 +166,7 @@ def synthesize(grain: Grain, base: np.ndarray, seed: Sequence[int]) -> np.ndarra
     """New grain (H×W×C float32, zero mean) for ``base`` (H×W×C; each channel's low-passed
     value picks that channel's amplitude at each pixel) with ``grain``'s size, per-channel per-band std and channel
     correlation. Bit-identical for the same ``seed`` (an SFC64 generator seeded with it)."""
-    base = _hwc(base)
+    base = as_planes(base)
     h, w, c = base.shape
     if c != grain.channels:
         raise ValueError(f"the grain has {grain.channels} channels, the image {c}")
@@ -181,7 +181,8 @@ def synthesize(grain: Grain, base: np.ndarray, seed: Sequence[int]) -> np.ndarra
 # --- measuring ----------------------------------------------------------------------------------
 
 
-def _hwc(image: np.ndarray) -> np.ndarray:
+def as_planes(image: np.ndarray) -> np.ndarray:
+    """``image`` as float32 H×W×C (an H×W one as a single plane)."""
     image = np.asarray(image, np.float32)
     return image[..., None] if image.ndim == 2 else image
 
@@ -221,7 +222,7 @@ def _residual(image: np.ndarray, where: np.ndarray | None,
               inner: tuple[int, int, int, int] | None = None) -> _Residual:
     """The tile statistics of ``image`` (filtered whole) over the tiles of ``inner`` (y0, y1,
     x0, x1; None: all of it)."""
-    image = np.ascontiguousarray(_hwc(image))
+    image = np.ascontiguousarray(as_planes(image))
     c = image.shape[2]
     low = cv2.GaussianBlur(image, (0, 0), HIGHPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
     lower = cv2.GaussianBlur(low, (0, 0), COARSE_SIGMA, borderType=cv2.BORDER_REFLECT)
@@ -348,7 +349,7 @@ def measure(region: np.ndarray, where: np.ndarray | None = None, bands: int | No
     """The grain of ``region`` (H×W×C float32 plate values) measured on the pixels ``where`` is
     true (None: all). ``bands``: how many brightness bands (None: the model's own). None when
     there are too few pixels to tell."""
-    region = _hwc(region)
+    region = as_planes(region)
     c = region.shape[2]
     if bands is None:
         bands = FIT_BANDS if MODEL == "fit" else 4

@@ -16,12 +16,7 @@ import cv2
 import numpy as np
 
 from . import softness
-from .grain import low_pass
-
-
-def _hwc(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, np.float32)
-    return image[..., None] if image.ndim == 2 else image
+from .grain import as_planes, low_pass
 
 
 def temporal_grain(frames: Sequence[np.ndarray], weight: np.ndarray,
@@ -33,11 +28,11 @@ def temporal_grain(frames: Sequence[np.ndarray], weight: np.ndarray,
     Pixels weigh by ``weight`` (H×W, 0–1). A band with no pixels reads NaN. ``banding``: an
     H×W×C image whose brightness bands the pixels instead (e.g. the frames before a
     high-pass)."""
-    stack = [_hwc(f) for f in frames]
+    stack = [as_planes(f) for f in frames]
     if len(stack) < 2:
         raise ValueError("temporal grain needs at least two frames")
     w = np.asarray(weight, np.float32)
-    lum = low_pass(np.mean(stack, axis=0) if banding is None else _hwc(banding)).mean(axis=2)
+    lum = low_pass(np.mean(stack, axis=0) if banding is None else as_planes(banding)).mean(axis=2)
     if edges is None:
         inside = lum[w > 0]
         edges = np.quantile(inside, np.linspace(0.0, 1.0, bands + 1))
@@ -112,7 +107,7 @@ def blur_length(blurred: np.ndarray, sharp: np.ndarray, direction: tuple[float, 
     """The length (px) of a box blur along ``direction`` (unit vector, x right / y down) that
     best turns ``sharp`` into ``blurred`` inside ``weight`` (least squares over lengths
     0–``longest``: whole pixels, then a golden-section search around the best)."""
-    target, source = _hwc(blurred), np.ascontiguousarray(_hwc(sharp))
+    target, source = as_planes(blurred), np.ascontiguousarray(as_planes(sharp))
     w = np.asarray(weight, np.float32)[..., None]
 
     def error(length: float) -> float:
