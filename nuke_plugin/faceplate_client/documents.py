@@ -76,6 +76,8 @@ KINDS: dict[str, Kind] = {k.schema: k for k in (
     Kind(layout.FIXES_SCHEMA, "fix file", layout.FIXES_VERSION),
     Kind(layout.COVERAGE_SCHEMA, "coverage sidecar", layout.COVERAGE_VERSION),
     Kind(layout.OCCLUSION_SCHEMA, "occlusion model card", layout.OCCLUSION_VERSION),
+    Kind(layout.RUNS_SCHEMA, "run log", layout.RUNS_VERSION),
+    Kind(layout.REPORT_SCHEMA, "QC report", layout.REPORT_VERSION),
 )}
 
 Source = Union[str, Mapping[str, Any]]

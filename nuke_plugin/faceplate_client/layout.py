@@ -36,6 +36,18 @@ JOB_SCHEMA = "faceplate.job"
 JOB_VERSION = 1
 MERGE_SETTINGS_FILE = "merge_settings.json"
 
+# SHOTDIR/runs.json: what was run on the shot (extract, convert), newest last, with the command
+# line; the QC report reads its plate, output and model from here (faceplate.shot_runs).
+RUNS_FILE = "runs.json"
+RUNS_SCHEMA = "faceplate.runs"
+RUNS_VERSION = 1
+# SHOTDIR/report/: the shot's QC report (index.html, report.json, its pictures, review media).
+REPORT_DIR = "report"
+REPORT_PAGE = "index.html"
+REPORT_JSON = "report.json"
+REPORT_SCHEMA = "faceplate.report"
+REPORT_VERSION = 1
+
 # Descriptor caches beside a face set or a shot (faceplate.coverage.store).
 COVERAGE_FILE = "coverage.json"
 COVERAGE_SCHEMA = "faceplate.coverage"

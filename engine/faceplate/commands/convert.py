@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..convert.settings import MergeSettings
     from ..convert.swap import PassthroughModel, Swapper
     from ..errors import ExitCode, FaceplateError, skipped_summary
+    from ..shot_log import record
 
     settings = _merge_settings(args, MergeSettings, FaceplateError)
     model: Swapper
@@ -93,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
                            cache_dir=cache, progress_stream=sys.stderr,
                            batch_frames=args.batch_frames, only_faces=args.only_faces,
                            serial=args.serial)
+    record(args.alignments, "convert", plate=os.path.abspath(args.plate),
+           out=os.path.abspath(output.pattern),
+           model=os.path.abspath(args.model) if args.model else "",
+           model_id=model.card.model_id, identity=args.to, frames=args.frames or "")
     result = summary.to_dict()
     if args.sheet:
         from ..contact_sheet import contact_sheet

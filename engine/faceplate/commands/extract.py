@@ -54,15 +54,18 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import json
+    import os
     import sys
 
     from faceplate.extract.pipeline import extract_shot
     from faceplate.extract.settings import ExtractSettings
+    from faceplate.shot_log import record
 
     summary = extract_shot(
         args.plate, args.output, ExtractSettings.from_flags(args), frames=args.frames,
         colourspace=args.colourspace, faceset_dir=args.faceset, progress_stream=sys.stderr,
         device=args.device, weights_dir=args.weights, download_weights=args.download_weights)
+    record(args.output, "extract", plate=os.path.abspath(args.plate), frames=args.frames or "")
     if args.faceset and (args.sort or args.drop_outliers):
         from faceplate.extract.curate import drop_outliers, sort_faceset
         from faceplate.extract.faceset import load_faceset

@@ -47,10 +47,14 @@ class JobInput:
     engine: EngineContext
     progress: Callable
     cancel: threading.Event
+    command: str  # the op as the shot's run log records it
 
 
 def _job(req) -> JobInput:
-    return JobInput(req.engine, req.progress, req.cancel_event)
+    from ...shot_log import op_command
+
+    return JobInput(req.engine, req.progress, req.cancel_event,
+                    op_command(req.op.name, req.params))
 
 
 @dataclass
@@ -83,6 +87,7 @@ def _decode_extract(req) -> ExtractInput:
            lane="job", progress=True, timeout_s=_DAY, decode=_decode_extract)
 def extract_shot(inp: ExtractInput) -> Result:
     from ...extract.pipeline import extract_shot as run
+    from ...shot_log import record
     from .frames import backend_for, verifier_for
 
     engine = inp.job.engine
@@ -91,6 +96,7 @@ def extract_shot(inp: ExtractInput) -> Result:
                   verifier=verifier_for(engine) if inp.settings.verify else None,
                   colourspace=inp.colourspace, faceset_dir=inp.faceset_dir,
                   progress_listener=inp.job.progress, device=engine.device)
+    record(inp.shot_dir, "extract", inp.job.command, plate=inp.plate, frames=inp.frames or "")
     return Result(summary.to_dict())
 
 
@@ -193,10 +199,14 @@ def _decode_convert(req) -> ConvertInput:
            lane="job", progress=True, timeout_s=_DAY, decode=_decode_convert)
 def convert_shot(inp: ConvertInput) -> Result:
     from ...convert.pipeline import convert_shot as run
+    from ...shot_log import record
 
     with inp.job.engine.models.use(inp.model, inp.job.engine.device) as model:
         summary = run(inp.plate, inp.shot_dir, model, inp.identity, inp.output,
                       frames=inp.frames, settings=inp.settings, colourspace=inp.colourspace,
                       cache_dir=inp.cache_dir, progress_listener=inp.job.progress,
                       only_faces=inp.only_faces)
+        record(inp.shot_dir, "convert", inp.job.command, plate=inp.plate, out=inp.output.pattern,
+               model=inp.model, model_id=model.card.model_id, identity=inp.identity,
+               frames=inp.frames or "")
     return Result(summary.to_dict())
