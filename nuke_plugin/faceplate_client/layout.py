@@ -24,6 +24,7 @@ MODEL_CARD = "card.json"
 MODEL_SCHEMA = "faceplate.model"
 MODEL_VERSION = 3  # 2: decoder_blocks, ema, holdout; 3: face_prior (older cards still read)
 MODEL_PREVIEW = "preview.png"
+MODEL_LOSS_PLOT = "loss.png"  # loss per identity against step
 
 # A face set folder: aligned crops plus this index.
 FACESET_INDEX = "faceset.json"
@@ -47,6 +48,8 @@ REPORT_PAGE = "index.html"
 REPORT_JSON = "report.json"
 REPORT_SCHEMA = "faceplate.report"
 REPORT_VERSION = 1
+# SHOTDIR/report/review.mp4: plate | merged side by side, signed (`faceplate review`).
+REVIEW_MOVIE = "review.mp4"
 
 # Descriptor caches beside a face set or a shot (faceplate.coverage.store).
 COVERAGE_FILE = "coverage.json"

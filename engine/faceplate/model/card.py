@@ -117,6 +117,7 @@ class ModelCard:
     held_out: dict[str, int] = field(default_factory=dict)  # identity → faces held out
     iterations: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)  # identity → face-set digest
+    facesets: dict[str, str] = field(default_factory=dict)  # identity → face-set folder trained on
     consent: str = ""
     model_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     faceplate_version: str = __version__

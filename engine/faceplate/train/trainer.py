@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+from faceplate_client import layout
 from torch import nn
 
 from ..errors import FaceplateError
@@ -155,6 +156,7 @@ class Trainer:
                                  f"crops but these face sets are {face_type}: extract them with "
                                  f"--face-type {self.card.face_type}")
         self.card.fingerprints = {s.name: s.fingerprint for s in self.sets}
+        self.card.facesets = {s.name: os.path.abspath(s.folder) for s in self.sets}
         self.faces = [torch.from_numpy(s.pixels).permute(0, 3, 1, 2).contiguous().to(device)
                       for s in self.sets]
         if self.card.iterations and config.holdout != self.card.holdout:
@@ -363,11 +365,11 @@ class Trainer:
 
     @property
     def preview_path(self) -> str:
-        return os.path.join(self.config.model_dir, "preview.png")
+        return os.path.join(self.config.model_dir, layout.MODEL_PREVIEW)
 
     @property
     def plot_path(self) -> str:
-        return os.path.join(self.config.model_dir, "loss.png")
+        return os.path.join(self.config.model_dir, layout.MODEL_LOSS_PLOT)
 
     def record(self, losses: list[float]) -> dict[str, float] | None:
         """Average losses over ``log_every`` steps into one history row."""
