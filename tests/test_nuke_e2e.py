@@ -70,6 +70,15 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     assert face.max() > 0 and (face <= learned + 1e-3).all()  # the learned mask, nothing more
     assert np.median(np.abs(face - learned)[learned > 0.1]) < 1e-3
 
+    # QC Report: the engine reports on the node's own cache, the verdict lands on the node.
+    qc = actions.qc_report(merge)
+    report = json.loads(open(qc["report"]).read())
+    assert [f["frame"] for f in report["frames"]] == list(range(FRAMES[0], FRAMES[1] + 1))
+    assert report["merged"] == cache.pattern() and report["identity"] == "other"
+    assert {c["check"] for c in report["checks"]} >= {"confidence", "flicker", "expression"}
+    assert os.path.isfile(qc["page"])
+    assert merge["node_status"].value().startswith(f"QC {report['verdict']}")
+
     nuke.execute(nodes["Write"], *FRAMES)
     for f in range(FRAMES[0], FRAMES[1] + 1):
         out = read_exr(str(tmp_path / "out" / f"comp.{f}.exr"))

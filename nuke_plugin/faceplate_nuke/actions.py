@@ -15,6 +15,7 @@ from faceplate_client.protocol import CANCELLED
 from . import engine, graph, occlusion, review, roto, stabilise, training
 from .cache import StageCache
 from .errors import NodeError
+from .qc_report import qc_report as report_shot
 from .stages import Run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -127,6 +128,12 @@ def train(node: nuke.Node) -> dict:
 @on_node
 def learn_occlusion(node: nuke.Node) -> str:
     return occlusion.learn(node, _Progress(f"Faceplate occlusion {node.name()}"))
+
+
+@on_node
+def qc_report(node: nuke.Node) -> dict:
+    """FaceMerge's QC Report: process the range, report it, put the verdict on the node."""
+    return report_shot(node, _Progress(f"Faceplate QC {node.name()}"))
 
 
 def _review(node: nuke.Node, *edits: dict) -> StageCache:

@@ -292,6 +292,12 @@ _add("FaceMerge", "Blends the swapped face into the plate with an eroded, feathe
         KnobSpec("occlusion_matte", "file", "occlusion matte", "Occluder matte sequence for "
                  "the 'occlusion' mask (set by Learn Occlusion; any plate-sized matte works).",
                  stage="merge", param="occlusion_matte"),
+        KnobSpec("qc_folder", "file", "QC report folder", "Where QC Report writes index.html "
+                 "and report.json. Empty: report/ beside the node's cache."),
+        _button("qc_report", "QC Report", "Process the range, then measure every frame "
+                "(confidence, flicker, identity, expression, face size, coverage, focus) and "
+                "write the shot's QC page; the verdict shows in the status and the page opens "
+                "in the browser.", "qc_report"),
     ), tabs=(
         KnobSpec("plate_match", "tab", "Plate match", "Grain, softness and motion blur of the "
                  "plate, given to the swapped face"),

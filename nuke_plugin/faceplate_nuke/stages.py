@@ -297,7 +297,7 @@ class Run:
     def _swap(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         swap = self.nodes["FaceSwap"]
         for i, f in enumerate(todo):
-            model, identity = _model_and_identity(swap, f)
+            model, identity = model_and_identity(swap, f)
             faces = self._faces(f)
             data: dict[str, Any] = {"count": len(faces)}
             if faces:
@@ -343,7 +343,7 @@ class Run:
 
     def _view(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         for i, f in enumerate(todo):
-            model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
+            model, identity = model_and_identity(self.nodes["FaceSwap"], f)
             engine.call(self.address, "merge", dict(
                 RAW_MERGE, path=self.plate_file(f), colourspace=self.colourspace(),
                 model=model, identity=identity, frame=f, output=cache.frame_file(f),
@@ -355,7 +355,7 @@ class Run:
     def _merge(self, cache: StageCache, todo: list[int], keys: dict[int, str]) -> None:
         merge = self.nodes["FaceMerge"]
         for i, f in enumerate(todo):
-            model, identity = _model_and_identity(self.nodes["FaceSwap"], f)
+            model, identity = model_and_identity(self.nodes["FaceSwap"], f)
             params: dict[str, Any] = dict(
                 graph.op_params(merge, f), path=self.plate_file(f),
                 colourspace=self.colourspace(), model=model, identity=identity, frame=f,
@@ -420,7 +420,7 @@ def _fingerprint(model: str) -> list[Any]:
     return out
 
 
-def _model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
+def model_and_identity(swap: nuke.Node, frame: int) -> tuple[str, str]:
     params = graph.op_params(swap, frame)
     model, identity = params["model"], params["identity"]
     if not model or not os.path.isdir(model):

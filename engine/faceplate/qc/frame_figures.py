@@ -167,7 +167,7 @@ class ShotFigures:
                                         float(np.linalg.norm(found - self.reference)))
             per_face["consistency"].append(None)  # once the whole shot is measured
             focus = focus_ratio(crops.merged, crops.plate, crops.mask.astype(np.float32))
-            per_face["focus"].append(None if focus is None else max(focus, 1.0 / focus))
+            per_face["focus"].append(max(focus, 1.0 / focus) if focus else None)  # 0: can't tell
             before = self.previous.get(record.track)
             per_face["flicker"].append(None if before is None or cut or before[0] != frame - 1
                                        else _flicker(before[1], crops))

@@ -1,3 +1,13 @@
 """Op handlers, one module per group; importing this package registers every op."""
 
-from . import coverage, frames, occlusion, review, service, shots, stabilise, tracking  # noqa: F401
+from . import (  # noqa: F401
+    coverage,
+    frames,
+    occlusion,
+    qc,
+    review,
+    service,
+    shots,
+    stabilise,
+    tracking,
+)
