@@ -255,7 +255,7 @@ def shot_coverage(inputs: ShotInputs, progress_stream=None) -> dict[tuple[int, i
     return {(m.frame, m.track): m.distance for m in report.identities[0].matches}
 
 
-def measure_shot(inputs: ShotInputs, advance: Callable[[str], None] | None = None
+def measure_shot(inputs: ShotInputs, advance: Callable[[str], object] | None = None
                  ) -> tuple[list[FrameFigures], ShotFigures]:
     figures = ShotFigures(inputs, shot_coverage(inputs))
     frames = sorted(set(inputs.frames) | set(inputs.alignments.frames))

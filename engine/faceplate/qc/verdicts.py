@@ -39,8 +39,7 @@ def verdicts(figures: list[FrameFigures], settings: QcSettings) -> list[Verdict]
     out = []
     for check in CHECKS:
         warn, fail = check.thresholds(settings)
-        graded = [(f.frame, f.values.get(check.name)) for f in figures]
-        graded = [(frame, v) for frame, v in graded if v is not None]
+        graded = [(f.frame, v) for f in figures if (v := f.values.get(check.name)) is not None]
         verdict = Verdict(check, "n/a", warn, fail, len(graded))
         for frame, value in graded:
             grade = check.grade(value, settings)
@@ -86,8 +85,8 @@ def worst_frames(figures: list[FrameFigures], settings: QcSettings, count: int
     for f in figures:
         if not f.faces:
             continue
-        marks = [(_badness(c, f.values[c.name], settings), c.name) for c in CHECKS
-                 if f.values.get(c.name) is not None]
+        marks = [(_badness(c, v, settings), c.name) for c in CHECKS
+                 if (v := f.values.get(c.name)) is not None]
         if marks:
             score, name = max(marks)
             scored.append((score, f.frame, name))
