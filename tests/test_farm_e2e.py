@@ -1,5 +1,6 @@
 """The whole farm story on a real sample shot, with no stand-ins: `openjd run` runs the bundle's
-real commands (engine environment with `faceplate serve`, extract, chunked convert), the frames
+real commands (engine environment with `faceplate serve`, extract, chunked convert), each task
+reports its progress as OpenJD's openjd_progress lines, the frames
 match a direct run (within a half-float step), a lost frame is restored by re-running its
 chunk, and the result publishes through pyblish."""
 
@@ -87,6 +88,15 @@ def test_openjd_run_renders_the_same_frames_as_a_direct_run(farm):
         assert np.abs(pixels - d_pixels).max() <= 1e-3
         assert np.abs(pixels - d_pixels).mean() < 1e-5
         assert meta == d_meta and meta["faceplate/synthetic"] == "1"
+
+
+def test_openjd_run_shows_each_tasks_progress(farm):
+    """The bundle sets FACEPLATE_PROGRESS=openjd: each task reports openjd_progress and
+    openjd_status (Deadline Cloud's task progress), and the log has plain lines, no \\r."""
+    log = farm["log"]
+    assert "openjd_progress: 100.0" in log and "\r" not in log
+    for status in ("extract 3/3 frames", "convert 2/2 frames", "convert 1/1 frames"):
+        assert f"openjd_status: {status}, ETA 0:00" in log
 
 
 def test_engine_environment_started_and_stopped_the_real_engine(farm):

@@ -86,6 +86,7 @@ class DemoReport:
 
 
 def _progress_printer(stage: str) -> Callable[[dict], None]:
+    """Show an engine job's progress events on stderr: a bar on a terminal, lines in a log."""
     bar = {}
 
     def show(event: dict) -> None:

@@ -42,13 +42,9 @@ def skipped_summary(frames, what: str = "could not be read") -> str:
 
 def note_skipped(progress, frame: int, reason: str, log: logging.Logger) -> None:
     """Say once, as it happens, that ``frame`` was skipped and why: a line of its own on the
-    progress bar's stream (the farm log), else a warning in the log (the engine's)."""
+    progress stream (the farm log), else a warning in the log (the engine's)."""
     line = skipped_line(frame, reason)
-    stream = getattr(progress, "stream", None)
-    if stream is None:
+    if progress.stream is None:
         log.warning("%s", line)
-        return
-    # The bar ends its line only when done; start a new one so the note is a line of its own.
-    stream.write(("\n" if getattr(progress, "line_open", False) else "") + line + "\n")
-    progress.line_open = False
-    stream.flush()
+    else:
+        progress.note(line)

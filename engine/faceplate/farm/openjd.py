@@ -9,8 +9,10 @@ Bundle layout (Deadline Cloud's)::
     BUNDLE/openjd_parameters.json   the same values as a flat map for `openjd run -p file://...`
 
 Paths are PATH parameters so Deadline's path mapping rewrites them between operating systems.
-Frames are one CHUNK[INT] task parameter; the template's job environments set ``TORCH_HOME`` and
-``OCIO`` and start ``faceplate serve`` in the background for the session, shutting it down on exit.
+Frames are one CHUNK[INT] task parameter; the template's job environments set
+``FACEPLATE_PROGRESS=openjd`` (progress as ``openjd_progress``/``openjd_status`` lines),
+``TORCH_HOME`` and ``OCIO``, and start ``faceplate serve`` in the background for the session,
+shutting it down on exit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import yaml
 
 from ..io.atomic import write_text_atomic
+from ..progress import MODE_ENV
 from .job import ShotJob
 from .steps import Step, plan
 
@@ -104,7 +107,12 @@ def job_template(job: ShotJob) -> dict:
 
 
 def _environments(job: ShotJob) -> list[dict]:
-    envs: list[dict] = []
+    envs: list[dict] = [{
+        "name": "FaceplateProgress",
+        "description": "Progress as openjd_progress/openjd_status lines: the task's progress "
+                       "in Deadline Cloud",
+        "variables": {MODE_ENV: "openjd"},
+    }]
     variables = {}
     if job.torch_home:
         variables["TORCH_HOME"] = _ref("torch_home")

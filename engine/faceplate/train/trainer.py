@@ -442,7 +442,7 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
                 spent = now() - started  # mean step time: a steadier ETA
                 per_step = spent / max(trainer.step - start_step, 1)
                 left = max(config.time_budget_s - spent, 0.0)
-                progress.total = progress.done + 1 + int(left / per_step)
+                progress.total = progress.done + 1 + math.ceil(left / per_step)
             progress.advance(1, "  ".join(f"{n} {v:.4f}" for n, v in
                                           zip(trainer.card.identities, losses)))
             if config.preview_every and trainer.step % config.preview_every == 0:
@@ -462,8 +462,7 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
     run_s = now() - started
     done = trainer.step - start_step
     images = done * config.batch_size * group.world * len(trainer.sets)
-    if progress.stream is not None and total and done < total:
-        progress.stream.write("\n")
+    progress.finish()
     return TrainResult(config.model_dir, trainer.step, done, stopped_by, recent,
                        round(run_s, 2), round(images / run_s, 2) if run_s > 0 else 0.0,
                        trainer.preview_path, trainer.plot_path, trainer.card.preset,

@@ -12,6 +12,7 @@ landmarks keep sub-pixel precision in the frame (the package rounds them to whol
 from __future__ import annotations
 
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -75,7 +76,8 @@ def download_weights() -> None:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             try:
-                torch.hub.download_url_to_file(url, path, progress=True)
+                # torch's bar redraws with \r: on a terminal only, never into a log
+                torch.hub.download_url_to_file(url, path, progress=sys.stderr.isatty())
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
                 raise BackendError(f"could not download {url}: {exc}") from None
 
