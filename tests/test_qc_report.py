@@ -1,10 +1,10 @@
 """The shot QC report on a deliberately broken shot, and its page in a real browser.
 
-The astronaut sample is extracted and converted for real (the CLI, a null swap into the
-astronaut's own face set, so every clean frame is a faithful swap), then broken the two ways a
-supervisor must catch: frames 1004–1005 get another person's face (Grace Hopper's, merged by
-convert), and frames 1009–1011 hold frame 1008's merged picture while the actor moves on (a
-frozen swap). ``faceplate report`` must fail the shot on exactly those frames.
+The shot (faceplate.samples.make_faulty_shot) is the astronaut sample extracted and converted
+through the CLI as a faithful null swap, then broken the two ways a supervisor must catch:
+another person's face on frames 1004–1005, and a frozen swap on 1009–1011 (frame 1008's merged
+picture held while the actor moves on). ``faceplate report`` must fail the shot on exactly
+those frames.
 """
 
 from __future__ import annotations
@@ -15,64 +15,33 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
-from faceplate.convert.output_settings import OutputSettings
-from faceplate.convert.pipeline import convert_shot
-from faceplate.convert.swap import PassthroughModel
+from faceplate.qc.page import HEADLESS_CHROMIUM
 from faceplate.qc.thresholds import CHECKS
-from faceplate.samples import make_shot, sample_swap
+from faceplate.samples import make_faulty_shot, make_shot
 from faceplate_client import layout
 
-CLEAN = (1001, 1002, 1003, 1007, 1008)
-OTHER_FACE = (1004, 1005)
-FROZEN = (1009, 1010, 1011)
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
 
 
-def _faceplate(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "faceplate.cli", *args], capture_output=True,
-                          text=True, check=check, env=dict(os.environ, OMP_NUM_THREADS="1"),
-                          timeout=300)
-
-
-class OtherPerson(PassthroughModel):
-    """Draws Grace Hopper's face whatever it is given: a face the shot should never hold."""
-
-    def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
-        face, hull = sample_swap("grace_hopper", crops.shape[1])
-        mask = hull.astype(np.float32) / max(float(hull.max()), 1.0)
-        return (np.repeat(face[None], len(crops), 0).astype(np.float32),
-                np.repeat(mask[None], len(crops), 0))
+def _faceplate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faceplate.cli", *args], check=False,
+                          capture_output=True,
+                          text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    root = tmp_path_factory.mktemp("qc")
-    make_shot("astronaut", str(root / "plate"), frames=12, size=(480, 320), face_px=150.0)
-    plate, shot, merged = (str(root / "plate" / "plate.####.exr"), str(root / "shot"),
-                           str(root / "comp" / "merged.####.exr"))
-    _faceplate("extract", plate, "-o", shot, "--faceset", str(root / "sets" / "astronaut"),
-               "--backend", "dlib")
-    _faceplate("convert", plate, "--alignments", shot, "--null-swap", "--to", "astronaut",
-               "-o", merged)
-    convert_shot(plate, shot, OtherPerson(256, identities=["astronaut"]), "astronaut",
-                 OutputSettings(merged, overwrite=True), frames=list(OTHER_FACE))
-    for frame in FROZEN:
-        shutil.copyfile(merged.replace("####", "1008"), merged.replace("####", str(frame)))
-    result = _faceplate("report", shot, "--faceset", str(root / "sets" / "astronaut"),
-                        check=False)
-    return root / "shot", result
+def broken(tmp_path_factory):
+    shot = make_faulty_shot(str(tmp_path_factory.mktemp("qc")))
+    return shot, _faceplate("report", shot.shot_dir, "--faceset", shot.faceset)
 
 
 def test_report_fails_the_broken_frames_and_only_them(broken):
     shot, result = broken
     assert result.returncode == 1, result.stderr
-    report = json.loads((shot / layout.REPORT_DIR / layout.REPORT_JSON).read_text())
+    folder = os.path.join(shot.shot_dir, layout.REPORT_DIR)
+    with open(os.path.join(folder, layout.REPORT_JSON)) as fh:
+        report = json.load(fh)
     assert report["verdict"] == "fail"
     checks = {c["check"]: c for c in report["checks"]}
     assert set(checks) == {"delivered", *(c.name for c in CHECKS)}
@@ -86,18 +55,18 @@ def test_report_fails_the_broken_frames_and_only_them(broken):
                 flagged.setdefault(c["check"], set()).add(frame)
     failing = {frame for c in checks.values() for frame in _frames(c["fail_frames"])}
     # The frozen swap: it stops following the actor (flicker, and the landmarks drift off).
-    assert set(FROZEN) <= failing
-    assert set(FROZEN) & _frames(checks["expression"]["fail_frames"])
-    assert not set(CLEAN) & set().union(*flagged.values()), flagged
+    assert set(shot.frozen) <= failing
+    assert set(shot.frozen) & _frames(checks["expression"]["fail_frames"])
+    assert not set(shot.clean) & set().union(*flagged.values()), flagged
     frames = {f["frame"]: f for f in report["frames"]}
-    assert all(frames[f]["expression"] < 0.05 for f in CLEAN)
-    assert all(frames[f]["coverage"] is not None for f in CLEAN)
+    assert all(frames[f]["expression"] < 0.05 for f in shot.clean)
+    assert all(frames[f]["coverage"] is not None for f in shot.clean)
     assert report["frames_with_faces"] == 12
     assert [r["stage"] for r in report["runs"]] == ["extract", "convert"]
     assert report["runs"][-1]["command"].startswith("faceplate convert ")
-    assert report["worst_frames"] and report["worst_frames"][0]["frame"] not in CLEAN
+    assert report["worst_frames"] and report["worst_frames"][0]["frame"] not in shot.clean
     for worst in report["worst_frames"]:
-        assert (shot / layout.REPORT_DIR / worst["picture"]).is_file()
+        assert os.path.isfile(os.path.join(folder, worst["picture"]))
     assert "failing frames 1004-1005" in result.stdout
 
 
@@ -118,8 +87,8 @@ def _chromium() -> str:
 
 def test_page_in_headless_chromium(broken, tmp_path):
     shot, _ = broken
-    page = (shot / layout.REPORT_DIR / layout.REPORT_PAGE).as_uri()
-    browser = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    page = "file://" + os.path.join(shot.shot_dir, layout.REPORT_DIR, layout.REPORT_PAGE)
+    browser = [_chromium(), *HEADLESS_CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     table = dom[dom.index('id="verdicts"'):]
@@ -148,6 +117,6 @@ def test_report_needs_a_convert(tmp_path):
     sample = make_shot("astronaut", str(tmp_path / "plate"), frames=2, size=(320, 240),
                        face_px=110.0)
     write_true_alignments(sample, str(tmp_path / "shot"))
-    result = _faceplate("report", str(tmp_path / "shot"), check=False)
+    result = _faceplate("report", str(tmp_path / "shot"))
     assert result.returncode == 2
     assert "no convert is recorded" in result.stderr and "Traceback" not in result.stderr

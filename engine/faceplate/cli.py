@@ -13,6 +13,8 @@ import logging
 import pkgutil
 import sys
 
+from faceplate_client.shot_runs import running
+
 from . import __version__, commands
 from .errors import ExitCode, FaceplateError
 
@@ -45,6 +47,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    running(["faceplate", *argv])  # what the shot's run log records
     chosen = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(only=chosen)
     args = parser.parse_args(argv)

@@ -610,3 +610,53 @@ def sample_swap(name: str, size: int, hull: str = "extended"
     learned = landmark_mask(transform_points(landmarks, matrix) * size, (size, size),
                             kind=hull, feather=4)
     return warp_to_crop(source_image(name), matrix, size), learned
+
+
+@dataclass(frozen=True)
+class FaultyShot:
+    """A converted shot with known faults, for the QC report (:func:`make_faulty_shot`)."""
+
+    shot_dir: str
+    faceset: str  # the target identity's face set (the astronaut's own)
+    other_face: tuple[int, ...]  # frames holding someone else's face
+    frozen: tuple[int, ...]  # frames holding the frame before's merged picture
+    clean: tuple[int, ...]
+
+
+def make_faulty_shot(root: str) -> FaultyShot:
+    """The astronaut sample (12 frames, a 150 px face) extracted and converted through the CLI
+    (a null swap into her own face set, so every clean frame is a faithful swap), then broken
+    the two ways a supervisor must catch: frames 1004–1005 are converted again with Grace
+    Hopper's face (a face that does not belong in the shot) and frames 1009–1011 hold frame
+    1008's merged picture while the actor moves on (a frozen swap)."""
+    import shutil
+
+    from .cli import main as faceplate
+    from .convert.output_settings import OutputSettings
+    from .convert.pipeline import convert_shot
+    from .convert.swap import PassthroughModel
+
+    class OtherPerson(PassthroughModel):
+        def swap(self, crops: np.ndarray, identity: str) -> tuple[np.ndarray, np.ndarray]:
+            face, hull = sample_swap("grace_hopper", crops.shape[1])
+            mask = hull.astype(np.float32) / max(float(hull.max()), 1.0)
+            return (np.repeat(face[None], len(crops), 0).astype(np.float32),
+                    np.repeat(mask[None], len(crops), 0))
+
+    make_shot("astronaut", os.path.join(root, "plate"), frames=12, size=(480, 320),
+              face_px=150.0)
+    plate, shot, merged, faceset = (os.path.join(root, "plate", "plate.####.exr"),
+                                    os.path.join(root, "shot"),
+                                    os.path.join(root, "comp", "merged.####.exr"),
+                                    os.path.join(root, "sets", "astronaut"))
+    for argv in (["extract", plate, "-o", shot, "--faceset", faceset, "--backend", "dlib"],
+                 ["convert", plate, "--alignments", shot, "--null-swap", "--to", "astronaut",
+                  "-o", merged]):
+        if faceplate(argv) != 0:
+            raise RuntimeError(f"faceplate {' '.join(argv)} failed")
+    other, frozen = (1004, 1005), (1009, 1010, 1011)
+    convert_shot(plate, shot, OtherPerson(256, identities=["astronaut"]), "astronaut",
+                 OutputSettings(merged, overwrite=True), frames=list(other))
+    for frame in frozen:
+        shutil.copyfile(merged.replace("####", "1008"), merged.replace("####", str(frame)))
+    return FaultyShot(shot, faceset, other, frozen, (1001, 1002, 1003, 1007, 1008))

@@ -27,11 +27,18 @@ from .atomic import write_json_atomic
 from .documents import DocumentError, Problem, read_document
 
 KEEP = 200
+_given: list[str] = []  # the command line a program said it runs (:func:`running`)
+
+
+def running(argv: Sequence[str]) -> None:
+    """Say which command line this process runs, when it is not ``sys.argv`` (the CLI called
+    with its own argument list)."""
+    _given[:] = list(argv)
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
     """This process's command line as a shell would take it (``faceplate convert ...``)."""
-    argv = list(sys.argv if argv is None else argv)
+    argv = list(argv if argv is not None else _given or sys.argv)
     if argv and os.path.basename(argv[0]) in ("faceplate", "cli.py", "__main__.py"):
         argv[0] = "faceplate"
     return shlex.join(argv)

@@ -7,6 +7,12 @@ from html import escape
 
 from .qc_pictures import STATUS_COLOURS
 
+# How the tests and docs/qc_report_picture.py open the page in headless Chromium offline
+# (without the background-networking flags it keeps trying to reach Google's hosts).
+HEADLESS_CHROMIUM = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
