@@ -12,7 +12,10 @@ Order of a publish, one ``faceplate.render`` instance per shot output:
 4. validate  the rendered frames (order just after extraction): every frame is there and whole,
              has RGB and the ``facemask`` layer, and provenance naming the model;
 5. integrate into ``ROOT/<job>/<identity>/vNNN`` with a manifest of SHA-256 hashes — refused
-             when any earlier plugin failed, so nothing unvalidated is ever published.
+             when any earlier plugin failed, so nothing unvalidated is ever published. The
+             shell host also publishes the shot's QC report and signed review media (into
+             ``vNNN/report``) once its engine-side validator has checked their Content
+             Credentials (:class:`faceplate.publish.shell_plugins.ValidateReviewMedia`).
 
 pyblish does not raise: read ``context.data["results"]`` for each ``r["error"]``.
 """
@@ -267,6 +270,10 @@ class IntegrateVersion(pyblish.api.InstancePlugin):
             paths = [path for _, path, _ in _frames(instance)]
             paths += instance.data.get("extraFiles", [])  # e.g. the shell host's review sheet
             files = {os.path.basename(path): _copy_hashed(path, staging) for path in paths}
+            for name in instance.data.get("reportFiles", []):  # relative to reportDir
+                files[f"{layout.REPORT_DIR}/{name}"] = _copy_hashed(
+                    os.path.join(instance.data["reportDir"], name),
+                    os.path.join(staging, layout.REPORT_DIR, os.path.dirname(name)))
             manifest = _manifest(instance, files)
             with open(os.path.join(staging, "manifest.json"), "w") as fh:
                 json.dump(manifest, fh, indent=1)
@@ -274,12 +281,13 @@ class IntegrateVersion(pyblish.api.InstancePlugin):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         instance.data["publishedDir"] = version_dir
-        self.log.info("published %s frames to %s", len(files), version_dir)
+        self.log.info("published %s files to %s", len(files), version_dir)
 
 
 def _copy_hashed(src: str, folder: str) -> dict:
     digest = hashlib.sha256()
     dst = os.path.join(folder, os.path.basename(src))
+    os.makedirs(folder, exist_ok=True)
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         for block in iter(lambda: fin.read(1 << 20), b""):
             digest.update(block)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyblish.api  # type: ignore[import-untyped]
+from faceplate_client import layout
 from faceplate_client.frames import format_frame_range
 from faceplate_pyblish import shot
 
@@ -95,4 +96,43 @@ class ExtractReview(pyblish.api.InstancePlugin):
         instance.data.setdefault("extraFiles", []).append(path)
 
 
-PLUGINS = [ExtractRender, ValidateFramesDecode, ExtractReview]
+class ValidateReviewMedia(pyblish.api.InstancePlugin):
+    """The shot's review media (``SHOTDIR/report``: the review movie, the QC report's pictures)
+    carry intact Content Credentials that declare generated content from this model, signed by
+    the studio (``$FACEPLATE_SIGN_TRUST``'s CAs when set); the report folder then publishes
+    with the frames. A shot without a report publishes without one."""
+
+    label = "Validate review media are signed"
+    order = RENDERED_CHECK_ORDER
+    families: ClassVar[list[str]] = [shot.FAMILY]
+    hosts: ClassVar[list[str]] = ["shell"]
+
+    def process(self, instance):
+        import os
+
+        from faceplate.media.certificate import studio_trust
+        from faceplate.media.credentials import read_credentials
+        from faceplate.media.review import report_files, review_media
+
+        report = os.path.join(instance.data["shotDir"], layout.REPORT_DIR)
+        files = report_files(report)
+        if not files:
+            self.log.info("no report in %s: the frames publish without one", report)
+            return
+        model_id = shot.model_card(instance.data["modelDir"]).get("model_id")
+        trust = studio_trust()
+        problems = []
+        for path in review_media(report):
+            verdict = read_credentials(path, trust)
+            made_by = verdict.facts.get("model_id")
+            if verdict.ok and made_by != model_id:
+                verdict.problems.append(f"it shows model {made_by}'s frames, not {model_id}'s")
+            problems += [f"{os.path.relpath(path, report)}: {p}" for p in verdict.problems]
+        if problems:
+            raise shot.PublishError("review media " + "; ".join(problems) + ": make and sign "
+                                    f"them with `faceplate review {instance.data['shotDir']}` "
+                                    "and the studio certificate")
+        instance.data.update(reportDir=report, reportFiles=files)
+
+
+PLUGINS = [ExtractRender, ValidateFramesDecode, ExtractReview, ValidateReviewMedia]
