@@ -72,7 +72,8 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
 
     # QC Report: the engine reports on the node's own cache, the verdict lands on the node.
     qc = actions.qc_report(merge)
-    report = json.loads(open(qc["report"]).read())
+    with open(qc["report"]) as fh:
+        report = json.load(fh)
     assert [f["frame"] for f in report["frames"]] == list(range(FRAMES[0], FRAMES[1] + 1))
     assert report["merged"] == cache.pattern() and report["identity"] == "other"
     assert {c["check"] for c in report["checks"]} >= {"confidence", "flicker", "expression"}

@@ -23,7 +23,6 @@ from faceplate.samples import make_faulty_shot, make_shot
 from faceplate_client import layout
 
 
-
 def _faceplate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faceplate.cli", *args], check=False,
                           capture_output=True,
