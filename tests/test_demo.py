@@ -51,7 +51,13 @@ def test_demo_writes_merged_exrs_with_mask_layer_and_provenance(demo):
 def test_demo_leaves_pictures_and_a_summary(demo):
     out, proc = demo
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["timings_s"]) >= {"sample", "extract", "train", "convert", "review"}
+    assert set(summary["timings_s"]) >= {"sample", "extract", "train", "convert", "report",
+                                         "review"}
+    report = json.loads((out / "shot" / "report" / "report.json").read_text())
+    assert report["verdict"] == summary["results"]["report"]["verdict"]
+    assert report["model"]["target face set"].endswith("facesets/B")  # from the model card
+    assert all(f["identity"] is not None for f in report["frames"] if f["faces"])
+    assert summary["outputs"]["qc_report"].endswith("index.html")
     for key in ("contact_sheet", "training_preview", "loss_plot"):
         picture = read_image(summary["outputs"][key])
         assert picture.width >= 200 and picture.rgb().std() > 0.02  # real content, not blank

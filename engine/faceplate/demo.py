@@ -9,7 +9,8 @@ Stages, each timed:
 3. train    – the engine trains a small model (shared encoder, decoders A and B) for a time budget;
 4. convert  – the engine swaps A → B and merges into the plate: EXRs with the ``facemask`` layer
               and provenance;
-5. review   – a contact sheet, and ``demo.nk`` wiring the four gizmos over the same shot.
+5. report   – the engine's QC report of the converted shot (``shot/report/index.html``);
+6. review   – a contact sheet, and ``demo.nk`` wiring the four gizmos over the same shot.
 
 A private engine is started in ``DIR/engine`` and shut down at the end, so the demo never
 disturbs an engine a user already runs.
@@ -79,6 +80,7 @@ class DemoReport:
         return {"timings_s": {k: round(v, 2) for k, v in self.timings.items()},
                 "outputs": {"merged": p.merged, "contact_sheet": p.sheet, "nuke_script": p.nk,
                             "alignments": os.path.join(p.shot_a, ALIGNMENTS_FILE),
+                            "qc_report": self.results.get("report", {}).get("page"),
                             "model": p.model,
                             "training_preview": self.results.get("train", {}).get("preview"),
                             "loss_plot": self.results.get("train", {}).get("loss_plot")},
@@ -162,6 +164,9 @@ def run_demo(options: DemoOptions) -> DemoReport:
             "plate": paths.plate_a, "shot_dir": paths.shot_a, "model": paths.model,
             "identity": "B", "out": paths.merged, "cache_dir": paths.cache},
             on_progress=_progress_printer("convert")).params)
+        stage("report", lambda: {k: v for k, v in client.call("qc_report", {
+            "shot_dir": paths.shot_a}, on_progress=_progress_printer("report")).params.items()
+            if k in ("verdict", "page", "report", "failing")})
     finally:
         try:
             client.call("shutdown")
