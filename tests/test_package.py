@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "PyOpenColorIO": "opencolorio",
                  "skimage": "scikit-image", "dlib": "dlib-bin", "PIL": "pillow",
                  "yaml": "pyyaml", "pyblish": "pyblish-base", "outline": "opencue-pyoutline",
-                 "openjd": "openjd-cli", "OpenImageIO": "OpenImageIO"}
+                 "openjd": "openjd-cli", "OpenImageIO": "OpenImageIO", "c2pa": "c2pa-python",
+                 "imageio_ffmpeg": "imageio-ffmpeg"}
 NOT_DECLARED = {"face_alignment"}  # installed --no-deps (one OpenCV): pyproject.toml says how
 OURS = {"faceplate", "faceplate_client", "faceplate_pyblish", "faceplate_nuke", "nuke"}
 
