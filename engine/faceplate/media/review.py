@@ -2,7 +2,7 @@
 report's pictures, each signed with Content Credentials (or, when asked, left unsigned).
 
 The shot is what ``SHOTDIR/runs.json``'s newest convert read and wrote: its plate and merged
-frames. What the media declare (:func:`shot_facts`) comes from the merged frames' own
+frames (found as the QC report finds them, :func:`faceplate.qc.shot_inputs.shot_inputs`). What the media declare (:func:`shot_facts`) comes from the merged frames' own
 provenance (the model that made them, its identities, the identity swapped in, the consent
 note) and from the files: the source plate's digest (:data:`PLATE_DIGEST`) and the report's.
 """
@@ -18,16 +18,15 @@ from typing import Any
 
 from faceplate_client import layout
 from faceplate_client.frames import format_frame_range
-from faceplate_client.shot_runs import latest_run
 
 from .. import __version__
 from ..convert.provenance import PREFIX
 from ..convert.writer import read_provenance
 from ..errors import FaceplateError
-from ..extract import alignments as alignments_io
-from ..io.colour import ColourSpaces, default_space_for
+from ..io.colour import ColourSpaces
 from ..io.sequence import Plate, open_plate
 from ..progress import Progress
+from ..qc.shot_inputs import shot_inputs
 from .certificate import SigningCertificate
 from .credentials import can_sign, sign
 from .movie import write_h264
@@ -57,20 +56,13 @@ class ReviewShot:
 def review_shot(shot_dir: str, colourspace: str = "") -> ReviewShot:
     """The shot as its newest convert left it (``colourspace``: the plate's, default the
     alignments')."""
-    shot_dir = os.path.abspath(shot_dir)
-    run = latest_run(shot_dir, "convert")
-    if not run or not run.get("out") or not run.get("plate"):
-        raise FaceplateError(f"no convert is recorded in {os.path.join(shot_dir, layout.RUNS_FILE)}"
-                             f": convert the shot first (faceplate convert --alignments "
-                             f"{shot_dir} ...)")
-    plate, merged = open_plate(run["plate"]), open_plate(run["out"])
+    found = shot_inputs(shot_dir)
+    plate, merged = open_plate(found.plate), open_plate(found.merged)
     frames = [f for f in merged.frames if f in set(plate.frames)]
     if not frames:
-        raise FaceplateError(f"the merged frames {run['out']} and the plate {run['plate']} "
+        raise FaceplateError(f"the merged frames {found.merged} and the plate {found.plate} "
                              "share no frame")
-    colourspace = colourspace or alignments_io.load(shot_dir).colourspace \
-        or default_space_for(run["plate"])
-    return ReviewShot(shot_dir, plate, merged, frames, colourspace)
+    return ReviewShot(found.shot_dir, plate, merged, frames, colourspace or found.colourspace)
 
 
 def shot_facts(shot: ReviewShot) -> dict[str, Any]:

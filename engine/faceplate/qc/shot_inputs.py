@@ -11,6 +11,7 @@ from faceplate_client.shot_runs import latest_run, load_runs
 
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
+from ..io.colour import default_space_for
 from ..io.sequence import SequencePattern, open_plate
 from ..model.card import ModelCard, ModelError
 
@@ -30,7 +31,8 @@ class ShotInputs:
 
     @property
     def colourspace(self) -> str:
-        return self.alignments.colourspace or "ACEScg"
+        """The plate's: the alignments' (what extraction read it as), else by its file type."""
+        return self.alignments.colourspace or default_space_for(self.plate)
 
 
 def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str = "",
@@ -43,7 +45,8 @@ def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str 
     merged = merged or run.get("out", "")
     if not merged:
         raise FaceplateError(f"no convert is recorded in {os.path.join(shot_dir, layout.RUNS_FILE)}"
-                             ": convert the shot first, or name its merged frames with --merged")
+                             f": convert the shot first (faceplate convert --alignments "
+                             f"{shot_dir} ...)")
     if SequencePattern.parse(merged) is None and not os.path.isfile(merged):
         raise FaceplateError(f"merged frames {merged!r}: give a sequence such as "
                              "comp/merged.####.exr")
