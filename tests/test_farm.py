@@ -40,7 +40,7 @@ def _openjd(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("variant", ["convert", "train+nuke", "occlusion"])
 def test_bundle_passes_openjd_check(tmp_path, variant):
-    extra = {"occlusion": True, "merge_settings": {"mask": "occlusion"}} \
+    extra = {"occlusion": True, "merge_settings": {"mask": "occlusion"}, "qc": True} \
         if variant == "occlusion" else {} if variant == "convert" else {
         "facesets": {"A": str(tmp_path / "fa"), "B": str(tmp_path / "fb")}, "consent": "both agreed",
         "train_steps": 50, "nuke_script": str(tmp_path / "comp.nk"), "nuke_write": "Write1",
@@ -58,7 +58,8 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
     render = "NukeRender" if variant == "train+nuke" else "Convert"
     assert list(steps) == {"convert": ["Extract", "Convert"],
                            "train+nuke": ["Extract", "Train", "NukeRender"],
-                           "occlusion": ["Extract", "OcclusionPredict", "Convert"]}[variant]
+                           "occlusion": ["Extract", "OcclusionPredict", "Convert",
+                                         "QCReport"]}[variant]
     chunk = steps[render]["parameterSpace"]["taskParameterDefinitions"][0]
     assert chunk["type"] == "CHUNK[INT]" and chunk["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     assert "parameterSpace" not in steps["Extract"]  # tracking needs the whole shot in one task
@@ -79,6 +80,11 @@ def test_bundle_passes_openjd_check(tmp_path, variant):
         assert predict["script"]["actions"]["onRun"]["args"][:3] == [
             "occlusion", "predict", "{{Param.ShotDir}}"]
         assert [d["dependsOn"] for d in predict["dependencies"]] == ["Extract"]
+        qc = steps["QCReport"]  # one task over the whole shot, after every frame is rendered
+        assert "parameterSpace" not in qc
+        assert [d["dependsOn"] for d in qc["dependencies"]] == ["Convert"]
+        assert qc["script"]["actions"]["onRun"]["args"][:4] == [
+            "report", "{{Param.ShotDir}}", "--merged", "{{Param.Output}}"]
     if variant == "train+nuke":
         assert envs["FaceplateSettings"]["variables"] == {"TORCH_HOME": "{{Param.TorchHome}}",
                                                           "OCIO": "{{Param.OcioConfig}}"}
@@ -262,8 +268,10 @@ def test_step_commands_parse_with_the_real_subcommands(tmp_path):
 
     job = _job(tmp_path, facesets={"A": "/sets/a", "B": "/sets/b"}, consent="ok",
                train_steps=100, colourspace="ACEScg", merge_settings={"colour": "none"},
-               occlusion=True)
-    for step in plan(job, literal_values(job), "1001-1004"):
+               occlusion=True, qc=True)
+    steps = plan(job, literal_values(job), "1001-1004")
+    assert [s.name for s in steps][-1] == "QCReport" and steps[-1].depends_on == ("Convert",)
+    for step in steps:
         argv = list(step.argv)
         if argv[1:3] == ["farm", "step"]:  # the exit-code wrapper, then the real command
             wrapper = build_parser(only="farm").parse_args(argv[1:argv.index("--")])

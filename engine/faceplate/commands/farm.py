@@ -52,6 +52,9 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--occlusion", action="store_true", default=None,
                    help="predict the shot's occlusion mattes (faceplate occlusion) before the "
                         "render, for the 'occlusion' mask source")
+    p.add_argument("--qc", action="store_true", default=None,
+                   help="after the render, write the shot's QC report (faceplate report); a "
+                        "failing check fails that task")
     p.add_argument("--nuke-script", help="render this Nuke script instead of running convert")
     p.add_argument("--nuke-write", help="the Write node the Nuke render executes")
     p.add_argument("--gpus", type=int, help="GPUs each task needs on a worker (default 0: any)")
@@ -145,6 +148,8 @@ def _job_from_args(args: argparse.Namespace):
         fields["extract"] = args.extract
     if args.occlusion:
         fields["occlusion"] = True
+    if args.qc:
+        fields["qc"] = True
     if args.settings:
         fields["merge_settings"] = _merge_settings(args.settings)
     if args.faceset:

@@ -45,6 +45,7 @@ class ShotJob:
     consent: str = ""  # consent note a training step records in the model card
     merge_settings: dict = field(default_factory=dict)  # MergeSettings.to_dict() for convert
     occlusion: bool = False  # predict the shot's occlusion mattes (faceplate occlusion) first
+    qc: bool = False  # after the render, the shot's QC report; a failing check fails the job
     nuke_script: str = ""  # render this script's Write node instead of running convert
     nuke_write: str = ""
     faceplate_cmd: str = "faceplate"

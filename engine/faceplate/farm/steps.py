@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from .job import SETTINGS_FILE, ShotJob
 
-EXTRACT, TRAIN, OCCLUSION, CONVERT, NUKE = ("Extract", "Train", "OcclusionPredict", "Convert",
-                                            "NukeRender")
+EXTRACT, TRAIN, OCCLUSION, CONVERT, NUKE, QC = ("Extract", "Train", "OcclusionPredict",
+                                                "Convert", "NukeRender", "QCReport")
 
 # Extract's exit codes that count as a successful farm task ("0,1").
 EXTRACT_OK = f"{int(ExitCode.OK)},{int(ExitCode.NO_FACE)}"
@@ -83,4 +83,10 @@ def plan(job: ShotJob, values: Mapping[str, str], chunk_frames: str) -> list[Ste
         if job.merge_settings:
             argv += ["--settings", v["shot_dir"] + "/" + SETTINGS_FILE]
         steps.append(Step(CONVERT, tuple(argv), chunked=True, depends_on=before))
+    if job.qc:
+        # One task over the whole shot, once every frame is rendered: `faceplate report` exits 1
+        # when a check fails, which fails the task, so the wrangler sees the shot needs a look.
+        argv = [v["faceplate_cmd"], "report", v["shot_dir"], "--merged", v["output"],
+                "--plate", v["plate"], "-m", v["model_dir"], "--identity", v["identity"]]
+        steps.append(Step(QC, tuple(argv), chunked=False, depends_on=(steps[-1].name,)))
     return steps
