@@ -213,3 +213,19 @@ def test_publish_takes_signed_review_media_and_refuses_an_unsigned_movie(reviewe
     assert f"{REVIEW_MOVIE}: it has no Content Credentials (unsigned)" in failed[VALIDATOR]
     assert "flicker.png" not in failed[VALIDATOR]  # still signed: only the movie is refused
     assert not report.published
+
+
+def test_publish_stops_on_a_failing_qc_report(reviewed, tmp_path):
+    """A real QC report whose confidence check every frame fails (thresholds above any face's
+    figure) stops the publish, naming the check and its frames."""
+    shot_dir = tmp_path / "sh010_qc"
+    shutil.copytree(reviewed.dir, shot_dir)
+    assert main(["report", str(shot_dir), "--confidence-warn", "1", "--confidence-fail",
+                 "1"]) == 1
+    ShotJob(str(shot_dir), reviewed.plate, reviewed.model, "other", reviewed.out, "1001-1003",
+            name="sh010").save()
+    report = publish([str(shot_dir)], str(tmp_path / "publish"), review=False)
+    failed = {f.plugin: f.message for f in report.failures}
+    assert "the QC report fails: Confidence (frames 1001-1003)" in \
+        failed["Validate the QC report passes"]
+    assert not report.published

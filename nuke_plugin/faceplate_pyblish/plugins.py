@@ -10,7 +10,8 @@ Order of a publish, one ``faceplate.render`` instance per shot output:
 3. extract   render missing frames through the engine, when the instance asks to (host plugins:
              the shell host's in :mod:`faceplate.publish`, Nuke's executes the Write node);
 4. validate  the rendered frames (order just after extraction): every frame is there and whole,
-             has RGB and the ``facemask`` layer, and provenance naming the model;
+             has RGB and the ``facemask`` layer, and provenance naming the model; the shot's
+             QC report, when it has one, passes;
 5. integrate into ``ROOT/<job>/<identity>/vNNN`` with a manifest of SHA-256 hashes — refused
              when any earlier plugin failed, so nothing unvalidated is ever published. The
              shell host also publishes the shot's QC report and signed review media (into
@@ -244,6 +245,34 @@ class ValidateProvenance(pyblish.api.InstancePlugin):
             raise PublishError("; ".join(problems) + ": re-render them with this job's model")
 
 
+class ValidateQcReport(pyblish.api.InstancePlugin):
+    """The shot's QC report (``SHOTDIR/report/report.json``, from ``faceplate report``), when
+    there is one, is of these frames and passes: a failing check stops the publish, naming the
+    checks and their frames. A shot without a report publishes without one."""
+
+    label = "Validate the QC report passes"
+    order = RENDERED_CHECK_ORDER
+    families: ClassVar[list[str]] = [FAMILY]
+
+    def process(self, instance):
+        path = os.path.join(instance.data["shotDir"], layout.REPORT_DIR, layout.REPORT_JSON)
+        if not os.path.isfile(path):
+            self.log.info("no QC report in %s (faceplate report %s)", os.path.dirname(path),
+                          instance.data["shotDir"])
+            return
+        report = load_json(path, "QC report", layout.REPORT_SCHEMA)
+        reported, output = report.get("merged", ""), instance.data["output"]
+        if frame_path(reported, 1) != frame_path(output, 1):
+            raise PublishError(f"the QC report {path} is of {reported}, not {output}: run "
+                               f"`faceplate report {instance.data['shotDir']}` again")
+        failing = [f"{c['title']} (frames {c['fail_frames'] or 'all'})"
+                   for c in report.get("checks", []) if c.get("status") == "fail"]
+        if failing:
+            raise PublishError(f"the QC report fails: {', '.join(failing)}; see "
+                               f"{os.path.join(os.path.dirname(path), layout.REPORT_PAGE)}")
+        self.log.info("QC report: %s", report.get("verdict"))
+
+
 # -- integrate -----------------------------------------------------------------------------
 
 class IntegrateVersion(pyblish.api.InstancePlugin):
@@ -327,4 +356,4 @@ def _claim_version(folder: str, staging: str) -> str:
 
 PLUGINS: list[Any] = [CollectShotFolders, ValidateModel, ValidateConsent, ValidateAlignmentCoverage,
                       ExtractNukeRender, ValidateFramesComplete, ValidateFacemaskChannels,
-                      ValidateProvenance, IntegrateVersion]
+                      ValidateProvenance, ValidateQcReport, IntegrateVersion]
