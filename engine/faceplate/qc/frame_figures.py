@@ -17,7 +17,11 @@ expression   NME of the swap's landmarks against the plate's, both found by dlib
              high;
 face_scale   model pixels per plate pixel (:func:`faceplate.convert.face_size.face_scale`);
 coverage     the coverage check's distance from this face to its nearest target training face;
-focus        edge spread of the merged face over the plate's, either way (≥ 1).
+focus        edge spread of the merged face over the plate's, either way (≥ 1);
+grain        the merged face's grain over the plate's, both measured inside the face's matte at
+             plate resolution (:func:`faceplate.convert.grain.measure`) and compared at the
+             plate's own brightness there, either way (≥ 1): a clean swap on a grainy plate
+             reads high.
 
 A frame's figure is its worst face's. The crops are kept for the worst frames' thumbnails.
 """
@@ -40,12 +44,13 @@ from faceplate_client.layout import (
 
 from ..convert.face_size import face_scale
 from ..convert.flicker import flicker
+from ..convert.grain import amplitude_map, measure
 from ..convert.match_figures import focus_ratio
 from ..convert.writer import read_provenance
 from ..errors import FaceplateError
-from ..face.align import crop_matrix, transform_points, warp_to_crop
+from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
 from ..io.colour import ColourSpaces
-from ..io.images import read_image, read_plate_frame
+from ..io.images import Image, read_image, read_plate_frame
 from ..io.sequence import open_plate
 from ..train.data import face_mask
 from ..train.evaluate import Recogniser, landmark_nme
@@ -143,6 +148,8 @@ class ShotFigures:
         matte = merged_img.channel(matte_channel) if matte_channel in merged_img.channels \
             else np.zeros(merged_rgb.shape[:2], np.float32)
         confidences = _face_confidences(meta)
+        same_grid = plate_img.frame == merged_img.frame and \
+            plate_img.pixels.shape[:2] == merged_img.pixels.shape[:2]
         per_face: dict[str, list[float | None]] = {name: [] for name in FIGURES}
         crops_here = []
         for i, record in enumerate(records):
@@ -168,6 +175,8 @@ class ShotFigures:
             per_face["consistency"].append(None)  # once the whole shot is measured
             focus = focus_ratio(crops.merged, crops.plate, crops.mask.astype(np.float32))
             per_face["focus"].append(max(focus, 1.0 / focus) if focus else None)  # 0: can't tell
+            per_face["grain"].append(_grain_match(plate_img, merged_img, matte, m)
+                                     if same_grid else None)
             before = self.previous.get(record.track)
             per_face["flicker"].append(None if before is None or cut or before[0] != frame - 1
                                        else _flicker(before[1], crops))
@@ -217,6 +226,28 @@ def _flicker(before: FaceCrops, now: FaceCrops) -> float:
     if not found.pairs:
         return 1.0
     return (found.merged + FLICKER_FLOOR) / (max(found.plate, 0.0) + FLICKER_FLOOR)
+
+
+def _grain_match(plate: Image, merged: Image, matte: np.ndarray, matrix: np.ndarray
+                 ) -> float | None:
+    """Grain inside the face's matte (``matte``: the merged frame's, on the plate's grid),
+    merged over plate (≥ 1 either way); None when either has too few flat pixels to measure."""
+    box = crop_box(plate.frame.to_array(matrix=matrix), (plate.width, plate.height), CROP)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    where = matte[y0:y1, x0:x1] > 0.9
+    region = plate.rgb()[y0:y1, x0:x1]
+    plate_grain, merged_grain = (measure(image, where)
+                                 for image in (region, merged.rgb()[y0:y1, x0:x1]))
+    if plate_grain is None or merged_grain is None or not where.any():
+        return None
+    plate_amp, merged_amp = (float(amplitude_map(g, region)[where].mean())
+                             for g in (plate_grain, merged_grain))
+    if plate_amp <= 0 or merged_amp <= 0:
+        return None
+    ratio = merged_amp / plate_amp
+    return max(ratio, 1.0 / ratio)
 
 
 def _face_confidences(meta: dict[str, str]) -> list[dict]:

@@ -50,6 +50,10 @@ class QcSettings(Settings):
     focus_warn: float = setting(1.4, "warn when the swap's edges are this many times softer "
                                 "or sharper than the plate's", bounds=(1.0, 100.0))
     focus_fail: float = setting(2.0, "fail above this focus mismatch", bounds=(1.0, 100.0))
+    grain_warn: float = setting(1.5, "warn when the merged face's grain is this many times "
+                                "weaker or stronger than the plate's around it",
+                                bounds=(1.0, 100.0))
+    grain_fail: float = setting(2.5, "fail above this grain mismatch", bounds=(1.0, 100.0))
     worst_frames: int = setting(6, "how many of the weakest frames the page shows as "
                                 "thumbnails", bounds=(0, 100))
 
@@ -91,4 +95,7 @@ CHECKS = (
           "distance of the plate's pose and expression to the nearest training face"),
     Check("focus", "Focus", "above",
           "edge spread of the merged face against the plate's (either way)"),
+    Check("grain", "Grain", "above",
+          "grain inside the merged face against the plate's there, at the plate's brightness "
+          "(either way)"),
 )
