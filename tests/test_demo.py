@@ -58,6 +58,9 @@ def test_demo_leaves_pictures_and_a_summary(demo):
     assert report["model"]["target face set"].endswith("facesets/B")  # from the model card
     assert all(f["identity"] is not None for f in report["frames"] if f["faces"])
     assert summary["outputs"]["qc_report"].endswith("index.html")
+    # The commands that made the shot, through the engine: the shot's and the model's logs.
+    assert [r["stage"] for r in report["runs"]] == ["extract", "train", "convert"]
+    assert all(r["command"].startswith("engine op ") for r in report["runs"])
     for key in ("contact_sheet", "training_preview", "loss_plot"):
         picture = read_image(summary["outputs"][key])
         assert picture.width >= 200 and picture.rgb().std() > 0.02  # real content, not blank

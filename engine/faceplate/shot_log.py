@@ -1,7 +1,8 @@
-"""The engine's entries in a shot's run log (:mod:`faceplate_client.shot_runs`).
+"""The engine's entries in a shot's run log (:mod:`faceplate_client.shot_runs`), and a model's.
 
-Extract and convert record what they ran — from the command line or an engine op — so the QC
-report can find the shot's plate, merged frames and model and print the commands that made it.
+Extract and convert record what they ran in the shot folder, training in the model folder —
+from the command line or an engine op — so the QC report can find the shot's plate, merged
+frames and model and print the commands that made it.
 A log that cannot be written is a warning, never a failed stage.
 """
 

@@ -68,5 +68,6 @@ def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str 
     faceset = faceset or (card.facesets.get(identity, "") if card else "")
     if faceset and not os.path.isdir(faceset):
         faceset = ""  # trained elsewhere: the identity figures are left out, and the page says so
+    runs = load_runs(shot_dir) + (load_runs(model) if model else [])  # the model's training
     return ShotInputs(shot_dir, aligns, plate, merged, frames, identity, model, card, faceset,
-                      load_runs(shot_dir))
+                      sorted(runs, key=lambda r: str(r.get("time", ""))))

@@ -142,10 +142,12 @@ def _decode_train(req) -> TrainInput:
            lane="job", idempotent=False, progress=True, timeout_s=7 * _DAY,
            decode=_decode_train)
 def train(inp: TrainInput) -> Result:
+    from ...shot_log import record
     from ...train.trainer import train as run
 
     config = dataclasses.replace(inp.config, device=inp.job.engine.device)
     result = run(config, lambda event: inp.job.progress(event, check=False), inp.job.cancel)
+    record(config.model_dir, "train", inp.job.command, facesets=dict(config.facesets))
     return Result(result.to_dict())
 
 
