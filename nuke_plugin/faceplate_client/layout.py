@@ -22,7 +22,8 @@ FIXES_VERSION = 1
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_CARD = "card.json"
 MODEL_SCHEMA = "faceplate.model"
-MODEL_VERSION = 3  # 2: decoder_blocks, ema, holdout; 3: face_prior (older cards still read)
+MODEL_VERSION = 4  # 2: decoder_blocks, ema, holdout; 3: face_prior; 4: a grown model's ladder
+                   # (a model never grown is still written as 3; older cards still read)
 MODEL_PREVIEW = "preview.png"
 MODEL_LOSS_PLOT = "loss.png"  # loss per identity against step
 

@@ -17,8 +17,9 @@ from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 
 SCHEMA = layout.MODEL_SCHEMA
-VERSION = layout.MODEL_VERSION  # 2: decoder_blocks, ema, holdout; 3: face_prior. Older cards
-                                # read as without them
+VERSION = layout.MODEL_VERSION  # 2: decoder_blocks, ema, holdout; 3: face_prior; 4: ladder,
+                                # grow_widths, grown_at, fade_steps. Older cards read as without
+UNGROWN_VERSION = 3  # what a model never grown is written as: older Faceplates read it
 MIN_RESOLUTION, MAX_RESOLUTION, RESOLUTION_STEP = 64, 512, 32
 
 
@@ -47,20 +48,24 @@ def check_card_values(card: ModelCard) -> None:
     """Types and bounds of every value a card declares, and the size of the network it
     describes, before any of it is trusted (a card is a file anyone could have edited)."""
     ints = {"resolution": [card.resolution], "latent": [card.latent], "bridge": [card.bridge],
-            "iterations": [card.iterations], "decoder_blocks": [card.decoder_blocks]}
-    for name in ("encoder_widths", "decoder_widths"):
+            "iterations": [card.iterations], "decoder_blocks": [card.decoder_blocks],
+            "grown_at": [card.grown_at], "fade_steps": [card.fade_steps]}
+    for name in ("encoder_widths", "decoder_widths", "ladder", "grow_widths"):
         widths = getattr(card, name)
-        if not isinstance(widths, list) or not 0 < len(widths) <= MAX_STAGES:
-            raise ModelError(f"{name} must be a list of 1 to {MAX_STAGES} layer widths")
+        least = 0 if name in ("ladder", "grow_widths") else 1
+        if not isinstance(widths, list) or not least <= len(widths) <= MAX_STAGES:
+            raise ModelError(f"{name} must be a list of {least} to {MAX_STAGES} whole numbers")
         ints[name] = widths
     for name, values in ints.items():
         if not all(type(v) is int for v in values):
             raise ModelError(f"{name} must be whole numbers, got {values!r:.80}")
     if type(card.face_prior) is not bool:
         raise ModelError(f"face_prior must be true or false, got {card.face_prior!r:.80}")
-    if card.iterations < 0:
-        raise ModelError(f"iterations cannot be negative ({card.iterations})")
-    for v in [*card.encoder_widths, *card.decoder_widths, card.latent, card.bridge]:
+    for name in ("iterations", "grown_at", "fade_steps"):
+        if getattr(card, name) < 0:
+            raise ModelError(f"{name} cannot be negative ({getattr(card, name)})")
+    for v in [*card.encoder_widths, *card.decoder_widths, *card.grow_widths, card.latent,
+              card.bridge]:
         if not 1 <= v <= MAX_WIDTH:
             raise ModelError(f"layer width {v} is outside 1 to {MAX_WIDTH}")
     if not isinstance(card.identities, list) or not all(isinstance(i, str)
@@ -72,10 +77,10 @@ def check_card_values(card: ModelCard) -> None:
     for identity in card.identities:
         check_plain_name(identity, "identity")
     check_plain_name(card.model_id, "model_id")
-    if not MIN_RESOLUTION <= card.resolution <= MAX_RESOLUTION:
+    if not MIN_RESOLUTION <= card.base_resolution <= MAX_RESOLUTION:
         return  # validate() names the supported resolutions
-    grid = card.resolution // 2 ** len(card.encoder_widths)
-    enc, dec = card.encoder_widths, card.decoder_widths
+    grid = card.base_resolution // 2 ** len(card.encoder_widths)
+    enc, dec = card.encoder_widths, [*card.decoder_widths, *card.grow_widths]
     estimate = (grid * grid * (enc[-1] + card.bridge) * card.latent
                 + 25 * sum(a * b for a, b in zip([3, *enc], enc))
                 + len(card.identities) * 36 * sum(a * b for a, b in zip([card.bridge, *dec], dec)))
@@ -122,6 +127,26 @@ class ModelCard:
     model_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     faceplate_version: str = __version__
     preset: str = ""
+    # A model grown from a smaller one (version 4; see network.py): the sizes it trained at,
+    # first to last (empty: never grown), the channels of each added rung, the step its newest
+    # rung was added at and how many steps that rung fades in over.
+    ladder: list[int] = field(default_factory=list)
+    grow_widths: list[int] = field(default_factory=list)
+    grown_at: int = 0
+    fade_steps: int = 0
+
+    @property
+    def base_resolution(self) -> int:
+        """The size the network before any growth was built for."""
+        return self.ladder[0] if self.ladder else self.resolution
+
+    def fade(self, step: int | None = None) -> float:
+        """How far the newest rung is faded in once the model has trained ``step`` steps (its
+        iterations by default): 0 when it was added, 1 after ``fade_steps``; 1 if never grown."""
+        if not self.ladder or self.fade_steps <= 0:
+            return 1.0
+        done = self.iterations if step is None else step
+        return min(1.0, max(0.0, (done - self.grown_at) / self.fade_steps))
 
     @classmethod
     def for_resolution(cls, identities: list[str], resolution: int = 128, **kw) -> ModelCard:
@@ -131,10 +156,20 @@ class ModelCard:
 
     def validate(self) -> ModelCard:
         check_card_values(self)
-        r = self.resolution
-        if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r % RESOLUTION_STEP == 0):
-            raise ModelError(f"resolution {r} is not supported: use {MIN_RESOLUTION} to "
-                             f"{MAX_RESOLUTION} in steps of {RESOLUTION_STEP}")
+        for r in {self.resolution, self.base_resolution}:
+            if not (MIN_RESOLUTION <= r <= MAX_RESOLUTION and r % RESOLUTION_STEP == 0):
+                raise ModelError(f"resolution {r} is not supported: use {MIN_RESOLUTION} to "
+                                 f"{MAX_RESOLUTION} in steps of {RESOLUTION_STEP}")
+        sizes = [self.ladder[0] * 2 ** k for k in range(len(self.ladder))]
+        if self.ladder and (len(self.ladder) < 2 or self.ladder != sizes
+                            or self.ladder[-1] != self.resolution):
+            raise ModelError(f"ladder {self.ladder} must double from its first size up to the "
+                             f"resolution {self.resolution}")
+        if len(self.grow_widths) != max(len(self.ladder) - 1, 0):
+            raise ModelError(f"a ladder of {len(self.ladder)} sizes needs "
+                             f"{max(len(self.ladder) - 1, 0)} grow widths, got "
+                             f"{len(self.grow_widths)}")
+        r = self.base_resolution
         if len(self.identities) < 2 or len(set(self.identities)) != len(self.identities):
             raise ModelError(f"a model needs two or more distinct identities, got "
                              f"{self.identities!r}")
@@ -160,7 +195,8 @@ class ModelCard:
                          f"{', '.join(self.identities)}")
 
     def to_dict(self) -> dict:
-        return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
+        return {"schema": SCHEMA, "version": VERSION if self.ladder else UNGROWN_VERSION,
+                **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> ModelCard:

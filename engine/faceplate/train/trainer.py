@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -31,6 +31,7 @@ from ..model.network import AutoEncoder, Decoder
 from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_model
 from ..progress import Listener, Progress
 from . import checkpoint as ckpt
+from . import grow
 from . import precision as prec
 from .augment import make_batch
 from .config import TrainConfig
@@ -59,6 +60,7 @@ class TrainResult:
     cpu_s: float = 0.0  # this process's CPU seconds over the run
     world: int = 1  # processes that trained together (only rank 0 returns a result to print)
     rank: int = 0
+    ladder: list[int] = field(default_factory=list)  # sizes a grown model trained at
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +89,9 @@ def clock(kind: str) -> Callable[[], float]:
 
 
 def learning_rate(config: TrainConfig, step: int, fraction: float) -> float:
-    """Rate for ``step`` (0-based) when ``fraction`` of the run is done: a linear warm-up over
-    the model's first ``warmup_steps``, then constant or a cosine down to ``min_lr`` × rate."""
+    """Rate for ``step`` (0-based, counted from the model's start or its newest rung's) when
+    ``fraction`` of the run is done: a linear warm-up over the first ``warmup_steps``, then
+    constant or a cosine down to ``min_lr`` × rate."""
     rate = config.learning_rate
     if config.warmup_steps > 0:
         rate *= min(1.0, (step + 1) / config.warmup_steps)
@@ -185,6 +188,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.step, self.elapsed = self.card.iterations, 0.0
         self.run_s = 0.0  # this run's time so far on the budget's clock
+        self.clock_before = 0.0  # earlier runs' time since the newest rung began (or the start)
         self.history: list[dict] = []
         self.window: list[list[float]] = []  # losses of the steps since the last history row
         if resumed is not None:
@@ -209,7 +213,8 @@ class Trainer:
                                    len(self.sets), self.device)
         shape = (f"{self.card.resolution}px enc {self.card.encoder_widths} latent "
                  f"{self.card.latent} bridge {self.card.bridge} dec {self.card.decoder_widths}"
-                 f"x{self.card.decoder_blocks} batch {c.batch_size}x{len(self.sets)}")
+                 f"x{self.card.decoder_blocks} batch {c.batch_size}x{len(self.sets)}"
+                 + (f" grown {self.card.grow_widths}" if self.card.ladder else ""))
         dtype, note = prec.choose(c.precision, self.device, step, shape)
         if c.precision == "auto" and self.device.type == "cpu" and self.group.world > 1:
             bf16 = self.group.from_main(1.0 if dtype is torch.bfloat16 else 0.0)
@@ -238,13 +243,16 @@ class Trainer:
             torch.manual_seed(config.seed)
             return card, AutoEncoder(card), None
         card = ModelCard.load(card_path)
+        resumed = ckpt.latest_checkpoint(self.ckpt_dir)
+        if resumed is not None and "card" in resumed.meta:  # newer than card.json after a kill
+            card = ModelCard.from_dict(resumed.meta["card"], resumed.path)
+            card.iterations = resumed.step
         if sorted(card.identities) != sorted(config.facesets):
             raise FaceplateError(
                 f"model {config.model_dir} was trained on identities "
                 f"{', '.join(card.identities)}; give a --faceset for each of those (got "
                 f"{', '.join(config.facesets)}), or use a new -m folder")
         net = AutoEncoder(card)
-        resumed = ckpt.latest_checkpoint(self.ckpt_dir)
         if resumed is None:  # an exported or freshly created model: start from its weights
             net.load_state_dict(load_weights(os.path.join(config.model_dir, WEIGHTS)))
         else:
@@ -261,20 +269,21 @@ class Trainer:
         if self.ema_net is not None:  # a checkpoint without an average starts it from the weights
             average = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
             self.ema_net.load_state_dict(average or self.net.state_dict())
-        params = list(self.net.parameters())
         state = {}
-        for i, p in enumerate(params):
+        for i, p in enumerate(self.net.parameters()):
             keys = [k for k in ("step", "exp_avg", "exp_avg_sq") if f"optim.{i}.{k}" in t]
             if keys:
                 state[i] = {k: t[f"optim.{i}.{k}"].to(p.device) if k != "step"
                             else t[f"optim.{i}.{k}"] for k in keys}
-        self.optim.load_state_dict({"state": state, "param_groups": c.meta["param_groups"]})
+        if "param_groups" in c.meta:  # not in a checkpoint just grown: a fresh optimiser
+            self.optim.load_state_dict({"state": state, "param_groups": c.meta["param_groups"]})
         for group in self.optim.param_groups:  # a resumed run may lower the rate (--lr)
             group["lr"] = self.config.learning_rate
         self.gen.set_state(t["rng.sampler"])
         if c.meta.get("scaler"):
             self.scaler.load_state_dict(c.meta["scaler"])
         self.step, self.elapsed = c.step, float(c.meta.get("elapsed_s", 0.0))
+        self.clock_before = float(c.meta.get("rung_clock_s", 0.0))
         self.history = [row for row in c.meta.get("history", []) if row["step"] <= c.step]
         self.window = c.meta.get("window", [])
 
@@ -290,20 +299,25 @@ class Trainer:
             for k, v in s.items():
                 tensors[f"optim.{i}.{k}"] = torch.as_tensor(v)
         tensors["rng.sampler"] = self.gen.get_state()
+        self.card.iterations = self.step
         meta = {"param_groups": optim_state["param_groups"], "elapsed_s": self.elapsed,
-                "run_clock_s": self.run_s,
+                "run_clock_s": self.run_s, "rung_clock_s": self.clock_before + self.run_s,
                 "history": self.history, "window": self.window, "card": self.card.to_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
         ckpt.save_checkpoint(self.ckpt_dir, self.step, tensors, meta, self.config.keep_checkpoints)
-        self.card.iterations = self.step
         save_model(self.config.model_dir, self.card, self.inference_net)
 
     # -- one step ----------------------------------------------------------------------------
     def train_step(self, fraction: float = 0.0) -> list[float]:
         """One step; ``fraction`` of the run is done (for the learning-rate schedule)."""
-        rate = learning_rate(self.config, self.step, fraction)
+        rung_step = self.step - self.card.grown_at  # a grown rung warms up and averages anew
+        rate = learning_rate(self.config, rung_step, fraction)
         for group in self.optim.param_groups:
             group["lr"] = rate
+        fade = self.card.fade(self.step + 1)  # what the weights after this step are trained at
+        for net in (self.net, self.ema_net):
+            if net is not None:
+                net.set_fade(fade)
         n = self.config.batch_size * self.group.world
         shard = self.group.shard(n)
         batches = []
@@ -326,7 +340,7 @@ class Trainer:
         self.scaler.update()
         if self.ema_net is not None:
             # Average from the first step, its decay ramping up (early weights are poor).
-            decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+            decay = min(self.config.ema, (1 + rung_step) / (10 + rung_step))
             torch._foreach_lerp_(list(self.ema_net.parameters()), list(self.net.parameters()),
                                  1.0 - decay)
         return self.group.all_mean(torch.stack([v.detach() for v in losses])).tolist()
@@ -392,9 +406,38 @@ def train(config: TrainConfig, progress_listener: Listener | None = None,
     if group.world > 1 and device.type == "cuda":
         device = torch.device("cuda", group.local_rank)
     try:
+        if config.grow_to:
+            return _climb(config, group, device, progress_listener, stop_event, progress_stream)
         return _run(config, group, device, progress_listener, stop_event, progress_stream)
     finally:
         group.close()
+
+
+def _climb(config: TrainConfig, group: Group, device: torch.device,
+           listener: Listener | None, stop_event: threading.Event | None,
+           stream) -> TrainResult:
+    """``--grow-to``: finish the rung a killed run was in, then grow and train one rung at a
+    time up to the size (train/grow.py); the result sums this run's rungs."""
+    card, found = grow.current(config.model_dir)
+    grow.check(config, card)
+    results: list[TrainResult] = []
+    while True:
+        clock_s = grow.spent(found)
+        if card.resolution < (config.grow_to or 0) and grow.finished(config, card, clock_s):
+            if group.is_main:
+                grow.grow_once(config, card, found)
+            group.barrier()
+        else:
+            results.append(_run(grow.rung_config(config, card, clock_s), group, device,
+                                listener, stop_event, stream))
+            if card.resolution >= (config.grow_to or 0) or \
+                    results[-1].stopped_by not in ("max_steps", "time_budget"):
+                break
+        card, found = grow.current(config.model_dir)
+    last = results[-1]
+    return replace(last, steps_this_run=sum(r.steps_this_run for r in results),
+                   elapsed_s=round(sum(r.elapsed_s for r in results), 2),
+                   cpu_s=round(sum(r.cpu_s for r in results), 2))
 
 
 def _run(config: TrainConfig, group: Group, device: torch.device,
@@ -422,7 +465,8 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
             # One collective per step: any rank stopping stops them all, and every rank
             # follows the same learning-rate schedule.
             shared = group.all_mean(torch.tensor([1.0 if reason else 0.0,
-                                                  _fraction(config, trainer.step, run_s)]))
+                                                  _fraction(config, trainer.step, run_s,
+                                                            trainer.card.grown_at)]))
             if shared[0].item() > 0:
                 stopped_by = reason or "peer"
                 break
@@ -467,15 +511,17 @@ def _run(config: TrainConfig, group: Group, device: torch.device,
                        round(run_s, 2), round(images / run_s, 2) if run_s > 0 else 0.0,
                        trainer.preview_path, trainer.plot_path, trainer.card.preset,
                        trainer.precision_note, dict(trainer.card.held_out),
-                       round(time.process_time() - cpu_started, 2), group.world, group.rank)
+                       round(time.process_time() - cpu_started, 2), group.world, group.rank,
+                       list(trainer.card.ladder))
 
 
-def _fraction(config: TrainConfig, step: int, run_s: float) -> float:
-    """How much of the run is done: of max_steps (counted over the model's life, so a resumed
-    run follows the schedule an unbroken one would) or of this run's time budget."""
+def _fraction(config: TrainConfig, step: int, run_s: float, start: int = 0) -> float:
+    """How much of the run is done: of max_steps (counted from the model's ``start``, 0 or the
+    step its newest rung was added at, so a resumed run follows the schedule an unbroken one
+    would) or of this run's time budget."""
     done = 0.0
     if config.max_steps:
-        done = step / config.max_steps
+        done = (step - start) / max(config.max_steps - start, 1)
     if config.time_budget_s:
         done = max(done, run_s / config.time_budget_s)
     return done
