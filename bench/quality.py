@@ -29,8 +29,10 @@ Scores, one function for every model (``score``), on the held-out faces:
 plus "mean_face": every answer is the identity's mean training face.
 
 Prints one JSON line per model, writes quality.png (held-out SSIM and sharpness at the model's
-own size against training time, from checkpoints along the way) and sheet.png (held-out faces,
-reconstructions and swaps).
+own size and at the plate's against training time, from checkpoints along the way) and
+sheet.png (held-out faces, reconstructions and swaps). ``grow128``/``grow256`` train ``fast``
+for a share of the budget and grow it (``--grow-to``) one rung a share; ``scratch128``/
+``scratch256`` train the network they end as from scratch for the whole budget.
 
   bench/quality.py [--minutes 6] [--models classic,today,default,standard] [--quick]
                    [--split every|block] [--clock wall|cpu] [--threads 2]
@@ -78,6 +80,17 @@ TODAY = ["--resolution", "128", "--encoder-widths", "64,128,256,512", "--latent"
 MODELS = {"classic": None, "today": ["--preset", "standard", *TODAY], "default": [],
           "standard": ["--preset", "standard"], "high": ["--preset", "high"],
           "production": ["--preset", "production"]}
+# Growth (docs/training.md: Growing): models trained in stages on one folder, each stage a
+# share of the budget: `fast` at 64 px, then `--grow-to` one rung a stage; and the network a
+# grown model ends as, built at once and trained from scratch at its last size ("ladder").
+FAST = ["--preset", "fast"]
+STAGED = {
+    "grow128": [(1 / 2, FAST), (1 / 2, [*FAST, "--grow-to", "128"])],
+    "grow256": [(1 / 3, FAST), (1 / 3, [*FAST, "--grow-to", "128"]),
+                (1 / 3, [*FAST, "--grow-to", "256"])],
+    "scratch128": [(1.0, [*FAST, "ladder=128"])],
+    "scratch256": [(1.0, [*FAST, "ladder=256"])],
+}
 
 
 def load_average() -> list[float]:
@@ -337,8 +350,9 @@ class ClassicNet:
         return self.net.decoders[identity](self.net.encoder(x))
 
 
-def faceplate_points(model_dir: str):
-    """(training seconds, network with the weights inference uses) at each checkpoint."""
+def faceplate_points(model_dir: str, offsets: dict[int, float] | None = None):
+    """(training seconds, network with the weights inference uses) at each checkpoint;
+    ``offsets``: seconds of earlier stages before a checkpoint of each size (growth)."""
     from faceplate.model.card import ModelCard
     from faceplate.model.network import AutoEncoder
     from faceplate.train.checkpoint import read_checkpoint
@@ -351,27 +365,71 @@ def faceplate_points(model_dir: str):
         net = AutoEncoder(card)
         net.load_state_dict({k[len(prefix):]: v for k, v in c.tensors.items()
                              if k.startswith(prefix)})
-        yield float(c.meta.get("run_clock_s", c.meta["elapsed_s"])), card.resolution, net
+        start = (offsets or {}).get(card.resolution, 0.0)
+        yield start + float(c.meta.get("run_clock_s", c.meta["elapsed_s"])), card.resolution, net
 
 
 def train_faceplate(name: str, flags: list[str], sets: dict[str, str], out: str,
                     budget_s: float, clock: str, threads: int,
-                    holdout: str = str(HOLDOUT)) -> tuple[dict, str]:
+                    holdout: str = str(HOLDOUT), fresh: bool = True) -> tuple[dict, str]:
     model = os.path.join(out, "models", name)
-    shutil.rmtree(model, ignore_errors=True)  # a fresh model, never a resumed one
+    if fresh:  # a new model, never a resumed one
+        shutil.rmtree(model, ignore_errors=True)
     every = budget_s / CURVE_POINTS
     cmd = cli("train", *[a for n, d in sets.items() for a in ("--faceset", f"{n}={d}")],
               "-m", model, "--consent", CONSENT, "--time", f"{budget_s:g}s", "--clock", clock,
               "--holdout", holdout, "--seed", "0", "--preview-every", "0",
               "--checkpoint-every", "0", "--checkpoint-every-time", f"{every:g}s",
               "--keep", "100", "--json", *flags)
-    with open(os.path.join(out, f"train_{name}.log"), "w") as log:
+    with open(os.path.join(out, f"train_{name}.log"), "a" if not fresh else "w") as log:
         proc = subprocess.run(cmd, check=False, env=env(threads), stdout=subprocess.PIPE,
                               stderr=log, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"training {name} failed (exit {proc.returncode}): see "
                          f"{log.name}")
     return json.loads(proc.stdout.strip().splitlines()[-1]), model
+
+
+def build_ladder(model: str, flags: list[str], sets: dict[str, str], size: int) -> list[str]:
+    """A new model folder holding the network a model grown from ``flags``' preset up to
+    ``size`` ends as, untrained (training starts its face priors): growth's architecture
+    without its schedule. Returns ``flags`` without the ``ladder=`` marker."""
+    from faceplate.model.network import AutoEncoder, grow
+    from faceplate.model.store import save_model
+    from faceplate.train.config import TrainConfig
+
+    shutil.rmtree(model, ignore_errors=True)
+    os.makedirs(model)
+    card = TrainConfig.from_preset(flags[flags.index("--preset") + 1], facesets=sets,
+                                   model_dir=model, consent=CONSENT).new_card()
+    state = AutoEncoder(card).state_dict()
+    while card.resolution < size:
+        card, state = grow(card, state, card.decoder_widths[-1], fade_steps=0)
+    net = AutoEncoder(card)
+    net.load_state_dict(state)
+    save_model(model, card, net)
+    return [f for f in flags if not f.startswith("ladder=")]
+
+
+def train_staged(name: str, stages: list, sets: dict[str, str], out: str, budget_s: float,
+                 clock: str, threads: int, holdout: str) -> tuple[dict, str, dict[int, float]]:
+    """Train ``stages`` (share of the budget, flags) one after another on one model folder;
+    the result sums the stages' steps, and the offsets give each size's start on the clock."""
+    model = os.path.join(out, "models", name)
+    shutil.rmtree(model, ignore_errors=True)
+    offsets: dict[int, float] = {}
+    spent = 0.0
+    result: dict = {}
+    for share, flags in stages:
+        ladder = next((int(f[7:]) for f in flags if f.startswith("ladder=")), None)
+        if ladder:
+            flags = build_ladder(model, flags, sets, ladder)
+        result, _ = train_faceplate(name, flags, sets, out, budget_s * share, clock, threads,
+                                    holdout, fresh=False)
+        with open(os.path.join(model, "card.json")) as fh:
+            offsets[json.load(fh)["resolution"]] = spent
+        spent += result["elapsed_s"]
+    return result, model, offsets
 
 
 def train_classic(out_dir: str, sets: dict[str, str], budget_s: float, clock: str,
@@ -438,30 +496,35 @@ def classic_points(out_dir: str):
 
 # -- pictures --------------------------------------------------------------------------------
 def write_plot(path: str, results: list[dict], mean_line: dict) -> None:
-    """Held-out SSIM and sharpness at each model's own size against training time."""
+    """Held-out SSIM and sharpness against training time, at each model's own size (top) and
+    at the face's size on the plate (below: comparable across sizes, and along a growth)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.2), dpi=110)
+    fig = Figure(figsize=(11, 8.2), dpi=110)
     split = "every 4th frame held out" if results[0]["split"] == "every" else \
         f"last {BLOCK:.0%} of each half held out"
-    for k, (key, title) in enumerate((("ssim_own", "held-out SSIM in the face mask"),
-                                      ("sharp_own", "sharpness (swap / truth)"))):
-        ax = fig.add_subplot(1, 2, k + 1)
+    clock = "CPU time / threads" if results[0]["clock"] == "cpu" else "wall time"
+    panels = [(f"{stat}_{at}", title, where, at) for at, where in (
+        ("own", "model's own size"), ("plate", "face's size on the plate"))
+        for stat, title in (("ssim", "held-out SSIM in the face mask"),
+                            ("sharp", "sharpness (swap / truth)"))]
+    for k, (key, title, where, at) in enumerate(panels):
+        ax = fig.add_subplot(2, 2, k + 1)
         for r in results:
             ax.plot([p[0] / 60 for p in r["curve"]], [p[1][key] for p in r["curve"]],
                     marker="o", label=f"{r['model']} ({r['params_m']} M, {r['resolution']} px)")
-        ax.axhline(mean_line[key.replace("own", "64")], color="grey", linestyle="--",
-                   label="mean training face (64 px)")
-        clock = "CPU time / threads" if results[0]["clock"] == "cpu" else "wall time"
+        mean = mean_line[key.replace("own", "64")]
+        ax.axhline(mean, color="grey", linestyle="--",
+                   label=f"mean training face ({'64 px' if at == 'own' else 'plate'})")
         ax.set_xlabel(f"training minutes ({clock}, {results[0]['threads']} threads)")
-        ax.set_ylabel(f"{title}, model's own size")
+        ax.set_ylabel(f"{title},\n{where}", fontsize=9)
         ax.set_title(split, fontsize=9)
-        lows = [p[1][key] for r in results for p in r["curve"]] + [mean_line[key.replace(
-            "own", "64")]]
-        ax.set_ylim(max(0.0, min(lows) - 0.05), max(1.0, max(lows) + 0.02))
+        values = [p[1][key] for r in results for p in r["curve"]] + [mean]
+        top = max(values) + 0.02 if at == "plate" else max(1.0, max(values) + 0.02)
+        ax.set_ylim(max(0.0, min(values) - 0.05), top)
         ax.set_xlim(left=0.0)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
@@ -501,7 +564,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=6.0, help="training budget per model")
     p.add_argument("--models", default="classic,today,default,standard",
-                   help=f"comma-separated, of {', '.join(MODELS)}")
+                   help=f"comma-separated, of {', '.join([*MODELS, *STAGED])}")
     p.add_argument("--try", dest="tries", action="append", default=[], metavar='NAME="FLAGS"',
                    help="also train `faceplate train FLAGS` as NAME (for choosing a recipe)")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s per model")
@@ -525,11 +588,11 @@ def main() -> int:
                                        float(args.train_classic[1]), args.clock, args.split)))
         return 0
     budget = 20.0 if args.quick else args.minutes * 60.0
-    runs: dict[str, list[str] | None] = {}
+    runs: dict[str, list | None] = {}
     for name in filter(None, args.models.split(",")):
-        if name not in MODELS:
-            raise SystemExit(f"unknown model {name!r}: use {', '.join(MODELS)}")
-        runs[name] = MODELS[name]
+        if name not in MODELS and name not in STAGED:
+            raise SystemExit(f"unknown model {name!r}: use {', '.join([*MODELS, *STAGED])}")
+        runs[name] = STAGED[name] if name in STAGED else MODELS[name]
     for item in args.tries:
         name, _, flags = item.partition("=")
         runs[name] = shlex.split(flags)
@@ -565,9 +628,14 @@ def main() -> int:
             points = list(classic_points(folder))
             trained = {"steps": info["steps"], "params_m": info["params_m"], "preset": "classic"}
         else:
-            result, folder = train_faceplate(name, flags, train_sets, out, budget, args.clock,
-                                             args.threads, holdout)
-            points = list(faceplate_points(folder))
+            if name in STAGED:
+                result, folder, offsets = train_staged(name, flags, train_sets, out, budget,
+                                                       args.clock, args.threads, holdout)
+            else:
+                result, folder = train_faceplate(name, flags, train_sets, out, budget,
+                                                 args.clock, args.threads, holdout)
+                offsets = {}
+            points = list(faceplate_points(folder, offsets))
             net = points[-1][2]
             trained = {"steps": result["steps"], "preset": result["preset"],
                        "precision": result["precision"],

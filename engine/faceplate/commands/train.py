@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
         held = ", ".join(f"{k} {v}" for k, v in result.held_out.items())
+        grown = f"; grown {' -> '.join(map(str, result.ladder))} px" if result.ladder else ""
         print(f"trained {result.steps_this_run} steps ({result.steps} in all, stopped by "
               f"{result.stopped_by}), {result.images_per_s:.1f} images/s; loss {losses}\n"
-              f"preset {result.preset}; precision {result.precision}\n"
+              f"preset {result.preset}; precision {result.precision}{grown}\n"
               f"held out for evaluation (--holdout {config.holdout:g}): {held} faces\n"
               f"model: {result.model_dir}\npreview: {result.preview}\nloss plot: "
               f"{result.loss_plot}")

@@ -114,7 +114,8 @@ def grow_once(config: TrainConfig, card: ModelCard,
              config.fade_steps)
     tensors = {**{f"model.{k}": v for k, v in weights.items()}, "rng.sampler": sampler}
     ckpt.save_checkpoint(os.path.join(config.model_dir, "checkpoints"), card.iterations, tensors,
-                         {"elapsed_s": meta.get("elapsed_s", 0.0), "rung_clock_s": 0.0,
+                         {"elapsed_s": meta.get("elapsed_s", 0.0), "run_clock_s": 0.0,
+                          "rung_clock_s": 0.0,
                           "history": meta.get("history", []), "window": meta.get("window", []),
                           "card": grown.to_dict()}, config.keep_checkpoints)
     net = AutoEncoder(grown)
