@@ -84,6 +84,8 @@ def _readers(tmp_path):
     from faceplate.farm.job import ShotJob
     from faceplate.model.card import ModelCard
     from faceplate.occlusion import store as occlusion
+    from faceplate.qc.shot_report import read_report
+    from faceplate.shot_log import runs
 
     shot = tmp_path / "shot"
     shot.mkdir()
@@ -111,6 +113,10 @@ def _readers(tmp_path):
                                   "seconds": 1.0, "loss": 0.1, "label_iou": 0.9,
                                   "labels": {"pattern": "/l.####.exr", "frames": [1],
                                              "channel": "A"}}),
+        "run log": (lambda: runs(str(shot)), shot / layout.RUNS_FILE,
+                    {"schema": layout.RUNS_SCHEMA, "version": 1, "runs": []}),
+        "QC report": (lambda: read_report(str(shot)), shot / layout.REPORT_JSON,
+                      {"schema": layout.REPORT_SCHEMA, "version": 1, "verdict": "pass"}),
         "coverage sidecar": (lambda: coverage._load(str(shot / "coverage.json")),
                              shot / "coverage.json",
                              {"schema": layout.COVERAGE_SCHEMA, "version": 1,

@@ -176,7 +176,8 @@ def test_the_train_op_reads_its_overrides_with_the_declaration(tmp_path):
         clean, _ = op.validate({"facesets": {"a": "/sets/a", "b": "/sets/b"},
                                 "model_dir": str(tmp_path / "m"), "consent": "ok",
                                 "preset": "fast", **params}, {})
-        req = SimpleNamespace(params=clean, engine=None, progress=None, cancel_event=None)
+        req = SimpleNamespace(op=op, params=clean, engine=None, progress=None,
+                              cancel_event=None)
         return _decode_train(req).config
 
     config = decode(max_steps=5, overrides={"augment": {"flip": 0.5}, "seed": 3})

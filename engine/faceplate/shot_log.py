@@ -12,9 +12,11 @@ import json
 import logging
 from typing import Any
 
-from faceplate_client.shot_runs import command_line, record_run
+from faceplate_client.documents import DocumentError
+from faceplate_client.shot_runs import command_line, load_runs, record_run
 
 from . import __version__
+from .errors import FaceplateError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,15 @@ log = logging.getLogger(__name__)
 def op_command(op: str, params: dict[str, Any]) -> str:
     """How an engine op is written in the log: its name and its parameters as sent."""
     return f"engine op {op} {json.dumps(params, sort_keys=True, default=str)}"
+
+
+def runs(folder: str) -> list[dict[str, Any]]:
+    """The folder's run log, oldest first ([] when it has none); FaceplateError when it is
+    another kind of file or from a newer Faceplate."""
+    try:
+        return load_runs(folder)
+    except DocumentError as exc:
+        raise FaceplateError(str(exc)) from None
 
 
 def record(shot_dir: str, stage: str, command: str | None = None, **fields: Any) -> None:

@@ -81,7 +81,3 @@ def record_run(shot_dir: str, stage: str, command: str, **fields: Any) -> dict[s
                           {"schema": layout.RUNS_SCHEMA, "version": layout.RUNS_VERSION,
                            "runs": runs})
     return entry
-
-
-def latest_run(shot_dir: str, stage: str) -> dict[str, Any] | None:
-    return next((r for r in reversed(load_runs(shot_dir)) if r.get("stage") == stage), None)

@@ -27,6 +27,7 @@ from ..io.colour import ColourSpaces
 from ..io.sequence import Plate, open_plate
 from ..progress import Progress
 from ..qc.shot_inputs import shot_inputs
+from ..qc.shot_report import read_report
 from .certificate import SigningCertificate
 from .credentials import can_sign, sign
 from .movie import write_h264
@@ -87,7 +88,8 @@ def shot_facts(shot: ReviewShot) -> dict[str, Any]:
     }
     report = os.path.join(shot.report_dir, layout.REPORT_JSON)
     if os.path.isfile(report):
-        facts["report"] = {"name": layout.REPORT_JSON, "sha256": sha256_of([report])}
+        facts["report"] = {"name": layout.REPORT_JSON, "sha256": sha256_of([report]),
+                           "verdict": read_report(shot.report_dir)["verdict"]}
     return facts
 
 

@@ -7,13 +7,13 @@ import os
 from dataclasses import dataclass, field
 
 from faceplate_client import layout
-from faceplate_client.shot_runs import latest_run, load_runs
 
 from ..errors import FaceplateError
 from ..extract import alignments as alignments_io
 from ..io.colour import default_space_for
 from ..io.sequence import SequencePattern, open_plate
 from ..model.card import ModelCard, ModelError
+from ..shot_log import runs as run_log
 
 
 @dataclass
@@ -41,7 +41,8 @@ def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str 
     for what cannot be found."""
     shot_dir = os.path.abspath(shot_dir)
     aligns = alignments_io.load(shot_dir)  # a FaceplateError naming extract when missing
-    run = latest_run(shot_dir, "convert") or {}
+    shot_runs = run_log(shot_dir)
+    run = next((r for r in reversed(shot_runs) if r.get("stage") == "convert"), {})
     merged = merged or run.get("out", "")
     if not merged:
         raise FaceplateError(f"no convert is recorded in {os.path.join(shot_dir, layout.RUNS_FILE)}"
@@ -68,6 +69,6 @@ def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str 
     faceset = faceset or (card.facesets.get(identity, "") if card else "")
     if faceset and not os.path.isdir(faceset):
         faceset = ""  # trained elsewhere: the identity figures are left out, and the page says so
-    runs = load_runs(shot_dir) + (load_runs(model) if model else [])  # the model's training
+    runs = shot_runs + (run_log(model) if model else [])  # and the model's training
     return ShotInputs(shot_dir, aligns, plate, merged, frames, identity, model, card, faceset,
                       sorted(runs, key=lambda r: str(r.get("time", ""))))

@@ -13,9 +13,10 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from faceplate_client import layout
+from faceplate_client import documents, layout
 
 from .. import __version__
+from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic, write_text_atomic
 from ..io.colour import ColourSpaces
 from ..io.images import read_image
@@ -87,6 +88,16 @@ def write_report(shot_dir: str, *, out_dir: str = "", merged: str = "", plate: s
     page = os.path.join(out_dir, layout.REPORT_PAGE)
     write_text_atomic(page, render(data))
     return ShotReport(page, json_path, data)
+
+
+def read_report(report_dir: str) -> dict:
+    """``report_dir/report.json`` as :func:`write_report` wrote it (FaceplateError when it is
+    missing, damaged, another kind of file or from a newer Faceplate)."""
+    path = os.path.join(report_dir, layout.REPORT_JSON)
+    try:
+        return documents.read_document(path, layout.REPORT_SCHEMA)
+    except documents.DocumentError as exc:
+        raise FaceplateError(str(exc)) from None
 
 
 def _worst_strips(out_dir: str, inputs: ShotInputs, measured: ShotFigures, figures: list,
