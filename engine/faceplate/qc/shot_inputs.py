@@ -42,7 +42,7 @@ def shot_inputs(shot_dir: str, *, merged: str = "", plate: str = "", model: str 
     shot_dir = os.path.abspath(shot_dir)
     aligns = alignments_io.load(shot_dir)  # a FaceplateError naming extract when missing
     shot_runs = run_log(shot_dir)
-    run = next((r for r in reversed(shot_runs) if r.get("stage") == "convert"), {})
+    run: dict = next((r for r in reversed(shot_runs) if r.get("stage") == "convert"), {})
     merged = merged or run.get("out", "")
     if not merged:
         raise FaceplateError(f"no convert is recorded in {os.path.join(shot_dir, layout.RUNS_FILE)}"
