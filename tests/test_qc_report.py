@@ -119,3 +119,17 @@ def test_report_needs_a_convert(tmp_path):
     result = _faceplate("report", str(tmp_path / "shot"))
     assert result.returncode == 2
     assert "no convert is recorded" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_farm_chunks_recording_at_once_lose_no_entry(tmp_path):
+    """Chunks of one convert run in parallel on a farm; each adds to the shot's run log."""
+    code = ("import sys; from faceplate_client.shot_runs import record_run\n"
+            "for i in range(25): record_run(sys.argv[1], 'convert', f'chunk {sys.argv[2]} {i}')")
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(n)])
+               for n in range(4)]
+    assert all(w.wait(timeout=120) == 0 for w in workers)
+    from faceplate.shot_log import runs
+
+    found = runs(str(tmp_path))
+    assert sorted(r["command"] for r in found) == sorted(
+        f"chunk {n} {i}" for n in range(4) for i in range(25))
