@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from faceplate.qc.page import HEADLESS_CHROMIUM
 from faceplate.qc.thresholds import CHECKS
@@ -133,3 +134,32 @@ def test_farm_chunks_recording_at_once_lose_no_entry(tmp_path):
     found = runs(str(tmp_path))
     assert sorted(r["command"] for r in found) == sorted(
         f"chunk {n} {i}" for n in range(4) for i in range(25))
+
+
+def test_a_damaged_frame_and_nan_pixels_are_findings_not_a_crash(broken, tmp_path):
+    """The plate's NaNs under the face (frame 1002) and a truncated merged frame (1003): the
+    report still measures every other frame, the damaged one fails Delivered."""
+    from faceplate.io.images import read_image, write_image
+
+    shot, _ = broken
+    root = os.path.dirname(shot.shot_dir)
+    comp, plate = tmp_path / "comp", tmp_path / "plate"
+    shutil.copytree(os.path.join(root, "comp"), comp)
+    shutil.copytree(os.path.join(root, "plate"), plate)
+    frame = read_image(str(plate / "plate.1002.exr"))
+    pixels = frame.pixels.copy()
+    pixels[100:200, 180:300] = np.nan  # across the face
+    write_image(str(plate / "plate.1002.exr"), pixels, frame.channels, pixel_type="half")
+    damaged = comp / "merged.1003.exr"
+    damaged.write_bytes(damaged.read_bytes()[:2000])
+    result = _faceplate("report", shot.shot_dir, "--merged", str(comp / "merged.####.exr"),
+                        "--plate", str(plate / "plate.####.exr"), "--faceset", shot.faceset,
+                        "-o", str(tmp_path / "report"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    report = json.loads((tmp_path / "report" / layout.REPORT_JSON).read_text())
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["delivered"]["fail_frames"] == "1003"
+    frames = {f["frame"]: f for f in report["frames"]}
+    assert frames[1003]["status"].startswith("unreadable: ")
+    assert all(frames[1002][name] is not None and np.isfinite(frames[1002][name])
+               for name in ("confidence", "identity", "expression", "consistency"))

@@ -78,7 +78,7 @@ class FaceCrops:
 @dataclass
 class FrameFigures:
     frame: int
-    status: str  # "swapped", "no face", "missing" or the merged frame's passthrough reason
+    status: str  # "swapped", "no face", "missing", "unreadable: why", or a passthrough reason
     faces: int = 0
     values: dict[str, float | None] = field(default_factory=dict)  # figure → worst face's
     parts: dict[str, float] = field(default_factory=dict)  # confidence parts of the weakest
@@ -140,10 +140,17 @@ class ShotFigures:
             self.previous.clear()
             return FrameFigures(frame, "no face")
         cut = frame in self.inputs.alignments.cuts
-        plate_img = read_plate_frame(self.plate, frame)
-        merged_img = read_image(self.merged.frame_path(frame))
-        plate_rgb = self.colour.to_network(plate_img.rgb())
-        merged_rgb = self.colour.to_network(merged_img.rgb())
+        try:
+            plate_img = read_plate_frame(self.plate, frame)
+            merged_img = read_image(self.merged.frame_path(frame))
+        except FaceplateError as exc:  # a damaged file is this frame's finding, not the end
+            self.previous.clear()
+            return FrameFigures(frame, f"unreadable: {exc}", len(records))
+        # A plate's NaN or Inf pixels (renders, grades) read as black here, as in the crops
+        # the model sees: never a NaN figure.
+        plate_rgb, merged_rgb = (np.nan_to_num(self.colour.to_network(image.rgb()), nan=0.0,
+                                               posinf=1.0, neginf=0.0)
+                                 for image in (plate_img, merged_img))
         matte_channel = FACEMASK_CHANNELS[0]
         matte = merged_img.channel(matte_channel) if matte_channel in merged_img.channels \
             else np.zeros(merged_rgb.shape[:2], np.float32)

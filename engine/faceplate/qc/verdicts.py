@@ -55,12 +55,12 @@ def verdicts(figures: list[FrameFigures], settings: QcSettings) -> list[Verdict]
 
 
 def delivery(figures: list[FrameFigures]) -> Verdict:
-    """Every frame with a face was written and swapped (a missing or passed-through frame
-    fails): the one check without a threshold."""
+    """Every frame with a face was written, can be read, and was swapped (a missing, damaged
+    or passed-through frame fails): the one check without a threshold."""
     check = Check("delivered", "Delivered", "below",
-                  "every frame with a face has a merged frame, swapped")
+                  "every frame with a face has a whole merged frame, swapped")
     bad = [f.frame for f in figures if f.status == "missing"
-           or (f.faces and not f.status.startswith("swapped"))]
+           or (f.faces and not f.status.startswith("swapped"))]  # unreadable ones too
     return Verdict(check, "fail" if bad else "pass", 1.0, 1.0, len(figures),
                    failing=bad)
 
