@@ -37,6 +37,7 @@ for a share of the budget and grow it (``--grow-to``) one rung a share; ``scratc
   bench/quality.py [--minutes 6] [--models classic,today,default,standard] [--quick]
                    [--split every|block] [--clock wall|cpu] [--threads 2]
                    [--try NAME="--train flags"] [-o DIR]
+  bench/quality.py --plot RUN.jsonl [RUN.jsonl ...] -o DIR    (redraw, runs of one split)
 
 --clock cpu budgets each model by its process CPU seconds over its threads (equal to wall time
 on an idle machine; a busy one does not shorten the training). The load is in every line.
@@ -566,18 +567,29 @@ def main() -> int:
     p.add_argument("--models", default="classic,today,default,standard",
                    help=f"comma-separated, of {', '.join([*MODELS, *STAGED])}")
     p.add_argument("--try", dest="tries", action="append", default=[], metavar='NAME="FLAGS"',
-                   help="also train `faceplate train FLAGS` as NAME (for choosing a recipe)")
+                   help="also train `faceplate train FLAGS` as NAME (for choosing a recipe); "
+                        "'A || B': stages A then B on one model, half the budget each")
     p.add_argument("--quick", action="store_true", help="smoke run: 20 s per model")
     p.add_argument("--split", choices=SPLITS, default="every",
                    help="held-out faces: every 4th frame of each half, or its last 30 %%")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("-o", "--out", help="output folder (default: a new temporary folder)")
+    p.add_argument("--plot", nargs="+", metavar="JSONL",
+                   help="only draw quality.png from the JSON lines of earlier runs (one split)")
     p.add_argument("--train-classic", nargs=2, metavar=("DIR", "SECONDS"),
                    help=argparse.SUPPRESS)
     args = p.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="faceplate-quality-")
     os.makedirs(out, exist_ok=True)
+    if args.plot:
+        lines = []
+        for path in args.plot:
+            with open(path) as fh:
+                lines += [json.loads(line) for line in fh]
+        mean = next(r for r in lines if r.get("model") == "mean_face")
+        write_plot(os.path.join(out, "quality.png"), [r for r in lines if "curve" in r], mean)
+        return 0
     sys.path.insert(0, HERE)
     import torch
 
@@ -594,8 +606,16 @@ def main() -> int:
             raise SystemExit(f"unknown model {name!r}: use {', '.join([*MODELS, *STAGED])}")
         runs[name] = STAGED[name] if name in STAGED else MODELS[name]
     for item in args.tries:
-        name, _, flags = item.partition("=")
-        runs[name] = shlex.split(flags)
+        name, _, text = item.partition("=")
+        flags = shlex.split(text)
+        if "||" in flags:  # stages on one model folder, equal shares of the budget
+            parts: list[list[str]] = [[]]
+            for flag in flags:
+                parts.append([]) if flag == "||" else parts[-1].append(flag)
+            STAGED[name] = [(1 / len(parts), part) for part in parts]
+            runs[name] = STAGED[name]
+        else:
+            runs[name] = flags
     sets = prepare(out)
     material = Material(sets, out, args.split)
     train_sets, holdout = training_sets(sets, out, args.split)
