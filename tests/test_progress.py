@@ -146,6 +146,10 @@ def test_training_with_stderr_to_a_file_logs_lines(tmp_path):
     assert [int(m[2]) for m in shown] == list(range(1, 13))  # 12 steps: each is over 5 %
     assert "12/12 steps  100%" in shown[-1][0]
     assert "grace_hopper " in shown[0].string  # the losses ride along
+    from faceplate.shot_log import runs  # the model folder's run log has the command
+
+    assert [r["command"].split()[:2] for r in runs(str(tmp_path / "m"))] == [
+        ["faceplate", "train"]]
 
 
 def test_convert_with_stderr_to_a_file_logs_lines(tmp_path):

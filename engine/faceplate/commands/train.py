@@ -60,6 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from faceplate.errors import FaceplateError
@@ -82,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, progress_stream=sys.stderr)
     if result.rank != 0:  # data parallel: one result, from rank 0
         return 0
+    from faceplate.shot_log import record
+
+    record(config.model_dir, "train", facesets={k: os.path.abspath(v) for k, v in
+                                                facesets.items()})
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
