@@ -78,6 +78,8 @@ def test_a_shot_through_the_four_nodes(shot, engine_socket, tmp_path):
     assert report["merged"] == cache.pattern() and report["identity"] == "other"
     assert {c["check"] for c in report["checks"]} >= {"confidence", "flicker", "expression"}
     assert os.path.isfile(qc["page"])
+    assert report["runs"][-1]["command"] == ("nuke (an unsaved script): FaceDetect1 → FaceAlign1 "
+                                             "→ FaceSwap1 → FaceMerge1, Process 1001-1003")
     assert merge["node_status"].value().startswith(f"QC {report['verdict']}")
 
     nuke.execute(nodes["Write"], *FRAMES)
