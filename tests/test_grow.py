@@ -1,7 +1,8 @@
 """Growing a model to the next size (``faceplate train --grow-to``): a tiny model grown
 64 → 128 → 256 starts as the smaller one upscaled, survives kill -9 in each rung (mid-fade
-included) to end with the weights of an unbroken run, and converts a plate; folders written
-before growth existed load and swap as they did; what cannot grow says why."""
+included) to end with the weights of an unbroken run; a new model made to grow trains its first
+size, grows and converts a plate; folders written before growth existed load and swap as they
+did; what cannot grow says why."""
 
 import functools
 import json
@@ -128,15 +129,16 @@ def test_growth_resumes_after_kill_9_in_every_rung_to_the_same_weights(base, tmp
     assert train(TrainConfig(**settings(killed, **RUNG))).steps_this_run == 0
 
 
-def test_a_grown_model_converts_a_plate(base, tmp_path):
+def test_a_new_model_made_to_grow_trains_its_first_size_then_grows_and_converts(tmp_path):
     from faceplate.convert.pipeline import convert_shot
     from faceplate.convert.settings import MergeSettings
     from faceplate.samples import make_shot, write_true_alignments
 
-    folder = copy_of(base, tmp_path / "m")
-    train(TrainConfig(**settings(folder, max_steps=1, grow_to=128, fade_steps=0)))
+    folder = str(tmp_path / "m")
+    result = train(TrainConfig(**settings(folder, max_steps=1, grow_to=128, fade_steps=0)))
+    assert (result.steps, result.steps_this_run, result.ladder) == (2, 2, [64, 128])
     model = load_model(folder, device="cpu")
-    assert model.card.ladder == [64, 128] and model.network.encoder.fade == 1.0
+    assert (model.card.grown_at, model.network.encoder.fade) == (1, 1.0)
     sample = make_shot("astronaut", str(tmp_path / "plate"), frames=1, size=(320, 240),
                        face_px=100.0)
     shot = write_true_alignments(sample, str(tmp_path / "shot"))
@@ -174,8 +176,8 @@ def test_what_cannot_grow_says_why(base, tmp_path):
                       ({"grow_to": 64, "max_steps": 1}, "already 64 px")):
         with pytest.raises(FaceplateError, match=words):
             train(TrainConfig(**settings(folder, **kw)))
-    with pytest.raises(FaceplateError, match="holds none: train one first"):
-        train(TrainConfig(**settings(tmp_path / "none", grow_to=128, max_steps=1)))
+    with pytest.raises(FaceplateError, match="from 64 px it grows to 128, 256, 512"):
+        train(TrainConfig(**settings(tmp_path / "new", grow_to=96, max_steps=1)))
     sets = dict(sample_facesets())
     heads = shutil.copytree(sets["astronaut"], tmp_path / "heads")
     index = json.loads((heads / "faceset.json").read_text())
@@ -187,3 +189,4 @@ def test_what_cannot_grow_says_why(base, tmp_path):
     with pytest.raises(FaceplateError, match="128 px: a model only grows"):
         train(TrainConfig(**settings(folder, grow_to=64, max_steps=1)))
     assert json.loads((tmp_path / "m" / "card.json").read_text())["ladder"] == [64, 128]
+

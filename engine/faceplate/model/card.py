@@ -128,8 +128,8 @@ class ModelCard:
     faceplate_version: str = __version__
     preset: str = ""
     # A model grown from a smaller one (version 4; see network.py): the sizes it trained at,
-    # first to last (empty: never grown), the channels of each added rung, the step its newest
-    # rung was added at and how many steps that rung fades in over.
+    # first to last (empty: never grown; one: made to grow, at its first size), the channels of
+    # each added rung, the step its newest rung was added at and how many steps it fades in over.
     ladder: list[int] = field(default_factory=list)
     grow_widths: list[int] = field(default_factory=list)
     grown_at: int = 0
@@ -161,8 +161,7 @@ class ModelCard:
                 raise ModelError(f"resolution {r} is not supported: use {MIN_RESOLUTION} to "
                                  f"{MAX_RESOLUTION} in steps of {RESOLUTION_STEP}")
         sizes = [self.ladder[0] * 2 ** k for k in range(len(self.ladder))]
-        if self.ladder and (len(self.ladder) < 2 or self.ladder != sizes
-                            or self.ladder[-1] != self.resolution):
+        if self.ladder and (self.ladder != sizes or self.ladder[-1] != self.resolution):
             raise ModelError(f"ladder {self.ladder} must double from its first size up to the "
                              f"resolution {self.resolution}")
         if len(self.grow_widths) != max(len(self.ladder) - 1, 0):

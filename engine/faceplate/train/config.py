@@ -182,8 +182,9 @@ class TrainConfig(Settings):
     loss: LossWeights = setting(  # noqa: RUF009
         LossWeights(), "loss weights, over the preset's", group="training")
     grow_to: int | None = setting(
-        None, "grow this existing model to PX (twice its size, or 4x, 8x: up to 512), one "
-        "rung at a time, each rung trained for --steps or --time; the same command resumes",
+        None, "grow the model to PX (twice its size, or 4x, 8x: up to 512), one rung at a "
+        "time, each rung trained for --steps or --time (a new model first trains at its own "
+        "size for as long); the same command resumes",
         bounds=(64, 512), type=int, metavar="PX", group="grow")
     fade_steps: int = setting(100, "a grown rung fades in over this many steps",
                               bounds=(0, 1_000_000), group="grow")

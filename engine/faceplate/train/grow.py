@@ -1,4 +1,4 @@
-"""Growing a model to the next size: ``faceplate train --grow-to SIZE`` on an existing model.
+"""Growing a model to the next size: ``faceplate train --grow-to SIZE``.
 
 One rung at a time (64 → 128 → 256 → 512): :func:`grow_once` adds a rung to the weights the
 model serves (``model.network.grow``: the new paths start at zero, so the grown model begins as
@@ -6,7 +6,8 @@ the smaller one upscaled), writes them as a checkpoint at the same step (a fresh
 as the model folder, and the trainer resumes it like any checkpoint. Each rung trains for the
 command's ``--steps`` (counted from the rung's first step) or ``--time`` (summed over the runs
 of that rung, from the checkpoints' ``rung_clock_s``), so a killed run, started again with the
-same command, finishes the rung it was in and climbs on.
+same command, finishes the rung it was in and climbs on. A new model made with ``--grow-to``
+first trains at its own size for the same budget (its card's ladder holds that size alone).
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from .config import TrainConfig
 log = logging.getLogger(__name__)
 
 
-def current(model_dir: str) -> tuple[ModelCard, ckpt.Checkpoint | None]:
-    """The model's card at its newest checkpoint (``card.json`` when it has none), and that
-    checkpoint."""
+def current(model_dir: str) -> tuple[ModelCard | None, ckpt.Checkpoint | None]:
+    """The model's card at its newest checkpoint (``card.json`` when it has none; None for a
+    new model), and that checkpoint."""
     card_path = os.path.join(model_dir, CARD)
     if not os.path.isfile(card_path):
-        raise FaceplateError(f"--grow-to grows an existing model and {model_dir} holds none: "
-                             "train one first (the same command without --grow-to)")
+        return None, None
     found = ckpt.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if found is None or "card" not in found.meta:
         return ModelCard.load(card_path), found
@@ -43,12 +43,13 @@ def current(model_dir: str) -> tuple[ModelCard, ckpt.Checkpoint | None]:
     return card, found
 
 
-def check(config: TrainConfig, card: ModelCard) -> None:
+def check(config: TrainConfig, card: ModelCard | None) -> None:
     """Refuse, before anything is written, what cannot grow: no budget, a size off the
-    model's ladder, other identities or face sets of another face type."""
-    size, have = config.grow_to or 0, card.resolution
+    model's ladder (a new model's: from ``--resolution``), other identities or face sets of
+    another face type."""
+    size, have = config.grow_to or 0, card.resolution if card else config.resolution
     if not (config.max_steps or config.time_budget_s):
-        raise FaceplateError("--grow-to trains each new size for --steps or --time: give one")
+        raise FaceplateError("--grow-to trains each size for --steps or --time: give one")
     if size < have:
         raise FaceplateError(f"model {config.model_dir} is {have} px: a model only grows "
                              f"(--grow-to {have * 2} or more), it cannot shrink to {size} px")
@@ -57,6 +58,8 @@ def check(config: TrainConfig, card: ModelCard) -> None:
         raise FaceplateError(f"{size} px is not on the ladder of {config.model_dir}: each rung "
                              f"doubles the size, so from {have} px it grows to "
                              f"{', '.join(f'{r}' for r in ladder[1:]) or 'nothing'} px")
+    if card is None:  # a new model: the trainer checks its sets
+        return
     if size == have and not card.ladder:
         raise FaceplateError(f"model {config.model_dir} is already {have} px")
     if sorted(card.identities) != sorted(config.facesets):
@@ -85,11 +88,11 @@ def finished(config: TrainConfig, card: ModelCard, clock_s: float) -> bool:
                 or (budget and clock_s >= budget))
 
 
-def rung_config(config: TrainConfig, card: ModelCard, clock_s: float) -> TrainConfig:
-    """The settings that train the newest rung for what is left of its budget."""
+def rung_config(config: TrainConfig, card: ModelCard | None, clock_s: float) -> TrainConfig:
+    """The settings that train the newest rung (a new model: its first size) for what is left
+    of its budget."""
     steps, budget = config.max_steps, config.time_budget_s
-    return replace(config, grow_to=None,
-                   max_steps=card.grown_at + steps if steps else None,
+    return replace(config, max_steps=(card.grown_at if card else 0) + steps if steps else None,
                    time_budget_s=max(budget - clock_s, 0.0) if budget else None)
 
 

@@ -240,6 +240,8 @@ class Trainer:
                 raise FaceplateError("training needs two or more face sets: --faceset A=DIR "
                                      "--faceset B=DIR")
             card = config.new_card()
+            if config.grow_to:  # made to grow: its first size is a rung with a budget
+                card.ladder = [card.resolution]
             torch.manual_seed(config.seed)
             return card, AutoEncoder(card), None
         card = ModelCard.load(card_path)
@@ -416,21 +418,23 @@ def train(config: TrainConfig, progress_listener: Listener | None = None,
 def _climb(config: TrainConfig, group: Group, device: torch.device,
            listener: Listener | None, stop_event: threading.Event | None,
            stream) -> TrainResult:
-    """``--grow-to``: finish the rung a killed run was in, then grow and train one rung at a
-    time up to the size (train/grow.py); the result sums this run's rungs."""
+    """``--grow-to``: train a new model's first size, or finish the rung a killed run was in,
+    then grow and train one rung at a time up to the size (train/grow.py); the result sums
+    this run's rungs."""
     card, found = grow.current(config.model_dir)
     grow.check(config, card)
     results: list[TrainResult] = []
     while True:
         clock_s = grow.spent(found)
-        if card.resolution < (config.grow_to or 0) and grow.finished(config, card, clock_s):
+        if card and card.resolution < (config.grow_to or 0) and \
+                grow.finished(config, card, clock_s):
             if group.is_main:
                 grow.grow_once(config, card, found)
             group.barrier()
         else:
             results.append(_run(grow.rung_config(config, card, clock_s), group, device,
                                 listener, stop_event, stream))
-            if card.resolution >= (config.grow_to or 0) or \
+            if (card and card.resolution >= (config.grow_to or 0)) or \
                     results[-1].stopped_by not in ("max_steps", "time_budget"):
                 break
         card, found = grow.current(config.model_dir)
