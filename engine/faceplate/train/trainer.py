@@ -214,7 +214,7 @@ class Trainer:
         shape = (f"{self.card.resolution}px enc {self.card.encoder_widths} latent "
                  f"{self.card.latent} bridge {self.card.bridge} dec {self.card.decoder_widths}"
                  f"x{self.card.decoder_blocks} batch {c.batch_size}x{len(self.sets)}"
-                 + (f" grown {self.card.grow_widths}" if self.card.ladder else ""))
+                 + (f" grown {self.card.grow_widths}" if self.card.grow_widths else ""))
         dtype, note = prec.choose(c.precision, self.device, step, shape)
         if c.precision == "auto" and self.device.type == "cpu" and self.group.world > 1:
             bf16 = self.group.from_main(1.0 if dtype is torch.bfloat16 else 0.0)
