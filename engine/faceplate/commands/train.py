@@ -9,8 +9,8 @@ Every 10th face of each set is held out of training for `faceplate evaluate` (--
 Running the same command again resumes from the newest good checkpoint in MODELDIR/checkpoints.
 Ctrl-C (or SIGTERM from the farm) saves a checkpoint before exiting. Watch MODELDIR/preview.png
 (faces, reconstructions, swaps, masks) and MODELDIR/loss.png while it runs.
---grow-to 256 grows an existing model one rung (twice the size) at a time, keeping what it
-learned; --steps/--time are each rung's budget.
+--grow-to 256 grows the model one rung (twice the size) at a time, keeping what it learned
+(a new model first trains at its own size); --steps/--time are each size's budget.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _faceset(text: str) -> tuple[str, str]:
 GROUPS = {"stop": "when to stop (any of them; Ctrl-C always saves and stops)",
           "network": "network (new models only)", "training": "training",
           "watching": "watching",
-          "grow": "growing an existing model to a larger size (docs/training.md: Growing)"}
+          "grow": "growing a model to a larger size (docs/training.md: Growing a model)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
