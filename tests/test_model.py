@@ -9,6 +9,7 @@ import torch
 from faceplate.model.card import ModelCard, ModelError
 from faceplate.model.network import AutoEncoder
 from faceplate.model.store import create_model, load_model, save_model
+from faceplate_client import layout
 
 torch.set_num_threads(1)
 
@@ -113,7 +114,7 @@ def test_residual_decoder_blocks_are_in_the_card_and_the_weights(tmp_path):
     with pytest.raises(ModelError, match="decoder_blocks 9"):
         tiny_card(decoder_blocks=9)
     card = json.loads((tmp_path / "m" / "card.json").read_text())
-    card["version"] = 4
+    card["version"] = layout.MODEL_VERSION + 1
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="written by a newer Faceplate"):
         load_model(str(tmp_path / "m"), device="cpu")
