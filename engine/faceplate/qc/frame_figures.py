@@ -23,7 +23,8 @@ grain        the merged face's grain over the plate's, both measured inside the 
              plate's own brightness there, either way (≥ 1): a clean swap on a grainy plate
              reads high.
 
-A frame's figure is its worst face's. The crops are kept for the worst frames' thumbnails.
+A frame's figure is its worst face's. Only the previous frame's crops are kept (for flicker): a
+worst frame's thumbnail is cut again from its files, so a long shot's report holds one frame.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..convert.grain import amplitude_map, measure
 from ..convert.match_figures import focus_ratio
 from ..convert.writer import read_provenance
 from ..errors import FaceplateError
+from ..extract.alignments import FaceRecord
 from ..face.align import crop_box, crop_matrix, transform_points, warp_to_crop
 from ..io.colour import ColourSpaces
 from ..io.images import Image, read_image, read_plate_frame
@@ -99,6 +101,58 @@ def _worst(name: str, values: list[float | None]) -> float | None:
     return min(found) if below else max(found)
 
 
+class FramePair:
+    """One frame's plate and merged picture, read once: each in its own values (grain is
+    measured there) and in display-referred network space, where the crops are cut. A plate's
+    NaN or Inf pixels (renders, grades) read as black in network space, as in the crops the
+    model sees: never a NaN figure."""
+
+    def __init__(self, plate: Image, merged: Image, colour: ColourSpaces):
+        self.plate, self.merged = plate, merged
+        self.plate_values, self.merged_values = plate.rgb(), merged.rgb()
+        self.plate_rgb, self.merged_rgb = (
+            np.nan_to_num(colour.to_network(values), nan=0.0, posinf=1.0, neginf=0.0)
+            for values in (self.plate_values, self.merged_values))
+        name = FACEMASK_CHANNELS[0]
+        self.matte = merged.channel(name) if name in merged.channels \
+            else np.zeros(self.merged_rgb.shape[:2], np.float32)
+
+    def crops(self, record: FaceRecord) -> FaceCrops:
+        """One face cut from both at its alignment (``record``: an alignments face)."""
+        m = record.matrix
+        points = transform_points(record.landmarks, crop_matrix(m, CROP))
+        on_plate, on_merged = (self.plate.frame.to_array(matrix=m),
+                               self.merged.frame.to_array(matrix=m))
+        return FaceCrops(np.clip(warp_to_crop(self.plate_rgb, on_plate, CROP), 0, 1),
+                         np.clip(warp_to_crop(self.merged_rgb, on_merged, CROP), 0, 1),
+                         warp_to_crop(self.matte, on_merged, CROP),
+                         face_mask(points, CROP) > 0, points)
+
+    def grain_match(self, matrix: np.ndarray) -> float | None:
+        """Grain inside the face's matte, merged over plate (≥ 1 either way); None when the
+        two are not on one pixel grid, or either has too few flat pixels to measure."""
+        plate = self.plate
+        if plate.frame != self.merged.frame or \
+                self.plate_values.shape != self.merged_values.shape:
+            return None
+        box = crop_box(plate.frame.to_array(matrix=matrix), (plate.width, plate.height), CROP)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        where = self.matte[y0:y1, x0:x1] > 0.9
+        region = self.plate_values[y0:y1, x0:x1]
+        plate_grain, merged_grain = (measure(image, where) for image in
+                                     (region, self.merged_values[y0:y1, x0:x1]))
+        if plate_grain is None or merged_grain is None or not where.any():
+            return None
+        plate_amp, merged_amp = (float(amplitude_map(g, region)[where].mean())
+                                 for g in (plate_grain, merged_grain))
+        if plate_amp <= 0 or merged_amp <= 0:
+            return None
+        ratio = merged_amp / plate_amp
+        return max(ratio, 1.0 / ratio)
+
+
 class ShotFigures:
     """Measures frame after frame (in order: flicker needs the previous frame's crops)."""
 
@@ -118,7 +172,6 @@ class ShotFigures:
         self.recogniser = Recogniser()
         self.reference = self._target_reference()
         self.previous: dict[int, tuple[int, FaceCrops]] = {}  # track → (frame, crops)
-        self.crops: dict[int, list[FaceCrops]] = {}  # frame → its faces' crops
         self.descriptors: dict[tuple[int, int], np.ndarray] = {}  # (frame, track) → swap's
 
     def _target_reference(self) -> np.ndarray | None:
@@ -141,32 +194,16 @@ class ShotFigures:
             return FrameFigures(frame, "no face")
         cut = frame in self.inputs.alignments.cuts
         try:
-            plate_img = read_plate_frame(self.plate, frame)
-            merged_img = read_image(self.merged.frame_path(frame))
+            pair = self.read(frame)
         except FaceplateError as exc:  # a damaged file is this frame's finding, not the end
             self.previous.clear()
             return FrameFigures(frame, f"unreadable: {exc}", len(records))
-        # A plate's NaN or Inf pixels (renders, grades) read as black here, as in the crops
-        # the model sees: never a NaN figure.
-        plate_rgb, merged_rgb = (np.nan_to_num(self.colour.to_network(image.rgb()), nan=0.0,
-                                               posinf=1.0, neginf=0.0)
-                                 for image in (plate_img, merged_img))
-        matte_channel = FACEMASK_CHANNELS[0]
-        matte = merged_img.channel(matte_channel) if matte_channel in merged_img.channels \
-            else np.zeros(merged_rgb.shape[:2], np.float32)
         confidences = _face_confidences(meta)
-        same_grid = plate_img.frame == merged_img.frame and \
-            plate_img.pixels.shape[:2] == merged_img.pixels.shape[:2]
         per_face: dict[str, list[float | None]] = {name: [] for name in FIGURES}
         crops_here = []
         for i, record in enumerate(records):
             m = record.matrix
-            points = transform_points(record.landmarks, crop_matrix(m, CROP))
-            crops = FaceCrops(
-                np.clip(warp_to_crop(plate_rgb, plate_img.frame.to_array(matrix=m), CROP), 0, 1),
-                np.clip(warp_to_crop(merged_rgb, merged_img.frame.to_array(matrix=m), CROP), 0, 1),
-                warp_to_crop(matte, merged_img.frame.to_array(matrix=m), CROP),
-                face_mask(points, CROP) > 0, points)
+            crops = pair.crops(record)
             crops_here.append(crops)
             conf = confidences[i] if i < len(confidences) else \
                 (confidences[0] if confidences else None)
@@ -182,18 +219,21 @@ class ShotFigures:
             per_face["consistency"].append(None)  # once the whole shot is measured
             focus = focus_ratio(crops.merged, crops.plate, crops.mask.astype(np.float32))
             per_face["focus"].append(max(focus, 1.0 / focus) if focus else None)  # 0: can't tell
-            per_face["grain"].append(_grain_match(plate_img, merged_img, matte, m)
-                                     if same_grid else None)
+            per_face["grain"].append(pair.grain_match(m))
             before = self.previous.get(record.track)
             per_face["flicker"].append(None if before is None or cut or before[0] != frame - 1
                                        else _flicker(before[1], crops))
         self.previous = {r.track: (frame, c) for r, c in zip(records, crops_here)}
-        self.crops[frame] = crops_here
         weakest = min(confidences, key=lambda c: c["confidence"]) if confidences else {}
         return FrameFigures(
             frame, status, len(records), {n: _worst(n, v) for n, v in per_face.items()},
             {p: float(weakest[p]) for p in CONFIDENCE_PARTS if p in weakest},
             _plate_match(meta))
+
+    def read(self, frame: int) -> FramePair:
+        """The frame's plate and merged picture (ImageError for a damaged file)."""
+        return FramePair(read_plate_frame(self.plate, frame),
+                         read_image(self.merged.frame_path(frame)), self.colour)
 
     def _landmarks(self, crop: np.ndarray, around: np.ndarray) -> np.ndarray:
         image = (crop * 255).round().astype(np.uint8)
@@ -212,11 +252,12 @@ class ShotFigures:
         for (_, track), d in self.descriptors.items():
             tracks.setdefault(track, []).append(d)
         median = {t: np.median(np.stack(ds), axis=0) for t, ds in tracks.items()}
+        worst: dict[int, float] = {}
+        for (frame, track), d in self.descriptors.items():
+            worst[frame] = max(worst.get(frame, 0.0), float(np.linalg.norm(d - median[track])))
         for f in figures:
-            found = [float(np.linalg.norm(d - median[track]))
-                     for (frame, track), d in self.descriptors.items() if frame == f.frame]
-            if found:
-                f.values["consistency"] = max(found)
+            if f.frame in worst:
+                f.values["consistency"] = worst[f.frame]
 
 
 def _flicker(before: FaceCrops, now: FaceCrops) -> float:
@@ -233,28 +274,6 @@ def _flicker(before: FaceCrops, now: FaceCrops) -> float:
     if not found.pairs:
         return 1.0
     return (found.merged + FLICKER_FLOOR) / (max(found.plate, 0.0) + FLICKER_FLOOR)
-
-
-def _grain_match(plate: Image, merged: Image, matte: np.ndarray, matrix: np.ndarray
-                 ) -> float | None:
-    """Grain inside the face's matte (``matte``: the merged frame's, on the plate's grid),
-    merged over plate (≥ 1 either way); None when either has too few flat pixels to measure."""
-    box = crop_box(plate.frame.to_array(matrix=matrix), (plate.width, plate.height), CROP)
-    if box is None:
-        return None
-    x0, y0, x1, y1 = box
-    where = matte[y0:y1, x0:x1] > 0.9
-    region = plate.rgb()[y0:y1, x0:x1]
-    plate_grain, merged_grain = (measure(image, where)
-                                 for image in (region, merged.rgb()[y0:y1, x0:x1]))
-    if plate_grain is None or merged_grain is None or not where.any():
-        return None
-    plate_amp, merged_amp = (float(amplitude_map(g, region)[where].mean())
-                             for g in (plate_grain, merged_grain))
-    if plate_amp <= 0 or merged_amp <= 0:
-        return None
-    ratio = merged_amp / plate_amp
-    return max(ratio, 1.0 / ratio)
 
 
 def _face_confidences(meta: dict[str, str]) -> list[dict]:
@@ -296,9 +315,8 @@ def shot_coverage(inputs: ShotInputs, progress_stream=None) -> dict[tuple[int, i
 def measure_shot(inputs: ShotInputs, advance: Callable[[str], object] | None = None
                  ) -> tuple[list[FrameFigures], ShotFigures]:
     figures = ShotFigures(inputs, shot_coverage(inputs))
-    frames = sorted(set(inputs.frames) | set(inputs.alignments.frames))
     result = []
-    for frame in frames:
+    for frame in inputs.report_frames:
         result.append(figures.measure(frame))
         if advance:
             advance(f"frame {frame}")

@@ -30,6 +30,11 @@ class ShotInputs:
     runs: list[dict] = field(default_factory=list)
 
     @property
+    def report_frames(self) -> list[int]:
+        """Every frame the report covers: those merged and those with alignments."""
+        return sorted(set(self.frames) | set(self.alignments.frames))
+
+    @property
     def colourspace(self) -> str:
         """The plate's: the alignments' (what extraction read it as), else by its file type."""
         return self.alignments.colourspace or default_space_for(self.plate)

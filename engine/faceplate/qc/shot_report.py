@@ -18,8 +18,6 @@ from faceplate_client import documents, layout
 from .. import __version__
 from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic, write_text_atomic
-from ..io.colour import ColourSpaces
-from ..io.images import read_image
 from ..progress import Listener, Progress
 from .frame_figures import ShotFigures, measure_shot
 from .page import render
@@ -63,8 +61,8 @@ def write_report(shot_dir: str, *, out_dir: str = "", merged: str = "", plate: s
                          faceset=faceset)
     out_dir = os.path.abspath(out_dir or os.path.join(inputs.shot_dir, layout.REPORT_DIR))
     os.makedirs(out_dir, exist_ok=True)
-    frames = sorted(set(inputs.frames) | set(inputs.alignments.frames))
-    progress = Progress("report", len(frames), "frames", progress_listener, progress_stream)
+    progress = Progress("report", len(inputs.report_frames), "frames", progress_listener,
+                        progress_stream)
     figures, measured = measure_shot(inputs, lambda message: progress.advance(1, message))
     table = [delivery(figures), *verdicts(figures, settings)]
     write_curves(os.path.join(out_dir, CURVES), figures, table, settings,
@@ -103,12 +101,12 @@ def read_report(report_dir: str) -> dict:
 def _worst_strips(out_dir: str, inputs: ShotInputs, measured: ShotFigures, figures: list,
                   settings: QcSettings) -> list[dict]:
     by_frame = {f.frame: f for f in figures}
-    colour = ColourSpaces(inputs.colourspace)
     keep, worst = set(), []
     for frame, why in worst_frames(figures, settings, settings.worst_frames):
         name = STRIP.format(frame=frame)
-        merged = colour.to_network(read_image(measured.merged.frame_path(frame)).rgb())
-        write_strip(os.path.join(out_dir, name), frame, measured.crops[frame][0], merged)
+        pair = measured.read(frame)  # read whole when measured: worst frames have faces
+        write_strip(os.path.join(out_dir, name), frame,
+                    pair.crops(inputs.alignments.faces(frame)[0]), pair.merged_rgb)
         keep.add(name)
         worst.append({"frame": frame, "why": why, "picture": name,
                       "figures": {k: None if v is None else round(v, 4)
