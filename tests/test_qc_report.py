@@ -163,3 +163,15 @@ def test_a_damaged_frame_and_nan_pixels_are_findings_not_a_crash(broken, tmp_pat
     assert frames[1003]["status"].startswith("unreadable: ")
     assert all(frames[1002][name] is not None and np.isfinite(frames[1002][name])
                for name in ("confidence", "identity", "expression", "consistency"))
+
+
+def test_a_run_log_from_a_newer_faceplate_is_left_alone_and_fails_no_stage(tmp_path, caplog):
+    from faceplate.shot_log import record
+
+    log = tmp_path / layout.RUNS_FILE
+    newer = json.dumps({"schema": layout.RUNS_SCHEMA, "version": layout.RUNS_VERSION + 1,
+                        "runs": []})
+    log.write_text(newer)
+    record(str(tmp_path), "convert", "faceplate convert ...")
+    assert log.read_text() == newer
+    assert "could not add to the run log" in caplog.text

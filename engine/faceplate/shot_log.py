@@ -36,8 +36,10 @@ def runs(folder: str) -> list[dict[str, Any]]:
 
 
 def record(shot_dir: str, stage: str, command: str | None = None, **fields: Any) -> None:
+    """Add an entry; a log that cannot be written, or one of another kind or from a newer
+    Faceplate (left as it is), is a warning."""
     try:
         record_run(shot_dir, stage, command or command_line(), faceplate_version=__version__,
                    **fields)
-    except OSError as exc:
+    except (OSError, DocumentError) as exc:
         log.warning("could not add to the run log of %s: %s", shot_dir, exc)
