@@ -11,14 +11,12 @@ threshold is a distance of 0.6.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
 
-from ..errors import FaceplateError
 from ..io.atomic import write_json_atomic
 from ..model.store import FaceModel, load_model
 from ..progress import Listener, Progress
@@ -70,15 +68,10 @@ class Recogniser:
     def __init__(self):
         import dlib
 
-        spec = importlib.util.find_spec("face_recognition_models")
-        if spec is None or not spec.submodule_search_locations:
-            raise FaceplateError("face_recognition_models is not installed: evaluation needs "
-                                 "its dlib recogniser (pip install face-recognition-models)")
-        models = os.path.join(spec.submodule_search_locations[0], "models")
-        self.shape = dlib.shape_predictor(
-            os.path.join(models, "shape_predictor_5_face_landmarks.dat"))
-        self.net = dlib.face_recognition_model_v1(
-            os.path.join(models, "dlib_face_recognition_resnet_model_v1.dat"))
+        from ..extract.backends.dlib_backend import DESCRIPTOR_FILE, FIVE_POINT_FILE, model_path
+
+        self.shape = dlib.shape_predictor(model_path(FIVE_POINT_FILE))
+        self.net = dlib.face_recognition_model_v1(model_path(DESCRIPTOR_FILE))
         self._rect = dlib.rectangle
 
     def describe(self, crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

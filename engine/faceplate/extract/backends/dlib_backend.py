@@ -16,6 +16,7 @@ from .base import Backend, BackendError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+FIVE_POINT_FILE = "shape_predictor_5_face_landmarks.dat"  # the descriptor's own alignment
 CNN_FILE = "mmod_human_face_detector.dat"
 
 
@@ -23,8 +24,9 @@ def models_dir() -> str:
     """The ``models/`` folder of the installed face-recognition-models package."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise BackendError("the dlib backend needs the face-recognition-models package: "
-                           "pip install face-recognition-models==0.3.0")
+        raise BackendError("dlib's models (face detection, landmarks, face descriptors) come "
+                           "from the face-recognition-models package: pip install "
+                           "face-recognition-models==0.3.0")
     return os.path.join(next(iter(spec.submodule_search_locations)), "models")
 
 
