@@ -21,10 +21,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import FaceplateError
+from ..model.card import ModelCard
+from ..model.store import CARD
 
 log = logging.getLogger(__name__)
 TENSORS, META = "state.safetensors", "state.json"
 PREFIX = "step_"
+FOLDER = "checkpoints"  # in the model folder
 
 
 class CheckpointError(FaceplateError):
@@ -128,3 +131,23 @@ def latest_checkpoint(folder: str) -> Checkpoint | None:
         raise CheckpointError(f"no usable checkpoint in {folder}: {'; '.join(problems)}. "
                               f"Delete the folder to start training afresh")
     return None
+
+
+def folder(model_dir: str) -> str:
+    """Where a model folder's checkpoints are."""
+    return os.path.join(model_dir, FOLDER)
+
+
+def newest_card(model_dir: str) -> tuple[ModelCard | None, Checkpoint | None]:
+    """The model's card at its newest checkpoint, which a killed run leaves newer than
+    ``card.json`` (``card.json`` when there is no checkpoint or it holds no card; None for a
+    new model), and that checkpoint."""
+    card_path = os.path.join(model_dir, CARD)
+    if not os.path.isfile(card_path):
+        return None, None
+    found = latest_checkpoint(folder(model_dir))
+    if found is None or "card" not in found.meta:
+        return ModelCard.load(card_path), found
+    card = ModelCard.from_dict(found.meta["card"], found.path)
+    card.iterations = found.step
+    return card, found

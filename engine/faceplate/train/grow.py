@@ -22,25 +22,11 @@ from ..errors import FaceplateError
 from ..extract.faceset import load_faceset as load_index
 from ..model.card import MAX_RESOLUTION, ModelCard
 from ..model.network import AutoEncoder, grow
-from ..model.store import CARD, WEIGHTS, load_weights, save_model
+from ..model.store import WEIGHTS, load_weights, save_model
 from . import checkpoint as ckpt
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-def current(model_dir: str) -> tuple[ModelCard | None, ckpt.Checkpoint | None]:
-    """The model's card at its newest checkpoint (``card.json`` when it has none; None for a
-    new model), and that checkpoint."""
-    card_path = os.path.join(model_dir, CARD)
-    if not os.path.isfile(card_path):
-        return None, None
-    found = ckpt.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    if found is None or "card" not in found.meta:
-        return ModelCard.load(card_path), found
-    card = ModelCard.from_dict(found.meta["card"], found.path)
-    card.iterations = found.step
-    return card, found
 
 
 def check(config: TrainConfig, card: ModelCard | None) -> None:
@@ -116,7 +102,7 @@ def grow_once(config: TrainConfig, card: ModelCard,
              config.model_dir, card.resolution, grown.resolution, card.iterations,
              config.fade_steps)
     tensors = {**{f"model.{k}": v for k, v in weights.items()}, "rng.sampler": sampler}
-    ckpt.save_checkpoint(os.path.join(config.model_dir, "checkpoints"), card.iterations, tensors,
+    ckpt.save_checkpoint(ckpt.folder(config.model_dir), card.iterations, tensors,
                          {"elapsed_s": meta.get("elapsed_s", 0.0), "run_clock_s": 0.0,
                           "rung_clock_s": 0.0,
                           "history": meta.get("history", []), "window": meta.get("window", []),

@@ -28,7 +28,7 @@ from torch import nn
 from ..errors import FaceplateError
 from ..model.card import ModelCard, ModelError
 from ..model.network import AutoEncoder, Decoder
-from ..model.store import CARD, WEIGHTS, load_weights, resolve_device, save_model
+from ..model.store import WEIGHTS, load_weights, resolve_device, save_model
 from ..progress import Listener, Progress
 from . import checkpoint as ckpt
 from . import grow
@@ -139,7 +139,7 @@ class _Stopper:
 class Trainer:
     def __init__(self, config: TrainConfig, group: Group, device: torch.device):
         self.config, self.group, self.device = config, group, device
-        self.ckpt_dir = os.path.join(config.model_dir, "checkpoints")
+        self.ckpt_dir = ckpt.folder(config.model_dir)
         self.card, self.net, resumed = self._model()
         self.sets = load_facesets({n: config.facesets[n] for n in self.card.identities},
                                   self.card.resolution)
@@ -230,8 +230,8 @@ class Trainer:
     # -- model folder ------------------------------------------------------------------------
     def _model(self) -> tuple[ModelCard, AutoEncoder, ckpt.Checkpoint | None]:
         config = self.config
-        card_path = os.path.join(config.model_dir, CARD)
-        if not os.path.isfile(card_path):
+        card, resumed = ckpt.newest_card(config.model_dir)
+        if card is None:  # a new model
             if not config.consent.strip():
                 raise FaceplateError(
                     "a new model needs a consent note: say under what permission these faces "
@@ -244,11 +244,6 @@ class Trainer:
                 card.ladder = [card.resolution]
             torch.manual_seed(config.seed)
             return card, AutoEncoder(card), None
-        card = ModelCard.load(card_path)
-        resumed = ckpt.latest_checkpoint(self.ckpt_dir)
-        if resumed is not None and "card" in resumed.meta:  # newer than card.json after a kill
-            card = ModelCard.from_dict(resumed.meta["card"], resumed.path)
-            card.iterations = resumed.step
         if sorted(card.identities) != sorted(config.facesets):
             raise FaceplateError(
                 f"model {config.model_dir} was trained on identities "
@@ -421,7 +416,7 @@ def _climb(config: TrainConfig, group: Group, device: torch.device,
     """``--grow-to``: train a new model's first size, or finish the rung a killed run was in,
     then grow and train one rung at a time up to the size (train/grow.py); the result sums
     this run's rungs."""
-    card, found = grow.current(config.model_dir)
+    card, found = ckpt.newest_card(config.model_dir)
     grow.check(config, card)
     results: list[TrainResult] = []
     while True:
@@ -437,7 +432,7 @@ def _climb(config: TrainConfig, group: Group, device: torch.device,
             if (card and card.resolution >= (config.grow_to or 0)) or \
                     results[-1].stopped_by not in ("max_steps", "time_budget"):
                 break
-        card, found = grow.current(config.model_dir)
+        card, found = ckpt.newest_card(config.model_dir)
     last = results[-1]
     return replace(last, steps_this_run=sum(r.steps_this_run for r in results),
                    elapsed_s=round(sum(r.elapsed_s for r in results), 2),
