@@ -2,7 +2,9 @@
 shot's faces and says why, and convert warns (once) when a face is upscaled more than 2x,
 writing the scale into every swapped frame's metadata."""
 
+import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from faceplate.convert.face_size import (
     SOFT_BELOW,
     face_px,
     face_scale,
+    facesets_face_px,
     median_face_px,
     shot_face_scale,
     shots_face_px,
@@ -19,6 +22,7 @@ from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughModel
 from faceplate.convert.writer import read_provenance
+from faceplate.cli import main
 from faceplate.extract import alignments as alignments_io
 from faceplate.samples import make_shot, write_true_alignments
 from faceplate.train.config import TrainConfig
@@ -79,6 +83,37 @@ def test_train_reads_the_face_size_from_the_shot_and_says_what_it_chose(large_fa
                                      device="cpu", time_budget_s=600.0, face_size=size)
     assert config.preset == "standard" and config.resolution == 128
     assert f"preset auto: standard (faces of {size:.0f} px on the plate, CPU" in caplog.text
+
+
+def test_train_with_no_preset_and_no_shot_sizes_the_model_from_the_face_sets(large_face_shot,
+                                                                            tmp_path, caplog):
+    """Extraction records each face's size on its plate in the face set, so `faceplate train`
+    (or the train op, as Nuke calls it) with nothing but face sets draws a 160 px face at
+    128 px on a CPU; a set made before it recorded sizes keeps the old choice and says so."""
+    sample, _ = large_face_shot
+    faceset = str(tmp_path / "faces")
+    assert main(["extract", sample.pattern, "-o", str(tmp_path / "shot"), "--backend", "dlib",
+                 "--select", "index:0", "--no-preview", "--faceset", faceset]) == 0
+    recorded = facesets_face_px([faceset])
+    assert recorded == pytest.approx(shots_face_px([str(tmp_path / "shot")]), rel=0.01)
+    assert 128 <= recorded < 512
+    caplog.set_level(logging.INFO)
+    config = TrainConfig.from_preset("auto", facesets={"a": faceset, "b": faceset},
+                                     model_dir="m", device="cpu", time_budget_s=600.0)
+    assert config.preset == "standard" and config.resolution == 128
+    assert f"faces of {recorded:.0f} px on the plate" in caplog.text
+    # A face set index from before: no sizes, so the faces' size is unknown.
+    index = os.path.join(faceset, "faceset.json")
+    with open(index) as fh:
+        doc = json.load(fh)
+    for face in doc["faces"]:
+        face.pop("plate_px")
+    with open(index, "w") as fh:
+        json.dump(doc, fh)
+    assert facesets_face_px([faceset]) is None
+    old = TrainConfig.from_preset("auto", facesets={"a": faceset, "b": faceset}, model_dir="m",
+                                  device="cpu", time_budget_s=600.0)
+    assert old.preset == "fast" and "size is unknown" in caplog.text
 
 
 def test_convert_warns_once_and_stamps_each_frame_when_the_face_is_upscaled(large_face_shot,

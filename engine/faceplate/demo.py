@@ -6,7 +6,8 @@ Stages, each timed:
               drift and turn, and a second shot of identity B (Grace Hopper) for her face set;
 2. extract  – the engine detects, tracks, aligns and smooths A's plate (alignments.json) and writes
               both face sets;
-3. train    – the engine trains a small model (shared encoder, decoders A and B) for a time budget;
+3. train    – the engine trains a small model (shared encoder, decoders A and B) for a time budget,
+              half at 64 px, then grown to 128 px (the faces are ~170 px on the plate);
 4. convert  – the engine swaps A → B and merges into the plate: EXRs with the ``facemask`` layer
               and provenance;
 5. report   – the engine's QC report of the converted shot (``shot/report/index.html``);
@@ -30,6 +31,7 @@ from faceplate_client.layout import ALIGNMENTS_FILE
 
 from .errors import FaceplateError
 from .progress import terminal_progress
+from .train.presets import DEMO_RUNGS
 
 CONSENT = ("Demo only: public-domain / freely licensed sample photographs bundled with "
            "scikit-image (astronaut Eileen Collins, NASA) and matplotlib (Grace Hopper, US Navy).")
@@ -157,7 +159,8 @@ def run_demo(options: DemoOptions) -> DemoReport:
                 on_progress=_progress_printer("extract B")).params})
         stage("train", lambda: client.call("train", {
             "facesets": {"A": paths.faceset_a, "B": paths.faceset_b}, "model_dir": paths.model,
-            "preset": "demo", "consent": CONSENT, "time_budget_s": options.minutes * 60.0,
+            "preset": "demo", "consent": CONSENT,
+            "time_budget_s": options.minutes * 60.0 / DEMO_RUNGS,
             "overrides": {"seed": options.seed}},
             on_progress=_progress_printer("train")).params)
         stage("convert", lambda: client.call("convert_shot", {

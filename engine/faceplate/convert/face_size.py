@@ -32,6 +32,16 @@ def median_face_px(matrices: Iterable[np.ndarray]) -> float | None:
     return float(np.median(sizes)) if sizes else None
 
 
+def facesets_face_px(folders: Iterable[str]) -> float | None:
+    """The median crop side on the plate over every face of these face sets, as extraction
+    recorded it (None when none was: sets made before it did, or made from stills)."""
+    from ..extract.faceset import load_faceset
+
+    sizes = [e.plate_px for folder in folders for e in load_faceset(folder).entries
+             if e.plate_px > 0]
+    return float(np.median(sizes)) if sizes else None
+
+
 def face_scale(resolution: int, matrix: np.ndarray) -> float:
     """Model pixels per plate pixel of this face (1: the plate's own detail; below 1 the face is
     upscaled onto the plate)."""

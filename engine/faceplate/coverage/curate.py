@@ -68,7 +68,7 @@ def write_subset(faceset: FaceSet, descs: list[Descriptor], keep: list[int], out
     progress = Progress("curate", len(keep), "faces", stream=progress_stream)
     for i in keep:
         e = faceset.entries[i]
-        writer.add(faceset.image(i), e.source, e.frame, e.track, e.landmarks)
+        writer.add(faceset.image(i), e.source, e.frame, e.track, e.landmarks, e.plate_px)
         progress.advance(message=e.file)
     subset = writer.close()
     save_faceset_descriptors(subset, [descs[i] for i in keep])

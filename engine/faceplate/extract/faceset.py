@@ -33,15 +33,19 @@ class FaceEntry:
     frame: int
     track: int
     landmarks: np.ndarray  # 68×2 in crop pixels
+    plate_px: float = 0.0  # the crop's side on its plate (0: unknown, a set made before)
 
     def to_json(self) -> dict:
-        return {"file": self.file, "source": self.source, "frame": int(self.frame),
-                "track": int(self.track), "landmarks": np.round(self.landmarks, 3).tolist()}
+        out = {"file": self.file, "source": self.source, "frame": int(self.frame),
+               "track": int(self.track), "landmarks": np.round(self.landmarks, 3).tolist()}
+        if self.plate_px > 0:
+            out["plate_px"] = round(float(self.plate_px), 1)
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> FaceEntry:
         return cls(d["file"], d["source"], int(d["frame"]), int(d.get("track", 0)),
-                   np.asarray(d["landmarks"], np.float64))
+                   np.asarray(d["landmarks"], np.float64), float(d.get("plate_px", 0.0)))
 
 
 @dataclass
@@ -116,10 +120,11 @@ class FaceSetWriter:
         self.faceset.entries = keep
 
     def add(self, crop: np.ndarray, source: str, frame: int, track: int,
-            landmarks: np.ndarray) -> FaceEntry:
+            landmarks: np.ndarray, plate_px: float = 0.0) -> FaceEntry:
         name = f"{self._next:06d}.png"
         self._next += 1
-        entry = FaceEntry(name, source, int(frame), int(track), np.asarray(landmarks, float))
+        entry = FaceEntry(name, source, int(frame), int(track), np.asarray(landmarks, float),
+                          float(plate_px))
         write_image(os.path.join(self.faceset.root, name), np.clip(crop, 0.0, 1.0),
                     ["R", "G", "B"], {METADATA_KEY: json.dumps(entry.to_json())},
                     pixel_type="uint8")

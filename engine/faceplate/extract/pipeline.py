@@ -491,6 +491,7 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
                    root: str, size: int, summary: ExtractSummary, listener, stream) -> int:
     """Write the aligned crops of every face; a frame that no longer reads is skipped (noted in
     ``summary.errors``: the set misses its faces)."""
+    from ..convert.face_size import face_px
     from .faceset import FaceSetWriter
 
     writer = FaceSetWriter(root, result.face_type, size)
@@ -515,7 +516,7 @@ def _write_faceset(source: Plate, colour: ColourSpaces, result: alignments_file.
             # What convert gives the model (not the detector's clipped NetworkFrame pixels).
             crop = model_input(aligned_crop(rgb, matrix, size, colour.to_network))
             landmarks = transform_points(face.landmarks, crop_matrix(face.matrix, size))
-            writer.add(crop, result.plate, frame, face.track, landmarks)
+            writer.add(crop, result.plate, frame, face.track, landmarks, face_px(face.matrix))
             count += 1
         progress.advance(message=f"frame {frame}")
     writer.close()

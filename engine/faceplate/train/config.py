@@ -53,6 +53,18 @@ def parse_holdout(text: str) -> float:
     return value
 
 
+def _facesets_face_px(facesets: dict) -> float | None:
+    """The faces' median size on their plates as the face sets recorded it (None when they
+    did not, or one cannot be read: training then says so itself)."""
+    from ..convert.face_size import facesets_face_px
+    from ..errors import FaceplateError
+
+    try:
+        return facesets_face_px(facesets.values())
+    except FaceplateError:
+        return None
+
+
 @dataclass
 class Augment(Settings):
     """Spreads of each augmentation (0: off).
@@ -119,8 +131,8 @@ class TrainConfig(Settings):
     face_size: float | None = setting(
         None, "the faces' median size on the plate, px (the aligned crop's side there): "
         "--preset auto draws them at the largest size at or under it that the device and "
-        "budget afford; read from --shot when not given", type=float, metavar="PX",
-        group="network")
+        "budget afford; read from --shot, or from the face sets, when not given", type=float,
+        metavar="PX", group="network")
     face_prior: bool = setting(True, "decoders start from their identity's mean face "
                                "(model/network.py) and learn what differs (new models)",
                                flags=("--face-prior", "--no-face-prior"), group="network")
@@ -208,8 +220,8 @@ class TrainConfig(Settings):
             from ..model.store import resolve_device
 
             device = resolve_device(data.get("device", "auto"))
-            name, why = choose_preset(device.type, data.get("time_budget_s"),
-                                      data.get("face_size"))
+            face_size = data.get("face_size") or _facesets_face_px(data.get("facesets") or {})
+            name, why = choose_preset(device.type, data.get("time_budget_s"), face_size)
             log.info("preset auto: %s (%s); --preset chooses another", name, why)
         preset: dict[str, Any] = PRESETS.get(name, {})
         chosen = {**preset, **data, "preset": name}
