@@ -26,7 +26,10 @@ Scores, one function for every model (``score``), on the held-out faces:
                       keeps expression and pose); nme_floor is the same for the plate's crop
   identity_to_b       dlib descriptor distance of the A→B swaps to B's held-out faces (the
                       same person here, so this says only that the swap reads as a face of B)
-plus "mean_face": every answer is the identity's mean training face.
+plus two references: "mean_face", every answer the identity's mean training face (what a
+model that learned nothing of the held-out face scores), and "truth_64px"/"truth_128px", the
+held-out face itself at half the size, scaled back up and scored at 128/256 px (what a perfect
+model of half the size scores: a model must beat it to claim detail beyond that size).
 
 Prints one JSON line per model, writes quality.png (held-out SSIM and sharpness at the model's
 own size and at the plate's against training time, from checkpoints along the way) and
@@ -631,6 +634,10 @@ def main() -> int:
     mean_line = {**common, "model": "mean_face", "resolution": SCORE_SIZE, "load": load_average(),
                  **score(mean_decode, SCORE_SIZE, material)}
     print(json.dumps(mean_line), flush=True)
+    for size in (128, 256):
+        half = lambda crops, j, size=size: resize(resize(crops, size // 2), size)
+        print(json.dumps({**common, "model": f"truth_{size // 2}px", "resolution": size,
+                          "load": load_average(), **score(half, size, material)}), flush=True)
 
     results, decoders = [], {}
     for name, flags in runs.items():
