@@ -17,11 +17,10 @@ import sys
 
 import cv2
 import numpy as np
-from faceplate_client.layout import FACERAW_CHANNELS
-
 from faceplate.io.colour import ColourSpaces
 from faceplate.io.images import read_image, to_uint8, write_image
 from faceplate.pictures import label, stack_rows
+from faceplate_client.layout import FACERAW_CHANNELS
 
 HALF = 120  # half the side of the cut, plate pixels
 COLOURSPACE = "ACEScg"

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from faceplate.cli import main
 from faceplate.convert.face_size import (
     SOFT_BELOW,
     face_px,
@@ -22,7 +23,6 @@ from faceplate.convert.pipeline import convert_shot
 from faceplate.convert.settings import MergeSettings
 from faceplate.convert.swap import PassthroughModel
 from faceplate.convert.writer import read_provenance
-from faceplate.cli import main
 from faceplate.extract import alignments as alignments_io
 from faceplate.samples import make_shot, write_true_alignments
 from faceplate.train.config import TrainConfig
