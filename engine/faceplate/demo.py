@@ -7,7 +7,7 @@ Stages, each timed:
 2. extract  – the engine detects, tracks, aligns and smooths A's plate (alignments.json) and writes
               both face sets;
 3. train    – the engine trains a small model (shared encoder, decoders A and B) for a time budget,
-              half at 64 px, then grown to 128 px (the faces are ~170 px on the plate);
+              half at 64 px, then grown to 128 px (the faces' crops are ~300 px on the plate);
 4. convert  – the engine swaps A → B and merges into the plate: EXRs with the ``facemask`` layer
               and provenance;
 5. report   – the engine's QC report of the converted shot (``shot/report/index.html``);

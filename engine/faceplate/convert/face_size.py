@@ -26,20 +26,23 @@ def face_px(matrix: np.ndarray) -> float:
     return 1.0 / math.sqrt(det) if det > 0 else 0.0
 
 
+def _median_size(sizes: Iterable[float]) -> float | None:
+    """The median of the known sizes (above 0); None when none is known."""
+    known = [s for s in sizes if s > 0]
+    return float(np.median(known)) if known else None
+
+
 def median_face_px(matrices: Iterable[np.ndarray]) -> float | None:
     """The median crop side over faces (None when there are none)."""
-    sizes = [s for s in (face_px(m) for m in matrices) if s > 0]
-    return float(np.median(sizes)) if sizes else None
+    return _median_size(face_px(m) for m in matrices)
 
 
 def facesets_face_px(folders: Iterable[str]) -> float | None:
     """The median crop side on the plate over every face of these face sets, as extraction
-    recorded it (None when none was: sets made before it did, or made from stills)."""
+    recorded it (None when none was: sets made before it did)."""
     from ..extract.faceset import load_faceset
 
-    sizes = [e.plate_px for folder in folders for e in load_faceset(folder).entries
-             if e.plate_px > 0]
-    return float(np.median(sizes)) if sizes else None
+    return _median_size(e.plate_px for folder in folders for e in load_faceset(folder).entries)
 
 
 def face_scale(resolution: int, matrix: np.ndarray) -> float:
